@@ -1,0 +1,51 @@
+import * as pulumi from "@pulumi/pulumi";
+import { hostCommand, Target } from "../src/hostCommand";
+
+export interface MaintenanceGateArgs {
+    networkName: string;
+    /** Whether this run replaces the network (live subnet differs from the configured one). */
+    replacing: boolean;
+    /** The desired network, as the value whose change re-arms the gate. */
+    desired: string;
+    windowOpen: boolean;
+    windowEnv: string;
+    /** Stacks that may run during the window; any other running stack makes the host not quiescent. */
+    allowStacks: string[];
+    /** True during `pulumi preview`: the gate never blocks a preview. */
+    dryRun: boolean;
+    target: Target;
+}
+
+/** Why `pulumi up` may not replace the network now, or undefined when it may. */
+export function gateRefusal(a: Pick<MaintenanceGateArgs, "replacing" | "windowOpen" | "windowEnv" | "dryRun" | "networkName">): string | undefined {
+    if (!a.replacing || a.windowOpen || a.dryRun) {
+        return undefined;
+    }
+    return `this update replaces the network "${a.networkName}", which takes every attached stack down; ` +
+        `it runs only in a maintenance window. Open the window for this run with ` +
+        `\`${a.windowEnv}=open pulumi up\`, or set it with \`pulumi config set --path maintenance.windowOpen true\`. ` +
+        `Nothing was changed.`;
+}
+
+/**
+ * First resource of the program: everything else depends on it, so when it fails the engine has not
+ * registered (and so cannot delete) anything else.
+ */
+export class MaintenanceGate extends pulumi.ComponentResource {
+    public readonly check: pulumi.CustomResource;
+
+    constructor(name: string, args: MaintenanceGateArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("swarm-proxy:index:MaintenanceGate", name, {}, opts);
+        const refusal = gateRefusal(args);
+        if (refusal) {
+            throw new Error(refusal);
+        }
+        this.check = hostCommand(`${name}-quiescent`, {
+            create: args.replacing
+                ? { script: "gate-quiescent", args: args.allowStacks }
+                : { script: "run", args: ["true"] },
+            triggers: [args.desired, args.replacing],
+        }, args.target, { parent: this });
+        this.registerOutputs({});
+    }
+}

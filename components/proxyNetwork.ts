@@ -1,0 +1,59 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { hostCommand, Target } from "../src/hostCommand";
+
+export interface ProxyNetworkArgs {
+    name: string;
+    subnet: string;
+    gateway: string;
+    labels: Record<string, string>;
+    /** "docker": the Docker provider's Network; "command": the host scripts (no provider plugin needed). */
+    implementation: "docker" | "command";
+    /** ID of the live network to take over: the first `up` then changes nothing. */
+    adoptId?: string;
+    removeTimeoutSeconds: number;
+    target: Target;
+    dependsOn: pulumi.Resource[];
+}
+
+/** The shared attachable overlay. Every input forces a replacement, deleted before it is created again. */
+export class ProxyNetwork extends pulumi.ComponentResource {
+    public readonly networkId: pulumi.Output<string>;
+    public readonly subnet: pulumi.Output<string>;
+    /** The resource whose replacement must carry the attached stacks with it. */
+    public readonly resource: pulumi.CustomResource;
+
+    constructor(name: string, args: ProxyNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("swarm-proxy:index:ProxyNetwork", name, {}, opts);
+        // Explicitly named: the name is the identity stacks join by, so a create-before-delete would collide.
+        const childOpts = { parent: this, deleteBeforeReplace: true, dependsOn: args.dependsOn };
+        if (args.implementation === "docker") {
+            const net = new docker.Network(`${name}-network`, {
+                name: args.name,
+                driver: "overlay",
+                attachable: true,
+                ipamDriver: "default",
+                ipamConfigs: [{ subnet: args.subnet, gateway: args.gateway }],
+                labels: Object.entries(args.labels).map(([label, value]) => ({ label, value })),
+            }, {
+                ...childOpts,
+                import: args.adoptId,
+                // The engine fills driver options (the VXLAN ID) on read; they are not ours to diff.
+                ignoreChanges: ["options"],
+            });
+            this.networkId = net.id;
+            this.resource = net;
+        } else {
+            const labels = Object.entries(args.labels).map(([k, v]) => `${k}=${v}`);
+            const net = hostCommand(`${name}-network`, {
+                create: { script: "network-ensure", args: [args.name, args.subnet, args.gateway, ...labels] },
+                delete: { script: "network-remove", args: [args.name, String(args.removeTimeoutSeconds)] },
+                triggers: [args.name, args.subnet, args.gateway, ...labels],
+            }, args.target, childOpts);
+            this.networkId = net.stdout.apply((s) => s.trim().split("\n").pop() ?? "");
+            this.resource = net;
+        }
+        this.subnet = pulumi.output(args.subnet);
+        this.registerOutputs({ networkId: this.networkId, subnet: this.subnet });
+    }
+}

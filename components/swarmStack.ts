@@ -1,0 +1,63 @@
+import * as pulumi from "@pulumi/pulumi";
+import { hostCommand, Invocation, Target } from "../src/hostCommand";
+
+export interface SwarmStackArgs {
+    stack: string;
+    /** Absolute path of the compose file on the host, or the systemd unit that deploys the stack. */
+    deploy: { compose: string; digest?: string } | { unit: string };
+    /** Set for stacks attached to the network: its ID is an input, so replacing it replaces the stack. */
+    network?: { name: string; id: pulumi.Input<string>; subnet: string };
+    teardownTimeoutSeconds: number;
+    health: { timeoutSeconds: number; http?: { url: string; host: string; expectStatus: number } };
+    target: Target;
+    dependsOn: pulumi.Resource[];
+}
+
+export function deployInvocation(stack: string, deploy: SwarmStackArgs["deploy"]): Invocation {
+    return "compose" in deploy
+        ? { script: "stack-deploy", args: [stack, deploy.compose] }
+        : { script: "stack-restart-unit", args: [stack, deploy.unit] };
+}
+
+/** Options of the stack's command: torn down before it comes back, never alongside the old one. */
+export function stackResourceOptions(parent: pulumi.Resource, dependsOn: pulumi.Resource[]): pulumi.CustomResourceOptions {
+    return { parent, dependsOn, deleteBeforeReplace: true };
+}
+
+/**
+ * One app stack. Create deploys it (an unchanged, already running stack keeps its tasks); delete is the
+ * leak-free teardown; a compose change updates it in place; a network replacement replaces it.
+ */
+export class SwarmStack extends pulumi.ComponentResource {
+    public readonly deployed: pulumi.CustomResource;
+    /** Completes once the stack's replicas converged with addresses inside the network's subnet. */
+    public readonly healthy: pulumi.CustomResource;
+
+    constructor(name: string, args: SwarmStackArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("swarm-proxy:index:SwarmStack", name, {}, opts);
+        const deploy = deployInvocation(args.stack, args.deploy);
+        this.deployed = hostCommand(`${name}-stack`, {
+            create: deploy,
+            update: deploy,
+            delete: { script: "stack-teardown", args: [args.stack, String(args.teardownTimeoutSeconds)] },
+            // A property dependency on the network's ID, so that replacing the network replaces the stack first:
+            // with dependsOn alone the engine deletes the network while the stack still uses it, and Docker refuses.
+            triggers: args.network ? [args.network.name, args.network.id] : [],
+            environment: "compose" in args.deploy && args.deploy.digest ? { SWARM_PROXY_COMPOSE_SHA256: args.deploy.digest } : undefined,
+        }, args.target, stackResourceOptions(this, args.dependsOn));
+
+        const net = args.network;
+        this.healthy = hostCommand(`${name}-health`, {
+            create: { script: "stack-health", args: [args.stack, net?.name ?? "", net?.subnet ?? "", String(args.health.timeoutSeconds)] },
+            triggers: [this.deployed.id, "compose" in args.deploy ? args.deploy.digest ?? "" : args.deploy.unit],
+        }, args.target, { parent: this, dependsOn: [this.deployed] });
+        const http = args.health.http;
+        if (http) {
+            hostCommand(`${name}-http`, {
+                create: { script: "http-probe", args: [http.url, http.host, String(http.expectStatus), String(args.health.timeoutSeconds)] },
+                triggers: [this.deployed.id],
+            }, args.target, { parent: this, dependsOn: [this.healthy] });
+        }
+        this.registerOutputs({});
+    }
+}

@@ -1,0 +1,249 @@
+// Parses the stack configuration into one typed, validated object. Every error names the key, the bad value
+// and what is allowed, and is raised before any resource exists.
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { checkCanonicalCidr, toRange, CIDR_FORM } from "./src/subnet";
+import { orderStacks } from "./src/plan";
+
+export const PROJECT = "swarm-proxy";
+
+/** Names that reach dockerd and systemd as arguments: no shell metacharacters, no leading dash. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const NAME_RULE = "letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters";
+const UNIT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,250}\.(service|target)$/;
+const LABEL_KEY_PATTERN = /^[a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?$/;
+const NETWORK_ID_PATTERN = /^[a-z0-9]{25}$|^[a-f0-9]{64}$/;
+const HOST_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$|^\[?[0-9a-fA-F:]+\]?$/;
+const PATH_PATTERN = /^[A-Za-z0-9_./@+-]+$/;
+
+const name = z.string().regex(NAME_PATTERN, { message: `is not allowed; use ${NAME_RULE}` });
+const cidr = z.string().refine((v) => toRange(v) !== undefined && v.includes("/"), { message: `is not ${CIDR_FORM}` });
+const filePath = z.string().regex(PATH_PATTERN, {
+    message: "is not allowed; use a path of letters, digits and _ . / @ + - (no spaces or shell metacharacters)",
+});
+const seconds = (dflt: number) =>
+    z.number().int({ message: "must be a whole number of seconds" }).min(1, { message: "must be at least 1 second" })
+        .max(3600, { message: "must be at most 3600 seconds" }).default(dflt);
+
+const networkSchema = z.strictObject({
+    name: name.default("proxy"),
+    subnet: z.string(),
+    gateway: z.string().optional(),
+    labels: z.record(z.string().regex(LABEL_KEY_PATTERN, { message: "is not a label key; use lower-case letters, digits, '.' and '-'" }),
+        z.string().regex(/^[A-Za-z0-9_.:\/-]{0,128}$/, { message: "is not allowed as a label value; use letters, digits and _ . : / -" }))
+        .default({ owner: PROJECT }),
+    adoptId: z.string().regex(NETWORK_ID_PATTERN, { message: "is not a Docker network ID (25 lower-case alphanumerics or 64 hex digits)" }).optional(),
+    implementation: z.enum(["docker", "command"], { message: "must be \"docker\" (the Docker provider) or \"command\" (host scripts)" }).default("docker"),
+    minHeadroom: z.number().min(1, { message: "must be at least 1 (the subnet must hold today's use)" }).default(10),
+    reserved: z.array(cidr).default([]),
+    removeTimeoutSeconds: seconds(120),
+});
+
+const httpProbe = z.strictObject({
+    url: z.url({ message: "is not an http(s) URL", protocol: /^https?$/ }),
+    host: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, { message: "is not a host name" }),
+    expectStatus: z.number().int().min(100, { message: "must be an HTTP status (100-599)" }).max(599, { message: "must be an HTTP status (100-599)" }).default(200),
+});
+
+const stackSchema = z.strictObject({
+    name,
+    compose: filePath.optional(),
+    unit: z.string().regex(UNIT_PATTERN, { message: "is not a systemd unit name such as deploy-proxy.service" }).optional(),
+    waitsFor: z.array(name).default([]),
+    attached: z.boolean().default(true),
+    health: z.strictObject({
+        timeoutSeconds: seconds(180),
+        http: httpProbe.optional(),
+    }).default({ timeoutSeconds: 180 }),
+    teardownTimeoutSeconds: seconds(180),
+});
+
+const rebuildSchema = z.strictObject({
+    nixModule: filePath.optional(),
+    command: z.array(z.string().regex(/^[A-Za-z0-9_./=:,+@-]+$/, { message: "is not allowed in the rebuild command; use words of letters, digits and _ . / = : , + @ -" }))
+        .min(1, { message: "must name a program" }).default(["nixos-rebuild", "switch"]),
+});
+
+const connectionSchema = z.discriminatedUnion("mode", [
+    z.strictObject({ mode: z.literal("local") }),
+    z.strictObject({
+        mode: z.literal("ssh"),
+        host: z.string().regex(HOST_PATTERN, { message: "is not a host name or address" }),
+        port: z.number().int().min(1, { message: "must be a TCP port (1-65535)" }).max(65535, { message: "must be a TCP port (1-65535)" }).default(22),
+        user: name,
+        hostKey: z.string().regex(/^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/=]+$/, {
+            message: "is not a public host key line such as \"ssh-ed25519 AAAA...\" (pin the host key; an unpinned key is not checked)",
+        }),
+    }),
+], { message: "must be {mode: local} or {mode: ssh, host, user, hostKey}" });
+
+const maintenanceSchema = z.strictObject({
+    windowOpen: z.boolean().default(false),
+    allowStacks: z.array(name).optional(),
+});
+
+const rootSchema = z.strictObject({
+    network: networkSchema,
+    stacks: z.array(stackSchema).min(1, { message: "must list at least one stack" }),
+    rebuild: rebuildSchema.default({ command: ["nixos-rebuild", "switch"] }),
+    connection: connectionSchema.default({ mode: "local" }),
+    maintenance: maintenanceSchema.default({ windowOpen: false }),
+    survey: z.boolean().default(true),
+});
+
+export type Config = z.infer<typeof rootSchema> & {
+    /** Environment variable that opens the maintenance window for one run. */
+    windowEnv: string;
+};
+export type StackConfig = Config["stacks"][number];
+export type NetworkConfig = Config["network"];
+export type Connection = Config["connection"];
+
+export const WINDOW_ENV = "SWARM_PROXY_MAINTENANCE";
+
+export class ConfigError extends Error {}
+
+function keyOf(p: readonly PropertyKey[]): string {
+    return p.reduce<string>((acc, part) => (typeof part === "number" ? `${acc}[${part}]` : `${acc}.${String(part)}`), PROJECT).replace(`${PROJECT}.`, `${PROJECT}:`);
+}
+
+function fail(p: readonly PropertyKey[], value: unknown, rule: string): never {
+    throw new ConfigError(`${keyOf(p)}: ${JSON.stringify(value)} ${rule}`);
+}
+
+function valueAt(raw: unknown, p: readonly PropertyKey[]): unknown {
+    let v: unknown = raw;
+    for (const part of p) {
+        if (v === null || typeof v !== "object") {
+            return undefined;
+        }
+        v = (v as Record<PropertyKey, unknown>)[part];
+    }
+    return v;
+}
+
+export interface ParseOptions {
+    /** Directory that relative file paths (compose files, the nix module) are resolved from. */
+    baseDir: string;
+    env?: Record<string, string | undefined>;
+    /** Whether the secret `sshPrivateKey` is set (its value never passes through here). */
+    hasSshPrivateKey?: boolean;
+}
+
+/** Validates the raw config (the project's keys, without the `swarm-proxy:` prefix). Throws ConfigError. */
+export function parseConfig(raw: unknown, opts: ParseOptions): Config {
+    const parsed = rootSchema.safeParse(raw);
+    if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const p = issue.path;
+        const value = valueAt(raw, p);
+        if (issue.code === "unrecognized_keys") {
+            fail(p, issue.keys[0], `is not a known key here; known keys are listed in Pulumi.yaml`);
+        }
+        if (value === undefined) {
+            fail(p, value, `is required (${issue.message})`);
+        }
+        fail(p, value, issue.message);
+    }
+    const cfg = parsed.data;
+    cfg.network.subnet = canonical(["network", "subnet"], cfg.network.subnet);
+    cfg.network.reserved.forEach((r, i) => canonical(["network", "reserved", i], r));
+    checkGateway(cfg.network.subnet, cfg.network.gateway);
+    checkStacks(cfg.stacks, cfg.maintenance.allowStacks);
+    for (const [i, s] of cfg.stacks.entries()) {
+        if ((s.compose === undefined) === (s.unit === undefined)) {
+            fail(["stacks", i], { compose: s.compose, unit: s.unit },
+                "must have exactly one of compose (a compose file deployed with docker stack deploy) or unit (the systemd unit that deploys it)");
+        }
+        if (s.compose !== undefined && cfg.connection.mode === "local") {
+            mustExist(["stacks", i, "compose"], s.compose, opts.baseDir);
+        }
+    }
+    if (cfg.rebuild.nixModule !== undefined) {
+        mustExist(["rebuild", "nixModule"], cfg.rebuild.nixModule, opts.baseDir);
+    }
+    if (cfg.connection.mode === "ssh" && !opts.hasSshPrivateKey) {
+        fail(["sshPrivateKey"], undefined, "is required with connection.mode ssh; set it with `pulumi config set --secret sshPrivateKey < key`");
+    }
+    const windowValue = opts.env?.[WINDOW_ENV];
+    if (windowValue !== undefined && windowValue !== "" && windowValue !== "open" && windowValue !== "closed") {
+        throw new ConfigError(`${WINDOW_ENV}: ${JSON.stringify(windowValue)} is not allowed; use "open" or "closed"`);
+    }
+    if (windowValue === "open") {
+        cfg.maintenance.windowOpen = true;
+    }
+    return { ...cfg, windowEnv: WINDOW_ENV };
+}
+
+function canonical(p: PropertyKey[], value: string): string {
+    try {
+        return checkCanonicalCidr(keyOf(p), value);
+    } catch (e) {
+        throw new ConfigError((e as Error).message);
+    }
+}
+
+function checkGateway(subnet: string, gateway: string | undefined): void {
+    if (gateway === undefined) {
+        return;
+    }
+    const range = toRange(subnet);
+    const gw = gateway.includes("/") ? undefined : toRange(gateway);
+    if (!range || !gw || !range.contains(gw) || gw.getFirst().isEquals(range.getFirst()) || gw.getFirst().isEquals(range.getLast())) {
+        fail(["network", "gateway"], gateway, `is not a host address inside ${subnet} (not its network or broadcast address)`);
+    }
+}
+
+function checkStacks(stacks: StackConfig[], allow: string[] | undefined): void {
+    const seen = new Map<string, number>();
+    for (const [i, s] of stacks.entries()) {
+        const first = seen.get(s.name);
+        if (first !== undefined) {
+            fail(["stacks", i, "name"], s.name, `is already the name of stacks[${first}]; stack names must be unique`);
+        }
+        seen.set(s.name, i);
+    }
+    for (const [i, s] of stacks.entries()) {
+        for (const [j, dep] of s.waitsFor.entries()) {
+            if (dep === s.name) {
+                fail(["stacks", i, "waitsFor", j], dep, "is the stack itself; a stack cannot wait for itself");
+            }
+            if (!seen.has(dep)) {
+                fail(["stacks", i, "waitsFor", j], dep, `is not a configured stack; known stacks: ${[...seen.keys()].join(", ")}`);
+            }
+        }
+    }
+    for (const [i, a] of (allow ?? []).entries()) {
+        if (!seen.has(a)) {
+            fail(["maintenance", "allowStacks", i], a, `is not a configured stack; known stacks: ${[...seen.keys()].join(", ")}`);
+        }
+    }
+    try {
+        orderStacks(stacks);
+    } catch (e) {
+        throw new ConfigError(`${PROJECT}:stacks: ${(e as Error).message}`);
+    }
+}
+
+function mustExist(p: PropertyKey[], file: string, baseDir: string): void {
+    const full = path.resolve(baseDir, file);
+    if (!fs.existsSync(full) || !fs.statSync(full).isFile()) {
+        fail(p, file, `is not a file (looked for ${path.relative(baseDir, full) || full} in the project directory)`);
+    }
+}
+
+/** Reads the Pulumi config of the current stack; the SSH key stays a secret Output. */
+export function readConfig(baseDir: string): { config: Config; sshPrivateKey?: pulumi.Output<string> } {
+    const c = new pulumi.Config(PROJECT);
+    const raw: Record<string, unknown> = {};
+    for (const key of ["network", "stacks", "rebuild", "connection", "maintenance", "survey"]) {
+        const v = c.getObject<unknown>(key);
+        if (v !== undefined) {
+            raw[key] = v;
+        }
+    }
+    const sshPrivateKey = c.getSecret("sshPrivateKey");
+    return { config: parseConfig(raw, { baseDir, env: process.env, hasSshPrivateKey: sshPrivateKey !== undefined }), sshPrivateKey };
+}

@@ -1,0 +1,29 @@
+import * as pulumi from "@pulumi/pulumi";
+import { readConfig } from "./config";
+import { buildProgram, ProgramOutputs } from "./program";
+import { localRunner, readHostFacts, sshRunner } from "./src/hostFacts";
+
+function main(): ProgramOutputs {
+    try {
+        const { config, sshPrivateKey } = readConfig(__dirname);
+        const c = config.connection;
+        const facts = config.survey
+            ? readHostFacts(c.mode === "local" ? localRunner : sshRunner(c.host, c.port, c.user, c.hostKey))
+            : undefined;
+        return buildProgram({ config, facts, baseDir: __dirname, dryRun: pulumi.runtime.isDryRun(), sshPrivateKey });
+    } catch (e) {
+        // A RunError prints its message alone: the operator sees the one sentence that matters.
+        throw new pulumi.RunError((e as Error).message);
+    }
+}
+
+const out = main();
+export const subnet = out.subnet;
+export const gateway = out.gateway;
+export const assignableAddresses = out.assignableAddresses;
+export const addressesInUse = out.addressesInUse;
+export const headroom = out.headroom;
+export const insideDefaultPool = out.insideDefaultPool;
+export const replacing = out.replacing;
+export const maintenancePlan = out.maintenancePlan;
+export const networkId = out.networkId;

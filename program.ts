@@ -1,0 +1,200 @@
+// Turns the validated config and the live host's facts into the plan, checks it, then into resources.
+// Every check runs before the first resource is registered: a bad input changes nothing.
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { MaintenanceGate } from "./components/maintenanceGate";
+import { NixosRebuild } from "./components/nixosRebuild";
+import { ProxyNetwork } from "./components/proxyNetwork";
+import { SwarmStack } from "./components/swarmStack";
+import { Config, PROJECT } from "./config";
+import { HostFacts } from "./src/hostFacts";
+import { Target } from "./src/hostCommand";
+import { checkNixModule } from "./src/nix";
+import { isReplacing, maintenancePlan, MaintenanceStep } from "./src/plan";
+import { capacity, Capacity, planSubnet, toRange } from "./src/subnet";
+
+export interface ProgramInput {
+    config: Config;
+    /** The live host, read at preview time; undefined when the config turns the survey off. */
+    facts?: HostFacts;
+    /** Directory relative file paths are resolved from. */
+    baseDir: string;
+    dryRun: boolean;
+    sshPrivateKey?: pulumi.Output<string>;
+}
+
+export interface Checked {
+    subnet: string;
+    gateway: string;
+    capacity: Capacity;
+    insideDefaultPool?: string;
+    fromSubnets: string[];
+    replacing: boolean;
+    nixModuleDigest?: string;
+    plan: MaintenanceStep[];
+}
+
+function firstHost(cidr: string): string {
+    const range = toRange(cidr);
+    if (!range) {
+        throw new Error(`${cidr} is not a CIDR`);
+    }
+    return range.getFirst().nextIPNumber().toString();
+}
+
+/** Everything the program decides before creating anything. Throws one error for the first problem. */
+export function check(input: ProgramInput): Checked {
+    const { config: cfg, facts } = input;
+    const net = cfg.network;
+    const live = facts?.networks.find((n) => n.name === net.name);
+    const fromSubnets = live?.subnets ?? [];
+    // Without a survey the program cannot know whether the network changes: it assumes it does, so the
+    // gate demands the window.
+    const replacing = facts ? isReplacing(fromSubnets, net.subnet) : true;
+    const key = `${PROJECT}:network.subnet`;
+    let cap: Capacity;
+    let insideDefaultPool: string | undefined;
+    if (replacing || !live) {
+        const planned = planSubnet({
+            key,
+            subnet: net.subnet,
+            ctx: {
+                networks: facts?.networks ?? [],
+                routes: facts?.routes ?? [],
+                reserved: net.reserved,
+                defaultAddressPools: facts?.defaultAddressPools ?? [],
+                replacing: net.name,
+            },
+            inUse: facts?.inUse[net.name] ?? 0,
+            minHeadroom: net.minHeadroom,
+        });
+        cap = planned.capacity;
+        insideDefaultPool = planned.insideDefaultPool;
+    } else {
+        // Adoption keeps today's subnet, whatever its headroom: refusing it would block taking over the host.
+        cap = capacity(net.subnet, facts?.inUse[net.name] ?? 0);
+    }
+    const liveGateway = live && !replacing ? live.gateways[0] : undefined;
+    const gateway = net.gateway ?? liveGateway ?? firstHost(net.subnet);
+    let nixModuleDigest: string | undefined;
+    if (cfg.rebuild.nixModule !== undefined) {
+        const file = cfg.rebuild.nixModule;
+        const text = fs.readFileSync(path.resolve(input.baseDir, file), "utf8");
+        checkNixModule(`${PROJECT}:rebuild.nixModule`, file, text, net.name, net.subnet, fromSubnets);
+        nixModuleDigest = createHash("sha256").update(text).digest("hex");
+    }
+    const plan = maintenancePlan({
+        network: { name: net.name, fromSubnets, toSubnet: net.subnet },
+        stacks: cfg.stacks,
+        rebuildCommand: cfg.rebuild.nixModule !== undefined ? cfg.rebuild.command : undefined,
+    });
+    return { subnet: net.subnet, gateway, capacity: cap, insideDefaultPool, fromSubnets, replacing, nixModuleDigest, plan };
+}
+
+function targetOf(input: ProgramInput): Target {
+    const c = input.config.connection;
+    if (c.mode === "local") {
+        return { mode: "local" };
+    }
+    if (!input.sshPrivateKey) {
+        throw new Error(`${PROJECT}:sshPrivateKey is required with connection.mode ssh`);
+    }
+    return { mode: "ssh", host: c.host, port: c.port, user: c.user, hostKey: c.hostKey, privateKey: input.sshPrivateKey };
+}
+
+export interface ProgramOutputs {
+    subnet: string;
+    gateway: string;
+    assignableAddresses: number;
+    addressesInUse: number;
+    headroom: number;
+    insideDefaultPool: string | null;
+    replacing: boolean;
+    maintenancePlan: MaintenanceStep[];
+    networkId: pulumi.Output<string>;
+}
+
+export function buildProgram(input: ProgramInput): ProgramOutputs {
+    const checked = check(input);
+    const cfg = input.config;
+    const target = targetOf(input);
+    if (checked.insideDefaultPool) {
+        pulumi.log.warn(`${checked.subnet} lies inside the swarm's default address pool ${checked.insideDefaultPool}; ` +
+            `networks created later without --subnet may be given addresses next to it`);
+    }
+
+    const gate = new MaintenanceGate("gate", {
+        networkName: cfg.network.name,
+        replacing: checked.replacing,
+        desired: `${cfg.network.name} ${checked.subnet} ${checked.gateway}`,
+        windowOpen: cfg.maintenance.windowOpen,
+        windowEnv: cfg.windowEnv,
+        allowStacks: cfg.maintenance.allowStacks ?? cfg.stacks.map((s) => s.name),
+        dryRun: input.dryRun,
+        target,
+    });
+
+    const network = new ProxyNetwork("proxy", {
+        name: cfg.network.name,
+        subnet: checked.subnet,
+        gateway: checked.gateway,
+        labels: cfg.network.labels,
+        implementation: cfg.network.implementation,
+        adoptId: cfg.network.adoptId,
+        removeTimeoutSeconds: cfg.network.removeTimeoutSeconds,
+        target,
+        dependsOn: [gate.check],
+    });
+
+    const rebuild = checked.nixModuleDigest === undefined ? undefined : new NixosRebuild("rebuild", {
+        command: cfg.rebuild.command,
+        moduleDigest: checked.nixModuleDigest,
+        networkId: network.networkId,
+        target,
+        dependsOn: [network.resource],
+    });
+
+    const stacks = new Map<string, SwarmStack>();
+    const ordered = checked.plan.filter((s) => s.action === "deploy").flatMap((s) => s.targets);
+    const byName = new Map(cfg.stacks.map((s) => [s.name, s]));
+    // Attached stacks in plan order, then the unattached ones, each after what it waits for.
+    const names = [...ordered, ...cfg.stacks.filter((s) => !ordered.includes(s.name)).map((s) => s.name)];
+    const pending = [...names];
+    while (pending.length > 0) {
+        const i = pending.findIndex((n) => byName.get(n)!.waitsFor.every((w) => stacks.has(w)));
+        const s = byName.get(pending.splice(i, 1)[0])!;
+        const waits = s.waitsFor.map((w) => stacks.get(w)!.healthy);
+        const base = s.attached && rebuild ? [gate.check, rebuild.done] : [gate.check];
+        stacks.set(s.name, new SwarmStack(s.name, {
+            stack: s.name,
+            deploy: s.compose !== undefined ? composeDeploy(input, s.compose) : { unit: s.unit! },
+            network: s.attached ? { name: cfg.network.name, id: network.networkId, subnet: checked.subnet } : undefined,
+            teardownTimeoutSeconds: s.teardownTimeoutSeconds,
+            health: s.health,
+            target,
+            dependsOn: [...base, ...(s.attached ? [network.resource] : []), ...waits],
+        }));
+    }
+
+    return {
+        subnet: checked.subnet,
+        gateway: checked.gateway,
+        assignableAddresses: checked.capacity.assignable,
+        addressesInUse: checked.capacity.inUse,
+        headroom: Number.isFinite(checked.capacity.headroom) ? Math.round(checked.capacity.headroom * 10) / 10 : -1,
+        insideDefaultPool: checked.insideDefaultPool ?? null,
+        replacing: checked.replacing,
+        maintenancePlan: checked.plan,
+        networkId: network.networkId,
+    };
+}
+
+function composeDeploy(input: ProgramInput, file: string): { compose: string; digest?: string } {
+    if (input.config.connection.mode !== "local") {
+        return { compose: file };
+    }
+    const full = path.resolve(input.baseDir, file);
+    return { compose: full, digest: createHash("sha256").update(fs.readFileSync(full)).digest("hex") };
+}
