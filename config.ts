@@ -105,12 +105,35 @@ export const WINDOW_ENV = "SWARM_PROXY_MAINTENANCE";
 
 export class ConfigError extends Error {}
 
+/** The object schema's keys at a path, for naming the keys that are allowed there. */
+function shapeAt(p: readonly PropertyKey[]): Record<string, unknown> | undefined {
+    let schema: z.ZodType = rootSchema;
+    for (const part of p) {
+        if (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) {
+            schema = schema.unwrap() as z.ZodType;
+        }
+        if (schema instanceof z.ZodArray) {
+            schema = schema.element as z.ZodType;
+            continue;
+        }
+        if (schema instanceof z.ZodObject) {
+            schema = (schema.shape as Record<string, z.ZodType>)[String(part)];
+            continue;
+        }
+        return undefined;
+    }
+    if (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) {
+        schema = schema.unwrap() as z.ZodType;
+    }
+    return schema instanceof z.ZodObject ? (schema.shape as Record<string, unknown>) : undefined;
+}
+
 function keyOf(p: readonly PropertyKey[]): string {
     return p.reduce<string>((acc, part) => (typeof part === "number" ? `${acc}[${part}]` : `${acc}.${String(part)}`), PROJECT).replace(`${PROJECT}.`, `${PROJECT}:`);
 }
 
 function fail(p: readonly PropertyKey[], value: unknown, rule: string): never {
-    throw new ConfigError(`${keyOf(p)}: ${JSON.stringify(value)} ${rule}`);
+    throw new ConfigError(value === undefined ? `${keyOf(p)} ${rule}` : `${keyOf(p)}: ${JSON.stringify(value)} ${rule}`);
 }
 
 function valueAt(raw: unknown, p: readonly PropertyKey[]): unknown {
@@ -140,10 +163,17 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
         const p = issue.path;
         const value = valueAt(raw, p);
         if (issue.code === "unrecognized_keys") {
-            fail(p, issue.keys[0], `is not a known key here; known keys are listed in Pulumi.yaml`);
+            const known = Object.keys((valueAt(shapeAt(p), []) ?? {}) as object);
+            fail([...p, issue.keys[0]], undefined,
+                `is not a known key${known.length > 0 ? `; known keys here: ${known.join(", ")}` : ""} (see Pulumi.yaml)`);
         }
-        if (value === undefined) {
-            fail(p, value, `is required (${issue.message})`);
+        if (issue.code === "invalid_key") {
+            const key = issue.path[issue.path.length - 1];
+            throw new ConfigError(`${keyOf(p.slice(0, -1))}: key ${JSON.stringify(key)} ${issue.issues[0]?.message ?? "is not allowed"}`);
+        }
+        if (issue.code === "invalid_type" && issue.message.startsWith("Invalid input")) {
+            const wanted = issue.expected === "boolean" ? "true or false" : `a ${issue.expected}`;
+            fail(p, value, value === undefined ? `is missing; it must be ${wanted}` : `must be ${wanted}`);
         }
         fail(p, value, issue.message);
     }
@@ -154,8 +184,9 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
     checkStacks(cfg.stacks, cfg.maintenance.allowStacks);
     for (const [i, s] of cfg.stacks.entries()) {
         if ((s.compose === undefined) === (s.unit === undefined)) {
-            fail(["stacks", i], { compose: s.compose, unit: s.unit },
-                "must have exactly one of compose (a compose file deployed with docker stack deploy) or unit (the systemd unit that deploys it)");
+            const has = s.compose === undefined ? "has neither compose nor unit" : `has both compose ${JSON.stringify(s.compose)} and unit ${JSON.stringify(s.unit)}`;
+            throw new ConfigError(`${keyOf(["stacks", i])} (${JSON.stringify(s.name)}) ${has}; give exactly one: ` +
+                "compose (a compose file deployed with docker stack deploy) or unit (the systemd unit that deploys it)");
         }
         if (s.compose !== undefined && cfg.connection.mode === "local") {
             mustExist(["stacks", i, "compose"], s.compose, opts.baseDir);
@@ -165,7 +196,7 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
         mustExist(["rebuild", "nixModule"], cfg.rebuild.nixModule, opts.baseDir);
     }
     if (cfg.connection.mode === "ssh" && !opts.hasSshPrivateKey) {
-        fail(["sshPrivateKey"], undefined, "is required with connection.mode ssh; set it with `pulumi config set --secret sshPrivateKey < key`");
+        fail(["sshPrivateKey"], undefined, "is missing: connection.mode ssh needs it; set it with `pulumi config set --secret sshPrivateKey < key`");
     }
     const windowValue = opts.env?.[WINDOW_ENV];
     if (windowValue !== undefined && windowValue !== "" && windowValue !== "open" && windowValue !== "closed") {

@@ -47,7 +47,7 @@ export function bundle(scripts: readonly HostScript[], hostDir: string = HOST_DI
 
 /** The command line that runs one script of the bundle; every argument is single-quoted. */
 export function commandLine(inv: Invocation): string {
-    return ["bash", "-s", "--", inv.script, ...inv.args].map((w, i) => (i < 3 ? w : shellQuote(w))).join(" ");
+    return ["bash", "-s", "--", inv.script, ...inv.args].map((w, i) => (i < 4 ? w : shellQuote(w))).join(" ");
 }
 
 export interface HostCommandArgs {

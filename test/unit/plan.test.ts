@@ -1,0 +1,153 @@
+// The maintenance plan and the checks the program makes before it creates anything, without mocks.
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { gateRefusal } from "../../components/maintenanceGate";
+import { parseConfig } from "../../config";
+import { check } from "../../program";
+import { countInUse, routesFrom } from "../../src/hostFacts";
+import { bundle, commandLine } from "../../src/hostCommand";
+import { checkNixModule, findNetworkCreate } from "../../src/nix";
+import { isReplacing, maintenancePlan, orderStacks } from "../../src/plan";
+import { RawConfig, rawConfig, referenceFacts, ROOT } from "./fixtures";
+
+function checked(mutate: (c: RawConfig) => void = () => undefined, facts = referenceFacts()) {
+    const raw = rawConfig();
+    mutate(raw);
+    return check({ config: parseConfig(raw, { baseDir: ROOT }), facts, baseDir: ROOT, dryRun: true });
+}
+
+describe("stack order", () => {
+    it("puts traefik first and the stacks that wait for it in the next wave", () => {
+        assert.deepStrictEqual(orderStacks(parseConfig(rawConfig(), { baseDir: ROOT }).stacks), [
+            ["traefik", "backups"],
+            ["drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"],
+        ]);
+    });
+    it("orders chains and names a cycle", () => {
+        assert.deepStrictEqual(orderStacks([{ name: "c", waitsFor: ["b"] }, { name: "b", waitsFor: ["a"] }, { name: "a", waitsFor: [] }]), [["a"], ["b"], ["c"]]);
+        assert.throws(() => orderStacks([{ name: "a", waitsFor: ["c"] }, { name: "b", waitsFor: ["a"] }, { name: "c", waitsFor: ["b"] }]),
+            { message: "the waits form a cycle: a -> c -> b -> a; remove one of these waitsFor entries" });
+    });
+});
+
+describe("maintenance plan", () => {
+    it("knows when the network is replaced", () => {
+        assert.strictEqual(isReplacing(["10.0.1.0/24"], "10.10.0.0/16"), true);
+        assert.strictEqual(isReplacing(["10.10.0.0/16"], "10.10.0.0/16"), false);
+        assert.strictEqual(isReplacing([], "10.10.0.0/16"), false);
+        assert.strictEqual(isReplacing(["10.10.0.0/16", "10.11.0.0/16"], "10.10.0.0/16"), true);
+    });
+
+    it("tears down attached stacks dependents first, swaps the network, rebuilds, redeploys traefik first, verifies", () => {
+        const plan = checked().plan;
+        assert.deepStrictEqual(plan.map((s) => `${s.step} ${s.action} ${s.targets.join(",")}`), [
+            "1 gate proxy",
+            "2 teardown drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
+            "3 teardown traefik",
+            "4 delete-network proxy",
+            "5 create-network proxy",
+            "6 rebuild proxy",
+            "7 deploy traefik",
+            "8 deploy drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
+            "9 verify traefik,drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
+        ]);
+        assert.ok(!plan.some((s) => s.targets.includes("backups")), "backups is not on proxy and must not be touched");
+    });
+
+    it("adopting the live network removes nothing", () => {
+        const facts = referenceFacts();
+        const c = checked((r) => { r.network.subnet = "10.0.1.0/24"; r.rebuild = {}; }, facts);
+        assert.strictEqual(c.replacing, false);
+        assert.strictEqual(c.gateway, "10.0.1.1");
+        assert.deepStrictEqual(c.plan.map((s) => s.action), ["gate", "deploy", "deploy", "verify"]);
+    });
+});
+
+describe("checks before anything is created", () => {
+    const KEY = "swarm-proxy:network.subnet";
+    const refused: [string, (c: RawConfig) => void, string][] = [
+        ["overlap with ingress", (c) => { c.network.subnet = "10.0.0.0/16"; },
+            `${KEY}: 10.0.0.0/16 overlaps network "ingress" (10.0.0.0/24), network "traefik_internal" (10.0.2.0/24), network "warm-keycloak_internal" (10.0.3.0/24), network "backups_default" (10.0.4.0/24); choose a subnet that overlaps no existing network, host route or reserved range`],
+        ["overlap with docker_gwbridge", (c) => { c.network.subnet = "172.18.0.0/24"; },
+            `${KEY}: 172.18.0.0/24 overlaps network "docker_gwbridge" (172.18.0.0/16), host route 172.18.0.0/16; choose a subnet that overlaps no existing network, host route or reserved range`],
+        ["overlap with a host route", (c) => { c.network.subnet = "100.101.0.0/16"; },
+            `${KEY}: 100.101.0.0/16 overlaps host route 100.101.102.103/32; choose a subnet that overlaps no existing network, host route or reserved range`],
+        ["prefix too small", (c) => { c.network.subnet = "10.10.0.0/26"; },
+            `${KEY}: 10.10.0.0/26 gives 61 assignable addresses, 1.5x the 40 in use; at least 10x is configured (minHeadroom): use a /23 or larger`],
+        ["nix module with another subnet", (c) => { c.network.subnet = "10.20.0.0/16"; },
+            "swarm-proxy:rebuild.nixModule: nix/swarm.nix:33 creates proxy with --subnet 10.10.0.0/16 but the config wants 10.20.0.0/16; make them equal"],
+    ];
+    for (const [what, mutate, message] of refused) {
+        it(`refuses ${what}`, () => assert.throws(() => checked(mutate), { message }));
+    }
+
+    it("refuses a nix module that creates the network with Docker's default /24 once the subnet changes", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nix-"));
+        fs.writeFileSync(path.join(dir, "swarm.nix"), "script = ''\n  docker network create --driver overlay --attachable proxy\n'';\n");
+        const text = fs.readFileSync(path.join(dir, "swarm.nix"), "utf8");
+        assert.throws(() => checkNixModule("k", "swarm.nix", text, "proxy", "10.10.0.0/16", ["10.0.1.0/24"]),
+            { message: "k: swarm.nix:2 creates proxy without --subnet (Docker's default /24) but the config wants 10.10.0.0/16; add --subnet 10.10.0.0/16 to the module" });
+        // ...but accepts it for the adoption run, which keeps the live /24.
+        checkNixModule("k", "swarm.nix", text, "proxy", "10.0.1.0/24", ["10.0.1.0/24"]);
+        assert.throws(() => checkNixModule("k", "m.nix", "{ }", "proxy", "10.10.0.0/16", []),
+            { message: "k: \"m.nix\" has no `docker network create … proxy` line; the module must create the network the program manages" });
+    });
+
+    it("reads --subnet=, literal and let-bound subnets", () => {
+        assert.deepStrictEqual(findNetworkCreate("docker network create --subnet=10.9.0.0/16 -d overlay proxy", "proxy"), { line: 1, subnet: "10.9.0.0/16" });
+        assert.deepStrictEqual(findNetworkCreate("s = \"10.8.0.0/16\";\nx\n${docker} network create --subnet ${s} proxy", "proxy"), { line: 3, subnet: "10.8.0.0/16" });
+        assert.strictEqual(findNetworkCreate("docker network create --subnet 10.9.0.0/16 other", "proxy"), undefined);
+    });
+
+    it("without a survey it assumes a replacement, so the gate demands the window", () => {
+        const c = check({ config: parseConfig(rawConfig(), { baseDir: ROOT }), facts: undefined, baseDir: ROOT, dryRun: false });
+        assert.strictEqual(c.replacing, true);
+    });
+});
+
+describe("maintenance gate", () => {
+    const base = { replacing: true, windowOpen: false, windowEnv: "SWARM_PROXY_MAINTENANCE", dryRun: false, networkName: "proxy" };
+    it("refuses a replacing `up` outside the window and says how to open it", () => {
+        assert.strictEqual(gateRefusal(base),
+            "this update replaces the network \"proxy\", which takes every attached stack down; it runs only in a maintenance window. " +
+            "Open the window for this run with `SWARM_PROXY_MAINTENANCE=open pulumi up`, or set it with `pulumi config set --path maintenance.windowOpen true`. Nothing was changed.");
+    });
+    it("never blocks a preview, an open window, or a run that replaces nothing", () => {
+        assert.strictEqual(gateRefusal({ ...base, dryRun: true }), undefined);
+        assert.strictEqual(gateRefusal({ ...base, windowOpen: true }), undefined);
+        assert.strictEqual(gateRefusal({ ...base, replacing: false }), undefined);
+    });
+});
+
+describe("host commands", () => {
+    it("quotes every argument and never splices it into the command", () => {
+        assert.strictEqual(commandLine({ script: "stack-teardown", args: ["drone", "180"] }), "bash -s -- stack-teardown 'drone' '180'");
+        assert.strictEqual(commandLine({ script: "run", args: ["echo", "it's $(x)"] }), "bash -s -- run 'echo' 'it'\\''s $(x)'");
+    });
+    it("bundles lib.sh and each script once, with a dispatcher", () => {
+        const b = bundle(["stack-deploy", "stack-teardown", "stack-deploy"]);
+        assert.strictEqual(b.match(/^sp_main_stack_deploy\(\) \{$/gm)?.length, 1);
+        assert.strictEqual(b.match(/^sp_main_stack_teardown\(\) \{$/gm)?.length, 1);
+        assert.ok(b.includes("sp_check_name()"), "lib.sh comes first");
+        assert.ok(b.includes("stack-teardown) sp_main_stack_teardown \"$@\" ;;"));
+    });
+});
+
+describe("host facts", () => {
+    it("counts each endpoint address once: VIPs, task endpoints, local containers and the load balancer", () => {
+        assert.strictEqual(countInUse({
+            Services: {
+                "drone_app": { VIP: "10.0.1.5/24", Tasks: [{ EndpointIP: "10.0.1.6" }] },
+                "traefik_app": { VIP: "10.0.1.2", Tasks: [{ EndpointIP: "10.0.1.3" }, { EndpointIP: "10.0.1.4" }] },
+                "": { Tasks: null },
+            },
+            Containers: { a: { Name: "traefik_app.1", IPv4Address: "10.0.1.3/24" }, lb: { Name: "lb-proxy", IPv4Address: "10.0.1.7/24" } },
+        }), 6);
+        assert.strictEqual(countInUse({ Services: null, Containers: null }), 0);
+    });
+    it("reads route destinations, without the default route", () => {
+        assert.deepStrictEqual(routesFrom(JSON.stringify([{ dst: "default" }, { dst: "172.17.0.0/16" }, { dst: "100.101.102.103" }])), ["172.17.0.0/16", "100.101.102.103"]);
+    });
+});
