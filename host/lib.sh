@@ -1,0 +1,132 @@
+# shellcheck shell=bash
+# Functions shared by the host scripts. The program sends this file followed by a script on stdin
+# (`bash -s -- ARG...`); run directly, a script sources this file from beside itself.
+set -euo pipefail
+# A failure inside $(...) fails the substitution too, so a helper's error is never read as empty output.
+shopt -s inherit_errexit
+
+sp_script=${sp_script:-host}
+sp_name_re='^[A-Za-z0-9][A-Za-z0-9_.-]*$'
+
+sp_die() {
+  echo "$sp_script: $*" >&2
+  exit 1
+}
+
+sp_usage() {
+  echo "$sp_script: usage: $*" >&2
+  exit 2
+}
+
+# The script itself may arrive on stdin: nothing it runs may read from there.
+sp_docker() { docker "$@" </dev/null; }
+
+sp_check_name() { # VALUE WHAT
+  [[ $1 =~ $sp_name_re ]] || sp_die "$2 '$1' is not a valid name (must match $sp_name_re)"
+}
+
+sp_check_timeout() { # VALUE WHAT
+  { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; } || sp_die "$2 '$1' is not a positive number of seconds"
+}
+
+# Dotted quad to integer; fails on anything but a plain IPv4 address.
+sp_ip_to_int() {
+  local ip=$1 a b c d
+  [[ $ip =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || return 1
+  a=${BASH_REMATCH[1]} b=${BASH_REMATCH[2]} c=${BASH_REMATCH[3]} d=${BASH_REMATCH[4]}
+  local o
+  for o in "$a" "$b" "$c" "$d"; do
+    { [[ $o =~ ^(0|[1-9][0-9]*)$ ]] && [ "$o" -le 255 ]; } || return 1
+  done
+  echo $(((a << 24) | (b << 16) | (c << 8) | d))
+}
+
+# A canonical IPv4 CIDR: no host bits set (Docker >= 25 rejects those), prefix 1..32.
+sp_check_cidr() { # VALUE WHAT
+  local cidr=$1 ip len n mask
+  [[ $cidr =~ ^([0-9.]+)/([0-9]{1,2})$ ]] || sp_die "$2 '$cidr' is not an IPv4 CIDR"
+  ip=${BASH_REMATCH[1]} len=${BASH_REMATCH[2]}
+  n=$(sp_ip_to_int "$ip") || sp_die "$2 '$cidr' is not an IPv4 CIDR"
+  [[ $len =~ ^([1-9]|[12][0-9]|3[0-2])$ ]] || sp_die "$2 '$cidr' has an invalid prefix length"
+  mask=$(((0xFFFFFFFF << (32 - len)) & 0xFFFFFFFF))
+  [ $((n & mask)) -eq "$n" ] || sp_die "$2 '$cidr' is not canonical (host bits are set)"
+}
+
+# Whether IP (optionally with /len, which is ignored) lies inside the canonical CIDR.
+sp_ip_in_cidr() { # IP CIDR
+  local ip=${1%%/*} net=${2%%/*} len=${2##*/} n m mask
+  n=$(sp_ip_to_int "$ip") || return 1
+  m=$(sp_ip_to_int "$net") || return 1
+  mask=$(((0xFFFFFFFF << (32 - len)) & 0xFFFFFFFF))
+  [ $((n & mask)) -eq "$m" ]
+}
+
+# Seconds since the epoch; deadlines are compared against it.
+sp_now() { date +%s; }
+
+# The full ID of the network named exactly NAME (inspect by name would also match an ID prefix).
+sp_network_id() { # NAME
+  sp_docker network ls --no-trunc --format '{{.ID}} {{.Name}}' | awk -v n="$1" '$2 == n {print $1; exit}'
+}
+
+sp_stack_services() { # STACK -> service IDs
+  sp_docker service ls -q --filter "label=com.docker.stack.namespace=$1"
+}
+
+sp_stack_networks() { # STACK -> "ID NAME" lines
+  sp_docker network ls --no-trunc --filter "label=com.docker.stack.namespace=$1" --format '{{.ID}} {{.Name}}'
+}
+
+# Lines of CMD's stdout into the array named ARRAY. Unlike `mapfile < <(CMD)`, a failing CMD (an
+# unreachable daemon, say) fails the caller instead of looking like an empty list.
+sp_capture() { # ARRAY CMD...
+  local -n sp_capture_into=$1
+  shift
+  local sp_capture_out
+  sp_capture_out=$("$@") || sp_die "failed: $*"
+  sp_capture_into=()
+  if [ -n "$sp_capture_out" ]; then
+    # shellcheck disable=SC2034 # a nameref: this assigns the caller's array
+    mapfile -t sp_capture_into <<<"$sp_capture_out"
+  fi
+}
+
+# Of the given task IDs, those the swarm still knows, as "ID SERVICE_ID.SLOT STATE" lines. A task that is not
+# found is gone; any other error (daemon unreachable) fails, so a wait never ends on a daemon outage.
+sp_tasks_present() { # TASK_ID...
+  local id out
+  for id in "$@"; do
+    if out=$(sp_docker inspect --type task --format \
+      '{{.ID}} {{.ServiceID}}.{{.Slot}} {{.Status.State}}' \
+      "$id" 2>&1); then
+      echo "$out"
+    elif ! grep -qiE 'not found|no such' <<<"$out"; then
+      echo "$out" >&2
+      return 1
+    fi
+  done
+}
+
+# What keeps network NET_ID (named NAME) in use: services by spec or VIP, and containers attached on this
+# node (lb-NAME is the network's own load-balancer endpoint and goes away with it).
+sp_network_users() { # NET_ID NAME
+  local id=$1 name=$2 line svc
+  local services=()
+  mapfile -t services < <(sp_docker service ls -q)
+  if [ "${#services[@]}" -gt 0 ]; then
+    while read -r svc line; do
+      # shellcheck disable=SC2086 # word splitting of the target list is intended
+      for t in $line; do
+        if [ "$t" = "$id" ] || [ "$t" = "$name" ]; then
+          echo "service $svc"
+          break
+        fi
+      done
+    done < <(sp_docker service inspect --format \
+      '{{.Spec.Name}}{{range .Spec.TaskTemplate.Networks}} {{.Target}}{{end}}{{range .Endpoint.VirtualIPs}} {{.NetworkID}}{{end}}' \
+      "${services[@]}" 2>/dev/null || true)
+  fi
+  # shellcheck disable=SC2016 # a Go template, not a shell expansion
+  sp_docker network inspect --format '{{range $k, $v := .Containers}}{{$k}} {{$v.Name}}{{"\n"}}{{end}}' "$id" \
+    2>/dev/null | awk -v lb="lb-$name" 'NF == 2 && $1 != lb {print "container " $2}' || true
+}

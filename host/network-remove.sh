@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Removes the network NAME and waits until the name is free (swarm removes networks asynchronously, and a
+# create right after a removal can fail with "already exists"). When a service or container is still
+# attached, fails naming them and removes nothing. Usage: network-remove.sh NAME [TIMEOUT]
+set -euo pipefail
+if ! declare -F sp_die >/dev/null; then
+  # shellcheck source=lib.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+sp_script='network-remove'
+
+{ [ "$#" -ge 1 ] && [ "$#" -le 2 ]; } || sp_usage "network-remove.sh NAME [TIMEOUT]"
+name=$1
+timeout=${2:-60}
+sp_check_name "$name" NAME
+sp_check_timeout "$timeout" TIMEOUT
+deadline=$(($(sp_now) + timeout))
+users=()
+
+id=$(sp_network_id "$name")
+if [ -z "$id" ]; then
+  echo "network $name: absent"
+  exit 0
+fi
+sp_capture users sp_network_users "$id" "$name"
+[ "${#users[@]}" -eq 0 ] || sp_die "network $name is still in use by: $(IFS=','; echo "${users[*]}"); removed nothing"
+if ! out=$(sp_docker network rm "$id" 2>&1); then
+  # Something attached between the check and the removal.
+  sp_capture users sp_network_users "$id" "$name"
+  sp_die "network $name: removal refused${users[*]:+, in use by: $(IFS=','; echo "${users[*]}")}: $out"
+fi
+while :; do
+  still=$(sp_network_id "$name")
+  [ -n "$still" ] || break
+  if [ "$(sp_now)" -ge "$deadline" ]; then
+    sp_die "network $name: still listed ${timeout}s after its removal"
+  fi
+  sleep 0.5
+done
+echo "network $name: removed"
