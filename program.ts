@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { MaintenanceGate } from "./components/maintenanceGate";
+import { gateRefusal, MaintenanceGate } from "./components/maintenanceGate";
 import { NixosRebuild } from "./components/nixosRebuild";
 import { ProxyNetwork } from "./components/proxyNetwork";
 import { SwarmStack } from "./components/swarmStack";
@@ -23,6 +23,8 @@ export interface ProgramInput {
     baseDir: string;
     dryRun: boolean;
     sshPrivateKey?: pulumi.Output<string>;
+    /** Applied to every component and so to every resource: how tests see the options the program sets. */
+    transformations?: pulumi.ResourceTransformation[];
 }
 
 export interface Checked {
@@ -125,16 +127,25 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
             `networks created later without --subnet may be given addresses next to it`);
     }
 
-    const gate = new MaintenanceGate("gate", {
+    const gateArgs = {
         networkName: cfg.network.name,
         replacing: checked.replacing,
-        desired: `${cfg.network.name} ${checked.subnet} ${checked.gateway}`,
         windowOpen: cfg.maintenance.windowOpen,
         windowEnv: cfg.windowEnv,
-        allowStacks: cfg.maintenance.allowStacks ?? cfg.stacks.map((s) => s.name),
         dryRun: input.dryRun,
+    };
+    const refusal = gateRefusal(gateArgs);
+    if (refusal) {
+        throw new Error(refusal);
+    }
+
+    const opts: pulumi.ComponentResourceOptions = { transformations: input.transformations };
+    const gate = new MaintenanceGate("gate", {
+        ...gateArgs,
+        desired: `${cfg.network.name} ${checked.subnet} ${checked.gateway}`,
+        allowStacks: cfg.maintenance.allowStacks ?? cfg.stacks.map((s) => s.name),
         target,
-    });
+    }, opts);
 
     const network = new ProxyNetwork("proxy", {
         name: cfg.network.name,
@@ -146,7 +157,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         removeTimeoutSeconds: cfg.network.removeTimeoutSeconds,
         target,
         dependsOn: [gate.check],
-    });
+    }, opts);
 
     const rebuild = checked.nixModuleDigest === undefined ? undefined : new NixosRebuild("rebuild", {
         command: cfg.rebuild.command,
@@ -154,7 +165,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         networkId: network.networkId,
         target,
         dependsOn: [network.resource],
-    });
+    }, opts);
 
     const stacks = new Map<string, SwarmStack>();
     const ordered = checked.plan.filter((s) => s.action === "deploy").flatMap((s) => s.targets);
@@ -175,7 +186,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
             health: s.health,
             target,
             dependsOn: [...base, ...(s.attached ? [network.resource] : []), ...waits],
-        }));
+        }, opts));
     }
 
     return {

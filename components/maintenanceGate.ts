@@ -28,18 +28,15 @@ export function gateRefusal(a: Pick<MaintenanceGateArgs, "replacing" | "windowOp
 }
 
 /**
- * First resource of the program: everything else depends on it, so when it fails the engine has not
- * registered (and so cannot delete) anything else.
+ * First resource of the program: everything else depends on it, so when its host check fails the engine has
+ * not registered (and so cannot delete) anything else. The window itself is checked before it is created
+ * (gateRefusal), so a closed window registers nothing at all.
  */
 export class MaintenanceGate extends pulumi.ComponentResource {
     public readonly check: pulumi.CustomResource;
 
     constructor(name: string, args: MaintenanceGateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:MaintenanceGate", name, {}, opts);
-        const refusal = gateRefusal(args);
-        if (refusal) {
-            throw new Error(refusal);
-        }
         this.check = hostCommand(`${name}-quiescent`, {
             create: args.replacing
                 ? { script: "gate-quiescent", args: args.allowStacks }

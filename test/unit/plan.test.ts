@@ -1,5 +1,6 @@
 // The maintenance plan and the checks the program makes before it creates anything, without mocks.
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -7,9 +8,9 @@ import { gateRefusal } from "../../components/maintenanceGate";
 import { parseConfig } from "../../config";
 import { check } from "../../program";
 import { countInUse, routesFrom } from "../../src/hostFacts";
-import { bundle, commandLine } from "../../src/hostCommand";
+import { bundle, commandLine, HostScript } from "../../src/hostCommand";
 import { checkNixModule, findNetworkCreate } from "../../src/nix";
-import { isReplacing, maintenancePlan, orderStacks } from "../../src/plan";
+import { isReplacing, orderStacks } from "../../src/plan";
 import { RawConfig, rawConfig, referenceFacts, ROOT } from "./fixtures";
 
 function checked(mutate: (c: RawConfig) => void = () => undefined, facts = referenceFacts()) {
@@ -132,6 +133,19 @@ describe("host commands", () => {
         assert.strictEqual(b.match(/^sp_main_stack_teardown\(\) \{$/gm)?.length, 1);
         assert.ok(b.includes("sp_check_name()"), "lib.sh comes first");
         assert.ok(b.includes("stack-teardown) sp_main_stack_teardown \"$@\" ;;"));
+    });
+    it("runs as bash reads it from stdin, arguments intact, and validates names before touching docker", () => {
+        const run = (script: HostScript, args: string[]) =>
+            spawnSync("/bin/sh", ["-c", commandLine({ script, args })], { input: bundle(["run", "stack-teardown"]), encoding: "utf8" });
+        const ok = run("run", ["printf", "%s|", "a b", "it's", "$(reboot)"]);
+        assert.strictEqual(ok.status, 0, ok.stderr);
+        assert.strictEqual(ok.stdout, "a b|it's|$(reboot)|");
+        const bad = run("stack-teardown", ["drone;reboot", "10"]);
+        assert.notStrictEqual(bad.status, 0);
+        assert.match(bad.stderr, /STACK 'drone;reboot' is not a valid name/);
+        const unknown = run("network-remove", ["proxy"]);
+        assert.strictEqual(unknown.status, 2);
+        assert.match(unknown.stderr, /unknown host script: network-remove/);
     });
 });
 

@@ -1,0 +1,210 @@
+// The program under pulumi.runtime.setMocks: which resources it creates, with which links and options.
+import * as pulumi from "@pulumi/pulumi";
+import * as assert from "assert";
+import * as path from "path";
+import { parseConfig } from "../../config";
+import { buildProgram } from "../../program";
+import { HostFacts } from "../../src/hostFacts";
+import { RawConfig, rawConfig, referenceFacts, ROOT } from "../unit/fixtures";
+import { Recorder } from "./harness";
+
+function dependsOnGate(rec: Recorder, name: string, seen = new Set<string>()): boolean {
+    if (seen.has(name)) {
+        return false;
+    }
+    seen.add(name);
+    const r = rec.get(name);
+    return r.dependsOn.includes("gate-quiescent") || r.dependsOn.some((d) => dependsOnGate(rec, d, seen));
+}
+
+const ATTACHED = ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"];
+
+async function run(opts: { mutate?: (c: RawConfig) => void; facts?: HostFacts; dryRun?: boolean } = {}): Promise<Recorder> {
+    const rec = new Recorder();
+    pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", opts.dryRun ?? true);
+    const raw = rawConfig();
+    opts.mutate?.(raw);
+    buildProgram({
+        config: parseConfig(raw, { baseDir: ROOT }),
+        facts: opts.facts ?? referenceFacts(),
+        baseDir: ROOT,
+        dryRun: opts.dryRun ?? true,
+        transformations: [rec.transformation],
+    });
+    await rec.settle();
+    return rec;
+}
+
+describe("program (mocked engine)", () => {
+    for (const implementation of ["command", "docker"] as const) {
+        describe(`with the ${implementation} network`, () => {
+            let rec: Recorder;
+            before(async () => {
+                rec = await run({ mutate: (c) => { c.network.implementation = implementation; } });
+            });
+            const networkId = implementation === "command" ? "id-of-proxy-network" : "proxy-network-id";
+
+            it("creates the network as an attachable overlay with the subnet, deleted before it is replaced", () => {
+                const net = rec.get("proxy-network");
+                assert.strictEqual(net.deleteBeforeReplace, true);
+                if (implementation === "docker") {
+                    assert.strictEqual(net.type, "docker:index/network:Network");
+                    assert.strictEqual(net.inputs.driver, "overlay");
+                    assert.strictEqual(net.inputs.attachable, true);
+                    assert.deepStrictEqual(net.inputs.ipamConfigs, [{ subnet: "10.10.0.0/16", gateway: "10.10.0.1" }]);
+                    assert.deepStrictEqual(net.inputs.labels, [{ label: "owner", value: "swarm-proxy" }]);
+                } else {
+                    assert.strictEqual(net.inputs.create, "bash -s -- network-ensure 'proxy' '10.10.0.0/16' '10.10.0.1' 'owner=swarm-proxy'");
+                    assert.strictEqual(net.inputs.delete, "bash -s -- network-remove 'proxy' '120'");
+                    assert.deepStrictEqual(net.inputs.triggers, ["proxy", "10.10.0.0/16", "10.10.0.1", "owner=swarm-proxy"]);
+                }
+            });
+
+            it("registers the gate first, and the network depends on it", () => {
+                const order = rec.registered.map((r) => r.name);
+                assert.strictEqual(order[0], "gate");
+                assert.ok(order.indexOf("gate-quiescent") < order.indexOf("proxy-network"), order.join(", "));
+                assert.deepStrictEqual(rec.get("proxy-network").dependsOn, ["gate-quiescent"]);
+                for (const r of rec.registered.filter((x) => x.type.startsWith("command:") || x.type.startsWith("docker:"))) {
+                    if (r.name !== "gate-quiescent") {
+                        assert.ok(dependsOnGate(rec, r.name), `${r.name} does not depend on the gate`);
+                    }
+                }
+                assert.strictEqual(rec.get("gate-quiescent").inputs.create, "bash -s -- gate-quiescent 'traefik' 'drone' 'ccci-bridge' 'ccci-dashboard' 'ccci-reports' 'warm-keycloak' 'backups'");
+            });
+
+            for (const stack of ATTACHED) {
+                it(`${stack}: replaced with the network (an input on its ID), deleted before it comes back`, () => {
+                    const s = rec.get(`${stack}-stack`);
+                    assert.deepStrictEqual(s.inputs.triggers, ["proxy", networkId]);
+                    assert.strictEqual(s.deleteBeforeReplace, true);
+                    assert.strictEqual(s.inputs.create, `bash -s -- stack-deploy '${stack}' '${path.join(ROOT, "sandbox", "stacks", `${stack}.yml`)}'`);
+                    assert.strictEqual(s.inputs.delete, `bash -s -- stack-teardown '${stack}' '180'`);
+                    assert.match(String((s.inputs.environment as Record<string, string>).SWARM_PROXY_COMPOSE_SHA256), /^[0-9a-f]{64}$/);
+                });
+                it(`${stack}: comes back after the rebuild, and is checked in the new subnet`, () => {
+                    assert.ok(rec.get(`${stack}-stack`).dependsOn.includes("rebuild-switch"));
+                    assert.strictEqual(rec.get(`${stack}-health`).inputs.create, `bash -s -- stack-health '${stack}' 'proxy' '10.10.0.0/16' '180'`);
+                    assert.deepStrictEqual(rec.get(`${stack}-health`).dependsOn, [`${stack}-stack`]);
+                });
+            }
+
+            it("runs the rebuild after the network exists and re-runs it when the network or the module changes", () => {
+                const r = rec.get("rebuild-switch");
+                assert.deepStrictEqual(r.dependsOn, ["proxy-network"]);
+                assert.strictEqual(r.inputs.create, "bash -s -- run 'nixos-rebuild' 'switch'");
+                const triggers = r.inputs.triggers as string[];
+                assert.strictEqual(triggers[0], networkId);
+                assert.match(triggers[1], /^[0-9a-f]{64}$/);
+            });
+
+            it("deploys traefik before the stacks that wait for it (after traefik is healthy)", () => {
+                assert.ok(!rec.get("traefik-stack").dependsOn.some((d) => d.endsWith("-health")));
+                for (const stack of ATTACHED.slice(1)) {
+                    assert.ok(rec.get(`${stack}-stack`).dependsOn.includes("traefik-health"), `${stack} waits for traefik`);
+                }
+                const order = rec.registered.map((r) => r.name);
+                assert.ok(order.indexOf("traefik-stack") < order.indexOf("drone-stack"));
+            });
+
+            it("leaves backups (not on proxy) out of the replacement and out of the rebuild", () => {
+                const b = rec.get("backups-stack");
+                assert.deepStrictEqual(b.inputs.triggers, []);
+                assert.deepStrictEqual(b.dependsOn, ["gate-quiescent"]);
+                assert.strictEqual(rec.get("backups-health").inputs.create, "bash -s -- stack-health 'backups' '' '' '180'");
+            });
+        });
+    }
+
+    it("adopts the live network by ID with its live subnet and gateway, and the gate asks for nothing", async () => {
+        const rec = await run({
+            mutate: (c) => {
+                c.network = { ...c.network, implementation: "docker", subnet: "10.0.1.0/24", adoptId: "p".repeat(25), labels: {} };
+                c.rebuild = {};
+            },
+        });
+        const net = rec.get("proxy-network");
+        assert.strictEqual(net.import, "p".repeat(25));
+        assert.deepStrictEqual(net.inputs.ipamConfigs, [{ subnet: "10.0.1.0/24", gateway: "10.0.1.1" }]);
+        assert.deepStrictEqual(net.inputs.labels, []);
+        assert.strictEqual(rec.get("gate-quiescent").inputs.create, "bash -s -- run 'true'");
+        assert.ok(!rec.registered.some((r) => r.name.startsWith("rebuild")));
+    });
+
+    it("probes traefik's routing when a stack has an HTTP check", async () => {
+        const rec = await run({ mutate: (c) => { c.stacks[1].health = { http: { url: "http://127.0.0.1/healthz", host: "ci.example" } }; } });
+        const probe = rec.get("drone-http");
+        assert.strictEqual(probe.inputs.create, "bash -s -- http-probe 'http://127.0.0.1/healthz' 'ci.example' '200' '180'");
+        assert.deepStrictEqual(probe.dependsOn, ["drone-health"]);
+    });
+
+    it("keeps the SSH private key secret and pins the host key", async () => {
+        const rec = new Recorder();
+        pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
+        const raw = rawConfig();
+        raw.connection = { mode: "ssh", host: "host.example", user: "deploy", hostKey: "ssh-ed25519 AAAAC3Nz" };
+        buildProgram({
+            config: parseConfig(raw, { baseDir: ROOT, hasSshPrivateKey: true }),
+            facts: referenceFacts(),
+            baseDir: ROOT,
+            dryRun: true,
+            sshPrivateKey: pulumi.secret("-----BEGIN OPENSSH PRIVATE KEY-----"),
+            transformations: [rec.transformation],
+        });
+        await rec.settle();
+        const s = rec.get("drone-stack");
+        assert.strictEqual(s.type, "command:remote:Command");
+        // The whole connection travels as a secret: the key inside it never reaches state in the clear.
+        const wrapped = s.inputs.connection as Record<string, unknown>;
+        assert.strictEqual(wrapped[pulumi.runtime.specialSigKey], pulumi.runtime.specialSecretSig);
+        const conn = wrapped.value as Record<string, unknown>;
+        assert.strictEqual(conn.hostKey, "ssh-ed25519 AAAAC3Nz");
+        assert.strictEqual(conn.privateKey, "-----BEGIN OPENSSH PRIVATE KEY-----");
+        // The compose path is the host's: nothing of this machine is sent.
+        assert.strictEqual(s.inputs.create, "bash -s -- stack-deploy 'drone' 'sandbox/stacks/drone.yml'");
+    });
+
+    describe("creates no resource at all", () => {
+        it("when `up` would replace the network outside the window", async () => {
+            const rec = new Recorder();
+            pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", false);
+            assert.throws(() => buildProgram({
+                config: parseConfig(rawConfig(), { baseDir: ROOT }),
+                facts: referenceFacts(),
+                baseDir: ROOT,
+                dryRun: false,
+                transformations: [rec.transformation],
+            }), /runs only in a maintenance window/);
+            await rec.settle();
+            assert.deepStrictEqual(rec.registered, []);
+        });
+
+        const invalid: [string, Record<string, string>, RegExp][] = [
+            ["a non-canonical subnet", { network: JSON.stringify({ subnet: "10.10.1.0/16" }) }, /has host bits set/],
+            ["a stack cycle", { stacks: JSON.stringify([{ name: "a", compose: "sandbox/stacks/drone.yml", waitsFor: ["b"] }, { name: "b", compose: "sandbox/stacks/traefik.yml", waitsFor: ["a"] }]) }, /cycle: a -> b -> a/],
+            ["a stack name with shell metacharacters", { stacks: JSON.stringify([{ name: "x;reboot", compose: "sandbox/stacks/drone.yml" }]) }, /"x;reboot" is not allowed/],
+            ["a missing nix module", { rebuild: JSON.stringify({ nixModule: "nix/none.nix" }) }, /"nix\/none.nix" is not a file/],
+            ["a subnet that overlaps a reserved range", { network: JSON.stringify({ subnet: "10.10.0.0/16", reserved: ["10.0.0.0/8"] }) }, /overlaps reserved range 10.0.0.0\/8/],
+        ];
+        for (const [what, config, message] of invalid) {
+            it(`with ${what} (through index.ts)`, async () => {
+                const rec = new Recorder();
+                pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
+                const all: Record<string, string> = {
+                    "swarm-proxy:network": JSON.stringify({ subnet: "10.10.0.0/16", implementation: "command" }),
+                    "swarm-proxy:stacks": JSON.stringify([{ name: "traefik", compose: "sandbox/stacks/traefik.yml" }]),
+                    "swarm-proxy:survey": "false",
+                };
+                for (const [k, v] of Object.entries(config)) {
+                    all[`swarm-proxy:${k}`] = v;
+                }
+                pulumi.runtime.setAllConfig(all);
+                const index = require.resolve("../../index");
+                delete require.cache[index];
+                assert.throws(() => require(index), (e: unknown) => e instanceof pulumi.RunError && message.test(e.message));
+                await rec.settle();
+                assert.deepStrictEqual(rec.registered, []);
+            });
+        }
+    });
+});
