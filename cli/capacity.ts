@@ -1,0 +1,326 @@
+// Address accounting for one overlay. Engines >= 29 report what the allocator holds (IPsInUse); older
+// ones are counted from the swarm store: 1 VIP per vip-mode service + 1 per live task endpoint + 1
+// load-balancer endpoint per node running a task on the network. The count reads a fixed number of
+// Engine API calls whatever the number of services; the probe measures what the allocator really has
+// left, so leaked addresses show as counted-free minus probed-free.
+import { randomBytes } from "node:crypto";
+import { RESERVED_PER_SUBNET, assignableAddresses } from "../src/subnet";
+import {
+    Engine,
+    EngineNetwork,
+    EngineNode,
+    EngineService,
+    EngineTask,
+    LIVE_TASK_STATES,
+    apiAtLeast,
+    subnetsOf,
+} from "./engine";
+import { CliError } from "./errors";
+import { Progress } from "./progress";
+
+export interface UsageInput {
+    network: EngineNetwork;
+    /** The same network inspected with verbose=true (its Services map is empty when this node has no endpoint on it). */
+    verbose?: EngineNetwork;
+    services: EngineService[];
+    tasks: EngineTask[];
+    nodes: EngineNode[];
+    apiVersion: string;
+    /** This node's swarm ID: a local `lb-<network>` endpoint in the verbose view is its load balancer. */
+    localNodeId?: string;
+}
+
+export interface Usage {
+    /** "ipsInUse": the Engine's own figure (Engine >= 29); "counted": inferred from services, tasks and nodes. */
+    method: "ipsInUse" | "counted";
+    subnets: string[];
+    /** Network, broadcast and gateway address of each subnet. */
+    reserved: number;
+    assignable: number;
+    vips: number;
+    /** Service tasks with an address on the network (from the swarm store). */
+    taskEndpoints: number;
+    /** Standalone containers attached to an attachable network (`docker run --network`), from the verbose view. */
+    containerEndpoints: number;
+    lbEndpoints: number;
+    /** Addresses in use, not counting the reserved ones. */
+    inUse: number;
+    free: number;
+    /** assignable / inUse; null when nothing is in use. */
+    headroom: number | null;
+    nodesUsing: string[];
+    servicesWithVip: string[];
+}
+
+function vipOn(s: EngineService, netId: string): boolean {
+    return (s.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === netId && (v.Addr ?? "") !== "");
+}
+
+/** Pure: addresses in use on `input.network`. */
+export function countUsage(input: UsageInput): Usage {
+    const net = input.network;
+    const subnets = subnetsOf(net);
+    if (subnets.length === 0) {
+        throw new CliError(`network ${net.Name} has no IPAM subnet; capacity needs a network with a configured subnet`);
+    }
+    const assignable = subnets.reduce((sum, s) => sum + assignableAddresses(s), 0);
+    const reserved = subnets.length * RESERVED_PER_SUBNET;
+
+    const servicesWithVip = input.services.filter((s) => vipOn(s, net.Id)).map((s) => s.Spec.Name);
+    let taskEndpoints = 0;
+    const nodes = new Set<string>();
+    for (const t of input.tasks) {
+        const state = t.Status?.State ?? "";
+        if (!LIVE_TASK_STATES.has(state)) {
+            continue;
+        }
+        for (const a of t.NetworksAttachments ?? []) {
+            if (a.Network?.ID !== net.Id) {
+                continue;
+            }
+            taskEndpoints += (a.Addresses ?? []).length;
+            if (t.NodeID) {
+                nodes.add(t.NodeID);
+            }
+        }
+    }
+    // The Engine's task list leaves out the attachment tasks of standalone containers; the verbose view
+    // lists them under the service named "" (the load balancers are not in that map).
+    const lbNames = new Set([`${net.Name}-endpoint`, `lb-${net.Name}`]);
+    const attached = (input.verbose?.Services?.[""]?.Tasks ?? []).filter((t) => !lbNames.has(t.Name));
+    for (const c of attached) {
+        const hostIp = c.Info?.["Host IP"] ?? "";
+        const node = input.nodes.find((n) => n.Status?.Addr === hostIp);
+        nodes.add(node?.ID ?? `host ${hostIp}`);
+    }
+    if (input.localNodeId && input.verbose?.Containers?.[`lb-${net.Name}`]) {
+        nodes.add(input.localNodeId);
+    }
+    const lbEndpoints = nodes.size;
+    const counted = servicesWithVip.length + taskEndpoints + attached.length + lbEndpoints;
+
+    const statusSubnets = input.network.Status?.IPAM?.Subnets ?? undefined;
+    const useEngine = statusSubnets !== undefined && statusSubnets !== null && apiAtLeast(input.apiVersion, 1, 52);
+    let inUse = counted;
+    if (useEngine) {
+        inUse = 0;
+        for (const s of subnets) {
+            inUse += Math.max(0, (statusSubnets[s]?.IPsInUse ?? RESERVED_PER_SUBNET) - RESERVED_PER_SUBNET);
+        }
+    }
+    const free = Math.max(0, assignable - inUse);
+    return {
+        method: useEngine ? "ipsInUse" : "counted",
+        subnets,
+        reserved,
+        assignable,
+        vips: servicesWithVip.length,
+        taskEndpoints,
+        containerEndpoints: attached.length,
+        lbEndpoints,
+        inUse,
+        free,
+        headroom: inUse > 0 ? assignable / inUse : null,
+        nodesUsing: [...nodes].sort(),
+        servicesWithVip: servicesWithVip.sort(),
+    };
+}
+
+export interface Prefetched {
+    networks?: EngineNetwork[];
+    services?: EngineService[];
+    apiVersion?: string;
+}
+
+/** Reads what countUsage needs in a fixed number of calls (network list, verbose inspect, services, tasks, nodes). */
+export async function gatherUsage(
+    engine: Engine,
+    networkName: string,
+    localNodeId: string | undefined,
+    pre: Prefetched = {},
+): Promise<UsageInput> {
+    const networks = pre.networks ?? (await engine.networks());
+    const network = networks.find((n) => n.Name === networkName) ?? networks.find((n) => n.Id === networkName);
+    if (!network) {
+        throw new CliError(`--network: no network named ${JSON.stringify(networkName)} on this swarm`);
+    }
+    if (network.Driver !== "overlay" || network.Scope !== "swarm") {
+        throw new CliError(
+            `--network: ${networkName} is a ${network.Driver}/${network.Scope} network; capacity is for swarm overlays`,
+        );
+    }
+    const [verbose, services, tasks, nodes, apiVersion] = await Promise.all([
+        engine.network(network.Id, true),
+        pre.services ? Promise.resolve(pre.services) : engine.services(),
+        engine.tasks(),
+        engine.nodes(),
+        pre.apiVersion ? Promise.resolve(pre.apiVersion) : engine.version().then((v) => v.ApiVersion),
+    ]);
+    // The list view lacks Status; the inspect view has it on engines that report IPsInUse.
+    return {
+        network: { ...network, Status: verbose.Status ?? network.Status },
+        verbose,
+        services,
+        tasks,
+        nodes,
+        apiVersion,
+        localNodeId,
+    };
+}
+
+export interface ProbeOptions {
+    image: string;
+    /** Upper bound on services created, so a large subnet cannot run away. */
+    max: number;
+    batch: number;
+    progress: Progress;
+    /** How long allocation may stay pending before the subnet counts as full. */
+    settleMs?: number;
+}
+
+export interface ProbeResult {
+    /** Services that got an address on the network before allocation failed. */
+    free: number;
+    /** True when `max` services were allocated without a failure: free is at least `free`. */
+    bounded: boolean;
+    created: number;
+    seconds: number;
+}
+
+const PROBE_LABEL = "swarm-proxy.probe";
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Creates zero-replica vip services on the network until one gets no address, then removes them all
+ * (also on error or interrupt). Zero replicas start no container; each still takes a VIP.
+ */
+export async function probeFree(engine: Engine, network: EngineNetwork, opts: ProbeOptions): Promise<ProbeResult> {
+    const run = randomBytes(4).toString("hex");
+    const started = Date.now();
+    const settleMs = opts.settleMs ?? 2000;
+    const filter = { label: [`${PROBE_LABEL}=${run}`] };
+    let created = 0;
+    let allocated = 0;
+    let exhausted = false;
+    // Ctrl-C stops creating and falls through to the cleanup instead of leaving probe services behind.
+    let interrupted = false;
+    const onSignal = () => {
+        interrupted = true;
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    try {
+        while (!exhausted && created < opts.max && !interrupted) {
+            const n = Math.min(opts.batch, opts.max - created);
+            for (let i = 0; i < n && !interrupted; i++) {
+                await engine.createService({
+                    Name: `spx-probe-${run}-${created}`,
+                    Labels: { [PROBE_LABEL]: run },
+                    TaskTemplate: { ContainerSpec: { Image: opts.image }, Networks: [{ Target: network.Id }] },
+                    Mode: { Replicated: { Replicas: 0 } },
+                    EndpointSpec: { Mode: "vip" },
+                });
+                created++;
+            }
+            // Allocation is asynchronous: wait until every service has its VIP, or none is added for settleMs.
+            let last = -1;
+            let lastChange = Date.now();
+            for (;;) {
+                const svcs = await engine.services(filter);
+                allocated = svcs.filter((s) => vipOn(s, network.Id)).length;
+                if (allocated >= created) {
+                    break;
+                }
+                if (allocated !== last) {
+                    last = allocated;
+                    lastChange = Date.now();
+                } else if (Date.now() - lastChange > settleMs) {
+                    exhausted = true;
+                    break;
+                }
+                await sleep(100);
+            }
+            opts.progress.step(`probe: ${allocated} addresses taken on ${network.Name}${exhausted ? " (full)" : ""}`);
+        }
+    } finally {
+        try {
+            await removeProbeServices(engine, filter, opts.progress);
+        } finally {
+            process.off("SIGINT", onSignal);
+            process.off("SIGTERM", onSignal);
+        }
+    }
+    if (interrupted) {
+        throw new CliError("probe interrupted; its services were removed");
+    }
+    return { free: allocated, bounded: !exhausted, created, seconds: (Date.now() - started) / 1000 };
+}
+
+async function removeProbeServices(engine: Engine, filter: Record<string, string[]>, progress: Progress): Promise<void> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+        const left = await engine.services(filter);
+        if (left.length === 0) {
+            return;
+        }
+        if (Date.now() > deadline) {
+            throw new CliError(
+                `probe cleanup: ${left.length} probe services still present after 120 s (label ${filter.label[0]}); remove them with docker service rm`,
+            );
+        }
+        progress.step(`probe: removing ${left.length} probe services`);
+        const queue = [...left];
+        await Promise.all(
+            Array.from({ length: 8 }, async () => {
+                for (let s = queue.pop(); s; s = queue.pop()) {
+                    try {
+                        await engine.removeService(s.ID);
+                    } catch {
+                        // Retried by the outer loop; a service already gone is fine.
+                    }
+                }
+            }),
+        );
+        await sleep(200);
+    }
+}
+
+export interface CapacityReport {
+    network: string;
+    networkId: string;
+    usage: Usage;
+    probe?: ProbeResult & {
+        /** counted free minus probed free: addresses the allocator holds that nothing accounts for. */
+        unaccounted: number;
+    };
+}
+
+function describeCount(u: Usage): string {
+    return (
+        `${u.vips} VIPs + ${u.taskEndpoints} task endpoints + ${u.containerEndpoints} container endpoints + ` +
+        `${u.lbEndpoints} load balancers (one per node using it)`
+    );
+}
+
+export function renderCapacity(r: CapacityReport): string {
+    const u = r.usage;
+    const lines = [
+        `network ${r.network} (${r.networkId.slice(0, 12)}) ${u.subnets.join(", ")}`,
+        `  assignable   ${u.assignable}   (${u.reserved} reserved: network, broadcast, gateway)`,
+        `  in use       ${u.inUse}   (${u.method === "ipsInUse" ? "reported by the Engine" : describeCount(u)})`,
+        `  free         ${u.free}`,
+        `  headroom     ${u.headroom === null ? "unbounded (nothing in use)" : `${u.headroom.toFixed(1)}x the current use`}`,
+    ];
+    if (u.method === "ipsInUse") {
+        lines.push(`  counted      ${describeCount(u)}`);
+    }
+    if (r.probe) {
+        const p = r.probe;
+        lines.push(
+            `  probe        ${p.bounded ? `at least ${p.free}` : p.free} free by allocation (${p.created} services, ${p.seconds.toFixed(1)} s)`,
+            `  unaccounted  ${p.bounded ? "unknown (probe bounded)" : `${p.unaccounted} (leaked or held by something the count does not see)`}`,
+        );
+    }
+    return lines.join("\n");
+}

@@ -1,0 +1,352 @@
+// The Engine API as the tools use it: dockerode underneath, typed to the fields we read, with every
+// failure turned into one operator-facing message (dockerd unreachable, not a swarm manager, API error).
+import Docker from "dockerode";
+import { CliError, errorMessage } from "./errors";
+
+export interface EngineInfo {
+    ServerVersion: string;
+    Name?: string;
+    LiveRestoreEnabled?: boolean;
+    Swarm?: {
+        LocalNodeState?: string;
+        ControlAvailable?: boolean;
+        NodeID?: string;
+        Nodes?: number;
+        Managers?: number;
+        Error?: string;
+    };
+}
+
+export interface EngineVersion {
+    Version: string;
+    ApiVersion: string;
+    MinAPIVersion?: string;
+}
+
+export interface SwarmInfo {
+    ID: string;
+    DefaultAddrPool?: string[] | null;
+    SubnetSize?: number;
+}
+
+export interface VerboseTask {
+    Name: string;
+    EndpointID?: string;
+    EndpointIP?: string;
+    Info?: Record<string, string> | null;
+}
+
+export interface VerboseService {
+    VIP?: string;
+    Tasks?: VerboseTask[] | null;
+}
+
+export interface EngineNetwork {
+    Name: string;
+    Id: string;
+    Driver: string;
+    Scope: string;
+    Attachable?: boolean;
+    Ingress?: boolean;
+    Internal?: boolean;
+    Labels?: Record<string, string> | null;
+    IPAM?: { Config?: { Subnet?: string; Gateway?: string }[] | null } | null;
+    Containers?: Record<string, { Name?: string; IPv4Address?: string }> | null;
+    /** Only with verbose=true, and only when this node takes part in the network. */
+    Services?: Record<string, VerboseService> | null;
+    Peers?: { Name: string; IP: string }[] | null;
+    /** Engine >= 29 (API >= 1.52). */
+    Status?: { IPAM?: { Subnets?: Record<string, { IPsInUse?: number; DynamicIPsAvailable?: number }> | null } | null };
+}
+
+export interface NetworkAttachmentRef {
+    Target: string;
+    Aliases?: string[] | null;
+}
+
+export interface EngineService {
+    ID: string;
+    Spec: {
+        Name: string;
+        Labels?: Record<string, string> | null;
+        Mode?: { Replicated?: { Replicas?: number }; Global?: object; ReplicatedJob?: object; GlobalJob?: object };
+        TaskTemplate?: { Networks?: NetworkAttachmentRef[] | null };
+        /** Deprecated location, still filled by old clients. */
+        Networks?: NetworkAttachmentRef[] | null;
+        EndpointSpec?: { Mode?: string } | null;
+    };
+    Endpoint?: { Spec?: { Mode?: string } | null; VirtualIPs?: { NetworkID: string; Addr?: string }[] | null } | null;
+    /** With status=true (API >= 1.41). */
+    ServiceStatus?: { RunningTasks: number; DesiredTasks: number } | null;
+}
+
+export interface EngineTask {
+    ID: string;
+    ServiceID?: string;
+    NodeID?: string;
+    DesiredState?: string;
+    Status?: { State?: string; Err?: string } | null;
+    NetworksAttachments?: { Network?: { ID: string; Spec?: { Name?: string } }; Addresses?: string[] | null }[] | null;
+}
+
+export interface EngineNode {
+    ID: string;
+    Description?: { Hostname?: string } | null;
+    Status?: { State?: string; Addr?: string } | null;
+    Spec?: { Role?: string; Availability?: string } | null;
+}
+
+export interface EngineContainer {
+    Id: string;
+    Names?: string[];
+    State?: string;
+    NetworkSettings?: { Networks?: Record<string, { NetworkID?: string; IPAddress?: string }> | null } | null;
+}
+
+export interface ServiceSpecInput {
+    Name: string;
+    Labels: Record<string, string>;
+    TaskTemplate: { ContainerSpec: { Image: string; Command?: string[] }; Networks: { Target: string }[] };
+    Mode: { Replicated: { Replicas: number } };
+    EndpointSpec: { Mode: "vip" | "dnsrr" };
+}
+
+interface DockerodeError {
+    statusCode?: number;
+    code?: string;
+    json?: { message?: string } | null;
+    message?: string;
+}
+
+function asDockerodeError(e: unknown): DockerodeError {
+    return typeof e === "object" && e !== null ? (e as DockerodeError) : { message: String(e) };
+}
+
+const UNREACHABLE = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND", "EPIPE"]);
+
+/** The Engine's own message for an API error, or undefined for a transport failure. */
+export function apiMessage(e: unknown): string | undefined {
+    const d = asDockerodeError(e);
+    if (d.statusCode === undefined) {
+        return undefined;
+    }
+    return d.json?.message ?? d.message ?? `HTTP ${d.statusCode}`;
+}
+
+export function apiStatus(e: unknown): number | undefined {
+    return asDockerodeError(e).statusCode;
+}
+
+export function describeDockerHost(env: NodeJS.ProcessEnv = process.env): string {
+    return env.DOCKER_HOST && env.DOCKER_HOST !== "" ? env.DOCKER_HOST : "unix:///var/run/docker.sock";
+}
+
+const HOST_FORM = "unix:///path/to/docker.sock or tcp://HOST:PORT";
+
+export function checkDockerHost(key: string, value: string): string {
+    if (/^unix:\/\/\/[^\0]+$/.test(value) || /^tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}$/.test(value)) {
+        return value;
+    }
+    throw new CliError(`${key}: ${JSON.stringify(value)} is not ${HOST_FORM}`);
+}
+
+/** Swarm task states at or before `running`: such a task holds its addresses (swarmkit frees them after). */
+export const LIVE_TASK_STATES: ReadonlySet<string> = new Set([
+    "new",
+    "pending",
+    "assigned",
+    "accepted",
+    "ready",
+    "preparing",
+    "starting",
+    "running",
+]);
+
+export class Engine {
+    readonly docker: Docker;
+    /** Engine API calls made, so the benchmark can show the count does not grow with the services. */
+    calls = 0;
+
+    constructor(
+        readonly where: string = describeDockerHost(),
+        timeoutMs = 60_000,
+    ) {
+        // docker-modem reads DOCKER_HOST itself; `where` was put there by the caller when given as a flag.
+        this.docker = new Docker({ timeout: timeoutMs });
+    }
+
+    private async call<T>(what: string, fn: () => Promise<unknown>): Promise<T> {
+        this.calls++;
+        try {
+            return (await fn()) as T;
+        } catch (e) {
+            throw this.translate(what, e);
+        }
+    }
+
+    translate(what: string, e: unknown): Error {
+        if (e instanceof CliError) {
+            return e;
+        }
+        const d = asDockerodeError(e);
+        if (d.statusCode === undefined) {
+            if (d.code !== undefined && UNREACHABLE.has(d.code)) {
+                return new CliError(
+                    `cannot reach dockerd at ${this.where} (${d.code}): is it running, and is DOCKER_HOST (or --host) right?`,
+                );
+            }
+            return new CliError(`${what}: talking to dockerd at ${this.where} failed: ${errorMessage(e)}`);
+        }
+        const msg = apiMessage(e) ?? "";
+        if (d.statusCode === 503 && /not a swarm manager|not part of a swarm/i.test(msg)) {
+            return new CliError(`${what}: ${msg.trim()} (dockerd at ${this.where}); run this on a swarm manager`);
+        }
+        return new CliError(`${what}: dockerd answered ${d.statusCode}: ${msg.trim()}`);
+    }
+
+    info(): Promise<EngineInfo> {
+        return this.call("info", () => this.docker.info());
+    }
+
+    version(): Promise<EngineVersion> {
+        return this.call("version", () => this.docker.version());
+    }
+
+    swarm(): Promise<SwarmInfo> {
+        return this.call("swarm inspect", () => this.docker.swarmInspect());
+    }
+
+    networks(): Promise<EngineNetwork[]> {
+        return this.call("network list", () => this.docker.listNetworks());
+    }
+
+    /** verbose adds Services/Peers (on a manager, for a network this node takes part in). */
+    network(idOrName: string, verbose = false): Promise<EngineNetwork> {
+        const opts = verbose ? { verbose: true, scope: "swarm" } : {};
+        // The typings omit inspect's query options (verbose, scope), which dockerode passes through.
+        const n = this.docker.getNetwork(idOrName) as unknown as { inspect(o: object): Promise<unknown> };
+        return this.call(`network inspect ${idOrName}`, () => n.inspect(opts));
+    }
+
+    /** The network, or undefined when there is none by that name or ID. */
+    async findNetwork(idOrName: string): Promise<EngineNetwork | undefined> {
+        const all = await this.networks();
+        return all.find((n) => n.Name === idOrName) ?? all.find((n) => n.Id === idOrName);
+    }
+
+    services(filters?: Record<string, string[]>): Promise<EngineService[]> {
+        const opts: { status: boolean; filters?: string } = { status: true };
+        if (filters) {
+            opts.filters = JSON.stringify(filters);
+        }
+        return this.call("service list", () => this.docker.listServices(opts));
+    }
+
+    tasks(filters?: Record<string, string[]>): Promise<EngineTask[]> {
+        return this.call("task list", () => this.docker.listTasks(filters ? { filters: JSON.stringify(filters) } : {}));
+    }
+
+    nodes(): Promise<EngineNode[]> {
+        return this.call("node list", () => this.docker.listNodes());
+    }
+
+    containers(): Promise<EngineContainer[]> {
+        return this.call("container list", () => this.docker.listContainers({ all: false }));
+    }
+
+    createService(spec: ServiceSpecInput): Promise<{ ID?: string; id?: string }> {
+        return this.call(`service create ${spec.Name}`, () => this.docker.createService(spec));
+    }
+
+    async removeService(id: string): Promise<void> {
+        await this.call(`service rm ${id}`, () => this.docker.getService(id).remove());
+    }
+
+    async createNetwork(spec: {
+        Name: string;
+        Driver: string;
+        Attachable: boolean;
+        Labels: Record<string, string>;
+        IPAM: { Config: { Subnet: string }[] };
+    }): Promise<string> {
+        const n = await this.call<{ id: string }>(`network create ${spec.Name}`, () =>
+            this.docker.createNetwork({ ...spec, CheckDuplicate: true }),
+        );
+        return n.id;
+    }
+
+    /** Removes a network; resolves to the Engine's refusal message instead of throwing when it is refused. */
+    async removeNetwork(id: string): Promise<{ removed: boolean; refused?: string }> {
+        this.calls++;
+        try {
+            await this.docker.getNetwork(id).remove();
+            return { removed: true };
+        } catch (e) {
+            const status = apiStatus(e);
+            if (status === 404) {
+                return { removed: false, refused: "already gone" };
+            }
+            if (status !== undefined && status >= 400 && status < 600 && status !== 503) {
+                return { removed: false, refused: (apiMessage(e) ?? "").trim() };
+            }
+            throw this.translate(`network rm ${id}`, e);
+        }
+    }
+
+    async ping(): Promise<boolean> {
+        try {
+            await this.docker.ping();
+            return true;
+        } catch {
+            return false;
+        }
+    }
+
+    /**
+     * Fails with one clear message unless dockerd answers and this node is an active swarm manager:
+     * every subcommand reads swarm state, which only a manager serves.
+     */
+    async requireManager(): Promise<{ info: EngineInfo; version: EngineVersion }> {
+        const info = await this.info();
+        const state = info.Swarm?.LocalNodeState ?? "inactive";
+        if (state !== "active") {
+            throw new CliError(
+                `dockerd at ${this.where} is not in an active swarm (LocalNodeState=${state}${
+                    info.Swarm?.Error ? `: ${info.Swarm.Error}` : ""
+                }); run this on a swarm manager`,
+            );
+        }
+        if (info.Swarm?.ControlAvailable !== true) {
+            throw new CliError(`dockerd at ${this.where} is a swarm worker, not a manager; run this on a swarm manager`);
+        }
+        const version = await this.version();
+        return { info, version };
+    }
+}
+
+/** Engine >= 29 (API >= 1.52) reports addresses in use per subnet. */
+export function apiAtLeast(apiVersion: string, major: number, minor: number): boolean {
+    const [a, b] = apiVersion.split(".").map((x) => Number(x));
+    return a > major || (a === major && (b ?? 0) >= minor);
+}
+
+/** Network IDs and names a service is attached to, wherever the spec keeps them. */
+export function serviceNetworkTargets(s: EngineService): string[] {
+    const refs = [...(s.Spec.TaskTemplate?.Networks ?? []), ...(s.Spec.Networks ?? [])];
+    return refs.map((r) => r.Target);
+}
+
+export function serviceOnNetwork(s: EngineService, net: { Id: string; Name: string }): boolean {
+    if ((s.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === net.Id)) {
+        return true;
+    }
+    return serviceNetworkTargets(s).some((t) => t === net.Id || t === net.Name);
+}
+
+export function stackOf(s: EngineService): string | undefined {
+    return s.Spec.Labels?.["com.docker.stack.namespace"] ?? undefined;
+}
+
+export function subnetsOf(n: EngineNetwork): string[] {
+    return (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => typeof s === "string" && s !== "");
+}

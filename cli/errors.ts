@@ -1,0 +1,19 @@
+// Exit codes are part of the CLI's contract: scheduled CI tells "drift found" from "could not check".
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 2;
+export const EXIT_DRIFT = 3;
+
+/** An error meant for the operator: its message is printed as is, without a stack trace. */
+export class CliError extends Error {
+    constructor(
+        message: string,
+        readonly exitCode: number = EXIT_ERROR,
+    ) {
+        super(message);
+        this.name = "CliError";
+    }
+}
+
+export function errorMessage(e: unknown): string {
+    return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,379 @@
+// The runbook's leak measurement: deploy throwaway stacks that pair an external overlay with a network of
+// their own and publish a port (the shape that leaks, moby/swarmkit#3230), remove them — all at once with
+// `docker stack rm`, or with our leak-free teardown — repeat, and measure the overlay's free addresses
+// after every cycle. Dockerd < 29 cannot say how many addresses its allocator holds, so each measurement
+// is a probe (zero-replica services until allocation fails); Engine >= 29 reports IPsInUse directly.
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+import { assignableAddresses, findConflicts } from "../src/subnet";
+import { countUsage, gatherUsage, probeFree } from "./capacity";
+import { lineChartSvg } from "./chart";
+import { Engine, EngineNetwork, apiAtLeast, stackOf, subnetsOf } from "./engine";
+import { CliError, errorMessage } from "./errors";
+import { Progress } from "./progress";
+import { checkName } from "./validate";
+
+const execFileP = promisify(execFile);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export type TeardownMode = "concurrent" | "teardown";
+export const TEARDOWN_MODES: readonly TeardownMode[] = ["concurrent", "teardown"];
+
+export interface LeakProbeOptions {
+    modes: TeardownMode[];
+    stacks: number;
+    cycles: number;
+    image: string;
+    /** An existing overlay to measure; otherwise a throwaway one per mode with `probeSubnet`. */
+    network?: string;
+    probeSubnet: string;
+    portBase: number;
+    probeMax: number;
+    timeoutSec: number;
+    /** The network whose exhaustion is projected (today's `proxy`), and the subnet that replaces it. */
+    proxyName: string;
+    targetSubnet: string;
+    removalsPerDay: number;
+    /** Folder holding host/stack-teardown.sh. */
+    hostScripts: string;
+    localNodeId?: string;
+    apiVersion: string;
+    progress: Progress;
+}
+
+export interface ModeResult {
+    mode: TeardownMode;
+    network: string;
+    subnet: string;
+    method: "probe" | "ipsInUse";
+    /** Free addresses before the first cycle and after each one. */
+    free: number[];
+    leakedPerCycle: number[];
+    leaked: number;
+    removals: number;
+    perRemoval: number;
+    seconds: number;
+}
+
+export interface Projection {
+    network: string;
+    subnet: string;
+    free: number;
+    /** Stack removals until the free addresses are gone, at the observed rate; null when nothing leaks. */
+    removalsToExhaustion: number | null;
+    daysToExhaustion: number | null;
+}
+
+export interface LeakReport {
+    stacks: number;
+    cycles: number;
+    removalsPerDay: number;
+    modes: ModeResult[];
+    /** Projections at the worst observed rate. */
+    rate: number;
+    projections: Projection[];
+    chart?: string;
+}
+
+/** Pure: leaks per cycle, their total and the rate per stack removal. */
+export function leakStats(free: number[], stacksPerCycle: number): Pick<ModeResult, "leakedPerCycle" | "leaked" | "removals" | "perRemoval"> {
+    const leakedPerCycle = free.slice(1).map((f, i) => free[i] - f);
+    const leaked = free.length > 1 ? free[0] - free[free.length - 1] : 0;
+    const removals = (free.length - 1) * stacksPerCycle;
+    return { leakedPerCycle, leaked, removals, perRemoval: removals > 0 ? Math.max(0, leaked) / removals : 0 };
+}
+
+/** Pure: removals and days until `free` addresses are gone at `rate` per removal. */
+export function project(network: string, subnet: string, free: number, rate: number, removalsPerDay: number): Projection {
+    if (rate <= 0) {
+        return { network, subnet, free, removalsToExhaustion: null, daysToExhaustion: null };
+    }
+    const removals = Math.floor(free / rate);
+    return { network, subnet, free, removalsToExhaustion: removals, daysToExhaustion: removalsPerDay > 0 ? removals / removalsPerDay : null };
+}
+
+export function composeFor(image: string, network: string, port: number): string {
+    return stringify({
+        version: "3.8",
+        services: {
+            app: {
+                image,
+                stop_grace_period: "2s",
+                networks: ["probe", "internal"],
+                ports: [{ target: 80, published: port, protocol: "tcp", mode: "ingress" }],
+                deploy: { replicas: 1 },
+            },
+        },
+        networks: {
+            probe: { external: true, name: network },
+            internal: { driver: "overlay" },
+        },
+    });
+}
+
+async function run(cmd: string, args: string[], what: string): Promise<void> {
+    try {
+        await execFileP(cmd, args, { env: process.env, maxBuffer: 16 * 1024 * 1024 });
+    } catch (e) {
+        const stderr = (e as { stderr?: unknown }).stderr;
+        const detail = typeof stderr === "string" && stderr.trim() !== "" ? stderr.trim().split("\n").slice(-2).join(" ") : errorMessage(e);
+        throw new CliError(`${what} failed: ${detail}`);
+    }
+}
+
+async function waitFor(what: string, timeoutSec: number, check: () => Promise<string | undefined>): Promise<void> {
+    const deadline = Date.now() + timeoutSec * 1000;
+    for (;;) {
+        const pending = await check();
+        if (pending === undefined) {
+            return;
+        }
+        if (Date.now() > deadline) {
+            throw new CliError(`${what}: still waiting after ${timeoutSec} s for ${pending}`);
+        }
+        await sleep(500);
+    }
+}
+
+class Run {
+    readonly id = randomBytes(3).toString("hex");
+    private readonly dir = mkdtempSync(join(tmpdir(), "spx-leak-"));
+
+    constructor(
+        private readonly engine: Engine,
+        private readonly o: LeakProbeOptions,
+    ) {}
+
+    stackName(mode: TeardownMode, i: number): string {
+        return checkName("stack", `spxlp${this.id}${mode[0]}${i}`);
+    }
+
+    async measure(net: EngineNetwork): Promise<{ free: number; method: "probe" | "ipsInUse" }> {
+        if (apiAtLeast(this.o.apiVersion, 1, 52)) {
+            const usage = countUsage(await gatherUsage(this.engine, net.Id, this.o.localNodeId, { apiVersion: this.o.apiVersion }));
+            if (usage.method === "ipsInUse") {
+                return { free: usage.free, method: "ipsInUse" };
+            }
+        }
+        const p = await probeFree(this.engine, net, { image: this.o.image, max: this.o.probeMax, batch: 32, progress: this.o.progress });
+        if (p.bounded) {
+            throw new CliError(`probe of ${net.Name} allocated --probe-max ${this.o.probeMax} addresses without filling it; use a smaller network`);
+        }
+        return { free: p.free, method: "probe" };
+    }
+
+    async deploy(mode: TeardownMode): Promise<string[]> {
+        const names = Array.from({ length: this.o.stacks }, (_, i) => this.stackName(mode, i));
+        await Promise.all(
+            names.map((name, i) => {
+                const file = join(this.dir, `${name}.yml`);
+                writeFileSync(file, composeFor(this.o.image, this.currentNetwork, this.o.portBase + i));
+                return run("docker", ["stack", "deploy", "--resolve-image", "never", "-c", file, name], `docker stack deploy ${name}`);
+            }),
+        );
+        await waitFor("deploy", this.o.timeoutSec, async () => {
+            const svcs = (await this.engine.services()).filter((s) => names.includes(stackOf(s) ?? ""));
+            const notUp = names.filter((n) => {
+                const s = svcs.find((x) => stackOf(x) === n);
+                return !s || !s.ServiceStatus || s.ServiceStatus.RunningTasks < 1;
+            });
+            return notUp.length > 0 ? `running tasks in ${notUp.join(", ")}` : undefined;
+        });
+        return names;
+    }
+
+    async remove(mode: TeardownMode, names: string[]): Promise<void> {
+        if (mode === "concurrent") {
+            await Promise.all(names.map((n) => run("docker", ["stack", "rm", n], `docker stack rm ${n}`)));
+        } else {
+            const script = join(this.o.hostScripts, "stack-teardown.sh");
+            await Promise.all(names.map((n) => run("bash", [script, n, String(this.o.timeoutSec)], `stack-teardown.sh ${n}`)));
+        }
+        await this.waitGone(names);
+    }
+
+    async waitGone(names: string[]): Promise<void> {
+        await waitFor("stack removal", this.o.timeoutSec, async () => {
+            const [svcs, nets] = await Promise.all([this.engine.services(), this.engine.networks()]);
+            const left = [
+                ...svcs.filter((s) => names.includes(stackOf(s) ?? "")).map((s) => `service ${s.Spec.Name}`),
+                ...nets.filter((n) => names.includes(n.Labels?.["com.docker.stack.namespace"] ?? "")).map((n) => `network ${n.Name}`),
+            ];
+            return left.length > 0 ? left.join(", ") : undefined;
+        });
+    }
+
+    currentNetwork = "";
+
+    async createThrowaway(mode: TeardownMode): Promise<EngineNetwork> {
+        const name = checkName("network", `spxlp${this.id}${mode[0]}-net`);
+        const networks = await this.engine.networks();
+        const conflicts = findConflicts(this.o.probeSubnet, {
+            networks: networks.map((n) => ({ name: n.Name, driver: n.Driver, scope: n.Scope, subnets: subnetsOf(n) })),
+            routes: [],
+            reserved: [],
+            defaultAddressPools: [],
+        });
+        if (conflicts.length > 0) {
+            throw new CliError(
+                `--probe-subnet: ${this.o.probeSubnet} overlaps ${conflicts.map((c) => `${c.kind} ${c.name} (${c.cidr})`).join(", ")}; pass a free one`,
+            );
+        }
+        const id = await this.engine.createNetwork({
+            Name: name,
+            Driver: "overlay",
+            Attachable: true,
+            Labels: { "swarm-proxy.leak-probe": this.id },
+            IPAM: { Config: [{ Subnet: this.o.probeSubnet }] },
+        });
+        return this.engine.network(id);
+    }
+
+    async removeThrowaway(net: EngineNetwork): Promise<void> {
+        await waitFor(`removing ${net.Name}`, this.o.timeoutSec, async () => {
+            const r = await this.engine.removeNetwork(net.Id);
+            return r.removed || r.refused === "already gone" ? undefined : `${net.Name} (${r.refused ?? ""})`;
+        });
+    }
+
+    async mode(mode: TeardownMode): Promise<ModeResult> {
+        const started = Date.now();
+        let net: EngineNetwork;
+        let throwaway = false;
+        if (this.o.network) {
+            const found = await this.engine.findNetwork(this.o.network);
+            if (!found || found.Driver !== "overlay") {
+                throw new CliError(`--network: ${JSON.stringify(this.o.network)} is not an overlay network on this swarm`);
+            }
+            net = found;
+        } else {
+            net = await this.createThrowaway(mode);
+            throwaway = true;
+        }
+        this.currentNetwork = net.Name;
+        const subnet = subnetsOf(net)[0] ?? "";
+        const free: number[] = [];
+        let method: "probe" | "ipsInUse" = "probe";
+        let names: string[] = [];
+        try {
+            this.o.progress.step(`${mode}: measuring ${net.Name} (${subnet}) before the first cycle`);
+            const m0 = await this.measure(net);
+            method = m0.method;
+            free.push(m0.free);
+            for (let c = 1; c <= this.o.cycles; c++) {
+                this.o.progress.step(`${mode}: cycle ${c}/${this.o.cycles}: deploying ${this.o.stacks} stacks`);
+                names = await this.deploy(mode);
+                this.o.progress.step(`${mode}: cycle ${c}/${this.o.cycles}: removing them (${mode === "concurrent" ? "docker stack rm, all at once" : "stack-teardown.sh, all at once"})`);
+                await this.remove(mode, names);
+                names = [];
+                const m = await this.measure(net);
+                free.push(m.free);
+                this.o.progress.step(`${mode}: cycle ${c}/${this.o.cycles}: ${m.free} free (${free[0] - m.free} lost so far)`);
+            }
+        } finally {
+            await this.cleanup(mode, throwaway ? net : undefined);
+        }
+        return { mode, network: net.Name, subnet, method, free, ...leakStats(free, this.o.stacks), seconds: (Date.now() - started) / 1000 };
+    }
+
+    /** Removes whatever this run left (also after an error): its stacks, then its throwaway network. */
+    async cleanup(mode: TeardownMode, net?: EngineNetwork): Promise<void> {
+        const prefix = `spxlp${this.id}${mode[0]}`;
+        const svcs = await this.engine.services();
+        const nets = await this.engine.networks();
+        const left = new Set<string>();
+        for (const s of svcs) {
+            const st = stackOf(s);
+            if (st?.startsWith(prefix)) {
+                left.add(st);
+            }
+        }
+        for (const n of nets) {
+            const st = n.Labels?.["com.docker.stack.namespace"];
+            if (st?.startsWith(prefix)) {
+                left.add(st);
+            }
+        }
+        if (left.size > 0) {
+            this.o.progress.step(`${mode}: cleaning up ${[...left].join(", ")}`);
+            const script = join(this.o.hostScripts, "stack-teardown.sh");
+            await Promise.all([...left].map((n) => run("bash", [script, checkName("stack", n), String(this.o.timeoutSec)], `stack-teardown.sh ${n}`)));
+        }
+        if (net) {
+            await this.removeThrowaway(net);
+        }
+    }
+
+    dispose(): void {
+        rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+export async function runLeakProbe(engine: Engine, o: LeakProbeOptions): Promise<LeakReport> {
+    const r = new Run(engine, o);
+    const modes: ModeResult[] = [];
+    try {
+        for (const m of o.modes) {
+            modes.push(await r.mode(m));
+        }
+    } finally {
+        r.dispose();
+    }
+    const rate = Math.max(0, ...modes.map((m) => m.perRemoval));
+    const projections: Projection[] = [];
+    const proxy = await engine.findNetwork(o.proxyName);
+    let inUse = 0;
+    if (proxy && proxy.Driver === "overlay") {
+        const usage = countUsage(await gatherUsage(engine, proxy.Id, o.localNodeId, { apiVersion: o.apiVersion }));
+        inUse = usage.inUse;
+        projections.push(project(proxy.Name, usage.subnets.join(", "), usage.free, rate, o.removalsPerDay));
+    }
+    projections.push(project(`${o.proxyName} (target)`, o.targetSubnet, Math.max(0, assignableAddresses(o.targetSubnet) - inUse), rate, o.removalsPerDay));
+    return { stacks: o.stacks, cycles: o.cycles, removalsPerDay: o.removalsPerDay, modes, rate, projections };
+}
+
+export function leakChart(r: LeakReport): string {
+    return lineChartSvg({
+        title: `Free addresses over ${r.cycles} cycles of ${r.stacks} stack removals`,
+        xLabel: "cycle",
+        yLabel: "free addresses",
+        series: r.modes.map((m) => ({
+            label: `${m.mode === "concurrent" ? "docker stack rm" : "our teardown"} (${m.leaked} lost)`,
+            points: m.free.map((y, x) => ({ x, y })),
+        })),
+    });
+}
+
+function days(d: number | null): string {
+    if (d === null) {
+        return "never at this rate";
+    }
+    return d >= 365 ? `${(d / 365).toFixed(1)} years` : `${d.toFixed(1)} days`;
+}
+
+export function renderLeak(r: LeakReport): string {
+    const lines = [`leak probe: ${r.cycles} cycle(s) of ${r.stacks} stack(s)`];
+    for (const m of r.modes) {
+        lines.push(
+            `  ${m.mode.padEnd(10)} on ${m.network} (${m.subnet}, ${m.method}): free ${m.free.join(" → ")}`,
+            `             lost ${m.leaked} in ${m.removals} removals (${m.perRemoval.toFixed(2)} per removal; per cycle ${m.leakedPerCycle.join(", ")}), ${m.seconds.toFixed(0)} s`,
+        );
+    }
+    lines.push(`projection at ${r.rate.toFixed(2)} addresses lost per removal and ${r.removalsPerDay} removal(s) a day:`);
+    for (const p of r.projections) {
+        lines.push(`  ${p.network} ${p.subnet}: ${p.free} free → ${p.removalsToExhaustion === null ? "no exhaustion" : `${p.removalsToExhaustion} removals, ${days(p.daysToExhaustion)}`}`);
+    }
+    if (r.chart) {
+        lines.push(`chart: ${r.chart}`);
+    }
+    return lines.join("\n");
+}
+
+export function defaultHostScripts(): string {
+    return resolve(__dirname, "..", "host");
+}
