@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The program's main job on the local sandbox swarm, from a fresh machine: install what is missing, start the
+# sandbox with the reference host's "before" state, adopt it (first `up`: changes nothing), then preview the
+# change of `proxy` to 10.10.0.0/16. With --up, also run the maintenance with the window open.
+# State lives in a local file backend under .pulumi-state/ (no account); the stack is `sandbox-demo`, whose
+# config starts as a copy of Pulumi.sandbox.yaml.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+run_up=false
+case "${1:-}" in
+  --up) run_up=true ;;
+  "") ;;
+  *) echo "usage: $0 [--up]" >&2; exit 2 ;;
+esac
+say() { printf '\n== %s\n' "$*" >&2; }
+
+say "installing what is missing"
+bash scripts/install-deps.sh
+[ -d node_modules/@pulumi/pulumi ] || ./scripts/node.sh npm ci --no-audit --no-fund
+eval "$(bash scripts/pulumi-toolchain.sh --env)"
+export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
+
+say "starting the sandbox swarm with the reference host's before state"
+eval "$(bash sandbox/up.sh --env)"
+bash sandbox/seed.sh
+
+export PULUMI_BACKEND_URL="file://$root/.pulumi-state"
+export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE:-sandbox-demo}
+mkdir -p .pulumi-state
+p() { ./scripts/node.sh pulumi "$@"; }
+stack=sandbox-demo
+if ! p stack select "$stack" 2>/dev/null; then
+  p stack init "$stack"
+  # Pulumi.sandbox-demo.yaml is the demo's own (ignored by git): Pulumi.sandbox.yaml stays as committed.
+  grep -v '^#' Pulumi.sandbox.yaml > "Pulumi.$stack.yaml"
+fi
+
+live=$(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' proxy)
+say "adopting the live proxy ($live) and the running stacks: the first up changes nothing"
+p config set --path network.subnet "$live"
+p config set --path rebuild.nixModule sandbox/swarm-before.nix
+p up --yes --skip-preview
+
+say "the change: proxy as 10.10.0.0/16, with the module that creates it so"
+p config set --path network.subnet 10.10.0.0/16
+p config set --path rebuild.nixModule nix/swarm.nix
+p preview --diff --show-replacement-steps
+
+if [ "$run_up" = true ]; then
+  say "running the maintenance with the window open"
+  SWARM_PROXY_MAINTENANCE=open p up --yes --skip-preview
+  p preview --expect-no-changes
+  docker network inspect --format '{{.Name}} {{range .IPAM.Config}}{{.Subnet}}{{end}}' proxy
+fi
