@@ -36,9 +36,9 @@ function fmt(n: number): string {
 }
 
 export function lineChartSvg(spec: ChartSpec): string {
-    const width = spec.width ?? 720;
+    const width = spec.width ?? 780;
     const height = spec.height ?? 400;
-    const m = { left: 70, right: 180, top: 40, bottom: 50 };
+    const m = { left: 70, right: 230, top: 40, bottom: 50 };
     const pw = width - m.left - m.right;
     const ph = height - m.top - m.bottom;
     const all = spec.series.flatMap((s) => s.points);

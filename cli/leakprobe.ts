@@ -339,7 +339,7 @@ export async function runLeakProbe(engine: Engine, o: LeakProbeOptions): Promise
 
 export function leakChart(r: LeakReport): string {
     return lineChartSvg({
-        title: `Free addresses over ${r.cycles} cycles of ${r.stacks} stack removals`,
+        title: `Free overlay addresses: ${r.cycles} cycle(s) of deploying and removing ${r.stacks} stacks`,
         xLabel: "cycle",
         yLabel: "free addresses",
         series: r.modes.map((m) => ({
