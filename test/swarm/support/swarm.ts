@@ -1,0 +1,312 @@
+// Talks to the sandbox's dockerd: the Docker CLI through execFile (argv arrays, never a shell string), the
+// Engine API over the unix socket where a test needs many calls (the capacity probe), the host scripts in
+// both forms the program uses (a file run directly, or lib.sh + script on stdin).
+import { execFile, spawn } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as os from "os";
+import * as path from "path";
+
+export const repoRoot = path.resolve(__dirname, "..", "..", "..");
+export const sandboxName = process.env.SWARM_TEST_SANDBOX ?? "swarm-test";
+export const image = "swarm-sandbox/standin:1";
+/** The reference host's stacks attached to `proxy`, traefik first. */
+export const proxyStacks = ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"];
+export const composeFile = (stack: string): string => path.join(repoRoot, "sandbox", "stacks", `${stack}.yml`);
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const env = (): NodeJS.ProcessEnv => ({ ...process.env, SANDBOX: sandboxName });
+
+/** Runs a program; never throws on a non-zero exit. */
+export function run(file: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env: env(), stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 600_000);
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+/** The Docker CLI; throws with its stderr on failure. */
+export function docker(args: string[], timeoutMs = 120_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("docker", args, { env: env(), timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`docker ${args.join(" ")}: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+export const lines = (s: string): string[] => s.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+
+/** A host script run as the program runs it: `bash -s -- ARG...` with lib.sh and the script on stdin. */
+export function hostStdin(script: string, args: string[], timeoutMs?: number): Promise<Result> {
+  const input = ["lib.sh", script].map((f) => fs.readFileSync(path.join(repoRoot, "host", f), "utf8")).join("\n");
+  return run("bash", ["-s", "--", ...args], { input, timeoutMs });
+}
+
+/** A host script run directly from the repository (it sources lib.sh beside itself). */
+export function hostDirect(script: string, args: string[], timeoutMs?: number): Promise<Result> {
+  return run("bash", [path.join(repoRoot, "host", script), ...args], { timeoutMs });
+}
+
+export async function hostOk(script: string, args: string[], timeoutMs?: number): Promise<string> {
+  const r = await hostStdin(script, args, timeoutMs);
+  if (r.code !== 0) throw new Error(`${script} ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` returns a value other than undefined, or fails naming what it waited for. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+// --- sandbox lifecycle -------------------------------------------------------------------------------
+
+export interface Sandbox {
+  dockerHost: string;
+  log: string;
+}
+
+export async function sandboxUp(extra: string[] = []): Promise<Sandbox> {
+  const r = await run("bash", [path.join(repoRoot, "sandbox", "up.sh"), "--env", ...extra], { timeoutMs: 900_000 });
+  if (r.code !== 0) throw new Error(`sandbox/up.sh failed: ${r.stderr.trim()}`);
+  const exported = (key: string): string => {
+    const m = new RegExp(`^export ${key}=(.*)$`, "m").exec(r.stdout);
+    if (!m) throw new Error(`sandbox/up.sh --env printed no ${key}`);
+    return m[1];
+  };
+  const sb = { dockerHost: exported("DOCKER_HOST"), log: exported("SANDBOX_DOCKERD_LOG") };
+  process.env.DOCKER_HOST = sb.dockerHost;
+  return sb;
+}
+
+export async function sandboxDown(): Promise<void> {
+  const r = await run("bash", [path.join(repoRoot, "sandbox", "down.sh")], { timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`sandbox/down.sh failed: ${r.stderr.trim()}`);
+}
+
+export async function sandboxResponds(): Promise<boolean> {
+  const sock = `/run/swarm-sandbox/${sandboxName}.sock`;
+  if (!fs.existsSync(sock)) return false;
+  const r = await run("docker", ["-H", `unix://${sock}`, "version", "--format", "{{.Server.Version}}"], { timeoutMs: 20_000 });
+  return r.code === 0;
+}
+
+// --- Engine API ----------------------------------------------------------------------------------------
+
+const apiVersion = "v1.41";
+
+export function api<T>(method: string, urlPath: string, body?: unknown): Promise<T> {
+  const host = process.env.DOCKER_HOST ?? "";
+  if (!host.startsWith("unix://")) throw new Error(`DOCKER_HOST '${host}' is not a unix socket`);
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        socketPath: host.slice("unix://".length),
+        method,
+        path: `/${apiVersion}${urlPath}`,
+        headers: data ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } : {},
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d.toString()));
+        res.on("end", () => {
+          if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${urlPath}: ${res.statusCode} ${text.trim()}`));
+          else resolve((text ? JSON.parse(text) : undefined) as T);
+        });
+      },
+    );
+    req.on("error", reject);
+    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${urlPath}: timed out`)));
+    req.end(data);
+  });
+}
+
+interface ApiService {
+  ID: string;
+  Spec: { Name: string; Labels?: Record<string, string> };
+  Endpoint?: { VirtualIPs?: { NetworkID: string; Addr: string }[] };
+}
+
+export interface Task {
+  ID: string;
+  ServiceID: string;
+  DesiredState: string;
+  Status: { State: string; Err?: string };
+  NetworksAttachments?: { Network: { ID: string; Spec: { Name: string } }; Addresses?: string[] }[];
+}
+
+const filters = (f: Record<string, string[]>): string => encodeURIComponent(JSON.stringify(f));
+
+export const listServices = (label?: string): Promise<ApiService[]> =>
+  api<ApiService[]>("GET", label ? `/services?filters=${filters({ label: [label] })}` : "/services");
+
+export const listTasks = (f: Record<string, string[]> = {}): Promise<Task[]> =>
+  api<Task[]>("GET", `/tasks?filters=${filters(f)}`);
+
+export async function networkId(name: string): Promise<string | undefined> {
+  const nets = await api<{ Id: string; Name: string }[]>("GET", `/networks?filters=${filters({ name: [name] })}`);
+  return nets.find((n) => n.Name === name)?.Id;
+}
+
+async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+/**
+ * Free addresses on a network, counted the way an older engine allows: create zero-replica vip-mode
+ * services on it until allocation fails, then remove them. `limit` bounds the attempt (the subnet's size).
+ */
+export async function probeCapacity(network: string, limit: number): Promise<number> {
+  const netId = await networkId(network);
+  if (!netId) throw new Error(`probe: network ${network} does not exist`);
+  const token = `${process.pid}-${Date.now()}`;
+  const label = `swarm-proxy.probe=${token}`;
+  const names = Array.from({ length: limit }, (_, i) => `probe-${token}-${i}`);
+  await pool(names, 16, async (name) => {
+    await api("POST", "/services/create", {
+      Name: name,
+      Labels: { "swarm-proxy.probe": token },
+      TaskTemplate: { ContainerSpec: { Image: image }, Networks: [{ Target: netId }] },
+      Mode: { Replicated: { Replicas: 0 } },
+      EndpointSpec: { Mode: "vip" },
+    });
+  });
+  const allocated = (svcs: ApiService[]): ApiService[] =>
+    svcs.filter((s) => (s.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === netId && v.Addr));
+  // Allocation is asynchronous: count once the number has stopped moving.
+  let last = -1;
+  let stable = 0;
+  let services: ApiService[] = [];
+  for (let i = 0; i < 120 && stable < 4; i++) {
+    services = await listServices(label);
+    const n = allocated(services).length;
+    stable = n === last ? stable + 1 : 0;
+    last = n;
+    if (n === limit) break;
+    await sleep(250);
+  }
+  // Unallocated ones first, so a freed address is not handed to a pending probe service.
+  const ok = new Set(allocated(services).map((s) => s.ID));
+  const order = [...services.filter((s) => !ok.has(s.ID)), ...services.filter((s) => ok.has(s.ID))];
+  for (const s of order) await api("DELETE", `/services/${s.ID}`);
+  await waitFor("probe services to go away", 60_000, async () =>
+    (await listServices(label)).length === 0 ? true : undefined,
+  );
+  return last;
+}
+
+// --- state ---------------------------------------------------------------------------------------------
+
+const builtinNetworks = new Set(["bridge", "host", "none", "ingress", "docker_gwbridge"]);
+
+/** Back to a clean swarm: no service, no container, no network but the built-in ones. */
+export async function resetSwarm(): Promise<void> {
+  const services = lines(await docker(["service", "ls", "-q"]));
+  if (services.length) await docker(["service", "rm", ...services]);
+  await waitFor("all tasks to be gone", 120_000, async () => ((await listTasks()).length === 0 ? true : undefined));
+  const containers = lines(await docker(["ps", "-aq"]));
+  if (containers.length) await docker(["rm", "-f", ...containers]);
+  await waitFor("custom networks to be gone", 120_000, async () => {
+    const nets = lines(await docker(["network", "ls", "--format", "{{.Name}}"])).filter((n) => !builtinNetworks.has(n));
+    for (const n of nets) await run("docker", ["network", "rm", n], { timeoutMs: 30_000 });
+    return nets.length === 0 ? true : undefined;
+  });
+}
+
+export async function createProxy(subnet: string, name = "proxy"): Promise<void> {
+  await docker(["network", "create", "--driver", "overlay", "--attachable", "--subnet", subnet, name]);
+}
+
+/** Task IDs of a stack's services whose desired state is running. */
+export async function runningTaskIds(stack: string): Promise<string[]> {
+  return (await stackTasks(stack))
+    .filter((t) => t.DesiredState === "running")
+    .map((t) => t.ID)
+    .sort();
+}
+
+export async function stackTasks(stack: string): Promise<Task[]> {
+  const ids = (await listServices(`com.docker.stack.namespace=${stack}`)).map((s) => s.ID);
+  if (ids.length === 0) return [];
+  return listTasks({ service: ids });
+}
+
+export function tmpDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+// --- stack cycles (shared by the leak test and the leak benchmark) ------------------------------------
+
+/** Deploys the stacks at once with stack-deploy.sh and waits until each is healthy on `network`. */
+export async function deployStacks(stacks: string[], network: string, subnet: string): Promise<void> {
+  await Promise.all(stacks.map((s) => hostOk("stack-deploy.sh", [s, composeFile(s)])));
+  await Promise.all(stacks.map((s) => hostOk("stack-health.sh", [s, network, subnet, "180"])));
+}
+
+/** Our teardown, every stack at once. */
+export async function teardownOurs(stacks: string[]): Promise<void> {
+  await Promise.all(stacks.map((s) => hostOk("stack-teardown.sh", [s, "180"])));
+}
+
+/**
+ * What the host did before: `docker stack rm` of every stack at once, then wait until all is gone. A
+ * removal that finds a network still in use ("is in use by task") fails; like an operator, re-run it.
+ */
+export async function teardownStackRm(stacks: string[]): Promise<void> {
+  await Promise.all(stacks.map((s) => run("docker", ["stack", "rm", s])));
+  await waitFor(`stacks ${stacks.join(", ")} to be gone`, 180_000, async () => {
+    let left = false;
+    for (const s of stacks) {
+      const nets = lines(await docker(["network", "ls", "-q", "--filter", `label=com.docker.stack.namespace=${s}`]));
+      const services = await listServices(`com.docker.stack.namespace=${s}`);
+      if (nets.length || services.length) {
+        left = true;
+        await sleep(500);
+        await run("docker", ["stack", "rm", s]);
+      }
+    }
+    if (left) return undefined;
+    const services = new Set((await listServices()).map((s) => s.ID));
+    // Tasks of removed services must be gone too, or the next probe counts their addresses as used.
+    return (await listTasks()).some((t) => !services.has(t.ServiceID)) ? undefined : true;
+  });
+}
+
+/** A one-replica service that stays on the network, as traefik does, so the node's load-balancer
+ *  endpoint on it exists throughout and every probe sees the same baseline. */
+export async function createAnchor(network: string): Promise<void> {
+  await docker(["service", "create", "-d", "-q", "--name", "anchor", "--network", network, image]);
+  await waitFor("anchor to run", 60_000, async () =>
+    (await listTasks({ service: ["anchor"], "desired-state": ["running"] })).some((t) => t.Status.State === "running")
+      ? true
+      : undefined,
+  );
+}
