@@ -1,0 +1,448 @@
+// The CLI's pure parts: address counting, leak arithmetic, the chart, log matching, the prune plan, config
+// and preview parsing, drift findings and their report, input checks.
+import * as assert from "node:assert/strict";
+import { UsageInput, countUsage } from "../../cli/capacity";
+import { escapeXml, lineChartSvg, niceStep } from "../../cli/chart";
+import { liveFindings, parsePreviewJson, previewFindings, renderDriftMarkdown, summarize } from "../../cli/drift";
+import { EngineNetwork, EngineService, EngineTask } from "../../cli/engine";
+import { CliError } from "../../cli/errors";
+import { planPrune } from "../../cli/guard";
+import { composeFor, leakStats, project } from "../../cli/leakprobe";
+import { VIP_FAILURE, matchVipFailure, scanJournalJson, scanLogText } from "../../cli/logscan";
+import { main, SUBCOMMANDS } from "../../cli/main";
+import { parseStackConfig } from "../../cli/stackconfig";
+import { parseProcRoutes } from "../../cli/survey";
+import { checkInt, checkName, checkSince } from "../../cli/validate";
+import { parse } from "yaml";
+
+const NET = "proxyid";
+
+function net(over: Partial<EngineNetwork> = {}): EngineNetwork {
+    return { Name: "proxy", Id: NET, Driver: "overlay", Scope: "swarm", Attachable: true, IPAM: { Config: [{ Subnet: "10.77.0.0/24" }] }, ...over };
+}
+
+function svc(name: string, opts: { vip?: boolean; stack?: string; onProxy?: boolean; running?: number; desired?: number } = {}): EngineService {
+    const onProxy = opts.onProxy ?? true;
+    return {
+        ID: `id-${name}`,
+        Spec: {
+            Name: name,
+            Labels: opts.stack ? { "com.docker.stack.namespace": opts.stack } : {},
+            TaskTemplate: { Networks: onProxy ? [{ Target: NET }] : [{ Target: "other" }] },
+        },
+        Endpoint: { VirtualIPs: onProxy && opts.vip !== false ? [{ NetworkID: NET, Addr: "10.77.0.2/24" }] : [] },
+        ServiceStatus: { RunningTasks: opts.running ?? 1, DesiredTasks: opts.desired ?? 1 },
+    };
+}
+
+function task(node: string, state: string, netId = NET, addr = "10.77.0.9/24"): EngineTask {
+    return { ID: `t-${Math.random()}`, NodeID: node, Status: { State: state }, NetworksAttachments: [{ Network: { ID: netId }, Addresses: [addr] }] };
+}
+
+function input(over: Partial<UsageInput>): UsageInput {
+    return { network: net(), services: [], tasks: [], nodes: [], apiVersion: "1.41", ...over };
+}
+
+describe("tools: capacity counting", () => {
+    it("counts the sandbox layout: VIPs, task endpoints, an attached container and the node's load balancer", () => {
+        const verbose = net({
+            Services: { "": { VIP: "<nil>", Tasks: [{ Name: "attached1", EndpointIP: "10.77.0.7", Info: { "Host IP": "127.0.0.1" } }] } },
+            Containers: { "lb-proxy": { Name: "proxy-endpoint" } },
+        });
+        const u = countUsage(
+            input({
+                verbose,
+                services: [svc("a"), svc("b")],
+                tasks: [task("n1", "running"), task("n1", "running")],
+                nodes: [{ ID: "n1", Status: { Addr: "127.0.0.1" } }],
+                localNodeId: "n1",
+            }),
+        );
+        assert.deepEqual(
+            { vips: u.vips, tasks: u.taskEndpoints, containers: u.containerEndpoints, lb: u.lbEndpoints, inUse: u.inUse, free: u.free, assignable: u.assignable },
+            { vips: 2, tasks: 2, containers: 1, lb: 1, inUse: 6, free: 247, assignable: 253 },
+        );
+        assert.equal(u.method, "counted");
+    });
+
+    const cases: { name: string; in: Partial<UsageInput>; inUse: number; lb: number }[] = [
+        { name: "a dnsrr service has tasks but no VIP", in: { services: [svc("d", { vip: false })], tasks: [task("n1", "running"), task("n1", "running")] }, inUse: 3, lb: 1 },
+        {
+            name: "finished tasks hold no address, pending ones do",
+            in: { services: [svc("a")], tasks: [task("n1", "shutdown"), task("n1", "complete"), task("n1", "failed"), task("n1", "pending"), task("n1", "running")] },
+            inUse: 4,
+            lb: 1,
+        },
+        { name: "one load balancer per node that runs a task on the network", in: { services: [svc("a")], tasks: [task("n1", "running"), task("n2", "running"), task("n3", "running")] }, inUse: 7, lb: 3 },
+        { name: "tasks on other networks do not count", in: { services: [svc("x", { onProxy: false })], tasks: [task("n1", "running", "other")] }, inUse: 0, lb: 0 },
+        { name: "a zero-replica vip service takes only its VIP", in: { services: [svc("z", { desired: 0, running: 0 })] }, inUse: 1, lb: 0 },
+        {
+            name: "a node with only an attached container still has a load balancer",
+            in: {
+                verbose: net({ Services: { "": { Tasks: [{ Name: "c1", Info: { "Host IP": "192.0.2.7" } }] } } }),
+                nodes: [{ ID: "n7", Status: { Addr: "192.0.2.7" } }],
+            },
+            inUse: 2,
+            lb: 1,
+        },
+    ];
+    for (const c of cases) {
+        it(c.name, () => {
+            const u = countUsage(input(c.in));
+            assert.equal(u.inUse, c.inUse);
+            assert.equal(u.lbEndpoints, c.lb);
+        });
+    }
+
+    it("takes the Engine's IPsInUse (less the 3 reserved) on API >= 1.52", () => {
+        const u = countUsage(
+            input({
+                network: net({ Status: { IPAM: { Subnets: { "10.77.0.0/24": { IPsInUse: 20, DynamicIPsAvailable: 233 } } } } }),
+                services: [svc("a")],
+                apiVersion: "1.52",
+            }),
+        );
+        assert.equal(u.method, "ipsInUse");
+        assert.equal(u.inUse, 17);
+        assert.equal(u.free, 236);
+        assert.equal(u.vips, 1, "the count is still reported beside it");
+    });
+
+    it("sums every subnet of the network", () => {
+        const u = countUsage(input({ network: net({ IPAM: { Config: [{ Subnet: "10.77.0.0/24" }, { Subnet: "10.78.0.0/25" }] } }) }));
+        assert.equal(u.assignable, 253 + 125);
+        assert.equal(u.reserved, 6);
+        assert.equal(u.headroom, null);
+    });
+
+    it("refuses a network without a subnet, naming it", () => {
+        assert.throws(() => countUsage(input({ network: net({ IPAM: { Config: [] } }) })), /network proxy has no IPAM subnet/);
+    });
+});
+
+describe("tools: leak arithmetic and projection", () => {
+    it("derives leaks per cycle, the total and the rate per removal", () => {
+        assert.deepEqual(leakStats([125, 121, 117], 4), { leakedPerCycle: [4, 4], leaked: 8, removals: 8, perRemoval: 1 });
+        assert.deepEqual(leakStats([125, 125, 125], 4), { leakedPerCycle: [0, 0], leaked: 0, removals: 8, perRemoval: 0 });
+        assert.deepEqual(leakStats([125], 4), { leakedPerCycle: [], leaked: 0, removals: 0, perRemoval: 0 });
+    });
+
+    it("projects removals and days to exhaustion; none when nothing leaks", () => {
+        assert.deepEqual(project("proxy", "10.0.1.0/24", 247, 0.6, 2), {
+            network: "proxy",
+            subnet: "10.0.1.0/24",
+            free: 247,
+            removalsToExhaustion: 411,
+            daysToExhaustion: 205.5,
+        });
+        assert.equal(project("proxy", "10.10.0.0/16", 65000, 0, 1).daysToExhaustion, null);
+    });
+
+    it("writes a compose file that pairs the external network with a stack network and publishes a port", () => {
+        const doc = parse(composeFor("swarm-sandbox/standin:1", "spx-net", 30081)) as {
+            services: { app: { networks: string[]; ports: { published: number }[] } };
+            networks: Record<string, { external?: boolean; name?: string; driver?: string }>;
+        };
+        assert.deepEqual(doc.services.app.networks, ["probe", "internal"]);
+        assert.equal(doc.services.app.ports[0].published, 30081);
+        assert.deepEqual(doc.networks.probe, { external: true, name: "spx-net" });
+        assert.equal(doc.networks.internal.driver, "overlay");
+    });
+});
+
+describe("tools: SVG chart", () => {
+    it("draws one polyline per series with a point per measurement, escaping labels", () => {
+        const svg = lineChartSvg({
+            title: "free <addresses> & leaks",
+            xLabel: "cycle",
+            yLabel: "free",
+            series: [
+                { label: "docker stack rm", points: [0, 1, 2].map((x) => ({ x, y: 125 - 4 * x })) },
+                { label: "our teardown", points: [0, 1, 2].map((x) => ({ x, y: 125 })) },
+            ],
+        });
+        assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+        assert.equal((svg.match(/<polyline /g) ?? []).length, 2);
+        assert.equal((svg.match(/<circle /g) ?? []).length, 6);
+        assert.ok(svg.includes("free &lt;addresses&gt; &amp; leaks"));
+        assert.ok(!svg.includes("NaN"));
+        assert.ok(svg.trimEnd().endsWith("</svg>"));
+    });
+
+    it("picks round tick steps", () => {
+        assert.equal(niceStep(10), 2);
+        assert.equal(niceStep(250), 50);
+        assert.equal(niceStep(0), 1);
+        assert.equal(escapeXml(`"a'`), "&quot;a&apos;");
+    });
+});
+
+describe("tools: VIP-failure log matching", () => {
+    const logfmt =
+        'time="2026-11-21T16:37:19.635370726Z" level=error msg="Failed allocation for service w5mtuczya4ksckn4c2fe1yiag" error="could not find an available IP while allocating VIP" module=node node.id=saxr3awk1hzn';
+
+    it("reads time and service from dockerd's text log line", () => {
+        assert.deepEqual(matchVipFailure(logfmt), {
+            time: "2026-11-21T16:37:19.635Z",
+            service: "w5mtuczya4ksckn4c2fe1yiag",
+            line: logfmt,
+        });
+    });
+
+    it("reads dockerd's JSON log format too", () => {
+        const line = JSON.stringify({ level: "error", msg: "Failed allocation for service abc123", error: VIP_FAILURE, time: "2026-11-21T10:00:00Z" });
+        assert.deepEqual(matchVipFailure(line), { time: "2026-11-21T10:00:00.000Z", service: "abc123", line });
+    });
+
+    it("ignores other lines, including other allocation errors", () => {
+        assert.equal(matchVipFailure('time="2026-11-21T16:37:19Z" level=error msg="task allocation failure" error="service x has pending allocations"'), undefined);
+        assert.equal(matchVipFailure(""), undefined);
+    });
+
+    it("keeps failures since the given time, and lines without a readable time", () => {
+        const text = [
+            logfmt.replace("2026-11-21T16:37:19.635370726Z", "2026-11-20T00:00:00Z"),
+            logfmt,
+            "Nov 21 16:40:00 host dockerd[1]: could not find an available IP while allocating VIP",
+            'time="2026-11-21T16:38:00Z" level=info msg="all good"',
+        ].join("\n");
+        const found = scanLogText(text, new Date("2026-11-21T00:00:00Z"));
+        assert.equal(found.length, 2);
+        assert.equal(found[0].time, "2026-11-21T16:37:19.635Z");
+        assert.equal(found[1].time, null);
+    });
+
+    it("reads journalctl -o json, MESSAGE as text or as bytes", () => {
+        const text = [
+            JSON.stringify({ MESSAGE: logfmt, __REALTIME_TIMESTAMP: "1795000000000000" }),
+            JSON.stringify({ MESSAGE: [...Buffer.from(`msg="Failed allocation for service zz9" error="${VIP_FAILURE}"`)], __REALTIME_TIMESTAMP: "1795000000000000" }),
+            JSON.stringify({ MESSAGE: "Started docker.service", __REALTIME_TIMESTAMP: "1795000000000000" }),
+            "not json",
+        ].join("\n");
+        const found = scanJournalJson(text);
+        assert.equal(found.length, 2);
+        assert.equal(found[1].service, "zz9");
+        assert.equal(found[1].time, new Date(1795000000000).toISOString());
+    });
+});
+
+describe("tools: guard's prune plan", () => {
+    const networks: EngineNetwork[] = [
+        net({ Name: "proxy", Id: "p", Labels: null }),
+        net({ Name: "edge", Id: "e", Labels: { owner: "swarm-proxy" } }),
+        net({ Name: "junk", Id: "j" }),
+        net({ Name: "used-by-spec", Id: "u1" }),
+        net({ Name: "used-by-vip", Id: "u2" }),
+        net({ Name: "used-by-container", Id: "u3", Scope: "local", Driver: "bridge" }),
+        net({ Name: "ingress", Id: "i", Ingress: true }),
+        net({ Name: "bridge", Id: "b", Driver: "bridge", Scope: "local" }),
+        net({ Name: "docker_gwbridge", Id: "g", Driver: "bridge", Scope: "local" }),
+    ];
+    const services: EngineService[] = [
+        { ID: "s1", Spec: { Name: "a", TaskTemplate: { Networks: [{ Target: "u1" }] } } },
+        { ID: "s2", Spec: { Name: "b" }, Endpoint: { VirtualIPs: [{ NetworkID: "u2", Addr: "10.0.0.2/24" }] } },
+    ];
+    const containers = [{ Id: "c1", Names: ["/web"], NetworkSettings: { Networks: { "used-by-container": { NetworkID: "u3" } } } }];
+
+    it("removes only the unused, unprotected network", () => {
+        const plan = planPrune(networks, services, containers, ["proxy"]);
+        const removed = plan.filter((d) => d.verdict.action === "remove").map((d) => d.name);
+        assert.deepEqual(removed, ["junk"]);
+        const reason = (n: string) => plan.find((d) => d.name === n)?.verdict.reason;
+        assert.equal(reason("proxy"), "protected by name");
+        assert.equal(reason("edge"), "protected by label owner=swarm-proxy");
+        assert.equal(reason("used-by-spec"), "in use by service a");
+        assert.equal(reason("used-by-vip"), "in use by service b");
+        assert.equal(reason("used-by-container"), "in use by container web");
+        assert.equal(reason("ingress"), "dockerd's own network");
+    });
+
+    it("keeps proxy by its label alone and by its name alone", () => {
+        const labelled = [net({ Name: "proxy", Id: "p", Labels: { owner: "swarm-proxy" } })];
+        assert.equal(planPrune(labelled, [], [], [])[0].verdict.action, "keep");
+        const unlabelled = [net({ Name: "proxy", Id: "p", Labels: {} })];
+        assert.equal(planPrune(unlabelled, [], [], ["proxy"])[0].verdict.action, "keep");
+        assert.equal(planPrune(unlabelled, [], [], [])[0].verdict.action, "remove", "with neither, an idle proxy is prunable: both guards matter");
+    });
+});
+
+describe("tools: stack config", () => {
+    const good = `
+config:
+  swarm-proxy:network:
+    name: proxy
+    subnet: 10.10.0.0/16
+  swarm-proxy:stacks:
+    - name: traefik
+      attached: true
+    - name: drone
+      attached: [ci_commoninternet_net_app]
+    - backups
+`;
+    it("reads the network and the stacks", () => {
+        const c = parseStackConfig(good, "Pulumi.sandbox.yaml");
+        assert.deepEqual(c.network, { name: "proxy", subnet: "10.10.0.0/16", reserved: [] });
+        assert.deepEqual(c.stacks, [
+            { name: "traefik", attached: true },
+            { name: "drone", attached: ["ci_commoninternet_net_app"] },
+            { name: "backups", attached: true },
+        ]);
+    });
+
+    it("refuses a subnet with host bits, naming the key, the value and the allowed form", () => {
+        assert.throws(
+            () => parseStackConfig(good.replace("10.10.0.0/16", "10.10.0.1/16"), "f"),
+            (e: Error) =>
+                e.message.includes("swarm-proxy:network.subnet") && e.message.includes('"10.10.0.1/16"') && e.message.includes("10.10.0.0/16"),
+        );
+    });
+
+    it("refuses a bad stack name and a file without config", () => {
+        assert.throws(() => parseStackConfig(good.replace("name: drone", "name: 'dr one'"), "f"), /swarm-proxy:stacks\[1\]\.name: "dr one" is not a valid name/);
+        assert.throws(() => parseStackConfig("foo: 1\n", "f"), /no top-level "config:" map/);
+        assert.throws(() => parseStackConfig("config: [", "f"), CliError);
+    });
+});
+
+describe("tools: drift", () => {
+    const config = parseStackConfig(
+        `config:
+  swarm-proxy:network: {name: proxy, subnet: 10.77.0.0/24}
+  swarm-proxy:stacks:
+    - {name: web, attached: true}
+    - {name: ci, attached: [app]}
+    - {name: backups, attached: false}
+`,
+        "Pulumi.test.yaml",
+    );
+    const services = [
+        svc("web_app", { stack: "web" }),
+        svc("ci_app", { stack: "ci" }),
+        svc("ci_db", { stack: "ci", onProxy: false }),
+        svc("backups_app", { stack: "backups", onProxy: false }),
+    ];
+    const base = { config, networks: [net()], services, minFree: { percent: 10 } };
+
+    it("is clean on a converged layout", () => {
+        const f = liveFindings(base);
+        assert.deepEqual(f.filter((x) => x.status !== "ok"), []);
+        assert.equal(summarize(f, { generatedAt: "t", host: "h", stackConfig: "s" }).exitCode, 0);
+    });
+
+    it("reports each kind of drift", () => {
+        const bad = (f: ReturnType<typeof liveFindings>) => f.filter((x) => x.status === "drift").map((x) => `${x.check} ${x.subject}: ${x.detail}`);
+        assert.deepEqual(bad(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "web_app") })), [
+            "stack web: stack has no services (removed?)",
+        ]);
+        assert.deepEqual(bad(liveFindings({ ...base, networks: [net({ IPAM: { Config: [{ Subnet: "10.99.0.0/24" }] } })] })), [
+            "network proxy: subnet 10.99.0.0/24, config says 10.77.0.0/24",
+        ]);
+        assert.deepEqual(bad(liveFindings({ ...base, services: services.map((s) => (s.Spec.Name === "ci_app" ? svc("ci_app", { stack: "ci", onProxy: false }) : s)) })), [
+            "attached ci: not on proxy: app",
+        ]);
+        assert.deepEqual(bad(liveFindings({ ...base, services: services.map((s) => (s.Spec.Name === "web_app" ? svc("web_app", { stack: "web", running: 0 }) : s)) })), [
+            "replicas web_app: 0/1 running",
+        ]);
+        assert.deepEqual(bad(liveFindings({ ...base, networks: [] })), ["network proxy: network is missing"]);
+        const usage = countUsage(input({}));
+        assert.deepEqual(bad(liveFindings({ ...base, usage, minFree: { count: 300 } })), [
+            "capacity proxy: 253 of 253 addresses free (0 in use, counted); threshold 300",
+        ]);
+        const failures = [{ time: "2026-11-21T10:00:00.000Z", service: "x", line: "l" }];
+        assert.deepEqual(bad(liveFindings({ ...base, failures, logSource: { kind: "file", what: "d.log" } })), [
+            `vip-failures file d.log: 1 "could not find an available IP while allocating VIP" line(s), last 2026-11-21T10:00:00.000Z`,
+        ]);
+    });
+
+    it("reads pulumi preview --json: same steps are clean, others are drift, error diagnostics are errors", () => {
+        const clean = parsePreviewJson(JSON.stringify({ steps: [{ op: "same", urn: "u1" }], changeSummary: { same: 1 }, diagnostics: [] }), "p");
+        assert.deepEqual(previewFindings(clean, "")[0].status, "ok");
+        const drift = parsePreviewJson(
+            JSON.stringify({ steps: [{ op: "same", urn: "u1" }, { op: "replace", urn: "urn:pulumi:host::swarm-proxy::docker:index/network:Network::proxy" }], diagnostics: [{ severity: "error", message: "boom\n" }] }),
+            "p",
+        );
+        const f = previewFindings(drift, "");
+        assert.deepEqual(f.map((x) => x.status), ["error", "drift"]);
+        assert.equal(summarize(f, { generatedAt: "t", host: "h", stackConfig: "s" }).exitCode, 2);
+        assert.equal(summarize([f[1]], { generatedAt: "t", host: "h", stackConfig: "s" }).exitCode, 3);
+        assert.deepEqual(parsePreviewJson(JSON.stringify({ changeSummary: { same: 3, update: 2 } }), "p").changes, [{ op: "update", urn: "2 resource(s)" }]);
+        assert.throws(() => parsePreviewJson("Previewing update (host)", "saved.json"), /saved.json: not the JSON of pulumi preview --json/);
+        assert.equal(previewFindings(undefined, "no preview given")[0].status, "skipped");
+    });
+
+    it("renders a Markdown report that leads with what needs attention", () => {
+        const r = summarize(
+            [
+                { check: "network", subject: "proxy", status: "ok", detail: "fine" },
+                { check: "attached", subject: "ci", status: "drift", detail: "not on proxy: a|b" },
+            ],
+            { generatedAt: "2026-11-21T00:00:00Z", host: "unix:///x", stackConfig: "Pulumi.host.yaml" },
+        );
+        const md = renderDriftMarkdown(r);
+        assert.match(md, /^# swarm-proxy drift report\n/);
+        assert.match(md, /Result: \*\*DRIFT\*\* — 1 of 2 checks need attention \(exit 3\)/);
+        assert.match(md, /## Needs attention\n\n- \*\*DRIFT\*\* attached `ci`: not on proxy: a\|b/);
+        assert.ok(md.includes("| attached | `ci` | **DRIFT** | not on proxy: a\\|b |"), "pipes in cells are escaped");
+    });
+});
+
+describe("tools: input checks and the command line", () => {
+    it("checks names, integers and times with one message naming key, value and form", () => {
+        assert.equal(checkName("--network", "proxy"), "proxy");
+        assert.throws(() => checkName("--network", "pro xy;rm"), /--network: "pro xy;rm" is not a valid name \(letters, digits/);
+        assert.throws(() => checkInt("--stacks", "8x", 1, 50), /--stacks: "8x" is not an integer from 1 to 50/);
+        const now = new Date("2026-11-21T12:00:00Z");
+        assert.equal(checkSince("--since", "90m", now).toISOString(), "2026-11-21T10:30:00.000Z");
+        assert.equal(checkSince("--since", "2026-11-20T00:00:00Z").toISOString(), "2026-11-20T00:00:00.000Z");
+        assert.throws(() => checkSince("--since", "yesterday"), /--since: "yesterday" is not an ISO 8601 time/);
+    });
+
+    it("reads the kernel's route table", () => {
+        const table = [
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT",
+            "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0",
+            "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0",
+            "tailscale0\t0100A8C0\t00000000\t0001\t0\t0\t0\tFFFFFFFF\t0\t0\t0",
+        ].join("\n");
+        assert.deepEqual(parseProcRoutes(table), ["192.0.2.0/24", "192.168.0.1/32"]);
+    });
+
+    async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+        let out = "";
+        let err = "";
+        const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t) });
+        return { code, out, err };
+    }
+
+    it("--help lists every subcommand; each has --json", async () => {
+        const r = await run(["--help"]);
+        assert.equal(r.code, 0);
+        for (const c of ["survey", "capacity", "leak-probe", "guard", "drift"]) {
+            assert.match(r.out, new RegExp(`^  ${c} `, "m"));
+        }
+        assert.deepEqual(SUBCOMMANDS, ["survey", "capacity", "leak-probe", "guard", "drift"]);
+        for (const c of SUBCOMMANDS) {
+            const h = await run([c, "--help"]);
+            assert.equal(h.code, 0);
+            assert.match(h.out, /--json/);
+        }
+    });
+
+    it("fails with exit 2 and one message on an unknown command, an unknown flag and a bad value", async () => {
+        const unknown = await run(["frobnicate"]);
+        assert.equal(unknown.code, 2);
+        assert.match(unknown.err, /unknown command "frobnicate"; commands: survey, capacity/);
+        const flag = await run(["capacity", "--nope"]);
+        assert.equal(flag.code, 2);
+        assert.match(flag.err, /swarm-proxy capacity: Unknown option '--nope'/);
+        const subnet = await run(["survey", "--subnet", "10.10.0.1/16"]);
+        assert.equal(subnet.code, 2);
+        assert.match(subnet.err, /--subnet: "10.10.0.1\/16" has host bits set; use 10.10.0.0\/16/);
+        const host = await run(["survey", "--host", "http://x"]);
+        assert.match(host.err, /--host: "http:\/\/x" is not unix:\/\/\/path\/to\/docker.sock or tcp:\/\/HOST:PORT/);
+        const mode = await run(["leak-probe", "--mode", "sideways"]);
+        assert.match(mode.err, /--mode: "sideways" is not one of concurrent, teardown/);
+        const drift = await run(["drift"]);
+        assert.match(drift.err, /--stack-config: required for drift/);
+    });
+});
