@@ -98,11 +98,18 @@ start_dockerd() {
 }
 
 ensure_swarm() {
-  local state
+  local state i
   state=$(docker info --format '{{.Swarm.LocalNodeState}}')
-  [ "$state" = active ] && return 0
-  sandbox_say "initialising a single-node swarm on 127.0.0.1"
-  docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
+  if [ "$state" != active ]; then
+    sandbox_say "initialising a single-node swarm on 127.0.0.1"
+    docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
+  fi
+  # After a restart the node is "active" before the manager has a leader; callers need the manager.
+  for ((i = 0; i < 120; i++)); do
+    docker node ls -q >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  sandbox_die "the swarm manager did not answer within 60 s; see $sandbox_log"
 }
 
 # Nothing can be pulled: the stand-in image is a busybox rootfs. Its shell traps SIGTERM, so a task stops

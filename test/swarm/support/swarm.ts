@@ -23,9 +23,15 @@ export interface Result {
 const env = (): NodeJS.ProcessEnv => ({ ...process.env, SANDBOX: sandboxName });
 
 /** Runs a program; never throws on a non-zero exit. */
-export function run(file: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<Result> {
+export interface RunOptions {
+  input?: string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function run(file: string, args: string[], opts: RunOptions = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: env(), stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(file, args, { env: { ...env(), ...opts.env }, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 600_000);
@@ -53,9 +59,9 @@ export function docker(args: string[], timeoutMs = 120_000): Promise<string> {
 export const lines = (s: string): string[] => s.split("\n").map((l) => l.trim()).filter((l) => l !== "");
 
 /** A host script run as the program runs it: `bash -s -- ARG...` with lib.sh and the script on stdin. */
-export function hostStdin(script: string, args: string[], timeoutMs?: number): Promise<Result> {
+export function hostStdin(script: string, args: string[], timeoutMs?: number, extraEnv?: NodeJS.ProcessEnv): Promise<Result> {
   const input = ["lib.sh", script].map((f) => fs.readFileSync(path.join(repoRoot, "host", f), "utf8")).join("\n");
-  return run("bash", ["-s", "--", ...args], { input, timeoutMs });
+  return run("bash", ["-s", "--", ...args], { input, timeoutMs, env: extraEnv });
 }
 
 /** A host script run directly from the repository (it sources lib.sh beside itself). */
@@ -99,6 +105,7 @@ export async function sandboxUp(extra: string[] = []): Promise<Sandbox> {
   };
   const sb = { dockerHost: exported("DOCKER_HOST"), log: exported("SANDBOX_DOCKERD_LOG") };
   process.env.DOCKER_HOST = sb.dockerHost;
+  setSandboxLog(sb.log);
   return sb;
 }
 
@@ -309,4 +316,24 @@ export async function createAnchor(network: string): Promise<void> {
       ? true
       : undefined,
   );
+}
+
+let logPath: string | undefined;
+export function setSandboxLog(p: string): void {
+  logPath = p;
+}
+/** dockerd's log of the sandbox instance the tier runs against. */
+export function sandboxLog(): string {
+  if (!logPath) throw new Error("the sandbox is not up (no dockerd log path)");
+  return logPath;
+}
+
+const ipToInt = (ip: string): number => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+/** Whether an address (optionally with /len) lies inside a CIDR. */
+export function ipInCidr(addr: string, cidr: string): boolean {
+  const [net, len] = cidr.split("/");
+  const size = 2 ** (32 - Number(len));
+  const base = ipToInt(net);
+  const ip = ipToInt(addr.split("/")[0]);
+  return ip >= base && ip < base + size;
 }
