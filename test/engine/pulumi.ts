@@ -1,0 +1,287 @@
+// Drives the real Pulumi CLI (built by scripts/pulumi-toolchain.sh) over a throwaway project: a `file://`
+// backend and a passphrase in a temp dir, Node 22 and the built plugins first on PATH, no plugin download,
+// no update check, and a PULUMI_HOME of its own so nothing outside the temp dir is read or written.
+//
+// The program is a TypeScript function run in this process and served to the CLI over the language-runtime
+// protocol (`--client`, what the Automation API calls an inline program); the engine, the state, the
+// providers and every CLI flag are the real ones. So tests can instantiate the program's components
+// directly, and `pulumi preview --json`, `--expect-no-changes` exit codes etc. are observed as an operator
+// would see them.
+import * as child_process from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as grpc from "@grpc/grpc-js";
+
+export const repoRoot = path.resolve(__dirname, "..", "..");
+
+export interface RunResult {
+  args: string[];
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** One step of `pulumi preview --json`. */
+export interface PreviewStep {
+  op: string;
+  urn: string;
+  provider?: string;
+  diffReasons?: string[];
+  replaceReasons?: string[];
+  detailedDiff?: Record<string, { kind: string; inputDiff?: boolean }> | null;
+  [key: string]: unknown;
+}
+
+/** The document `pulumi preview --json` prints. */
+export interface PreviewJson {
+  steps?: PreviewStep[];
+  changeSummary?: Record<string, number>;
+  diagnostics?: { message: string; severity: string; urn?: string }[];
+  [key: string]: unknown;
+}
+
+export interface PreviewResult extends RunResult {
+  json: PreviewJson;
+}
+
+export type Program = () => Promise<Record<string, unknown> | void>;
+
+let cachedBin: string | undefined;
+
+/** The directory holding `pulumi` and its plugins (runs the toolchain script once per process; cached). */
+export function toolchainBin(): string {
+  if (cachedBin) return cachedBin;
+  const fromEnv = process.env.SWARM_PROXY_PULUMI_BIN;
+  if (fromEnv) {
+    cachedBin = fromEnv;
+    return cachedBin;
+  }
+  const out = child_process.execFileSync(path.join(repoRoot, "scripts", "pulumi-toolchain.sh"), [], {
+    cwd: repoRoot,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  cachedBin = out.trim().split("\n").pop()!;
+  return cachedBin;
+}
+
+/** Whether the toolchain provides a binary (e.g. a provider plugin the module proxy may not serve). */
+export function hasBinary(name: string): boolean {
+  return fs.existsSync(path.join(toolchainBin(), name));
+}
+
+/** The directory of the `node` running this process (Node >= 22, put first on PATH by scripts/node.sh). */
+function nodeDir(): string {
+  return path.dirname(process.execPath);
+}
+
+export interface ProjectOptions {
+  /** Pulumi project name (default: a unique one). */
+  name?: string;
+  /** Stack name (default "test"). */
+  stack?: string;
+  /** The program: a function that declares resources and may return stack outputs. */
+  program: Program;
+  /** Stack config, `key: value` (plain) or `{ value, secret: true }`. Namespaced keys like `proj:key` allowed. */
+  config?: Record<string, string | { value: string; secret: true }>;
+  /** Extra environment for the CLI and the providers it starts. */
+  env?: Record<string, string>;
+  /** Keep the temp dir after cleanup() (for debugging). Also kept when SWARM_PROXY_KEEP_ENGINE_DIRS is set. */
+  keep?: boolean;
+}
+
+export class PulumiProject {
+  readonly dir: string;
+  readonly projectDir: string;
+  readonly stateDir: string;
+  readonly homeDir: string;
+  readonly name: string;
+  readonly stack: string;
+  readonly env: NodeJS.ProcessEnv;
+  program: Program;
+  private readonly keep: boolean;
+
+  private constructor(opts: ProjectOptions) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-proxy-engine-"));
+    this.projectDir = path.join(this.dir, "project");
+    this.stateDir = path.join(this.dir, "state");
+    this.homeDir = path.join(this.dir, "home");
+    for (const d of [this.projectDir, this.stateDir, this.homeDir]) fs.mkdirSync(d, { recursive: true });
+    this.name = opts.name ?? `engine-${path.basename(this.dir).replace(/[^A-Za-z0-9-]/g, "").toLowerCase()}`;
+    this.stack = opts.stack ?? "test";
+    this.program = opts.program;
+    this.keep = Boolean(opts.keep || process.env.SWARM_PROXY_KEEP_ENGINE_DIRS);
+    // Plugins run with the project as their working directory: let them resolve this repo's packages.
+    fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(this.projectDir, "node_modules"), "dir");
+    fs.writeFileSync(
+      path.join(this.projectDir, "Pulumi.yaml"),
+      `name: ${this.name}\nruntime: nodejs\ndescription: engine test project\n`,
+    );
+    const env: NodeJS.ProcessEnv = { ...process.env, ...engineEnv(this.stateDir, this.homeDir), ...(opts.env ?? {}) };
+    delete env.PULUMI_IGNORE_AMBIENT_PLUGINS; // the plugins are found on PATH
+    delete env.PULUMI_ACCESS_TOKEN;
+    this.env = env;
+  }
+
+  /** A project with a passphrase-encrypted stack selected and its config set. */
+  static async create(opts: ProjectOptions): Promise<PulumiProject> {
+    const p = new PulumiProject(opts);
+    await p.mustRun(["stack", "init", "--secrets-provider", "passphrase"]); // --stack is added by run()
+    for (const [key, v] of Object.entries(opts.config ?? {})) {
+      const secret = typeof v === "object";
+      const value = typeof v === "object" ? v.value : v;
+      await p.mustRun(["config", "set", key, secret ? "--secret" : "--plaintext", "--", value]);
+    }
+    return p;
+  }
+
+  /**
+   * Runs `pulumi <args> --non-interactive --color never --stack <stack>` in the project dir. With
+   * `program: true` the program is served to the CLI for this run (preview and up need it; refresh, destroy,
+   * stack and config commands do not). Never throws on a non-zero exit code.
+   */
+  async run(args: string[], opts: { program?: boolean; input?: string } = {}): Promise<RunResult> {
+    const full = [...args, "--non-interactive", "--color", "never", "--stack", this.stack];
+    if (!opts.program) return spawn(this.cli(), full, this.projectDir, this.env, opts.input);
+    return withLanguageServer(this.program, async (address) =>
+      spawn(this.cli(), [...full, `--client=${address}`, "--exec-kind", "auto.inline"], this.projectDir, this.env, opts.input),
+    );
+  }
+
+  async mustRun(args: string[], opts: { program?: boolean } = {}): Promise<RunResult> {
+    const r = await this.run(args, opts);
+    if (r.code !== 0) throw new Error(describe(r));
+    return r;
+  }
+
+  /** `pulumi preview --json [extra]`, parsed. Does not throw on a non-zero exit code: check `.code`. */
+  async preview(extra: string[] = []): Promise<PreviewResult> {
+    const r = await this.run(["preview", "--json", ...extra], { program: true });
+    return { ...r, json: parseJson(r) };
+  }
+
+  /** `pulumi up --yes --skip-preview [extra]`. Does not throw: check `.code`. */
+  up(extra: string[] = []): Promise<RunResult> {
+    return this.run(["up", "--yes", "--skip-preview", ...extra], { program: true });
+  }
+
+  /** `pulumi refresh [extra]` (the program is not run by refresh); `--yes` unless `--preview-only` is given. */
+  refresh(extra: string[] = []): Promise<RunResult> {
+    return this.run(["refresh", ...(extra.includes("--preview-only") ? [] : ["--yes"]), ...extra]);
+  }
+
+  destroy(extra: string[] = []): Promise<RunResult> {
+    return this.run(["destroy", "--yes", "--skip-preview", ...extra]);
+  }
+
+  /** The stack's outputs (`pulumi stack output --json --show-secrets`). */
+  async outputs(): Promise<Record<string, unknown>> {
+    const r = await this.mustRun(["stack", "output", "--json", "--show-secrets"]);
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  }
+
+  /** The checkpoint's resources (`pulumi stack export`). */
+  async resources(): Promise<{ urn: string; type: string; id?: string; outputs?: Record<string, unknown> }[]> {
+    const r = await this.mustRun(["stack", "export", "--show-secrets"]);
+    const doc = JSON.parse(r.stdout) as { deployment?: { resources?: never[] } };
+    return doc.deployment?.resources ?? [];
+  }
+
+  cli(): string {
+    return path.join(toolchainBin(), "pulumi");
+  }
+
+  /** Destroys nothing; removes the temp dir (unless kept). Call `destroy()` first for real resources. */
+  cleanup(): void {
+    if (this.keep) {
+      console.error(`engine test dir kept: ${this.dir}`);
+      return;
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The environment every CLI run gets (besides the caller's). Exported for the README and the tests. */
+export function engineEnv(stateDir: string, homeDir: string): Record<string, string> {
+  return {
+    PATH: [toolchainBin(), nodeDir(), process.env.PATH ?? ""].join(path.delimiter),
+    PULUMI_BACKEND_URL: `file://${stateDir}`,
+    PULUMI_HOME: homeDir,
+    PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "engine-test-passphrase",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_SKIP_CONFIRMATIONS: "true",
+    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+  };
+}
+
+function describe(r: RunResult): string {
+  return `pulumi ${r.args.join(" ")} exited ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+function parseJson(r: RunResult): PreviewJson {
+  const text = r.stdout.trim();
+  if (!text) return {};
+  try {
+    return JSON.parse(text) as PreviewJson;
+  } catch {
+    // Anything printed before the document (there should be nothing) is skipped.
+    const start = text.indexOf("{");
+    if (start < 0) throw new Error(`no JSON in the output of ${describe(r)}`);
+    return JSON.parse(text.slice(start)) as PreviewJson;
+  }
+}
+
+function spawn(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, input?: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = child_process.spawn(cmd, args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => err.push(d));
+    child.on("error", reject);
+    child.on("close", (code, signal) =>
+      resolve({
+        args,
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      }),
+    );
+    child.stdin.end(input ?? "");
+  });
+}
+
+// The language-runtime server the Automation API uses for inline programs. It is internal to @pulumi/pulumi,
+// so it is loaded from the same installed copy the program's resources register through.
+interface LanguageServerLike {
+  onPulumiExit(hasError: boolean): void;
+}
+type LanguageServerCtor = new (program: Program) => LanguageServerLike & grpc.UntypedServiceImplementation;
+
+async function withLanguageServer<T extends RunResult>(program: Program, fn: (address: string) => Promise<T>): Promise<T> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { LanguageServer } = require("@pulumi/pulumi/automation/server") as { LanguageServer: LanguageServerCtor };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const langrpc = require("@pulumi/pulumi/proto/language_grpc_pb") as {
+    LanguageRuntimeService: grpc.ServiceDefinition;
+  };
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
+  const languageServer = new LanguageServer(program);
+  server.addService(langrpc.LanguageRuntimeService, languageServer);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  let result: T | undefined;
+  try {
+    result = await fn(`127.0.0.1:${port}`);
+    return result;
+  } finally {
+    try {
+      languageServer.onPulumiExit(!result || result.code !== 0);
+    } finally {
+      server.forceShutdown();
+    }
+  }
+}
