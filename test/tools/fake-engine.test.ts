@@ -1,0 +1,105 @@
+// The CLI end to end against a fake Engine API on a unix socket: figures at 1000 services, a number of API
+// calls that does not grow with the services, and the errors for a worker, a node outside a swarm and an
+// unreachable dockerd. The bin shim is run as a real process.
+import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { FakeEngine, startFakeEngine } from "../../bench/capacity-fake-engine";
+import { main } from "../../cli/main";
+
+const execFileP = promisify(execFile);
+const bin = join(__dirname, "..", "..", "cli", "bin.js");
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = "";
+    let err = "";
+    const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t) });
+    return { code, out, err };
+}
+
+describe("tools: CLI against a fake Engine API", () => {
+    const saved = process.env.DOCKER_HOST;
+    after(() => {
+        if (saved === undefined) delete process.env.DOCKER_HOST;
+        else process.env.DOCKER_HOST = saved;
+    });
+
+    async function withFake<T>(spec: Parameters<typeof startFakeEngine>[0], fn: (f: FakeEngine) => Promise<T>): Promise<T> {
+        const f = await startFakeEngine(spec);
+        try {
+            return await fn(f);
+        } finally {
+            await f.close();
+        }
+    }
+
+    it("survey + capacity of a /16 with 1000 services: exact figures, < 2 s, as many API calls as with 10", async () => {
+        const calls: number[] = [];
+        for (const services of [10, 1000]) {
+            await withFake({ services, replicas: 1, history: 2, nodes: 3, subnet: "10.10.0.0/16" }, async (f) => {
+                const t0 = Date.now();
+                const survey = await run(["survey", "--host", f.host, "--json", "-q", "--subnet", "10.10.0.0/16"]);
+                const cap = await run(["capacity", "--host", f.host, "--json", "-q"]);
+                const ms = Date.now() - t0;
+                assert.equal(survey.code, 0, survey.err);
+                assert.equal(cap.code, 0, cap.err);
+                const s = JSON.parse(survey.out) as { proxy: { services: string[] }; target: { ok: boolean } };
+                assert.equal(s.proxy.services.length, services);
+                assert.equal(s.target.ok, true);
+                const c = JSON.parse(cap.out) as { usage: { vips: number; taskEndpoints: number; lbEndpoints: number; inUse: number; free: number } };
+                assert.deepEqual(
+                    { vips: c.usage.vips, tasks: c.usage.taskEndpoints, lb: c.usage.lbEndpoints, inUse: c.usage.inUse, free: c.usage.free },
+                    { vips: services, tasks: services, lb: 3, inUse: 2 * services + 3, free: 65533 - (2 * services + 3) },
+                );
+                assert.ok(ms < 2000, `took ${ms} ms`);
+                calls.push(f.requests.length);
+            });
+        }
+        assert.equal(calls[0], calls[1], `API calls at 10 and 1000 services: ${calls.join(", ")}`);
+    });
+
+    it("uses the Engine's IPsInUse on API 1.52", async () => {
+        await withFake({ services: 5, replicas: 2, history: 0, nodes: 2, subnet: "10.10.0.0/16", apiVersion: "1.52" }, async (f) => {
+            const cap = await run(["capacity", "--host", f.host, "--json", "-q"]);
+            const c = JSON.parse(cap.out) as { usage: { method: string; inUse: number } };
+            assert.deepEqual(c.usage, { ...c.usage, method: "ipsInUse", inUse: 5 + 10 + 2 });
+        });
+    });
+
+    it("says so when the node is a worker, or not in a swarm", async () => {
+        await withFake({ services: 1, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16", role: "worker" }, async (f) => {
+            const r = await run(["capacity", "--host", f.host, "-q"]);
+            assert.equal(r.code, 2);
+            assert.match(r.err, /^swarm-proxy capacity: dockerd at unix:\/\/\S+ is a swarm worker, not a manager; run this on a swarm manager\n$/);
+        });
+        await withFake({ services: 1, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16", role: "inactive" }, async (f) => {
+            const r = await run(["survey", "--host", f.host, "-q"]);
+            assert.equal(r.code, 2);
+            assert.match(r.err, /is not in an active swarm \(LocalNodeState=inactive\); run this on a swarm manager/);
+        });
+    });
+
+    it("says so when dockerd cannot be reached; drift still prints a report, with exit 2", async () => {
+        const r = await run(["capacity", "--host", "unix:///nonexistent/docker.sock", "-q"]);
+        assert.equal(r.code, 2);
+        assert.match(r.err, /cannot reach dockerd at unix:\/\/\/nonexistent\/docker.sock \(ENOENT\): is it running/);
+        const cfg = join(__dirname, "fixtures", "Pulumi.tools.yaml");
+        const d = await run(["drift", "--host", "unix:///nonexistent/docker.sock", "-q", "--stack-config", cfg, "--no-logs", "--json"]);
+        assert.equal(d.code, 2);
+        const rep = JSON.parse(d.out) as { result: string; findings: { detail: string }[] };
+        assert.equal(rep.result, "error");
+        assert.match(rep.findings[0].detail, /cannot reach dockerd/);
+    });
+
+    it("the package bin lists the subcommands and passes exit codes through", async function () {
+        this.timeout(60000);
+        const help = await execFileP(process.execPath, [bin, "--help"]);
+        assert.match(help.stdout, /commands:\n  survey .*\n  capacity .*\n  leak-probe .*\n  guard .*\n  drift /);
+        await assert.rejects(execFileP(process.execPath, [bin, "capacity", "--host", "unix:///nonexistent/docker.sock", "-q"]), (e: { code?: number; stderr?: string }) => {
+            assert.equal(e.code, 2);
+            assert.match(e.stderr ?? "", /cannot reach dockerd/);
+            return true;
+        });
+    });
+});
