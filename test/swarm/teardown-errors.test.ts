@@ -83,7 +83,9 @@ describe("teardown errors and recovery", function () {
     );
     await sandboxUp(["--restart"]);
     const results = await first;
-    console.log(`      first teardown, interrupted: exit codes ${results.map((r) => r.code).join(", ")}`);
+    for (const [i, r] of results.entries()) {
+      console.log(`      interrupted teardown of ${stacks[i]}: exit ${r.code} ${r.stderr.trim().split("\n").pop() ?? ""}`);
+    }
 
     for (const s of stacks) {
       const r = await hostStdin("stack-teardown.sh", [s, "120"]);

@@ -1,0 +1,85 @@
+// Leak benchmark (a script, not a timed test): on one sandbox engine, addresses of `proxy` lost per 100
+// stack removals by concurrent `docker stack rm` versus our teardown (host/stack-teardown.sh), and the wall
+// time of each. Free addresses are counted with the capacity probe before and after each arm.
+// Usage: npm run bench:leak   (BENCH_REMOVALS=100 per arm by default; needs root, starts its own sandbox)
+import {
+  createAnchor,
+  createProxy,
+  deployStacks,
+  probeCapacity,
+  proxyStacks,
+  resetSwarm,
+  sandboxDown,
+  sandboxName,
+  sandboxResponds,
+  sandboxUp,
+  teardownOurs,
+  teardownStackRm,
+} from "../test/swarm/support/swarm";
+
+const subnet = "10.92.0.0/23";
+const probeLimit = 512;
+const removals = Number(process.env.BENCH_REMOVALS ?? 100);
+const cycles = Math.max(1, Math.ceil(removals / proxyStacks.length));
+
+interface Arm {
+  name: string;
+  removals: number;
+  lost: number;
+  teardownMs: number;
+  totalMs: number;
+}
+
+async function arm(name: string, teardown: (stacks: string[]) => Promise<void>): Promise<Arm> {
+  const before = await probeCapacity("proxy", probeLimit);
+  const start = Date.now();
+  let teardownMs = 0;
+  for (let i = 0; i < cycles; i++) {
+    await deployStacks(proxyStacks, "proxy", subnet);
+    const t = Date.now();
+    await teardown(proxyStacks);
+    teardownMs += Date.now() - t;
+    process.stderr.write(`  ${name}: cycle ${i + 1}/${cycles}\n`);
+  }
+  const totalMs = Date.now() - start;
+  const after = await probeCapacity("proxy", probeLimit);
+  process.stderr.write(`  ${name}: free addresses ${before} -> ${after}\n`);
+  return { name, removals: cycles * proxyStacks.length, lost: before - after, teardownMs, totalMs };
+}
+
+async function main(): Promise<void> {
+  const startedHere = !(await sandboxResponds());
+  await sandboxUp();
+  try {
+    await resetSwarm();
+    await createProxy(subnet);
+    await createAnchor("proxy");
+    process.stderr.write(
+      `sandbox ${sandboxName}: proxy ${subnet}, ${cycles} cycles of ${proxyStacks.length} stacks at once per arm\n`,
+    );
+    const results = [await arm("stack-teardown.sh", teardownOurs), await arm("docker stack rm", teardownStackRm)];
+    const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+    console.log("arm                 removals  lost  lost/100 removals  teardown wall time  per cycle  arm wall time");
+    for (const r of results) {
+      console.log(
+        [
+          r.name.padEnd(18),
+          String(r.removals).padStart(9),
+          String(r.lost).padStart(5),
+          ((100 * r.lost) / r.removals).toFixed(1).padStart(18),
+          s(r.teardownMs).padStart(19),
+          s(r.teardownMs / cycles).padStart(10),
+          s(r.totalMs).padStart(14),
+        ].join(" "),
+      );
+    }
+    await resetSwarm();
+  } finally {
+    if (startedHere) await sandboxDown();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
