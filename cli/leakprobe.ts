@@ -257,6 +257,15 @@ class Run {
         }
         this.currentNetwork = net.Name;
         const subnet = subnetsOf(net)[0] ?? "";
+        if (throwaway === false && !apiAtLeast(this.o.apiVersion, 1, 52)) {
+            // Measuring means filling the network with probe services: refuse before starting, not after.
+            const free = countUsage(await gatherUsage(this.engine, net.Id, this.o.localNodeId, { apiVersion: this.o.apiVersion })).free;
+            if (free > this.o.probeMax) {
+                throw new CliError(
+                    `--network: ${net.Name} has about ${free} free addresses, more than --probe-max ${this.o.probeMax}; measure a throwaway network (leave out --network) or raise --probe-max`,
+                );
+            }
+        }
         const free: number[] = [];
         let method: "probe" | "ipsInUse" = "probe";
         let names: string[] = [];

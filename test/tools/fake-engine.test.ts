@@ -3,6 +3,8 @@
 // unreachable dockerd. The bin shim is run as a real process.
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { FakeEngine, startFakeEngine } from "../../bench/capacity-fake-engine";
@@ -90,6 +92,33 @@ describe("tools: CLI against a fake Engine API", () => {
         const rep = JSON.parse(d.out) as { result: string; findings: { detail: string }[] };
         assert.equal(rep.result, "error");
         assert.match(rep.findings[0].detail, /cannot reach dockerd/);
+    });
+
+    it("guard reads the journal through journalctl -o json from the given time", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "spx-journal-"));
+        const args = join(dir, "args");
+        const line = JSON.stringify({
+            MESSAGE: 'level=error msg="Failed allocation for service abc" error="could not find an available IP while allocating VIP"',
+            __REALTIME_TIMESTAMP: "1795000000000000",
+        });
+        writeFileSync(join(dir, "journalctl"), `#!/bin/sh\necho "$@" > '${args}'\necho '${line}'\necho '{"MESSAGE":"Started docker.service"}'\n`);
+        chmodSync(join(dir, "journalctl"), 0o755);
+        const path = process.env.PATH;
+        process.env.PATH = `${dir}:${path ?? ""}`;
+        try {
+            await withFake({ services: 2, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16" }, async (f) => {
+                const r = await run(["guard", "--host", f.host, "--json", "-q", "--since", "2026-11-21T10:00:00Z", "--unit", "docker"]);
+                assert.equal(r.code, 0, r.err);
+                const rep = JSON.parse(r.out) as { mode: string; failures: { service: string }[]; restart: { wanted: boolean; done: boolean } };
+                assert.deepEqual(rep.failures.map((x) => x.service), ["abc"]);
+                assert.equal(rep.mode, "dry-run");
+                assert.deepEqual(rep.restart, { ...rep.restart, wanted: true, done: false });
+                assert.equal(readFileSync(args, "utf8").trim(), `-u docker --since @${Date.parse("2026-11-21T10:00:00Z") / 1000} -o json --no-pager -q`);
+            });
+        } finally {
+            process.env.PATH = path;
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("the package bin lists the subcommands and passes exit codes through", async function () {
