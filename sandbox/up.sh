@@ -80,7 +80,10 @@ start_dockerd() {
   local cmd=(dockerd
     --data-root "$sandbox_state/data" --exec-root "$sandbox_exec" --pidfile "$sandbox_pidfile"
     --config-file "$sandbox_state/daemon.json" -H "unix://$sandbox_sock"
-    --storage-driver "$driver" --cgroup-parent "swarm-sandbox-$sandbox_name")
+    --storage-driver "$driver" --cgroup-parent "swarm-sandbox-$sandbox_name"
+    # dockerd uses the machine's containerd when one runs: keep each instance's containers apart there.
+    --containerd-namespace "swarm-sandbox-$sandbox_name"
+    --containerd-plugins-namespace "swarm-sandbox-$sandbox_name-plugins")
   if [ "$use_netns" = true ]; then
     cmd=(nsenter "--net=/run/netns/$sandbox_netns" "${cmd[@]}")
   fi
