@@ -142,6 +142,14 @@ async function waitFor(what: string, timeoutSec: number, check: () => Promise<st
 
 class Run {
     readonly id = randomBytes(3).toString("hex");
+    /** Set by Ctrl-C: the run stops at the next step and cleans up instead of leaving stacks behind. */
+    interrupted = false;
+
+    checkInterrupted(): void {
+        if (this.interrupted) {
+            throw new CliError("leak-probe interrupted; what it had created was removed");
+        }
+    }
     private readonly dir = mkdtempSync(join(tmpdir(), "spx-leak-"));
 
     constructor(
@@ -275,8 +283,10 @@ class Run {
             method = m0.method;
             free.push(m0.free);
             for (let c = 1; c <= this.o.cycles; c++) {
+                this.checkInterrupted();
                 this.o.progress.step(`${mode}: cycle ${c}/${this.o.cycles}: deploying ${this.o.stacks} stacks`);
                 names = await this.deploy(mode);
+                this.checkInterrupted();
                 this.o.progress.step(`${mode}: cycle ${c}/${this.o.cycles}: removing them (${mode === "concurrent" ? "docker stack rm, all at once" : "stack-teardown.sh, all at once"})`);
                 await this.remove(mode, names);
                 names = [];
@@ -326,11 +336,18 @@ class Run {
 export async function runLeakProbe(engine: Engine, o: LeakProbeOptions): Promise<LeakReport> {
     const r = new Run(engine, o);
     const modes: ModeResult[] = [];
+    const onSignal = () => {
+        r.interrupted = true;
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
     try {
         for (const m of o.modes) {
             modes.push(await r.mode(m));
         }
     } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
         r.dispose();
     }
     const rate = Math.max(0, ...modes.map((m) => m.perRemoval));
