@@ -145,7 +145,10 @@ wrapper() {
       *) (cd "$dir" && go mod edit -require="$req") ;;
     esac
   done
-  (cd "$dir" && GOFLAGS=-mod=mod go mod tidy) >&2
+  if ! (cd "$dir" && GOFLAGS=-mod=mod go mod tidy) >"$dir/tidy.log" 2>&1; then
+    cat "$dir/tidy.log" >&2
+    return 1
+  fi
 }
 
 build() { # build DIR OUT PACKAGE LDFLAGS

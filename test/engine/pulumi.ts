@@ -212,7 +212,6 @@ export function engineEnv(stateDir: string, homeDir: string): Record<string, str
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_SKIP_CONFIRMATIONS: "true",
-    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
   };
 }
 
