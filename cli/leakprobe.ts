@@ -197,22 +197,36 @@ class Run {
 
     async remove(mode: TeardownMode, names: string[]): Promise<void> {
         if (mode === "concurrent") {
-            await Promise.all(names.map((n) => run("docker", ["stack", "rm", n], `docker stack rm ${n}`)));
+            // `docker stack rm` fails to remove a stack network a task still holds ("in use by task") and
+            // returns: the race this mode exists to show. Like an operator, retry until the networks are gone.
+            const rm = (n: string) => run("docker", ["stack", "rm", n], `docker stack rm ${n}`).catch(() => undefined);
+            await Promise.all(names.map(rm));
+            await this.waitGone(names, async (left) => {
+                await Promise.all(left.map(rm));
+            });
         } else {
             const script = join(this.o.hostScripts, "stack-teardown.sh");
             await Promise.all(names.map((n) => run("bash", [script, n, String(this.o.timeoutSec)], `stack-teardown.sh ${n}`)));
+            await this.waitGone(names);
         }
-        await this.waitGone(names);
     }
 
-    async waitGone(names: string[]): Promise<void> {
+    async waitGone(names: string[], retry?: (stacksLeft: string[]) => Promise<void>): Promise<void> {
+        let polls = 0;
         await waitFor("stack removal", this.o.timeoutSec, async () => {
             const [svcs, nets] = await Promise.all([this.engine.services(), this.engine.networks()]);
-            const left = [
-                ...svcs.filter((s) => names.includes(stackOf(s) ?? "")).map((s) => `service ${s.Spec.Name}`),
-                ...nets.filter((n) => names.includes(n.Labels?.["com.docker.stack.namespace"] ?? "")).map((n) => `network ${n.Name}`),
-            ];
-            return left.length > 0 ? left.join(", ") : undefined;
+            const stackSvcs = svcs.filter((s) => names.includes(stackOf(s) ?? ""));
+            const stackNets = nets.filter((n) => names.includes(n.Labels?.["com.docker.stack.namespace"] ?? ""));
+            const left = [...stackSvcs.map((s) => `service ${s.Spec.Name}`), ...stackNets.map((n) => `network ${n.Name}`)];
+            if (left.length === 0) {
+                return undefined;
+            }
+            polls++;
+            if (retry && polls % 4 === 0) {
+                const stacks = new Set([...stackSvcs.map((s) => stackOf(s) ?? ""), ...stackNets.map((n) => n.Labels?.["com.docker.stack.namespace"] ?? "")]);
+                await retry([...stacks].filter((x) => x !== ""));
+            }
+            return left.join(", ");
         });
     }
 
