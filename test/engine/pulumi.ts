@@ -47,6 +47,26 @@ export interface PreviewResult extends RunResult {
 
 export type Program = () => Promise<Record<string, unknown> | void>;
 
+/**
+ * A program kept as an ordinary Pulumi program file (top-level resources, `export const` outputs, or a
+ * default-exported async function): each run loads it afresh, as `pulumi up` would run index.ts, and its
+ * exports become the stack outputs. Modules it imports stay cached (they only define things).
+ */
+export function programFromModule(file: string): Program {
+  return async () => {
+    const resolved = require.resolve(file);
+    delete require.cache[resolved];
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(resolved) as Record<string, unknown> & { default?: unknown };
+    if (typeof mod.default === "function") {
+      return ((await (mod.default as () => unknown)()) ?? undefined) as Record<string, unknown> | undefined;
+    }
+    const outputs: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(mod)) if (k !== "default" && k !== "__esModule") outputs[k] = v;
+    return outputs;
+  };
+}
+
 let cachedBin: string | undefined;
 
 /** The directory holding `pulumi` and its plugins (runs the toolchain script once per process; cached). */
@@ -129,9 +149,7 @@ export class PulumiProject {
     const p = new PulumiProject(opts);
     await p.mustRun(["stack", "init", "--secrets-provider", "passphrase"]); // --stack is added by run()
     for (const [key, v] of Object.entries(opts.config ?? {})) {
-      const secret = typeof v === "object";
-      const value = typeof v === "object" ? v.value : v;
-      await p.mustRun(["config", "set", key, secret ? "--secret" : "--plaintext", "--", value]);
+      await p.setConfig(key, typeof v === "object" ? v.value : v, typeof v === "object");
     }
     return p;
   }
@@ -142,10 +160,12 @@ export class PulumiProject {
    * stack and config commands do not). Never throws on a non-zero exit code.
    */
   async run(args: string[], opts: { program?: boolean; input?: string } = {}): Promise<RunResult> {
-    const full = [...args, "--non-interactive", "--color", "never", "--stack", this.stack];
+    const flags = ["--non-interactive", "--color", "never", "--stack", this.stack];
+    const dashes = args.indexOf("--"); // flags go before a `--` that ends them
+    const full = dashes < 0 ? [...args, ...flags] : [...args.slice(0, dashes), ...flags, ...args.slice(dashes)];
     if (!opts.program) return spawn(this.cli(), full, this.projectDir, this.env, opts.input);
     return withLanguageServer(this.program, async (address) =>
-      spawn(this.cli(), [...full, `--client=${address}`, "--exec-kind", "auto.inline"], this.projectDir, this.env, opts.input),
+      spawn(this.cli(), [`--client=${address}`, "--exec-kind", "auto.inline", ...full], this.projectDir, this.env, opts.input),
     );
   }
 
@@ -153,6 +173,11 @@ export class PulumiProject {
     const r = await this.run(args, opts);
     if (r.code !== 0) throw new Error(describe(r));
     return r;
+  }
+
+  /** `pulumi config set` (plaintext unless `secret`). */
+  async setConfig(key: string, value: string, secret = false): Promise<void> {
+    await this.mustRun(["config", "set", key, secret ? "--secret" : "--plaintext", "--", value]);
   }
 
   /** `pulumi preview --json [extra]`, parsed. Does not throw on a non-zero exit code: check `.code`. */

@@ -3,7 +3,8 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { PulumiProject, hasBinary, toolchainBin } from "./pulumi";
+import * as path from "path";
+import { PulumiProject, hasBinary, programFromModule, toolchainBin } from "./pulumi";
 
 // A dynamic-provider resource: served by the pulumi-nodejs plugin the CLI ships, so it needs no provider
 // binary of its own.
@@ -71,6 +72,32 @@ describe("engine harness (real pulumi CLI, file:// backend)", function () {
         (await p.resources()).filter((r) => r.type !== "pulumi:pulumi:Stack"),
         [],
       );
+    } finally {
+      p.cleanup();
+    }
+  });
+
+  it("runs a program file with stack config; a delete-before-replace change previews delete first", async function () {
+    const p = await PulumiProject.create({
+      program: programFromModule(path.join(__dirname, "fixtures", "echo-project.ts")),
+      config: { value: "a" },
+    });
+    try {
+      const up = await p.up();
+      assert.strictEqual(up.code, 0, up.stdout + up.stderr);
+      assert.deepStrictEqual(await p.outputs(), { value: "a", project: p.name });
+
+      await p.setConfig("value", "b");
+      const pre = await p.preview(["--show-replacement-steps"]);
+      assert.strictEqual(pre.code, 0, pre.stderr);
+      const ops = (pre.json.steps ?? []).filter((s) => s.urn.endsWith("::echo")).map((s) => s.op);
+      assert.deepStrictEqual(ops, ["delete-replaced", "replace", "create-replacement"]);
+      assert.strictEqual(pre.json.changeSummary?.replace, 1);
+
+      const up2 = await p.up();
+      assert.strictEqual(up2.code, 0, up2.stdout + up2.stderr);
+      assert.deepStrictEqual(await p.outputs(), { value: "b", project: p.name });
+      assert.strictEqual((await p.destroy()).code, 0);
     } finally {
       p.cleanup();
     }
