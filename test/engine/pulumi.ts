@@ -91,6 +91,13 @@ export function hasBinary(name: string): boolean {
   return fs.existsSync(path.join(toolchainBin(), name));
 }
 
+/**
+ * The directory of the STAND-IN `pulumi-resource-command` (test/engine/command-provider/): the real command
+ * provider cannot be built here (its Go module is not served), so the engine finds this one on PATH. It comes
+ * after the toolchain's bin directory, so a real provider built there would win.
+ */
+export const standInProviderBin = path.join(__dirname, "command-provider", "bin");
+
 /** The directory of the `node` running this process (Node >= 22, put first on PATH by scripts/node.sh). */
 function nodeDir(): string {
   return path.dirname(process.execPath);
@@ -230,7 +237,7 @@ export class PulumiProject {
 /** The environment every CLI run gets (besides the caller's). Exported for the README and the tests. */
 export function engineEnv(stateDir: string, homeDir: string): Record<string, string> {
   return {
-    PATH: [toolchainBin(), nodeDir(), process.env.PATH ?? ""].join(path.delimiter),
+    PATH: [toolchainBin(), standInProviderBin, nodeDir(), process.env.PATH ?? ""].join(path.delimiter),
     PULUMI_BACKEND_URL: `file://${stateDir}`,
     PULUMI_HOME: homeDir,
     PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "engine-test-passphrase",
