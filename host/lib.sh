@@ -78,12 +78,19 @@ sp_stack_networks() { # STACK -> "ID NAME" lines
 }
 
 # Lines of CMD's stdout into the array named ARRAY. Unlike `mapfile < <(CMD)`, a failing CMD (an
-# unreachable daemon, say) fails the caller instead of looking like an empty list.
+# unreachable daemon, say) fails the caller, with CMD's own error, instead of looking like an empty list.
 sp_capture() { # ARRAY CMD...
   local -n sp_capture_into=$1
   shift
-  local sp_capture_out
-  sp_capture_out=$("$@") || sp_die "failed: $*"
+  local sp_capture_out sp_capture_err
+  sp_capture_err=$(mktemp)
+  if ! sp_capture_out=$("$@" 2>"$sp_capture_err"); then
+    sp_capture_out=$(head -c 1000 "$sp_capture_err" | tr -s '\n' ' ')
+    sp_capture_out=${sp_capture_out% }
+    rm -f "$sp_capture_err"
+    sp_die "${sp_capture_out:-failed: $*}"
+  fi
+  rm -f "$sp_capture_err"
   sp_capture_into=()
   if [ -n "$sp_capture_out" ]; then
     # shellcheck disable=SC2034 # a nameref: this assigns the caller's array
@@ -101,7 +108,7 @@ sp_tasks_present() { # TASK_ID...
       "$id" 2>&1); then
       echo "$out"
     elif ! grep -qiE 'not found|no such' <<<"$out"; then
-      echo "$out" >&2
+      echo "cannot tell whether task $id is gone: $out" >&2
       return 1
     fi
   done
