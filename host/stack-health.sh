@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Waits until a stack is healthy: every service runs its desired replicas, and every running task attached
 # to NETWORK has its address there inside SUBNET (after the network was recreated, a task still holding an
-# address of the old subnet is not healthy). Usage: stack-health.sh STACK NETWORK SUBNET [TIMEOUT]
+# address of the old subnet is not healthy). NETWORK and SUBNET may both be '' for a stack not on the network.
+# Usage: stack-health.sh STACK NETWORK SUBNET [TIMEOUT]
 set -euo pipefail
 if ! declare -F sp_die >/dev/null; then
   # shellcheck source=lib.sh
@@ -15,8 +16,11 @@ network=$2
 subnet=$3
 timeout=${4:-300}
 sp_check_name "$stack" STACK
-sp_check_name "$network" NETWORK
-sp_check_cidr "$subnet" SUBNET
+# A stack not attached to the network (backups) is checked for its replicas only: NETWORK and SUBNET are both ''.
+if [ -n "$network" ] || [ -n "$subnet" ]; then
+  sp_check_name "$network" NETWORK
+  sp_check_cidr "$subnet" SUBNET
+fi
 sp_check_timeout "$timeout" TIMEOUT
 deadline=$(($(sp_now) + timeout))
 services=() tasks=() rows=()
@@ -53,7 +57,7 @@ problems() {
     [ "$state" = running ] || continue
     for attachment in $attachments; do
       net=${attachment%%=*}
-      [ "$net" = "$network" ] || continue
+      { [ -n "$network" ] && [ "$net" = "$network" ]; } || continue
       IFS=, read -r -a addrs <<<"${attachment#*=}"
       for addr in "${addrs[@]}"; do
         [ -n "$addr" ] || continue
