@@ -47,6 +47,14 @@ export interface PreviewResult extends RunResult {
 
 export type Program = () => Promise<Record<string, unknown> | void>;
 
+export interface RunOptions {
+  /** Serve the program to the CLI for this run (preview and up need it). */
+  program?: boolean;
+  input?: string;
+  /** Called with each chunk of the CLI's stdout as it arrives (`up --json` streams engine events). */
+  onStdout?: (chunk: Buffer) => void;
+}
+
 /**
  * A program kept as an ordinary Pulumi program file (top-level resources, `export const` outputs, or a
  * default-exported async function): each run loads it afresh, as `pulumi up` would run index.ts, and its
@@ -166,17 +174,20 @@ export class PulumiProject {
    * `program: true` the program is served to the CLI for this run (preview and up need it; refresh, destroy,
    * stack and config commands do not). Never throws on a non-zero exit code.
    */
-  async run(args: string[], opts: { program?: boolean; input?: string } = {}): Promise<RunResult> {
+  async run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
     const flags = ["--non-interactive", "--color", "never", "--stack", this.stack];
     const dashes = args.indexOf("--"); // flags go before a `--` that ends them
     const full = dashes < 0 ? [...args, ...flags] : [...args.slice(0, dashes), ...flags, ...args.slice(dashes)];
-    if (!opts.program) return spawn(this.cli(), full, this.projectDir, this.env, opts.input);
+    const env = { ...this.env };
+    // `--preview-only` refuses to run with `--yes`, which PULUMI_SKIP_CONFIRMATIONS implies.
+    if (args.includes("--preview-only")) delete env.PULUMI_SKIP_CONFIRMATIONS;
+    if (!opts.program) return spawn(this.cli(), full, this.projectDir, env, opts.input, opts.onStdout);
     return withLanguageServer(this.program, async (address) =>
-      spawn(this.cli(), [`--client=${address}`, "--exec-kind", "auto.inline", ...full], this.projectDir, this.env, opts.input),
+      spawn(this.cli(), [`--client=${address}`, "--exec-kind", "auto.inline", ...full], this.projectDir, env, opts.input, opts.onStdout),
     );
   }
 
-  async mustRun(args: string[], opts: { program?: boolean } = {}): Promise<RunResult> {
+  async mustRun(args: string[], opts: RunOptions = {}): Promise<RunResult> {
     const r = await this.run(args, opts);
     if (r.code !== 0) throw new Error(describe(r));
     return r;
@@ -264,12 +275,15 @@ function parseJson(r: RunResult): PreviewJson {
   }
 }
 
-function spawn(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, input?: string): Promise<RunResult> {
+export function spawn(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, input?: string, onStdout?: (chunk: Buffer) => void): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = child_process.spawn(cmd, args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stdout.on("data", (d: Buffer) => {
+      out.push(d);
+      onStdout?.(d);
+    });
     child.stderr.on("data", (d: Buffer) => err.push(d));
     child.on("error", reject);
     child.on("close", (code, signal) =>

@@ -155,7 +155,8 @@ function inputsOf(props: Props): Props {
 }
 
 function checkType(urn: string): void {
-    const type = urn.split("::")[2];
+    // The URN's type is the parent chain, `$`-separated; the resource's own type is its last element.
+    const type = (urn.split("::")[2] ?? "").split("$").pop();
     if (type !== TYPE) throw new Error(`the stand-in command provider implements ${TYPE} only, not ${type}`);
 }
 

@@ -1,0 +1,195 @@
+// What the engine tests and bench/outage.ts share: a sandbox swarm instance of their own, the real program
+// (buildProgram with the sandbox's config, host facts read live, as index.ts does) served to the real CLI, and
+// the engine's event stream with the time each event reached us.
+import * as child_process from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import { parseConfig } from "../../config";
+import { buildProgram } from "../../program";
+import { localRunner, readHostFacts } from "../../src/hostFacts";
+import { Program, PulumiProject, repoRoot, RunResult } from "./pulumi";
+
+export interface Sandbox {
+  name: string;
+  env: Record<string, string>;
+}
+
+function bash(script: string, args: string[], env: NodeJS.ProcessEnv): string {
+  return child_process.execFileSync("bash", [path.join(repoRoot, script), ...args], {
+    cwd: repoRoot,
+    env,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+}
+
+/**
+ * Starts (or reuses) sandbox instance `name`, seeds it with the reference host's before state, and points this
+ * process's DOCKER_HOST at it (the program reads host facts in this process, as index.ts does).
+ */
+export function sandboxUp(name: string): Sandbox {
+  const env = { ...process.env, SANDBOX: name };
+  const out = bash("sandbox/up.sh", ["--env"], env);
+  const vars: Record<string, string> = {};
+  for (const m of out.matchAll(/^export ([A-Z_]+)=(.*)$/gm)) vars[m[1]] = m[2].replace(/^'(.*)'$/, "$1");
+  if (!vars.DOCKER_HOST) throw new Error(`sandbox/up.sh printed no DOCKER_HOST:\n${out}`);
+  process.env.DOCKER_HOST = vars.DOCKER_HOST;
+  return { name, env: vars };
+}
+
+export function sandboxSeed(sb: Sandbox): void {
+  bash("sandbox/seed.sh", [], { ...process.env, SANDBOX: sb.name, ...sb.env });
+}
+
+export function sandboxDown(sb: Sandbox): void {
+  bash("sandbox/down.sh", [], { ...process.env, SANDBOX: sb.name });
+}
+
+export function docker(args: string[]): string {
+  return child_process.execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+/** Running tasks as "service taskID" lines, sorted: equal before and after means no task was restarted. */
+export function runningTasks(): string[] {
+  const services = docker(["service", "ls", "--format", "{{.Name}}"]).split("\n").filter(Boolean);
+  if (services.length === 0) return [];
+  return docker(["service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.Name}} {{.ID}}", ...services])
+    .split("\n").filter(Boolean).map((l) => l.replace(/\.\d+ /, " ")).sort();
+}
+
+/** Each running task's addresses on `network`: "taskID address" lines. */
+export function taskAddresses(network: string): string[] {
+  const services = docker(["service", "ls", "-q"]).split("\n").filter(Boolean);
+  if (services.length === 0) return [];
+  const tasks = docker(["service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", ...services]).split("\n").filter(Boolean);
+  const rows = docker(["inspect", "--type", "task", "--format",
+    "{{.ID}}{{range .NetworksAttachments}} {{.Network.Spec.Name}}={{range .Addresses}}{{.}},{{end}}{{end}}", ...tasks]).split("\n");
+  const out: string[] = [];
+  for (const row of rows) {
+    const [id, ...atts] = row.split(" ");
+    for (const a of atts) {
+      const [net, addrs] = a.split("=");
+      if (net !== network) continue;
+      for (const addr of addrs.split(",").filter(Boolean)) out.push(`${id} ${addr}`);
+    }
+  }
+  return out;
+}
+
+export function networkSubnet(name: string): string {
+  return docker(["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", name]);
+}
+
+export function networkId(name: string): string {
+  return docker(["network", "inspect", "--format", "{{.Id}}", name]);
+}
+
+/** The committed sandbox config (Pulumi.sandbox.yaml) as the raw object the program parses, keys unprefixed. */
+export function sandboxConfig(): Record<string, any> {
+  const doc = YAML.parse(fs.readFileSync(path.join(repoRoot, "Pulumi.sandbox.yaml"), "utf8")) as { config: Record<string, unknown> };
+  const raw: Record<string, any> = {};
+  for (const [k, v] of Object.entries(doc.config)) raw[k.replace(/^swarm-proxy:/, "")] = v;
+  return raw;
+}
+
+/** What a run of the program sees: its raw config and the value of SWARM_PROXY_MAINTENANCE. */
+export interface ProgramState {
+  raw: Record<string, any>;
+  window?: "open" | "closed";
+}
+
+/**
+ * The real program as index.ts runs it (config parsed and validated, the live host read, buildProgram), with
+ * the config taken from `state` at each run instead of from `pulumi config`, so a test changes it between runs.
+ */
+export function swarmProgram(state: ProgramState): Program {
+  return async () => {
+    try {
+      const config = parseConfig(state.raw, { baseDir: repoRoot, env: { SWARM_PROXY_MAINTENANCE: state.window } });
+      const facts = config.survey ? readHostFacts(localRunner) : undefined;
+      const out = buildProgram({ config, facts, baseDir: repoRoot, dryRun: pulumi.runtime.isDryRun() });
+      return { ...out };
+    } catch (e) {
+      throw new pulumi.RunError((e as Error).message);
+    }
+  };
+}
+
+/** One engine event as written by `--event-log`, with the time (ms since the epoch) we read it. */
+export interface TimedEvent {
+  at: number;
+  sequence: number;
+  resourcePreEvent?: { metadata: { op: string; urn: string } };
+  resOutputsEvent?: { metadata: { op: string; urn: string } };
+  resOpFailedEvent?: { metadata: { op: string; urn: string } };
+  diagnosticEvent?: { message: string; severity: string; urn?: string };
+  [key: string]: unknown;
+}
+
+/** A step of the run: resource (its name), op, when it started and ended (ms), whether it failed. */
+export interface Step {
+  name: string;
+  urn: string;
+  op: string;
+  start: number;
+  end?: number;
+  failed?: boolean;
+}
+
+/**
+ * `pulumi up --json`, whose stdout is the engine's event stream (one JSON event a line), each event stamped with
+ * the time it reached us: the events carry only whole-second timestamps, and the outage figures need better.
+ */
+export async function upWithEvents(p: PulumiProject, extra: string[] = []): Promise<{ run: RunResult; events: TimedEvent[]; steps: Step[] }> {
+  const events: TimedEvent[] = [];
+  let partial = "";
+  const onStdout = (chunk: Buffer) => {
+    const now = Date.now();
+    const lines = (partial + chunk.toString("utf8")).split("\n");
+    partial = lines.pop() ?? "";
+    for (const l of lines) {
+      if (!l.trim().startsWith("{")) continue;
+      try {
+        events.push({ ...(JSON.parse(l) as TimedEvent), at: now });
+      } catch {
+        // not an event line
+      }
+    }
+  };
+  const run = await p.run(["up", "--yes", "--skip-preview", "--json", ...extra], { program: true, onStdout });
+  return { run, events, steps: stepsOf(events) };
+}
+
+export function stepsOf(events: TimedEvent[]): Step[] {
+  const steps: Step[] = [];
+  const open = new Map<string, Step>();
+  for (const e of [...events].sort((a, b) => a.sequence - b.sequence)) {
+    const pre = e.resourcePreEvent?.metadata;
+    const done = e.resOutputsEvent?.metadata ?? e.resOpFailedEvent?.metadata;
+    if (pre) {
+      const s: Step = { name: pre.urn.split("::").pop()!, urn: pre.urn, op: pre.op, start: e.at };
+      steps.push(s);
+      open.set(`${pre.op} ${pre.urn}`, s);
+    } else if (done) {
+      const s = open.get(`${done.op} ${done.urn}`);
+      if (s) {
+        s.end = e.at;
+        s.failed = e.resOpFailedEvent !== undefined;
+        open.delete(`${done.op} ${done.urn}`);
+      }
+    }
+  }
+  return steps;
+}
+
+/** The stacks of the sandbox config attached to the network, and those that are not. */
+export function stackNames(raw: Record<string, any>): { attached: string[]; unattached: string[] } {
+  const stacks = raw.stacks as { name: string; attached?: boolean }[];
+  return {
+    attached: stacks.filter((s) => s.attached !== false).map((s) => s.name),
+    unattached: stacks.filter((s) => s.attached === false).map((s) => s.name),
+  };
+}
