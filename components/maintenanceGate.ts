@@ -37,11 +37,11 @@ export class MaintenanceGate extends pulumi.ComponentResource {
 
     constructor(name: string, args: MaintenanceGateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:MaintenanceGate", name, {}, opts);
+        // Keyed on the desired network alone: it re-runs exactly when the network is about to change, and a
+        // run after the maintenance (when the live network already matches) sees no difference.
         this.check = hostCommand(`${name}-quiescent`, {
-            create: args.replacing
-                ? { script: "gate-quiescent", args: args.allowStacks }
-                : { script: "run", args: ["true"] },
-            triggers: [args.desired, args.replacing],
+            create: { script: "gate-quiescent", args: args.allowStacks },
+            triggers: [args.desired],
         }, args.target, { parent: this });
         this.registerOutputs({});
     }

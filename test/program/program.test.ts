@@ -127,7 +127,8 @@ describe("program (mocked engine)", () => {
         assert.strictEqual(net.import, "p".repeat(25));
         assert.deepStrictEqual(net.inputs.ipamConfigs, [{ subnet: "10.0.1.0/24", gateway: "10.0.1.1" }]);
         assert.deepStrictEqual(net.inputs.labels, []);
-        assert.strictEqual(rec.get("gate-quiescent").inputs.create, "bash -s -- run 'true'");
+        // The gate keys on the desired network only, so the run after the maintenance sees no change in it.
+        assert.deepStrictEqual(rec.get("gate-quiescent").inputs.triggers, ["proxy 10.0.1.0/24 10.0.1.1"]);
         assert.ok(!rec.registered.some((r) => r.name.startsWith("rebuild")));
     });
 
