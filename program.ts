@@ -88,7 +88,7 @@ export function check(input: ProgramInput): Checked {
         nixModuleDigest = createHash("sha256").update(text).digest("hex");
     }
     const plan = maintenancePlan({
-        network: { name: net.name, fromSubnets, toSubnet: net.subnet },
+        network: { name: net.name, toSubnet: net.subnet },
         stacks: cfg.stacks,
         rebuildCommand: cfg.rebuild.nixModule !== undefined ? cfg.rebuild.command : undefined,
     });
@@ -106,14 +106,12 @@ function targetOf(input: ProgramInput): Target {
     return { mode: "ssh", host: c.host, port: c.port, user: c.user, hostKey: c.hostKey, privateKey: input.sshPrivateKey };
 }
 
+/** Stack outputs: derived from the config alone, so they read the same before and after the maintenance. */
 export interface ProgramOutputs {
     subnet: string;
     gateway: string;
     assignableAddresses: number;
-    addressesInUse: number;
-    headroom: number;
     insideDefaultPool: string | null;
-    replacing: boolean;
     maintenancePlan: MaintenanceStep[];
     networkId: pulumi.Output<string>;
 }
@@ -122,6 +120,11 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     const checked = check(input);
     const cfg = input.config;
     const target = targetOf(input);
+    // Live figures go to the log, not to the outputs: they move with every task.
+    const cap = checked.capacity;
+    pulumi.log.info(`${cfg.network.name}: ${cap.inUse} addresses in use; ${cap.cidr} gives ${cap.assignable} assignable` +
+        (cap.inUse > 0 ? ` (${(cap.assignable / cap.inUse).toFixed(1)}x)` : "") +
+        `; this run ${checked.replacing ? `replaces the network (live: ${checked.fromSubnets.join(", ") || "unknown"})` : "keeps the network"}`);
     if (checked.insideDefaultPool) {
         pulumi.log.warn(`${checked.subnet} lies inside the swarm's default address pool ${checked.insideDefaultPool}; ` +
             `networks created later without --subnet may be given addresses next to it`);
@@ -193,10 +196,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         subnet: checked.subnet,
         gateway: checked.gateway,
         assignableAddresses: checked.capacity.assignable,
-        addressesInUse: checked.capacity.inUse,
-        headroom: Number.isFinite(checked.capacity.headroom) ? Math.round(checked.capacity.headroom * 10) / 10 : -1,
         insideDefaultPool: checked.insideDefaultPool ?? null,
-        replacing: checked.replacing,
         maintenancePlan: checked.plan,
         networkId: network.networkId,
     };

@@ -53,7 +53,7 @@ export interface MaintenanceStep {
 }
 
 export interface PlanInput {
-    network: { name: string; fromSubnets: string[]; toSubnet: string };
+    network: { name: string; toSubnet: string };
     stacks: readonly StackNode[];
     rebuildCommand?: readonly string[];
 }
@@ -64,8 +64,9 @@ export function isReplacing(fromSubnets: readonly string[], toSubnet: string): b
 }
 
 /**
- * The ordered steps of the maintenance: only stacks attached to the network come down; they come down
- * dependents first (the reverse of the deploy waves) and come back in deploy waves after the rebuild.
+ * The ordered steps of the maintenance that (re)creates the network: only stacks attached to it come down;
+ * they come down dependents first (the reverse of the deploy waves) and come back in deploy waves after the
+ * rebuild. It depends on the config alone, so it reads the same before and after the maintenance.
  */
 export function maintenancePlan(input: PlanInput): MaintenanceStep[] {
     const attached = input.stacks.filter((s) => s.attached);
@@ -75,23 +76,12 @@ export function maintenancePlan(input: PlanInput): MaintenanceStep[] {
         .filter((w) => w.length > 0);
     const steps: Omit<MaintenanceStep, "step">[] = [];
     const net = input.network;
-    const replacing = isReplacing(net.fromSubnets, net.toSubnet);
-    steps.push({
-        action: "gate",
-        targets: [net.name],
-        detail: replacing
-            ? "the maintenance window must be open and the host quiescent before anything is removed"
-            : "no replacement: nothing is removed",
-    });
-    if (replacing) {
-        for (const w of [...waves].reverse()) {
-            steps.push({ action: "teardown", targets: w, detail: "leak-free: services removed, tasks gone from the swarm, then the stack and its networks" });
-        }
-        steps.push({ action: "delete-network", targets: [net.name], detail: `removes ${net.fromSubnets.join(", ")}` });
+    steps.push({ action: "gate", targets: [net.name], detail: "the maintenance window is open and the host quiescent" });
+    for (const w of [...waves].reverse()) {
+        steps.push({ action: "teardown", targets: w, detail: "leak-free: services removed, tasks gone from the swarm, then the stack and its networks" });
     }
-    if (replacing || net.fromSubnets.length === 0) {
-        steps.push({ action: "create-network", targets: [net.name], detail: `overlay, attachable, ${net.toSubnet}` });
-    }
+    steps.push({ action: "delete-network", targets: [net.name], detail: "waits until the name is free" });
+    steps.push({ action: "create-network", targets: [net.name], detail: `overlay, attachable, ${net.toSubnet}` });
     if (input.rebuildCommand) {
         steps.push({ action: "rebuild", targets: [net.name], detail: input.rebuildCommand.join(" ") });
     }

@@ -57,12 +57,13 @@ describe("maintenance plan", () => {
         assert.ok(!plan.some((s) => s.targets.includes("backups")), "backups is not on proxy and must not be touched");
     });
 
-    it("adopting the live network removes nothing", () => {
+    it("adopting the live network is no replacement; the plan still describes the maintenance", () => {
         const facts = referenceFacts();
         const c = checked((r) => { r.network.subnet = "10.0.1.0/24"; r.rebuild = {}; }, facts);
         assert.strictEqual(c.replacing, false);
         assert.strictEqual(c.gateway, "10.0.1.1");
-        assert.deepStrictEqual(c.plan.map((s) => s.action), ["gate", "deploy", "deploy", "verify"]);
+        assert.deepStrictEqual(c.plan.map((s) => s.action),
+            ["gate", "teardown", "teardown", "delete-network", "create-network", "deploy", "deploy", "verify"]);
     });
 });
 
