@@ -17,9 +17,11 @@ import {
   teardownStackRm,
 } from "../test/swarm/support/swarm";
 
-const subnet = "10.92.0.0/23";
-const probeLimit = 512;
+// Concurrent `docker stack rm` loses about one address per removal here, so the pool must hold more than
+// the removals asked for, or that arm would exhaust it mid-run.
 const removals = Number(process.env.BENCH_REMOVALS ?? 100);
+const subnet = removals > 400 ? "10.92.0.0/21" : "10.92.0.0/23";
+const probeLimit = removals > 400 ? 2048 : 512;
 const cycles = Math.max(1, Math.ceil(removals / proxyStacks.length));
 
 interface Arm {
