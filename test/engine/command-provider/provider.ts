@@ -188,6 +188,13 @@ export const provider: pulumi.provider.Provider = {
         const outs = typeof cmd === "string" ? await runCommand(cmd, props, previous) : previous;
         return { outs: { ...props, ...outs } };
     },
+    // No Read of its own, like the real one: infer's default returns the recorded state and inputs unchanged,
+    // so a refresh never reports drift of a command resource.
+    async read(id, urn, props) {
+        checkType(urn);
+        const state = (props ?? {}) as Props;
+        return { id, props: state, inputs: inputsOf(state) };
+    },
     async delete(_id, urn, props) {
         checkType(urn);
         const state = props as Props;
