@@ -11,9 +11,10 @@ import * as child_process from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as grpc from "@grpc/grpc-js";
+import { enginePath, Program, repoRoot, toolchainBin, withLanguageServer } from "./inline";
 
-export const repoRoot = path.resolve(__dirname, "..", "..");
+export { programFromModule, repoRoot, standInProviderBin, toolchainBin } from "./inline";
+export type { Program } from "./inline";
 
 export interface RunResult {
   args: string[];
@@ -45,8 +46,6 @@ export interface PreviewResult extends RunResult {
   json: PreviewJson;
 }
 
-export type Program = () => Promise<Record<string, unknown> | void>;
-
 export interface RunOptions {
   /** Serve the program to the CLI for this run (preview and up need it). */
   program?: boolean;
@@ -55,60 +54,9 @@ export interface RunOptions {
   onStdout?: (chunk: Buffer) => void;
 }
 
-/**
- * A program kept as an ordinary Pulumi program file (top-level resources, `export const` outputs, or a
- * default-exported async function): each run loads it afresh, as `pulumi up` would run index.ts, and its
- * exports become the stack outputs. Modules it imports stay cached (they only define things).
- */
-export function programFromModule(file: string): Program {
-  return async () => {
-    const resolved = require.resolve(file);
-    delete require.cache[resolved];
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(resolved) as Record<string, unknown> & { default?: unknown };
-    if (typeof mod.default === "function") {
-      return ((await (mod.default as () => unknown)()) ?? undefined) as Record<string, unknown> | undefined;
-    }
-    const outputs: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(mod)) if (k !== "default" && k !== "__esModule") outputs[k] = v;
-    return outputs;
-  };
-}
-
-let cachedBin: string | undefined;
-
-/** The directory holding `pulumi` and its plugins (runs the toolchain script once per process; cached). */
-export function toolchainBin(): string {
-  if (cachedBin) return cachedBin;
-  const fromEnv = process.env.SWARM_PROXY_PULUMI_BIN;
-  if (fromEnv) {
-    cachedBin = fromEnv;
-    return cachedBin;
-  }
-  const out = child_process.execFileSync(path.join(repoRoot, "scripts", "pulumi-toolchain.sh"), [], {
-    cwd: repoRoot,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  cachedBin = out.trim().split("\n").pop()!;
-  return cachedBin;
-}
-
 /** Whether the toolchain provides a binary (e.g. a provider plugin the module proxy may not serve). */
 export function hasBinary(name: string): boolean {
   return fs.existsSync(path.join(toolchainBin(), name));
-}
-
-/**
- * The directory of the STAND-IN `pulumi-resource-command` (test/engine/command-provider/): the real command
- * provider cannot be built here (its Go module is not served), so the engine finds this one on PATH. It comes
- * after the toolchain's bin directory, so a real provider built there would win.
- */
-export const standInProviderBin = path.join(__dirname, "command-provider", "bin");
-
-/** The directory of the `node` running this process (Node >= 22, put first on PATH by scripts/node.sh). */
-function nodeDir(): string {
-  return path.dirname(process.execPath);
 }
 
 export interface ProjectOptions {
@@ -248,7 +196,7 @@ export class PulumiProject {
 /** The environment every CLI run gets (besides the caller's). Exported for the README and the tests. */
 export function engineEnv(stateDir: string, homeDir: string): Record<string, string> {
   return {
-    PATH: [toolchainBin(), standInProviderBin, nodeDir(), process.env.PATH ?? ""].join(path.delimiter),
+    PATH: enginePath(),
     PULUMI_BACKEND_URL: `file://${stateDir}`,
     PULUMI_HOME: homeDir,
     PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "engine-test-passphrase",
@@ -296,37 +244,4 @@ export function spawn(cmd: string, args: string[], cwd: string, env: NodeJS.Proc
     );
     child.stdin.end(input ?? "");
   });
-}
-
-// The language-runtime server the Automation API uses for inline programs. It is internal to @pulumi/pulumi,
-// so it is loaded from the same installed copy the program's resources register through.
-interface LanguageServerLike {
-  onPulumiExit(hasError: boolean): void;
-}
-type LanguageServerCtor = new (program: Program) => LanguageServerLike & grpc.UntypedServiceImplementation;
-
-async function withLanguageServer<T extends RunResult>(program: Program, fn: (address: string) => Promise<T>): Promise<T> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { LanguageServer } = require("@pulumi/pulumi/automation/server") as { LanguageServer: LanguageServerCtor };
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const langrpc = require("@pulumi/pulumi/proto/language_grpc_pb") as {
-    LanguageRuntimeService: grpc.ServiceDefinition;
-  };
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
-  const languageServer = new LanguageServer(program);
-  server.addService(langrpc.LanguageRuntimeService, languageServer);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  let result: T | undefined;
-  try {
-    result = await fn(`127.0.0.1:${port}`);
-    return result;
-  } finally {
-    try {
-      languageServer.onPulumiExit(!result || result.code !== 0);
-    } finally {
-      server.forceShutdown();
-    }
-  }
 }
