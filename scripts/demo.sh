@@ -28,12 +28,16 @@ bash sandbox/seed.sh
 export PULUMI_BACKEND_URL="file://$root/.pulumi-state"
 export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE:-sandbox-demo}
 mkdir -p .pulumi-state
-p() { ./scripts/node.sh pulumi "$@"; }
+# The real Pulumi CLI on this project, with index.ts served inline and the stand-in command provider on PATH
+# (scripts/pulumi.ts): the language host and the real provider cannot be built on every machine.
+p() { ./scripts/node.sh npx ts-node --transpile-only scripts/pulumi.ts "$@"; }
 stack=sandbox-demo
 if ! p stack select "$stack" 2>/dev/null; then
-  p stack init "$stack"
-  # Pulumi.sandbox-demo.yaml is the demo's own (ignored by git): Pulumi.sandbox.yaml stays as committed.
-  grep -v '^#' Pulumi.sandbox.yaml > "Pulumi.$stack.yaml"
+  rm -f "Pulumi.$stack.yaml" # a leftover from a state directory that was deleted since
+  p stack init "$stack" --secrets-provider passphrase
+  # Pulumi.sandbox-demo.yaml is the demo's own (ignored by git): Pulumi.sandbox.yaml stays as committed. Appended,
+  # so that the passphrase salt `stack init` wrote stays.
+  grep -v '^#' Pulumi.sandbox.yaml >> "Pulumi.$stack.yaml"
 fi
 
 live=$(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' proxy)
