@@ -3,6 +3,7 @@
 // stand-in command provider (command-provider/), since the real one cannot be built here.
 // Each `it` continues from the state the previous one left (adopt → change → maintenance → failure → drift).
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { PulumiProject, repoRoot } from "./pulumi";
@@ -62,7 +63,7 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
   });
 
   function child(argv: string[]): void {
-    const r = require("child_process").spawnSync(argv[0], argv.slice(1), { cwd: repoRoot, env: { ...process.env, SANDBOX }, encoding: "utf8" });
+    const r = spawnSync(argv[0], argv.slice(1), { cwd: repoRoot, env: { ...process.env, SANDBOX }, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`${argv.join(" ")} exited ${r.status}: ${r.stderr}`);
   }
 
@@ -146,6 +147,11 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
       if (s !== "traefik") assert.ok(traefikHealthy.end! <= create.start, `${s} redeployed after traefik is healthy`);
       done(`${s}-health`, "create-replacement");
     }
+    // The order as the engine ran it, for the log: seconds after the first step, start → end.
+    const t0 = Math.min(...steps.map((x) => x.start));
+    const rel = (t?: number) => (t === undefined ? "?" : ((t - t0) / 1000).toFixed(1));
+    const shown = steps.filter((x) => x.op !== "same" && x.op !== "replace" && !x.name.startsWith("engine-"));
+    console.log(shown.map((x) => `      ${rel(x.start).padStart(5)} → ${rel(x.end).padStart(5)}  ${x.op} ${x.name}`).join("\n"));
     assert.strictEqual(networkSubnet("proxy"), NEW_SUBNET);
     const addrs = taskAddresses("proxy");
     assert.ok(addrs.length >= attached.length, `addresses on proxy: ${addrs.join(", ")}`);
