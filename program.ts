@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { gateRefusal, MaintenanceGate } from "./components/maintenanceGate";
 import { NixosRebuild } from "./components/nixosRebuild";
+import { ParallelTeardown } from "./components/parallelTeardown";
 import { ProxyNetwork } from "./components/proxyNetwork";
 import { SwarmStack } from "./components/swarmStack";
 import { Config, PROJECT } from "./config";
@@ -179,7 +180,10 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     while (pending.length > 0) {
         const i = pending.findIndex((n) => byName.get(n)!.waitsFor.every((w) => stacks.has(w)));
         const s = byName.get(pending.splice(i, 1)[0])!;
-        const waits = s.waitsFor.map((w) => stacks.get(w)!.healthy);
+        // A stack that waits for another is deployed once the swarm has accepted the other's services, not once
+        // they are healthy: joining the network is all that needs the order, and waiting for health would add
+        // a whole deploy to the outage.
+        const waits = s.waitsFor.map((w) => stacks.get(w)!.deployed);
         const base = s.attached && rebuild ? [gate.check, rebuild.done] : [gate.check];
         stacks.set(s.name, new SwarmStack(s.name, {
             stack: s.name,
@@ -190,6 +194,17 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
             target,
             dependsOn: [...base, ...(s.attached ? [network.resource] : []), ...waits],
         }, opts));
+    }
+
+    const attached = cfg.stacks.filter((s) => s.attached);
+    if (attached.length > 0) {
+        new ParallelTeardown("teardown", {
+            stacks: attached.map((s) => s.name),
+            network: { name: cfg.network.name, id: network.networkId },
+            timeoutSeconds: Math.max(...attached.map((s) => s.teardownTimeoutSeconds)),
+            target,
+            dependsOn: attached.map((s) => stacks.get(s.name)!.deployed),
+        }, opts);
     }
 
     return {

@@ -123,7 +123,7 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
     assert.strictEqual(networkSubnet("proxy"), liveSubnet);
   });
 
-  it("inside the window: stacks down → proxy deleted → created → rebuild → traefik → the rest → healthy in the new subnet", async function () {
+  it("inside the window: stacks down together → proxy deleted → created → rebuild → traefik → the rest → healthy in the new subnet", async function () {
     state.window = "open";
     const { run, steps } = await upWithEvents(p!);
     assert.strictEqual(run.code, 0, out(run));
@@ -140,11 +140,16 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
     }
     assert.ok(netDelete.end! <= netCreate.start, "proxy deleted before it is created");
     assert.ok(netCreate.end! <= rebuild.start, "proxy created before the rebuild");
-    const traefikHealthy = done("traefik-health", "create-replacement");
+    // Every attached stack is torn down by one delete, side by side, before the stacks' own deletes.
+    const together = done("teardown-all", "delete-replaced");
+    for (const s of attached) {
+      assert.ok(together.end! <= step(steps, `${s}-stack`, "delete-replaced").start, `${s}'s own delete comes after the teardown of all`);
+    }
+    const traefikDeployed = done("traefik-stack", "create-replacement");
     for (const s of attached) {
       const create = done(`${s}-stack`, "create-replacement");
       assert.ok(rebuild.end! <= create.start, `${s} redeployed after the rebuild`);
-      if (s !== "traefik") assert.ok(traefikHealthy.end! <= create.start, `${s} redeployed after traefik is healthy`);
+      if (s !== "traefik") assert.ok(traefikDeployed.end! <= create.start, `${s} redeployed after traefik's deploy`);
       done(`${s}-health`, "create-replacement");
     }
     // The order as the engine ran it, for the log: seconds after the first step, start → end.

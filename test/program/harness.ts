@@ -22,6 +22,7 @@ const KNOWN = new Set([
     "swarm-proxy:index:SwarmStack",
     "swarm-proxy:index:NixosRebuild",
     "swarm-proxy:index:MaintenanceGate",
+    "swarm-proxy:index:ParallelTeardown",
 ]);
 
 export class Recorder {

@@ -98,13 +98,24 @@ describe("program (mocked engine)", () => {
                 assert.match(triggers[1], /^[0-9a-f]{64}$/);
             });
 
-            it("deploys traefik before the stacks that wait for it (after traefik is healthy)", () => {
-                assert.ok(!rec.get("traefik-stack").dependsOn.some((d) => d.endsWith("-health")));
+            it("deploys traefik before the stacks that wait for it", () => {
+                assert.ok(!rec.get("traefik-stack").dependsOn.some((d) => ATTACHED.some((a) => d.startsWith(`${a}-`))));
                 for (const stack of ATTACHED.slice(1)) {
-                    assert.ok(rec.get(`${stack}-stack`).dependsOn.includes("traefik-health"), `${stack} waits for traefik`);
+                    assert.ok(rec.get(`${stack}-stack`).dependsOn.includes("traefik-stack"), `${stack} waits for traefik`);
                 }
                 const order = rec.registered.map((r) => r.name);
                 assert.ok(order.indexOf("traefik-stack") < order.indexOf("drone-stack"));
+            });
+
+            it("tears every attached stack down at once, before their own deletes, when the network is replaced", () => {
+                const t = rec.get("teardown-all");
+                assert.deepStrictEqual(t.inputs.triggers, ["proxy", networkId]);
+                assert.strictEqual(t.deleteBeforeReplace, true);
+                // Depending on every attached stack makes the engine delete it before any of them.
+                assert.deepStrictEqual(t.dependsOn, ATTACHED.map((s) => `${s}-stack`));
+                assert.strictEqual(t.inputs.delete, `bash -s -- stacks-teardown '180' ${ATTACHED.map((s) => `'${s}'`).join(" ")}`);
+                assert.match(String(t.inputs.stdin), /^sp_main_stack_teardown\(\) \{$/m);
+                assert.strictEqual(t.inputs.create, "bash -s -- run 'true'");
             });
 
             it("leaves backups (not on proxy) out of the replacement and out of the rebuild", () => {

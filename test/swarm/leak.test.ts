@@ -2,6 +2,7 @@
 // leave the free address count of `proxy` exactly as it was, while `docker stack rm` of the same stacks at
 // once, on the same engine, loses addresses (moby/swarmkit#3230).
 import * as assert from "assert";
+import { bundle, commandLine } from "../../src/hostCommand";
 import {
   createAnchor,
   createProxy,
@@ -9,6 +10,8 @@ import {
   probeCapacity,
   proxyStacks,
   resetSwarm,
+  run,
+  stackTasks,
   teardownOurs,
   teardownStackRm,
 } from "./support/swarm";
@@ -37,6 +40,22 @@ describe("teardown leaks no address", function () {
     const after = await probeCapacity("proxy", probeLimit);
     ours = { before, after };
     assert.ok(before > 100, `the probe found only ${before} free addresses on ${subnet}`);
+    assert.strictEqual(after, before, `free addresses on proxy went from ${before} to ${after}`);
+  });
+
+  it(`the program's parallel teardown (stacks-teardown in the command bundle) loses nothing either`, async () => {
+    const before = await probeCapacity("proxy", probeLimit);
+    for (let i = 0; i < cycles; i++) {
+      await deployStacks(proxyStacks, "proxy", subnet);
+      const inv = { script: "stacks-teardown" as const, args: ["180", ...proxyStacks] };
+      const r = await run("/bin/sh", ["-c", commandLine(inv)], { input: bundle([inv.script]), timeoutMs: 300_000 });
+      assert.strictEqual(r.code, 0, r.stderr);
+      for (const st of proxyStacks) {
+        assert.deepStrictEqual(await stackTasks(st), [], `${st} still has tasks`);
+      }
+    }
+    const after = await probeCapacity("proxy", probeLimit);
+    ours = { before, after };
     assert.strictEqual(after, before, `free addresses on proxy went from ${before} to ${after}`);
   });
 

@@ -1,0 +1,32 @@
+import * as pulumi from "@pulumi/pulumi";
+import { hostCommand, Target } from "../src/hostCommand";
+
+export interface ParallelTeardownArgs {
+    /** The attached stacks, torn down together. */
+    stacks: string[];
+    network: { name: string; id: pulumi.Input<string> };
+    timeoutSeconds: number;
+    target: Target;
+    /** Every attached stack's deploy: this resource comes after them, so the engine deletes it before them. */
+    dependsOn: pulumi.Resource[];
+}
+
+/**
+ * Tears every attached stack down at once when the network is replaced. The engine deletes the replaced
+ * dependents of a delete-before-replace resource one after another, so six leak-free teardowns of ~5 s
+ * each would take ~30 s in a row; this resource is one of those dependents and is deleted first (it depends
+ * on all the stacks), running them side by side. Each stack's own delete then finds nothing left to do.
+ */
+export class ParallelTeardown extends pulumi.ComponentResource {
+    public readonly resource: pulumi.CustomResource;
+
+    constructor(name: string, args: ParallelTeardownArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("swarm-proxy:index:ParallelTeardown", name, {}, opts);
+        this.resource = hostCommand(`${name}-all`, {
+            create: { script: "run", args: ["true"] },
+            delete: { script: "stacks-teardown", args: [String(args.timeoutSeconds), ...args.stacks] },
+            triggers: [args.network.name, args.network.id],
+        }, args.target, { parent: this, dependsOn: args.dependsOn, deleteBeforeReplace: true });
+        this.registerOutputs({});
+    }
+}
