@@ -42,6 +42,10 @@ export function run(file: string, args: string[], opts: RunOptions = {}): Promis
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    // A child that exits without reading its stdin (most docker calls) closes the pipe: not an error.
+    child.stdin.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EPIPE") reject(e);
+    });
     child.stdin.end(opts.input ?? "");
   });
 }
