@@ -1,7 +1,9 @@
 // Outage benchmark (a script, not a timed test): from ONE maintenance `pulumi up` of the real program on a
 // sandbox swarm (real CLI and engine, the stand-in command provider), the outage window — first stack teardown
 // start → last attached stack healthy — beside its floor: slowest teardown + network delete + network create +
-// rebuild + slowest deploy (a stack's deploy start → its health check done).
+// rebuild + slowest deploy (a stack's deploy start → its health check done). The slowest teardown is measured
+// apart, after the maintenance: each attached stack torn down alone, one at a time, so that it is the
+// uncontended time of one leak-free teardown (during the `up` they all run side by side).
 // Times are when each engine event reached us on `up --json`'s stream (the events themselves carry whole
 // seconds only). Usage: npm run bench:outage   (needs root; starts, seeds and stops its own sandbox
 // `bench-outage`; BENCH_KEEP=1 keeps it)
@@ -50,7 +52,8 @@ async function main(): Promise<void> {
     const wall = Date.now() - t0;
     if (run.code !== 0) throw new Error(`maintenance up failed:\n${run.stderr}`);
 
-    const teardowns = attached.map((s) => find(steps, `${s}-stack`, "delete-replaced"));
+    const together = find(steps, "teardown-all", "delete-replaced");
+    const teardowns = [together, ...attached.map((s) => find(steps, `${s}-stack`, "delete-replaced"))];
     const deploys = attached.map((s) => ({
       stack: s,
       start: find(steps, `${s}-stack`, "create-replacement").start,
@@ -62,7 +65,13 @@ async function main(): Promise<void> {
     const outageStart = Math.min(...teardowns.map((s) => s.start));
     const outageEnd = Math.max(...deploys.map((d) => d.end));
     const outage = outageEnd - outageStart;
-    const slowestTeardown = Math.max(...teardowns.map((s) => s.end - s.start));
+    const alone: { stack: string; ms: number }[] = [];
+    for (const s of attached) {
+      const t = Date.now();
+      execFileSync("bash", [path.join(__dirname, "..", "host", "stack-teardown.sh"), s, "180"], { env: { ...process.env, ...sb.env }, stdio: "ignore" });
+      alone.push({ stack: s, ms: Date.now() - t });
+    }
+    const slowestTeardown = Math.max(...alone.map((a) => a.ms));
     const slowestDeploy = Math.max(...deploys.map((d) => d.end - d.start));
     const floor = slowestTeardown + (netDelete.end - netDelete.start) + (netCreate.end - netCreate.start) +
       (rebuild.end - rebuild.start) + slowestDeploy;
@@ -71,7 +80,8 @@ async function main(): Promise<void> {
     console.log(`outage of the maintenance up on sandbox ${SANDBOX} (${attached.length} attached stacks, proxy → ${NEW_SUBNET})`);
     console.log("");
     console.log("timeline (s after the first teardown started: start → end)");
-    for (const s of teardowns) console.log(`  teardown ${s.name.replace(/-stack$/, "").padEnd(15)} ${rel(s.start)} → ${rel(s.end)}`);
+    console.log(`  teardown of all attached  ${rel(together.start)} → ${rel(together.end)}  (side by side, one resource)`);
+    for (const s of teardowns.slice(1)) console.log(`  own delete ${s.name.replace(/-stack$/, "").padEnd(14)} ${rel(s.start)} → ${rel(s.end)}`);
     console.log(`  network delete           ${rel(netDelete.start)} → ${rel(netDelete.end)}`);
     console.log(`  network create           ${rel(netCreate.start)} → ${rel(netCreate.end)}`);
     console.log(`  rebuild                  ${rel(rebuild.start)} → ${rel(rebuild.end)}`);
@@ -81,6 +91,7 @@ async function main(): Promise<void> {
     console.log(`floor: slowest teardown ${secs(slowestTeardown)} + network delete ${secs(netDelete.end - netDelete.start)}` +
       ` + network create ${secs(netCreate.end - netCreate.start)} + rebuild ${secs(rebuild.end - rebuild.start)}` +
       ` + slowest deploy ${secs(slowestDeploy)} = ${secs(floor)}`);
+    console.log(`teardown of one stack alone, after the maintenance: ${alone.map((a) => `${a.stack} ${secs(a.ms)}`).join(", ")}`);
     console.log(`outage / floor: ${(outage / floor).toFixed(2)}  (target ≤ 1.15)`);
     console.log(`whole up (engine start to exit): ${secs(wall)}`);
   } finally {

@@ -74,6 +74,6 @@ while :; do
   if [ "$(sp_now)" -ge "$deadline" ]; then
     sp_die "stack $stack: not healthy after ${timeout}s: $(IFS=';'; echo "${left[*]}")"
   fi
-  sleep 1
+  sleep 0.5
 done
 echo "stack $stack: healthy"

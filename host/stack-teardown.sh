@@ -47,7 +47,7 @@ while :; do
     done
     sp_die "stack $stack: after ${timeout}s these networks are still there: ${what[*]}"
   fi
-  sleep 1
+  sleep 0.5
   sp_docker stack rm "$stack" >/dev/null 2>&1 || true
 done
 echo "stack $stack: removed"
