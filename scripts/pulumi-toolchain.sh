@@ -14,8 +14,9 @@
 # the same version and repeats the module's other (non-local) replace directives.
 #
 # The CLI is mandatory: if it cannot be built the script fails. The language host and the command provider
-# are built when the module proxy serves them; when it does not, the script says so on stderr and goes on
-# (tests that need them must skip with that reason). Set PULUMI_TOOLCHAIN_REQUIRE_ALL=1 to make that fatal.
+# are built when the module proxy serves them; when it does not, the script says so on stderr and goes on:
+# the engine tier then serves programs inline (no language host needed) and runs the stand-in command
+# provider of test/engine/command-provider/. Set PULUMI_TOOLCHAIN_REQUIRE_ALL=1 to make that fatal.
 # A module that downloads but does not compile is always fatal.
 #
 # Go's own caches (GOMODCACHE, GOCACHE) stay where `go env` puts them, so a rebuild on the same machine is
