@@ -13,7 +13,7 @@ import { Config, PROJECT } from "./config";
 import { HostFacts } from "./src/hostFacts";
 import { Target } from "./src/hostCommand";
 import { checkNixModule } from "./src/nix";
-import { isReplacing, maintenancePlan, MaintenanceStep } from "./src/plan";
+import { isReplacing, maintenancePlan, MaintenanceStep, orderStacks } from "./src/plan";
 import { capacity, Capacity, planSubnet, toRange } from "./src/subnet";
 
 export interface ProgramInput {
@@ -172,14 +172,9 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     }, opts);
 
     const stacks = new Map<string, SwarmStack>();
-    const ordered = checked.plan.filter((s) => s.action === "deploy").flatMap((s) => s.targets);
     const byName = new Map(cfg.stacks.map((s) => [s.name, s]));
-    // Attached stacks in plan order, then the unattached ones, each after what it waits for.
-    const names = [...ordered, ...cfg.stacks.filter((s) => !ordered.includes(s.name)).map((s) => s.name)];
-    const pending = [...names];
-    while (pending.length > 0) {
-        const i = pending.findIndex((n) => byName.get(n)!.waitsFor.every((w) => stacks.has(w)));
-        const s = byName.get(pending.splice(i, 1)[0])!;
+    // Deploy waves: every stack comes after the stacks it waits for (config validation ruled out cycles).
+    for (const s of orderStacks(cfg.stacks).flat().map((n) => byName.get(n)!)) {
         // A stack that waits for another is deployed once the swarm has accepted the other's services, not once
         // they are healthy: joining the network is all that needs the order, and waiting for health would add
         // a whole deploy to the outage.
