@@ -114,6 +114,21 @@ sp_tasks_present() { # TASK_ID...
   done
 }
 
+# The same as sp_tasks_present with one docker call for all the IDs: inspect prints the tasks it finds and
+# names each missing one on stderr; anything else on stderr fails.
+sp_tasks_still_present() { # TASK_ID...
+  local err out status=0
+  err=$(mktemp)
+  out=$(sp_docker inspect --type task --format '{{.ID}} {{.ServiceID}}.{{.Slot}} {{.Status.State}}' "$@" 2>"$err") || status=$?
+  if [ "$status" -ne 0 ] && grep -viE 'not found|no such' "$err" | grep -q .; then
+    echo "cannot tell which tasks are gone: $(head -c 500 "$err")" >&2
+    rm -f "$err"
+    return 1
+  fi
+  rm -f "$err"
+  [ -z "$out" ] || echo "$out"
+}
+
 # What keeps network NET_ID (named NAME) in use: services by spec or VIP, and containers attached on this
 # node (lb-NAME is the network's own load-balancer endpoint and goes away with it).
 sp_network_users() { # NET_ID NAME

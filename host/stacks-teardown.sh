@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Tears several stacks down at once, each with the leak-free teardown (stack-teardown.sh): the per-stack task
-# wait is what keeps addresses from leaking, not doing one stack at a time, so running them side by side is
-# as safe and takes as long as the slowest one. Fails naming every stack whose teardown failed.
+# The leak-free teardown (see stack-teardown.sh) of several stacks at once, in phases across all of them:
+# note every task, remove every service, wait until every noted task is gone from the swarm, then
+# `docker stack rm` them all, then wait until all their networks are gone. The per-task wait is what keeps
+# addresses from leaking (moby/swarmkit#3230), not doing one stack at a time; and one docker call per phase
+# and poll, rather than one per stack, keeps a 2-core host from spending the outage starting docker clients.
 # Usage: stacks-teardown.sh TIMEOUT STACK...
 set -euo pipefail
 if ! declare -F sp_die >/dev/null; then
   # shellcheck source=lib.sh
   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 fi
-sp_script=stacks-teardown
+sp_script='stacks-teardown'
 [ "$#" -ge 2 ] || sp_usage "stacks-teardown.sh TIMEOUT STACK..."
 timeout=$1
 shift
@@ -16,24 +18,48 @@ sp_check_timeout "$timeout" TIMEOUT
 for stack in "$@"; do
   sp_check_name "$stack" STACK
 done
+stacks=("$@")
+deadline=$(($(sp_now) + timeout))
 
-# Within the program's bundle stack-teardown is a function; run directly, it is the file beside this one.
-teardown_one() {
-  if declare -F sp_main_stack_teardown >/dev/null; then
-    (sp_main_stack_teardown "$1" "$timeout")
-  else
-    bash "$(dirname "${BASH_SOURCE[0]}")/stack-teardown.sh" "$1" "$timeout"
-  fi
+services=() one=() tasks=() left=() networks=()
+for stack in "${stacks[@]}"; do
+  sp_capture one sp_stack_services "$stack"
+  services+=("${one[@]}")
+done
+if [ "${#services[@]}" -gt 0 ]; then
+  sp_capture tasks sp_docker service ps -q --no-trunc "${services[@]}"
+  sp_docker service rm "${services[@]}" >/dev/null
+  while [ "${#tasks[@]}" -gt 0 ]; do
+    sp_capture left sp_tasks_still_present "${tasks[@]}"
+    [ "${#left[@]}" -eq 0 ] && break
+    if [ "$(sp_now)" -ge "$deadline" ]; then
+      sp_die "after ${timeout}s these tasks are still in the swarm: ${left[*]}"
+    fi
+    sleep 0.5
+  done
+fi
+
+# The stacks' networks, as "ID NAME" lines, from one listing.
+stack_networks() {
+  sp_docker network ls --no-trunc --format '{{.ID}} {{.Name}} {{.Label "com.docker.stack.namespace"}}' |
+    awk -v list="${stacks[*]}" 'BEGIN { n = split(list, s, " "); for (i = 1; i <= n; i++) want[s[i]] = 1 }
+      NF == 3 && ($3 in want) { print $1, $2 }'
 }
 
-pids=()
-for stack in "$@"; do
-  teardown_one "$stack" </dev/null &
-  pids+=("$!")
+sp_docker stack rm "${stacks[@]}" >/dev/null 2>&1 || true
+while :; do
+  sp_capture networks stack_networks
+  [ "${#networks[@]}" -eq 0 ] && break
+  if [ "$(sp_now)" -ge "$deadline" ]; then
+    what=()
+    for net in "${networks[@]}"; do
+      mapfile -t users < <(sp_network_users "${net%% *}" "${net#* }")
+      what+=("${net#* }${users[*]:+ (used by ${users[*]})}")
+    done
+    sp_die "after ${timeout}s these networks are still there: ${what[*]}"
+  fi
+  sleep 0.5
+  # A removal refused while an endpoint is still going away is retried until the deadline.
+  sp_docker stack rm "${stacks[@]}" >/dev/null 2>&1 || true
 done
-failed=()
-for i in "${!pids[@]}"; do
-  wait "${pids[$i]}" || failed+=("${@:i+1:1}")
-done
-[ "${#failed[@]}" -eq 0 ] || sp_die "teardown failed for: ${failed[*]} (the others are down)"
-echo "stacks torn down together: $*"
+echo "stacks removed: ${stacks[*]}"

@@ -34,12 +34,9 @@ function fnName(script: HostScript): string {
     return `sp_main_${script.replace(/-/g, "_")}`;
 }
 
-/** Scripts that call other scripts of the bundle. */
-const CALLS: Partial<Record<HostScript, HostScript[]>> = { "stacks-teardown": ["stack-teardown"] };
-
 /** One bash program: lib.sh, then each script as a function, then a dispatcher on the first argument. */
 export function bundle(scripts: readonly HostScript[], hostDir: string = HOST_DIR): string {
-    const unique = [...new Set(scripts.flatMap((s) => [s, ...(CALLS[s] ?? [])]))].sort();
+    const unique = [...new Set(scripts)].sort();
     const parts = ["#!/usr/bin/env bash", fs.readFileSync(path.join(hostDir, "lib.sh"), "utf8")];
     for (const s of unique) {
         parts.push(`${fnName(s)}() {\n${fs.readFileSync(path.join(hostDir, `${s}.sh`), "utf8")}\n}`);

@@ -114,7 +114,7 @@ describe("program (mocked engine)", () => {
                 // Depending on every attached stack makes the engine delete it before any of them.
                 assert.deepStrictEqual(t.dependsOn, ATTACHED.map((s) => `${s}-stack`));
                 assert.strictEqual(t.inputs.delete, `bash -s -- stacks-teardown '180' ${ATTACHED.map((s) => `'${s}'`).join(" ")}`);
-                assert.match(String(t.inputs.stdin), /^sp_main_stack_teardown\(\) \{$/m);
+                assert.match(String(t.inputs.stdin), /^sp_main_stacks_teardown\(\) \{$/m);
                 assert.strictEqual(t.inputs.create, "bash -s -- run 'true'");
             });
 

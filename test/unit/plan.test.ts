@@ -134,8 +134,6 @@ describe("host commands", () => {
         assert.strictEqual(b.match(/^sp_main_stack_teardown\(\) \{$/gm)?.length, 1);
         assert.ok(b.includes("sp_check_name()"), "lib.sh comes first");
         assert.ok(b.includes("stack-teardown) sp_main_stack_teardown \"$@\" ;;"));
-        // stacks-teardown calls stack-teardown: the bundle carries both.
-        assert.match(bundle(["stacks-teardown"]), /^sp_main_stack_teardown\(\) \{$/m);
     });
     it("runs as bash reads it from stdin, arguments intact, and validates names before touching docker", () => {
         const run = (script: HostScript, args: string[]) =>
