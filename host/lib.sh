@@ -73,10 +73,6 @@ sp_stack_services() { # STACK -> service IDs
   sp_docker service ls -q --filter "label=com.docker.stack.namespace=$1"
 }
 
-sp_stack_networks() { # STACK -> "ID NAME" lines
-  sp_docker network ls --no-trunc --filter "label=com.docker.stack.namespace=$1" --format '{{.ID}} {{.Name}}'
-}
-
 # Lines of CMD's stdout into the array named ARRAY. Unlike `mapfile < <(CMD)`, a failing CMD (an
 # unreachable daemon, say) fails the caller, with CMD's own error, instead of looking like an empty list.
 sp_capture() { # ARRAY CMD...
@@ -98,25 +94,10 @@ sp_capture() { # ARRAY CMD...
   fi
 }
 
-# Of the given task IDs, those the swarm still knows, as "ID SERVICE_ID.SLOT STATE" lines. A task that is not
-# found is gone; any other error (daemon unreachable) fails, so a wait never ends on a daemon outage.
+# Of the given task IDs, those the swarm still knows, as "ID SERVICE_ID.SLOT STATE" lines, from one docker
+# call: inspect prints the tasks it finds and names each missing one on stderr. Anything else on stderr (a
+# daemon outage) fails, so a wait never ends on an error that looks like "gone".
 sp_tasks_present() { # TASK_ID...
-  local id out
-  for id in "$@"; do
-    if out=$(sp_docker inspect --type task --format \
-      '{{.ID}} {{.ServiceID}}.{{.Slot}} {{.Status.State}}' \
-      "$id" 2>&1); then
-      echo "$out"
-    elif ! grep -qiE 'not found|no such' <<<"$out"; then
-      echo "cannot tell whether task $id is gone: $out" >&2
-      return 1
-    fi
-  done
-}
-
-# The same as sp_tasks_present with one docker call for all the IDs: inspect prints the tasks it finds and
-# names each missing one on stderr; anything else on stderr fails.
-sp_tasks_still_present() { # TASK_ID...
   local err out status=0
   err=$(mktemp)
   out=$(sp_docker inspect --type task --format '{{.ID}} {{.ServiceID}}.{{.Slot}} {{.Status.State}}' "$@" 2>"$err") || status=$?
@@ -151,4 +132,59 @@ sp_network_users() { # NET_ID NAME
   # shellcheck disable=SC2016 # a Go template, not a shell expansion
   sp_docker network inspect --format '{{range $k, $v := .Containers}}{{$k}} {{$v.Name}}{{"\n"}}{{end}}' "$id" \
     2>/dev/null | awk -v lb="lb-$name" 'NF == 2 && $1 != lb {print "container " $2}' || true
+}
+
+# The stacks' networks, as "ID NAME" lines, from one listing.
+sp_stacks_networks() { # STACK...
+  sp_docker network ls --no-trunc --format '{{.ID}} {{.Name}} {{.Label "com.docker.stack.namespace"}}' |
+    awk -v list="$*" 'BEGIN { n = split(list, s, " "); for (i = 1; i <= n; i++) want[s[i]] = 1 }
+      NF == 3 && ($3 in want) { print $1, $2 }'
+}
+
+# The leak-free teardown of one or more stacks, in phases across all of them: note every task, remove every
+# service, wait until every noted task is gone from the swarm, then `docker stack rm` them all, then wait
+# until all their networks are gone. Removing a stack's own network while its tasks still exist in the swarm
+# store leaks their addresses on the external overlay (moby/swarmkit#3230, moby#37338): the per-task wait is
+# what matters, not doing one stack at a time. One docker call per phase and poll keeps a 2-core host from
+# spending the outage starting docker clients. `docker stack rm` is asynchronous (docker/cli#7304): poll.
+sp_teardown_stacks() { # TIMEOUT STACK...
+  local timeout=$1
+  shift
+  local who="stack $*" deadline stack net
+  [ "$#" -eq 1 ] || who="stacks $*"
+  deadline=$(($(sp_now) + timeout))
+  local services=() one=() tasks=() left=() networks=() what=() users=()
+  for stack in "$@"; do
+    sp_capture one sp_stack_services "$stack"
+    services+=("${one[@]}")
+  done
+  if [ "${#services[@]}" -gt 0 ]; then
+    sp_capture tasks sp_docker service ps -q --no-trunc "${services[@]}"
+    sp_docker service rm "${services[@]}" >/dev/null
+    while [ "${#tasks[@]}" -gt 0 ]; do
+      sp_capture left sp_tasks_present "${tasks[@]}"
+      [ "${#left[@]}" -eq 0 ] && break
+      if [ "$(sp_now)" -ge "$deadline" ]; then
+        sp_die "$who: after ${timeout}s these tasks are still in the swarm: ${left[*]}"
+      fi
+      sleep 0.5
+    done
+  fi
+  # Also removes the stacks' configs and secrets. A removal refused while an endpoint is still going away is
+  # retried until the deadline.
+  sp_docker stack rm "$@" >/dev/null 2>&1 || true
+  while :; do
+    sp_capture networks sp_stacks_networks "$@"
+    [ "${#networks[@]}" -eq 0 ] && break
+    if [ "$(sp_now)" -ge "$deadline" ]; then
+      what=()
+      for net in "${networks[@]}"; do
+        mapfile -t users < <(sp_network_users "${net%% *}" "${net#* }")
+        what+=("${net#* }${users[*]:+ (used by ${users[*]})}")
+      done
+      sp_die "$who: after ${timeout}s these networks are still there: ${what[*]}"
+    fi
+    sleep 0.5
+    sp_docker stack rm "$@" >/dev/null 2>&1 || true
+  done
 }
