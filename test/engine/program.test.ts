@@ -180,7 +180,10 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
     assert.strictEqual(r3.code, 0, `refresh cannot see the removed stack: ${out(r3)}`);
     const r4 = await p!.run(["preview", "--refresh", "--expect-no-changes"], { program: true });
     assert.strictEqual(r4.code, 0, `preview --refresh cannot see the removed stack: ${out(r4)}`);
-    // Put it back as the program deployed it (what the operator would do after the drift report).
+    // Put it back as the program deployed it (what the operator would do after the drift report), once the
+    // out-of-band `docker stack rm` has finished: it is asynchronous, and a deploy racing it finds its own
+    // network removed under it. The teardown is idempotent and waits until the stack's networks are gone.
+    child(["bash", "host/stack-teardown.sh", "ccci-dashboard", "120"]);
     child(["bash", "host/stack-deploy.sh", "ccci-dashboard", path.join(repoRoot, "sandbox/stacks/ccci-dashboard.yml")]);
     child(["bash", "host/stack-health.sh", "ccci-dashboard", "proxy", NEW_SUBNET, "120"]);
   });
