@@ -9,6 +9,9 @@ import { orderStacks } from "./src/plan";
 
 export const PROJECT = "swarm-proxy";
 
+/** Where the host scripts are installed on the host unless connection.scriptsDir says otherwise. */
+export const DEFAULT_SCRIPTS_DIR = "/var/lib/swarm-proxy/host";
+
 /** Names that reach dockerd and systemd as arguments: no shell metacharacters, no leading dash. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const NAME_RULE = "letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters";
@@ -66,10 +69,15 @@ const rebuildSchema = z.strictObject({
         .min(1, { message: "must name a program" }).default(["nixos-rebuild", "switch"]),
 });
 
+const scriptsDir = z.string().regex(/^\/[A-Za-z0-9_.\/@+-]*$/, {
+    message: "is not allowed; use an absolute path of letters, digits and _ . / @ + - (no spaces or shell metacharacters)",
+}).default(DEFAULT_SCRIPTS_DIR);
+
 const connectionSchema = z.discriminatedUnion("mode", [
-    z.strictObject({ mode: z.literal("local") }),
+    z.strictObject({ mode: z.literal("local"), scriptsDir }),
     z.strictObject({
         mode: z.literal("ssh"),
+        scriptsDir,
         host: z.string().regex(HOST_PATTERN, { message: "is not a host name or address" }),
         port: z.number().int().min(1, { message: "must be a TCP port (1-65535)" }).max(65535, { message: "must be a TCP port (1-65535)" }).default(22),
         user: name,
@@ -88,19 +96,17 @@ const rootSchema = z.strictObject({
     network: networkSchema,
     stacks: z.array(stackSchema).min(1, { message: "must list at least one stack" }),
     rebuild: rebuildSchema.default({ command: ["nixos-rebuild", "switch"] }),
-    connection: connectionSchema.default({ mode: "local" }),
+    connection: connectionSchema.default({ mode: "local", scriptsDir: DEFAULT_SCRIPTS_DIR }),
     maintenance: maintenanceSchema.default({ windowOpen: false }),
     survey: z.boolean().default(true),
 });
 
-export type Config = z.infer<typeof rootSchema> & {
-    /** Environment variable that opens the maintenance window for one run. */
-    windowEnv: string;
-};
+export type Config = z.infer<typeof rootSchema>;
 export type StackConfig = Config["stacks"][number];
 export type NetworkConfig = Config["network"];
 export type Connection = Config["connection"];
 
+/** Environment variable that opens the maintenance window for one run. */
 export const WINDOW_ENV = "SWARM_PROXY_MAINTENANCE";
 
 export class ConfigError extends Error {}
@@ -205,7 +211,7 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
     if (windowValue === "open") {
         cfg.maintenance.windowOpen = true;
     }
-    return { ...cfg, windowEnv: WINDOW_ENV };
+    return cfg;
 }
 
 function canonical(p: PropertyKey[], value: string): string {

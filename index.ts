@@ -7,10 +7,9 @@ function main(): ProgramOutputs {
     try {
         const { config, sshPrivateKey } = readConfig(__dirname);
         const c = config.connection;
-        const facts = config.survey
-            ? readHostFacts(c.mode === "local" ? localRunner : sshRunner(c.host, c.port, c.user, c.hostKey))
-            : undefined;
-        return buildProgram({ config, facts, baseDir: __dirname, dryRun: pulumi.runtime.isDryRun(), sshPrivateKey });
+        const runner = c.mode === "local" ? localRunner : sshRunner(c.host, c.port, c.user, c.hostKey);
+        const facts = config.survey ? readHostFacts(runner) : undefined;
+        return buildProgram({ config, facts, baseDir: __dirname, dryRun: pulumi.runtime.isDryRun(), sshPrivateKey, runner });
     } catch (e) {
         // A RunError prints its message alone: the operator sees the one sentence that matters.
         throw new pulumi.RunError((e as Error).message);

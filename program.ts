@@ -4,13 +4,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { gateRefusal, MaintenanceGate } from "./components/maintenanceGate";
+import { HostScripts } from "./components/hostScripts";
 import { NixosRebuild } from "./components/nixosRebuild";
 import { ParallelTeardown } from "./components/parallelTeardown";
 import { ProxyNetwork } from "./components/proxyNetwork";
 import { SwarmStack } from "./components/swarmStack";
-import { Config, PROJECT } from "./config";
-import { HostFacts } from "./src/hostFacts";
+import { Config, PROJECT, WINDOW_ENV } from "./config";
+import { HostFacts, Runner } from "./src/hostFacts";
+import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
 import { Target } from "./src/hostCommand";
 import { checkNixModule } from "./src/nix";
 import { isReplacing, maintenancePlan, MaintenanceStep, orderStacks } from "./src/plan";
@@ -24,6 +25,8 @@ export interface ProgramInput {
     baseDir: string;
     dryRun: boolean;
     sshPrivateKey?: pulumi.Output<string>;
+    /** Runs a command on the host from the program itself (the quiescence check before the first teardown). */
+    runner?: Runner;
     /** Applied to every component and so to every resource: how tests see the options the program sets. */
     transformations?: pulumi.ResourceTransformation[];
 }
@@ -31,12 +34,25 @@ export interface ProgramInput {
 export interface Checked {
     subnet: string;
     gateway: string;
+    labels: Record<string, string>;
     capacity: Capacity;
     insideDefaultPool?: string;
     fromSubnets: string[];
     replacing: boolean;
+    /** The live network's ID to import (docker implementation, adoption). */
+    importId?: string;
+    /** Inputs that follow the live network although the config asks otherwise: they change at the next replacement. */
+    deferred: Difference[];
+    /** What this run's replacement of the network changes, from the live network to the config. */
+    changes: Difference[];
     nixModuleDigest?: string;
     plan: MaintenanceStep[];
+}
+
+export interface Difference {
+    key: string;
+    live: string;
+    desired: string;
 }
 
 function firstHost(cidr: string): string {
@@ -47,6 +63,11 @@ function firstHost(cidr: string): string {
     return range.getFirst().nextIPNumber().toString();
 }
 
+function labelText(labels: Record<string, string>): string {
+    const entries = Object.entries(labels).sort(([a], [b]) => a.localeCompare(b));
+    return entries.length === 0 ? "(none)" : entries.map(([k, v]) => `${k}=${v}`).join(",");
+}
+
 /** Everything the program decides before creating anything. Throws one error for the first problem. */
 export function check(input: ProgramInput): Checked {
     const { config: cfg, facts } = input;
@@ -54,7 +75,7 @@ export function check(input: ProgramInput): Checked {
     const live = facts?.networks.find((n) => n.name === net.name);
     const fromSubnets = live?.subnets ?? [];
     // Without a survey the program cannot know whether the network changes: it assumes it does, so the
-    // gate demands the window.
+    // window is demanded.
     const replacing = facts ? isReplacing(fromSubnets, net.subnet) : true;
     const key = `${PROJECT}:network.subnet`;
     let cap: Capacity;
@@ -79,8 +100,34 @@ export function check(input: ProgramInput): Checked {
         // Adoption keeps today's subnet, whatever its headroom: refusing it would block taking over the host.
         cap = capacity(net.subnet, facts?.inUse[net.name] ?? 0);
     }
-    const liveGateway = live && !replacing ? live.gateways[0] : undefined;
-    const gateway = net.gateway ?? liveGateway ?? firstHost(net.subnet);
+    // Inputs that Docker cannot change in place (labels, gateway) follow the live network until the network is
+    // replaced: a difference there alone would make the engine replace it (and refuse an import).
+    const desiredGateway = net.gateway ?? firstHost(net.subnet);
+    const follow = live !== undefined && !replacing;
+    const gateway = follow ? live.gateways[0] ?? desiredGateway : desiredGateway;
+    const labels = follow ? live.labels : net.labels;
+    const differences: Difference[] = [];
+    if (live) {
+        const liveGateway = live.gateways.join(",") || "(none)";
+        if (liveGateway !== desiredGateway) {
+            differences.push({ key: "network.gateway", live: liveGateway, desired: desiredGateway });
+        }
+        if (labelText(live.labels) !== labelText(net.labels)) {
+            differences.push({ key: "network.labels", live: labelText(live.labels), desired: labelText(net.labels) });
+        }
+    }
+    const changes = replacing && live ? [{ key: "network.subnet", live: fromSubnets.join(",") || "(none)", desired: net.subnet }, ...differences] : [];
+    let importId: string | undefined;
+    if (net.adoptId !== undefined && net.implementation === "docker" && !replacing) {
+        if (!live) {
+            throw new Error(`${PROJECT}:network.adoptId: ${JSON.stringify(net.adoptId)} names a network to adopt, but the host has no network named ${JSON.stringify(net.name)}`);
+        }
+        if (live.id !== net.adoptId && !live.id.startsWith(net.adoptId)) {
+            throw new Error(`${PROJECT}:network.adoptId: ${JSON.stringify(net.adoptId)} is not the ID of the live network ${JSON.stringify(net.name)} (${live.id}); ` +
+                "set it to the live ID to adopt that network, or remove it once the network is adopted");
+        }
+        importId = live.id;
+    }
     let nixModuleDigest: string | undefined;
     if (cfg.rebuild.nixModule !== undefined) {
         const file = cfg.rebuild.nixModule;
@@ -93,18 +140,21 @@ export function check(input: ProgramInput): Checked {
         stacks: cfg.stacks,
         rebuildCommand: cfg.rebuild.nixModule !== undefined ? cfg.rebuild.command : undefined,
     });
-    return { subnet: net.subnet, gateway, capacity: cap, insideDefaultPool, fromSubnets, replacing, nixModuleDigest, plan };
+    return {
+        subnet: net.subnet, gateway, labels, capacity: cap, insideDefaultPool, fromSubnets, replacing, importId,
+        deferred: follow ? differences : [], changes, nixModuleDigest, plan,
+    };
 }
 
 function targetOf(input: ProgramInput): Target {
     const c = input.config.connection;
     if (c.mode === "local") {
-        return { mode: "local" };
+        return { mode: "local", scriptsDir: c.scriptsDir };
     }
     if (!input.sshPrivateKey) {
         throw new Error(`${PROJECT}:sshPrivateKey is required with connection.mode ssh`);
     }
-    return { mode: "ssh", host: c.host, port: c.port, user: c.user, hostKey: c.hostKey, privateKey: input.sshPrivateKey };
+    return { mode: "ssh", scriptsDir: c.scriptsDir, host: c.host, port: c.port, user: c.user, hostKey: c.hostKey, privateKey: input.sshPrivateKey };
 }
 
 /** Stack outputs: derived from the config alone, so they read the same before and after the maintenance. */
@@ -117,55 +167,71 @@ export interface ProgramOutputs {
     networkId: pulumi.Output<string>;
 }
 
-export function buildProgram(input: ProgramInput): ProgramOutputs {
-    const checked = check(input);
-    const cfg = input.config;
-    const target = targetOf(input);
+function logFacts(cfg: Config, checked: Checked): void {
     // Live figures go to the log, not to the outputs: they move with every task.
     const cap = checked.capacity;
     pulumi.log.info(`${cfg.network.name}: ${cap.inUse} addresses in use; ${cap.cidr} gives ${cap.assignable} assignable` +
         (cap.inUse > 0 ? ` (${(cap.assignable / cap.inUse).toFixed(1)}x)` : "") +
         `; this run ${checked.replacing ? `replaces the network (live: ${checked.fromSubnets.join(", ") || "unknown"})` : "keeps the network"}`);
+    const show = (d: Difference) => `${d.key} ${d.live} -> ${d.desired}`;
+    if (checked.changes.length > 0) {
+        pulumi.log.info(`at this maintenance the network changes: ${checked.changes.map(show).join("; ")}`);
+    }
+    if (checked.deferred.length > 0) {
+        pulumi.log.info(`${checked.deferred.map((d) => d.key).join(" and ")} follow the live network until it is next replaced ` +
+            `(Docker cannot change them in place); they change at the next maintenance: ${checked.deferred.map(show).join("; ")}`);
+    }
     if (checked.insideDefaultPool) {
         pulumi.log.warn(`${checked.subnet} lies inside the swarm's default address pool ${checked.insideDefaultPool}; ` +
             `networks created later without --subnet may be given addresses next to it`);
     }
+}
 
-    const gateArgs = {
+export function buildProgram(input: ProgramInput): ProgramOutputs {
+    const checked = check(input);
+    const cfg = input.config;
+    const target = targetOf(input);
+    logFacts(cfg, checked);
+
+    const refusal = replaceRefusal({
         networkName: cfg.network.name,
         replacing: checked.replacing,
         windowOpen: cfg.maintenance.windowOpen,
-        windowEnv: cfg.windowEnv,
+        windowEnv: WINDOW_ENV,
         dryRun: input.dryRun,
-    };
-    const refusal = gateRefusal(gateArgs);
+    });
     if (refusal) {
         throw new Error(refusal);
     }
+    const allowStacks = cfg.maintenance.allowStacks ?? cfg.stacks.map((s) => s.name);
+    const windowHook = maintenanceWindowHook({
+        windowOpen: cfg.maintenance.windowOpen,
+        windowEnv: WINDOW_ENV,
+        dryRun: input.dryRun,
+        checkQuiescent: () => quiescent(input.runner, target, allowStacks),
+    });
 
     const opts: pulumi.ComponentResourceOptions = { transformations: input.transformations };
-    const gate = new MaintenanceGate("gate", {
-        ...gateArgs,
-        desired: `${cfg.network.name} ${checked.subnet} ${checked.gateway}`,
-        allowStacks: cfg.maintenance.allowStacks ?? cfg.stacks.map((s) => s.name),
-        target,
-    }, opts);
+    // First: every other resource depends on it, so the scripts it installs are on the host before any runs.
+    const scripts = new HostScripts("host", { target }, opts);
 
     const network = new ProxyNetwork("proxy", {
         name: cfg.network.name,
         subnet: checked.subnet,
         gateway: checked.gateway,
-        labels: cfg.network.labels,
+        labels: checked.labels,
         implementation: cfg.network.implementation,
-        adoptId: cfg.network.adoptId,
+        importId: checked.importId,
         removeTimeoutSeconds: cfg.network.removeTimeoutSeconds,
         target,
-        dependsOn: [gate.check],
+        dependsOn: [scripts.resource],
+        windowHook,
     }, opts);
 
     const rebuild = checked.nixModuleDigest === undefined ? undefined : new NixosRebuild("rebuild", {
         command: cfg.rebuild.command,
         moduleDigest: checked.nixModuleDigest,
+        modulePath: cfg.connection.mode === "local" && cfg.rebuild.nixModule !== undefined ? path.resolve(input.baseDir, cfg.rebuild.nixModule) : undefined,
         networkId: network.networkId,
         target,
         dependsOn: [network.resource],
@@ -179,7 +245,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         // they are healthy: joining the network is all that needs the order, and waiting for health would add
         // a whole deploy to the outage.
         const waits = s.waitsFor.map((w) => stacks.get(w)!.deployed);
-        const base = s.attached && rebuild ? [gate.check, rebuild.done] : [gate.check];
+        const base = s.attached && rebuild ? [scripts.resource, rebuild.done] : [scripts.resource];
         stacks.set(s.name, new SwarmStack(s.name, {
             stack: s.name,
             deploy: s.compose !== undefined ? composeDeploy(input, s.compose) : { unit: s.unit! },
@@ -188,6 +254,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
             health: s.health,
             target,
             dependsOn: [...base, ...(s.attached ? [network.resource] : []), ...waits],
+            windowHook,
         }, opts));
     }
 
@@ -199,6 +266,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
             timeoutSeconds: Math.max(...attached.map((s) => s.teardownTimeoutSeconds)),
             target,
             dependsOn: attached.map((s) => stacks.get(s.name)!.deployed),
+            windowHook,
         }, opts);
     }
 
@@ -210,6 +278,19 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         maintenancePlan: checked.plan,
         networkId: network.networkId,
     };
+}
+
+/** The quiescence check, run on the host through the runner that read its facts (the installed script). */
+function quiescent(runner: Runner | undefined, target: Target, allowStacks: string[]): void {
+    if (!runner) {
+        throw new Error("no way to reach the host was given to the program");
+    }
+    try {
+        runner(["bash", path.posix.join(target.scriptsDir, "gate-quiescent.sh"), ...allowStacks]);
+    } catch (e) {
+        const err = e as Error & { stderr?: string };
+        throw new Error((err.stderr ?? "").trim() || err.message);
+    }
 }
 
 function composeDeploy(input: ProgramInput, file: string): { compose: string; digest?: string } {

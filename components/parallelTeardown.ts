@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { hostCommand, Target } from "../src/hostCommand";
+import { commandLine, Target, targetCommand } from "../src/hostCommand";
 
 export interface ParallelTeardownArgs {
     /** The attached stacks, torn down together. */
@@ -9,6 +9,8 @@ export interface ParallelTeardownArgs {
     target: Target;
     /** Every attached stack's deploy: this resource comes after them, so the engine deletes it before them. */
     dependsOn: pulumi.Resource[];
+    /** Its `beforeDelete` hook: the teardown runs only in the maintenance window. */
+    windowHook: pulumi.ResourceHook;
 }
 
 /**
@@ -22,11 +24,16 @@ export class ParallelTeardown extends pulumi.ComponentResource {
 
     constructor(name: string, args: ParallelTeardownArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:ParallelTeardown", name, {}, opts);
-        this.resource = hostCommand(`${name}-all`, {
-            create: { script: "run", args: ["true"] },
-            delete: { script: "stacks-teardown", args: [String(args.timeoutSeconds), ...args.stacks] },
+        this.resource = targetCommand(`${name}-all`, {
+            create: "true",
+            delete: commandLine(args.target.scriptsDir, { script: "stacks-teardown", args: [String(args.timeoutSeconds), ...args.stacks] }),
             triggers: [args.network.name, args.network.id],
-        }, args.target, { parent: this, dependsOn: args.dependsOn, deleteBeforeReplace: true });
+        }, args.target, {
+            parent: this,
+            dependsOn: args.dependsOn,
+            deleteBeforeReplace: true,
+            hooks: { beforeDelete: [args.windowHook] },
+        });
         this.registerOutputs({});
     }
 }

@@ -9,24 +9,25 @@ export interface ProxyNetworkArgs {
     labels: Record<string, string>;
     /** "docker": the Docker provider's Network; "command": the host scripts (no provider plugin needed). */
     implementation: "docker" | "command";
-    /** ID of the live network to take over: the first `up` then changes nothing. */
-    adoptId?: string;
+    /** ID of the live network to take over (docker implementation): the first `up` then changes nothing. */
+    importId?: string;
     removeTimeoutSeconds: number;
     target: Target;
     dependsOn: pulumi.Resource[];
+    /** Its `beforeDelete` hook: the network is deleted only in the maintenance window. */
+    windowHook: pulumi.ResourceHook;
 }
 
 /** The shared attachable overlay. Every input forces a replacement, deleted before it is created again. */
 export class ProxyNetwork extends pulumi.ComponentResource {
     public readonly networkId: pulumi.Output<string>;
-    public readonly subnet: pulumi.Output<string>;
     /** The resource whose replacement must carry the attached stacks with it. */
     public readonly resource: pulumi.CustomResource;
 
     constructor(name: string, args: ProxyNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:ProxyNetwork", name, {}, opts);
         // Explicitly named: the name is the identity stacks join by, so a create-before-delete would collide.
-        const childOpts = { parent: this, deleteBeforeReplace: true, dependsOn: args.dependsOn };
+        const childOpts = { parent: this, deleteBeforeReplace: true, dependsOn: args.dependsOn, hooks: { beforeDelete: [args.windowHook] } };
         if (args.implementation === "docker") {
             const net = new docker.Network(`${name}-network`, {
                 name: args.name,
@@ -37,8 +38,8 @@ export class ProxyNetwork extends pulumi.ComponentResource {
                 labels: Object.entries(args.labels).map(([label, value]) => ({ label, value })),
             }, {
                 ...childOpts,
-                import: args.adoptId,
-                // The engine fills driver options (the VXLAN ID) on read; they are not ours to diff.
+                import: args.importId,
+                // Docker fills driver options (the VXLAN ID) on create; they are not ours to diff.
                 ignoreChanges: ["options"],
             });
             this.networkId = net.id;
@@ -53,7 +54,6 @@ export class ProxyNetwork extends pulumi.ComponentResource {
             this.networkId = net.stdout.apply((s) => s.trim().split("\n").pop() ?? "");
             this.resource = net;
         }
-        this.subnet = pulumi.output(args.subnet);
-        this.registerOutputs({ networkId: this.networkId, subnet: this.subnet });
+        this.registerOutputs({ networkId: this.networkId });
     }
 }

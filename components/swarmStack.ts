@@ -11,6 +11,8 @@ export interface SwarmStackArgs {
     health: { timeoutSeconds: number; http?: { url: string; host: string; expectStatus: number } };
     target: Target;
     dependsOn: pulumi.Resource[];
+    /** Bound to the stack's deploy as its `beforeDelete` hook: the teardown runs only in the window. */
+    windowHook: pulumi.ResourceHook;
 }
 
 export function deployInvocation(stack: string, deploy: SwarmStackArgs["deploy"]): Invocation {
@@ -20,8 +22,8 @@ export function deployInvocation(stack: string, deploy: SwarmStackArgs["deploy"]
 }
 
 /** Options of the stack's command: torn down before it comes back, never alongside the old one. */
-export function stackResourceOptions(parent: pulumi.Resource, dependsOn: pulumi.Resource[]): pulumi.CustomResourceOptions {
-    return { parent, dependsOn, deleteBeforeReplace: true };
+export function stackResourceOptions(parent: pulumi.Resource, dependsOn: pulumi.Resource[], windowHook: pulumi.ResourceHook): pulumi.CustomResourceOptions {
+    return { parent, dependsOn, deleteBeforeReplace: true, hooks: { beforeDelete: [windowHook] } };
 }
 
 /**
@@ -44,7 +46,7 @@ export class SwarmStack extends pulumi.ComponentResource {
             // with dependsOn alone the engine deletes the network while the stack still uses it, and Docker refuses.
             triggers: args.network ? [args.network.name, args.network.id] : [],
             environment: "compose" in args.deploy && args.deploy.digest ? { SWARM_PROXY_COMPOSE_SHA256: args.deploy.digest } : undefined,
-        }, args.target, stackResourceOptions(this, args.dependsOn));
+        }, args.target, stackResourceOptions(this, args.dependsOn, args.windowHook));
 
         const net = args.network;
         this.healthy = hostCommand(`${name}-health`, {

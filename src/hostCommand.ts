@@ -1,8 +1,13 @@
 // Turns "run host script X with these arguments" into a command resource, local or over SSH.
-// The scripts travel on stdin as one bundle, so the host needs no checkout of this repository and a
-// delete runs exactly the teardown that was stored in state with the resource.
+//
+// The scripts live on the host, in one directory (connection.scriptsDir) that a single resource keeps up to
+// date (HostScripts: its stdin is the installer below). Every other resource runs `bash DIR/SCRIPT.sh ARG...`:
+// its inputs never contain a script's text, so editing a script changes only the resource that carries them,
+// never one that deploys, tears down or rebuilds (pulumi-command re-runs `create` on any input change). A
+// delete runs the teardown installed on the host, the newest one the program delivered.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { shellQuote } from "./hostFacts";
@@ -27,28 +32,60 @@ export interface Invocation {
 }
 
 export type Target =
-    | { mode: "local" }
-    | { mode: "ssh"; host: string; port: number; user: string; hostKey: string; privateKey: pulumi.Input<string> };
+    | { mode: "local"; scriptsDir: string }
+    | { mode: "ssh"; scriptsDir: string; host: string; port: number; user: string; hostKey: string; privateKey: pulumi.Input<string> };
 
-function fnName(script: HostScript): string {
-    return `sp_main_${script.replace(/-/g, "_")}`;
+/** The files the installer puts on the host: lib.sh and every script beside it, sorted by name. */
+export function hostFiles(hostDir: string = HOST_DIR): { name: string; text: string }[] {
+    return fs.readdirSync(hostDir)
+        .filter((f) => f.endsWith(".sh"))
+        .sort()
+        .map((name) => ({ name, text: fs.readFileSync(path.join(hostDir, name), "utf8") }));
 }
 
-/** One bash program: lib.sh, then each script as a function, then a dispatcher on the first argument. */
-export function bundle(scripts: readonly HostScript[], hostDir: string = HOST_DIR): string {
-    const unique = [...new Set(scripts)].sort();
-    const parts = ["#!/usr/bin/env bash", fs.readFileSync(path.join(hostDir, "lib.sh"), "utf8")];
-    for (const s of unique) {
-        parts.push(`${fnName(s)}() {\n${fs.readFileSync(path.join(hostDir, `${s}.sh`), "utf8")}\n}`);
+/**
+ * A bash program that installs the host scripts into the directory given as its first argument: each file is
+ * written beside its final name and renamed over it, so a teardown that starts meanwhile reads either the
+ * old file or the new one, never half of one. Files are carried base64-encoded, so no script text is ever
+ * parsed by the shell that installs it. Prints the bundle's digest.
+ */
+export function installer(hostDir: string = HOST_DIR): string {
+    const files = hostFiles(hostDir);
+    const digest = createHash("sha256");
+    files.forEach((f) => digest.update(`${f.name}\0${f.text}\0`));
+    const lines = [
+        "set -euo pipefail",
+        'dir=${1:?usage: bash -s -- DIR}',
+        'case "$dir" in /*) ;; *) echo "scripts directory $dir is not an absolute path" >&2; exit 2 ;; esac',
+        'mkdir -p -- "$dir"',
+        'put() { printf \'%s\' "$2" | base64 -d >"$dir/.$1.new"; chmod 0755 "$dir/.$1.new"; mv -f -- "$dir/.$1.new" "$dir/$1"; }',
+    ];
+    for (const f of files) {
+        lines.push(`put ${shellQuote(f.name)} ${shellQuote(Buffer.from(f.text).toString("base64"))}`);
     }
-    const cases = unique.map((s) => `  ${s}) ${fnName(s)} "$@" ;;`).join("\n");
-    parts.push(`sp_entry=$1\nshift\ncase "$sp_entry" in\n${cases}\n  *) echo "unknown host script: $sp_entry" >&2; exit 2 ;;\nesac`);
-    return parts.join("\n");
+    const sum = digest.digest("hex");
+    lines.push(`printf '%s\\n' ${shellQuote(sum)} >"$dir/.digest.new"`, 'mv -f -- "$dir/.digest.new" "$dir/DIGEST"', `echo ${shellQuote(sum)}`);
+    return `${lines.join("\n")}\n`;
 }
 
-/** The command line that runs one script of the bundle; every argument is single-quoted. */
-export function commandLine(inv: Invocation): string {
-    return ["bash", "-s", "--", inv.script, ...inv.args].map((w, i) => (i < 4 ? w : shellQuote(w))).join(" ");
+/** The command line that runs one installed script; every word is single-quoted. */
+export function commandLine(scriptsDir: string, inv: Invocation): string {
+    return ["bash", path.posix.join(scriptsDir, `${inv.script}.sh`), ...inv.args].map(shellQuote).join(" ");
+}
+
+/** The command line that runs a program as given (argv), single-quoted. */
+export function argvLine(argv: readonly string[]): string {
+    return argv.map(shellQuote).join(" ");
+}
+
+export interface CommandSpec {
+    create: string;
+    update?: string;
+    delete?: string;
+    stdin?: string;
+    triggers?: pulumi.Input<unknown[]>;
+    /** Inputs whose change re-runs `update` (or `create`) in place, such as a compose file's digest. */
+    environment?: Record<string, pulumi.Input<string>>;
 }
 
 export interface HostCommandArgs {
@@ -56,29 +93,39 @@ export interface HostCommandArgs {
     update?: Invocation;
     delete?: Invocation;
     triggers?: pulumi.Input<unknown[]>;
-    /** Inputs whose change re-runs `update` (or `create`) in place, such as a compose file's digest. */
     environment?: Record<string, pulumi.Input<string>>;
 }
 
-/** A command resource that runs host scripts on the target. */
+/** A command resource that runs installed host scripts on the target. */
 export function hostCommand(name: string, args: HostCommandArgs, target: Target, opts: pulumi.CustomResourceOptions): command.local.Command | command.remote.Command {
-    const invs = [args.create, args.update, args.delete].filter((i): i is Invocation => i !== undefined);
-    const common = {
-        create: commandLine(args.create),
-        update: args.update ? commandLine(args.update) : undefined,
-        delete: args.delete ? commandLine(args.delete) : undefined,
-        stdin: bundle(invs.map((i) => i.script)),
+    const line = (inv: Invocation | undefined) => (inv ? commandLine(target.scriptsDir, inv) : undefined);
+    return targetCommand(name, {
+        create: line(args.create)!,
+        update: line(args.update),
+        delete: line(args.delete),
         triggers: args.triggers,
+        environment: args.environment,
+    }, target, opts);
+}
+
+/** A command resource on the target: local.Command, or remote.Command with the pinned host key. */
+export function targetCommand(name: string, spec: CommandSpec, target: Target, opts: pulumi.CustomResourceOptions): command.local.Command | command.remote.Command {
+    const common = {
+        create: spec.create,
+        update: spec.update,
+        delete: spec.delete,
+        stdin: spec.stdin,
+        triggers: spec.triggers,
         addPreviousOutputInEnv: false,
     };
     if (target.mode === "local") {
-        return new command.local.Command(name, { ...common, environment: args.environment, interpreter: ["/bin/sh", "-c"] }, opts);
+        return new command.local.Command(name, { ...common, environment: spec.environment, interpreter: ["/bin/sh", "-c"] }, opts);
     }
     return new command.remote.Command(name, {
         ...common,
         // sshd may drop variables it does not AcceptEnv; harmless, since they only carry digests whose
         // change is what makes the engine re-run the update.
-        environment: args.environment,
+        environment: spec.environment,
         connection: {
             host: target.host,
             port: target.port,

@@ -1,0 +1,76 @@
+// The maintenance window. Outside it, nothing is torn down: every resource whose delete takes something down
+// (the network, each stack, the teardown of all stacks) carries one named `beforeDelete` hook, and the engine
+// calls it before each such delete, whatever made the engine decide to delete or replace it (a changed input,
+// a resource gone from the program, `--replace`, a network recreated out of band, ...). The hook's name is
+// stored in state with the resource and its code is this run's: it sees this run's window. Inside the window
+// the hook checks, once per run and before the first delete, that the host is quiescent.
+import * as pulumi from "@pulumi/pulumi";
+
+export const WINDOW_HOOK = "swarm-proxy-maintenance-window";
+
+export interface WindowArgs {
+    windowOpen: boolean;
+    /** The environment variable that opens the window for one run. */
+    windowEnv: string;
+    /** True during `pulumi preview`: nothing is deleted then, so the hook only says what `up` would refuse. */
+    dryRun: boolean;
+    /** Throws, naming the stacks, when the host is not quiescent. Called at most once per run. */
+    checkQuiescent: () => void;
+}
+
+function howToOpen(windowEnv: string): string {
+    return `Open the window for one run with \`${windowEnv}=open pulumi up\`, or set it with ` +
+        "`pulumi config set --path maintenance.windowOpen true`.";
+}
+
+/** Why `pulumi up` refuses to delete `what` now (the window is closed). */
+export function deleteRefusal(what: string, windowEnv: string): string {
+    return `outside the maintenance window: this update would delete ${what}, which takes it down; ` +
+        `disruptive steps run only in a maintenance window. ${howToOpen(windowEnv)} Nothing was torn down.`;
+}
+
+/** Why `pulumi up` may not replace the network now, or undefined when it may. Checked before anything is registered. */
+export function replaceRefusal(a: { replacing: boolean; windowOpen: boolean; windowEnv: string; dryRun: boolean; networkName: string }): string | undefined {
+    if (!a.replacing || a.windowOpen || a.dryRun) {
+        return undefined;
+    }
+    return `this update replaces the network "${a.networkName}", which takes every attached stack down; ` +
+        `it runs only in a maintenance window. ${howToOpen(a.windowEnv)} Nothing was changed.`;
+}
+
+function describe(args: pulumi.ResourceHookArgs): string {
+    return `${args.name} (${args.type})`;
+}
+
+/** The hook to bind as `hooks: { beforeDelete: [hook] }` on every resource whose delete is disruptive. */
+export function maintenanceWindowHook(a: WindowArgs): pulumi.ResourceHook {
+    let quiescent: Error | true | undefined;
+    const warned = new Set<string>();
+    return new pulumi.ResourceHook(WINDOW_HOOK, (args) => {
+        if (!a.windowOpen) {
+            const refusal = deleteRefusal(describe(args), a.windowEnv);
+            if (!a.dryRun) {
+                throw new Error(refusal);
+            }
+            if (!warned.has(args.urn)) {
+                warned.add(args.urn);
+                pulumi.log.warn(`\`pulumi up\` would refuse here: ${refusal}`);
+            }
+            return;
+        }
+        if (a.dryRun) {
+            return;
+        }
+        if (quiescent === undefined) {
+            try {
+                a.checkQuiescent();
+                quiescent = true;
+            } catch (e) {
+                quiescent = e as Error;
+            }
+        }
+        if (quiescent !== true) {
+            throw new Error(`the maintenance needs a quiescent host, and it is not: ${quiescent.message}. Nothing was torn down.`);
+        }
+    }, { onDryRun: true });
+}
