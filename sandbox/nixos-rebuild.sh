@@ -16,10 +16,8 @@ die() { say "error: $*"; exit 1; }
 # lib holding only what the modules use. The dummy store keeps nix-instantiate from opening (as root,
 # creating) /nix/store and its database; a module that copies a path into the store cannot be evaluated.
 swarm_init_script() {
-  local module=$1 docker_prefix=$2 err json rc=0
+  local module=$1 docker_prefix=$2 err json messages rc=0
   err=$(mktemp)
-  # shellcheck disable=SC2064 # expand now: the trap must remove this file
-  trap "rm -f '$err'" RETURN
   # shellcheck disable=SC2016 # a Nix expression, not shell: the paths come in as --argstr
   json=$(nix-instantiate --store dummy:// --eval --strict --json \
     --argstr module "$module" --argstr dockerPrefix "$docker_prefix" -E '
@@ -30,19 +28,19 @@ swarm_init_script() {
           lib = { mkForce = x: x; };
           pkgs = { };
         };
-        script = m.systemd.services.swarm-init.script;
+        script = m.systemd.services.swarm-init.script or (throw "it defines no systemd.services.swarm-init.script");
       in
       if builtins.isString script then script
       else throw "systemd.services.swarm-init.script is a ${builtins.typeOf script}, not a string"' 2>"$err") || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    die "$module does not evaluate (nix-instantiate exited $rc): $(<"$err")"
-  fi
-  cat "$err" >&2
+  messages=$(<"$err")
+  rm -f "$err"
+  [ "$rc" -eq 0 ] || die "$module does not evaluate (nix-instantiate exited $rc): $messages"
+  [ -z "$messages" ] || echo "$messages" >&2
   # Nix 2.8's nix-instantiate has no --raw. Its JSON strings escape only \" \\ \n \r \t and \u00XX, all of
   # which printf %b decodes except \" (made \x22 first; a \" here is never the tail of an escaped \\).
   json=${json#\"}
   json=${json%\"}
-  printf '%b\n' "${json//\\\"/\\x22}"
+  printf '%b' "${json//\\\"/\\x22}"
 }
 
 [ "$#" -le 1 ] || { echo "usage: nixos-rebuild.sh [MODULE]" >&2; exit 2; }
@@ -51,7 +49,7 @@ module=${1:-${SWARM_PROXY_NIX_MODULE:-}}
 [[ $module == /* ]] || module=$root/$module
 [ -f "$module" ] || die "$module is not a file"
 # The unit runs `docker swarm init` and creates networks: never against whatever dockerd is the default.
-[ -n "${DOCKER_HOST:-}" ] || die "DOCKER_HOST is not set; point it at the sandbox: eval \"\$(bash sandbox/up.sh --env)\""
+[ -n "${DOCKER_HOST:-}" ] || die "DOCKER_HOST is not set: eval \"\$(bash sandbox/up.sh --env)\" first"
 command -v nix-instantiate >/dev/null || die "nix-instantiate not found: install nix-bin (bash scripts/install-deps.sh)"
 docker_cli=$(command -v docker) || die "no docker CLI on PATH"
 

@@ -1,6 +1,15 @@
 // Runs the program under pulumi.runtime.setMocks and records every resource with its inputs and options.
 // The mocks throw on any type token they do not know, so a resource the program should not create fails.
 import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+
+// The SDK's mock monitor accepts resource hooks as a feature but has no RPC to register one: answer it, so a
+// program that binds hooks runs under mocks (the hooks themselves run only in the engine tier).
+Object.assign(MockMonitor.prototype, {
+    registerResourceHook(_req: unknown, callback: (err: Error | null, res: unknown) => void): void {
+        callback(null, {});
+    },
+});
 
 export interface Recorded {
     type: string;
@@ -12,6 +21,8 @@ export interface Recorded {
     deleteBeforeReplace?: boolean;
     import?: string;
     ignoreChanges?: string[];
+    /** Names of the resource's beforeDelete hooks. */
+    beforeDelete: string[];
 }
 
 const KNOWN = new Set([
@@ -21,7 +32,7 @@ const KNOWN = new Set([
     "swarm-proxy:index:ProxyNetwork",
     "swarm-proxy:index:SwarmStack",
     "swarm-proxy:index:NixosRebuild",
-    "swarm-proxy:index:MaintenanceGate",
+    "swarm-proxy:index:HostScripts",
     "swarm-proxy:index:ParallelTeardown",
 ]);
 
@@ -65,6 +76,7 @@ export class Recorder {
             deleteBeforeReplace: o.deleteBeforeReplace,
             import: o.import as string | undefined,
             ignoreChanges: o.ignoreChanges,
+            beforeDelete: (o.hooks?.beforeDelete ?? []).map((h) => h.name),
         });
         return undefined;
     };
@@ -79,6 +91,6 @@ export class Recorder {
         if (!r) {
             throw new Error(`no resource ${name}; registered: ${this.registered.map((x) => x.name).join(", ")}`);
         }
-        return { ...r, dependsOn: [], ...this.options.get(name) };
+        return { ...r, dependsOn: [], beforeDelete: [], ...this.options.get(name) };
     }
 }

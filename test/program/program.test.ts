@@ -4,18 +4,24 @@ import * as assert from "assert";
 import * as path from "path";
 import { parseConfig } from "../../config";
 import { buildProgram } from "../../program";
+import { hostFiles, installer } from "../../src/hostCommand";
 import { HostFacts } from "../../src/hostFacts";
 import { RawConfig, rawConfig, referenceFacts, ROOT } from "../unit/fixtures";
 import { Recorder } from "./harness";
 
-function dependsOnGate(rec: Recorder, name: string, seen = new Set<string>()): boolean {
+function dependsOnScripts(rec: Recorder, name: string, seen = new Set<string>()): boolean {
     if (seen.has(name)) {
         return false;
     }
     seen.add(name);
     const r = rec.get(name);
-    return r.dependsOn.includes("gate-quiescent") || r.dependsOn.some((d) => dependsOnGate(rec, d, seen));
+    return r.dependsOn.includes("host-install") || r.dependsOn.some((d) => dependsOnScripts(rec, d, seen));
 }
+
+const DIR = "/var/lib/swarm-proxy/host";
+/** The command line that runs an installed host script, every word quoted. */
+const sh = (script: string, ...args: string[]) => ["bash", `${DIR}/${script}.sh`, ...args].map((w) => `'${w}'`).join(" ");
+const WINDOW_HOOK = "swarm-proxy-maintenance-window";
 
 const ATTACHED = ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"];
 
@@ -54,23 +60,44 @@ describe("program (mocked engine)", () => {
                     assert.deepStrictEqual(net.inputs.ipamConfigs, [{ subnet: "10.10.0.0/16", gateway: "10.10.0.1" }]);
                     assert.deepStrictEqual(net.inputs.labels, [{ label: "owner", value: "swarm-proxy" }]);
                 } else {
-                    assert.strictEqual(net.inputs.create, "bash -s -- network-ensure 'proxy' '10.10.0.0/16' '10.10.0.1' 'owner=swarm-proxy'");
-                    assert.strictEqual(net.inputs.delete, "bash -s -- network-remove 'proxy' '120'");
+                    assert.strictEqual(net.inputs.create, sh("network-ensure", "proxy", "10.10.0.0/16", "10.10.0.1", "owner=swarm-proxy"));
+                    assert.strictEqual(net.inputs.delete, sh("network-remove", "proxy", "120"));
                     assert.deepStrictEqual(net.inputs.triggers, ["proxy", "10.10.0.0/16", "10.10.0.1", "owner=swarm-proxy"]);
                 }
             });
 
-            it("registers the gate first, and the network depends on it", () => {
+            it("installs the host scripts first, and every other resource depends on them", () => {
                 const order = rec.registered.map((r) => r.name);
-                assert.strictEqual(order[0], "gate");
-                assert.ok(order.indexOf("gate-quiescent") < order.indexOf("proxy-network"), order.join(", "));
-                assert.deepStrictEqual(rec.get("proxy-network").dependsOn, ["gate-quiescent"]);
+                assert.strictEqual(order[0], "host");
+                assert.ok(order.indexOf("host-install") < order.indexOf("proxy-network"), order.join(", "));
+                assert.deepStrictEqual(rec.get("proxy-network").dependsOn, ["host-install"]);
                 for (const r of rec.registered.filter((x) => x.type.startsWith("command:") || x.type.startsWith("docker:"))) {
-                    if (r.name !== "gate-quiescent") {
-                        assert.ok(dependsOnGate(rec, r.name), `${r.name} does not depend on the gate`);
+                    if (r.name !== "host-install") {
+                        assert.ok(dependsOnScripts(rec, r.name), `${r.name} does not depend on the host scripts`);
                     }
                 }
-                assert.strictEqual(rec.get("gate-quiescent").inputs.create, "bash -s -- gate-quiescent 'traefik' 'drone' 'ccci-bridge' 'ccci-dashboard' 'ccci-reports' 'warm-keycloak' 'backups'");
+                const install = rec.get("host-install");
+                assert.strictEqual(install.inputs.create, `bash -s -- '${DIR}'`);
+                assert.strictEqual(install.inputs.stdin, installer());
+                assert.strictEqual(install.inputs.delete, undefined, "the scripts stay on the host for any later teardown");
+            });
+
+            it("no input but the installer's holds a script's text, so a changed script updates that resource alone", () => {
+                const libLine = hostFiles().find((f) => f.name === "lib.sh")!.text.split("\n").find((l) => l.startsWith("sp_die()"))!;
+                for (const r of rec.registered.filter((x) => x.name !== "host-install")) {
+                    assert.ok(!JSON.stringify(r.inputs).includes(libLine), `${r.name} carries script text`);
+                    assert.strictEqual(r.inputs.stdin, undefined, `${r.name} has stdin`);
+                }
+            });
+
+            it("binds the maintenance-window hook to every resource whose delete takes something down, and only to those", () => {
+                const guarded = rec.registered.filter((r) => rec.get(r.name).beforeDelete.includes(WINDOW_HOOK)).map((r) => r.name).sort();
+                assert.deepStrictEqual(guarded, ["proxy-network", "teardown-all", ...[...ATTACHED, "backups"].map((s) => `${s}-stack`)].sort());
+                for (const r of rec.registered.filter((x) => x.type.startsWith("command:"))) {
+                    if (r.inputs.delete !== undefined) {
+                        assert.ok(guarded.includes(r.name), `${r.name} has a delete but no window hook`);
+                    }
+                }
             });
 
             for (const stack of ATTACHED) {
@@ -78,13 +105,13 @@ describe("program (mocked engine)", () => {
                     const s = rec.get(`${stack}-stack`);
                     assert.deepStrictEqual(s.inputs.triggers, ["proxy", networkId]);
                     assert.strictEqual(s.deleteBeforeReplace, true);
-                    assert.strictEqual(s.inputs.create, `bash -s -- stack-deploy '${stack}' '${path.join(ROOT, "sandbox", "stacks", `${stack}.yml`)}'`);
-                    assert.strictEqual(s.inputs.delete, `bash -s -- stack-teardown '${stack}' '180'`);
+                    assert.strictEqual(s.inputs.create, sh("stack-deploy", stack, path.join(ROOT, "sandbox", "stacks", `${stack}.yml`)));
+                    assert.strictEqual(s.inputs.delete, sh("stack-teardown", stack, "180"));
                     assert.match(String((s.inputs.environment as Record<string, string>).SWARM_PROXY_COMPOSE_SHA256), /^[0-9a-f]{64}$/);
                 });
                 it(`${stack}: comes back after the rebuild, and is checked in the new subnet`, () => {
                     assert.ok(rec.get(`${stack}-stack`).dependsOn.includes("rebuild-switch"));
-                    assert.strictEqual(rec.get(`${stack}-health`).inputs.create, `bash -s -- stack-health '${stack}' 'proxy' '10.10.0.0/16' '180'`);
+                    assert.strictEqual(rec.get(`${stack}-health`).inputs.create, sh("stack-health", stack, "proxy", "10.10.0.0/16", "180"));
                     assert.deepStrictEqual(rec.get(`${stack}-health`).dependsOn, [`${stack}-stack`]);
                 });
             }
@@ -92,7 +119,8 @@ describe("program (mocked engine)", () => {
             it("runs the rebuild after the network exists and re-runs it when the network or the module changes", () => {
                 const r = rec.get("rebuild-switch");
                 assert.deepStrictEqual(r.dependsOn, ["proxy-network"]);
-                assert.strictEqual(r.inputs.create, "bash -s -- run 'nixos-rebuild' 'switch'");
+                assert.strictEqual(r.inputs.create, "'nixos-rebuild' 'switch' </dev/null");
+                assert.deepStrictEqual(r.inputs.environment, { SWARM_PROXY_NIX_MODULE: path.join(ROOT, "nix", "swarm.nix") });
                 const triggers = r.inputs.triggers as string[];
                 assert.strictEqual(triggers[0], networkId);
                 assert.match(triggers[1], /^[0-9a-f]{64}$/);
@@ -113,40 +141,51 @@ describe("program (mocked engine)", () => {
                 assert.strictEqual(t.deleteBeforeReplace, true);
                 // Depending on every attached stack makes the engine delete it before any of them.
                 assert.deepStrictEqual(t.dependsOn, ATTACHED.map((s) => `${s}-stack`));
-                assert.strictEqual(t.inputs.delete, `bash -s -- stacks-teardown '180' ${ATTACHED.map((s) => `'${s}'`).join(" ")}`);
-                assert.match(String(t.inputs.stdin), /^sp_main_stacks_teardown\(\) \{$/m);
-                assert.strictEqual(t.inputs.create, "bash -s -- run 'true'");
+                assert.strictEqual(t.inputs.delete, sh("stacks-teardown", "180", ...ATTACHED));
+                assert.strictEqual(t.inputs.create, "true");
             });
 
             it("leaves backups (not on proxy) out of the replacement and out of the rebuild", () => {
                 const b = rec.get("backups-stack");
                 assert.deepStrictEqual(b.inputs.triggers, []);
-                assert.deepStrictEqual(b.dependsOn, ["gate-quiescent"]);
-                assert.strictEqual(rec.get("backups-health").inputs.create, "bash -s -- stack-health 'backups' '' '' '180'");
+                assert.deepStrictEqual(b.dependsOn, ["host-install"]);
+                assert.strictEqual(rec.get("backups-health").inputs.create, sh("stack-health", "backups", "", "", "180"));
             });
         });
     }
 
-    it("adopts the live network by ID with its live subnet and gateway, and the gate asks for nothing", async () => {
+    it("adopts the live network by ID with its live subnet, gateway and labels, whatever the config's labels say", async () => {
+        const facts = referenceFacts();
+        const live = facts.networks.find((n) => n.name === "proxy")!;
         const rec = await run({
+            facts,
             mutate: (c) => {
-                c.network = { ...c.network, implementation: "docker", subnet: "10.0.1.0/24", adoptId: "p".repeat(25), labels: {} };
+                c.network = { ...c.network, implementation: "docker", subnet: "10.0.1.0/24", adoptId: live.id, labels: { owner: "swarm-proxy" } };
                 c.rebuild = {};
             },
         });
         const net = rec.get("proxy-network");
-        assert.strictEqual(net.import, "p".repeat(25));
-        assert.deepStrictEqual(net.inputs.ipamConfigs, [{ subnet: "10.0.1.0/24", gateway: "10.0.1.1" }]);
-        assert.deepStrictEqual(net.inputs.labels, []);
-        // The gate keys on the desired network only, so the run after the maintenance sees no change in it.
-        assert.deepStrictEqual(rec.get("gate-quiescent").inputs.triggers, ["proxy 10.0.1.0/24 10.0.1.1"]);
+        assert.strictEqual(net.import, live.id);
+        assert.deepStrictEqual(net.inputs.ipamConfigs, [{ subnet: "10.0.1.0/24", gateway: live.gateways[0] }]);
+        assert.deepStrictEqual(net.inputs.labels, Object.entries(live.labels).map(([label, value]) => ({ label, value })));
         assert.ok(!rec.registered.some((r) => r.name.startsWith("rebuild")));
+    });
+
+    it("refuses an adoptId that is not the live network's, before creating anything", async () => {
+        const rec = new Recorder();
+        pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
+        const raw = rawConfig();
+        raw.network = { ...raw.network, implementation: "docker", subnet: "10.0.1.0/24", adoptId: "q".repeat(25) };
+        assert.throws(() => buildProgram({ config: parseConfig(raw, { baseDir: ROOT }), facts: referenceFacts(), baseDir: ROOT, dryRun: true }),
+            /network\.adoptId: "q{25}" is not the ID of the live network "proxy"/);
+        await rec.settle();
+        assert.deepStrictEqual(rec.registered, []);
     });
 
     it("probes traefik's routing when a stack has an HTTP check", async () => {
         const rec = await run({ mutate: (c) => { c.stacks[1].health = { http: { url: "http://127.0.0.1/healthz", host: "ci.example" } }; } });
         const probe = rec.get("drone-http");
-        assert.strictEqual(probe.inputs.create, "bash -s -- http-probe 'http://127.0.0.1/healthz' 'ci.example' '200' '180'");
+        assert.strictEqual(probe.inputs.create, sh("http-probe", "http://127.0.0.1/healthz", "ci.example", "200", "180"));
         assert.deepStrictEqual(probe.dependsOn, ["drone-health"]);
     });
 
@@ -173,7 +212,7 @@ describe("program (mocked engine)", () => {
         assert.strictEqual(conn.hostKey, "ssh-ed25519 AAAAC3Nz");
         assert.strictEqual(conn.privateKey, "-----BEGIN OPENSSH PRIVATE KEY-----");
         // The compose path is the host's: nothing of this machine is sent.
-        assert.strictEqual(s.inputs.create, "bash -s -- stack-deploy 'drone' 'sandbox/stacks/drone.yml'");
+        assert.strictEqual(s.inputs.create, sh("stack-deploy", "drone", "sandbox/stacks/drone.yml"));
     });
 
     describe("creates no resource at all", () => {

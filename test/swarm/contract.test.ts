@@ -9,7 +9,7 @@ import {
   docker,
   hostDirect,
   hostOk,
-  hostStdin,
+  hostInstalled,
   listServices,
   networkId,
   resetSwarm,
@@ -37,7 +37,7 @@ describe("host script contract", function () {
     it(`${script} rejects invalid names with one message, touching nothing`, async () => {
       const servicesBefore = await listServices();
       for (const bad of hostile) {
-        const r = await hostStdin(script, args(bad));
+        const r = await hostInstalled(script, args(bad));
         assert.notStrictEqual(r.code, 0, `${script} accepted '${bad}'`);
         assert.match(r.stderr, /is not a valid name/, `${script} '${bad}': ${r.stderr}`);
         assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr);
@@ -62,7 +62,7 @@ describe("host script contract", function () {
       ["10.94.0.0/24", "10.95.0.1", /not inside SUBNET/],
       ["10.94.0.0/24", "", /LABEL 'nokey' is not key=value/],
     ] as [string, string, RegExp][]) {
-      const r = await hostStdin("network-ensure.sh", ["proxy", sub, gw, ...(String(msg).includes("LABEL") ? ["nokey"] : [])]);
+      const r = await hostInstalled("network-ensure.sh", ["proxy", sub, gw, ...(String(msg).includes("LABEL") ? ["nokey"] : [])]);
       assert.strictEqual(r.code, 1);
       assert.match(r.stderr, msg);
     }
@@ -76,11 +76,11 @@ describe("host script contract", function () {
     assert.deepStrictEqual(inspect.IPAM.Config, [{ Subnet: subnet, Gateway: "10.94.0.1" }]);
     assert.deepStrictEqual(inspect.Labels, { owner: "swarm-proxy" });
     assert.strictEqual((await hostOk("network-ensure.sh", ["proxy", subnet, "", "owner=swarm-proxy"])).trim(), id);
-    const other = await hostStdin("network-ensure.sh", ["proxy", "10.93.0.0/24", ""]);
+    const other = await hostInstalled("network-ensure.sh", ["proxy", "10.93.0.0/24", ""]);
     assert.strictEqual(other.code, 1);
     assert.match(other.stderr, /exists with subnet '10.94.0.0\/24' \(wanted 10.93.0.0\/24\)/);
     // An overlapping create "succeeds" with an empty driver (moby/swarmkit#2398): detected and undone.
-    const overlap = await hostStdin("network-ensure.sh", ["proxy-overlap", subnet, ""]);
+    const overlap = await hostInstalled("network-ensure.sh", ["proxy-overlap", subnet, ""]);
     assert.strictEqual(overlap.code, 1);
     assert.match(overlap.stderr, /swarmkit#2398|overlap/);
     assert.strictEqual(await networkId("proxy-overlap"), undefined);
@@ -90,12 +90,12 @@ describe("host script contract", function () {
   it("gate-quiescent.sh passes on the allow-list and names the stacks beyond it", async () => {
     await createProxy(subnet);
     for (const s of ["drone", "backups"]) await hostOk("stack-deploy.sh", [s, composeFile(s)]);
-    assert.strictEqual((await hostStdin("gate-quiescent.sh", ["drone", "backups", "traefik"])).code, 0);
-    const r = await hostStdin("gate-quiescent.sh", ["drone"]);
+    assert.strictEqual((await hostInstalled("gate-quiescent.sh", ["drone", "backups", "traefik"])).code, 0);
+    const r = await hostInstalled("gate-quiescent.sh", ["drone"]);
     assert.strictEqual(r.code, 1);
     assert.match(r.stderr, /stacks beyond the allow-list run: backups$/m);
     await Promise.all(["drone", "backups"].map((s) => hostOk("stack-teardown.sh", [s])));
-    const empty = await hostStdin("gate-quiescent.sh", []);
+    const empty = await hostInstalled("gate-quiescent.sh", []);
     assert.strictEqual(empty.code, 0, empty.stderr);
   });
 
@@ -117,10 +117,10 @@ describe("host script contract", function () {
     const env = { PATH: `${bin}:${process.env.PATH ?? ""}`, FAKE_COMPOSE: composeFile("drone") };
     try {
       await createProxy(subnet).catch(() => undefined);
-      const ok = await hostStdin("stack-restart-unit.sh", ["drone", "deploy-drone", "60"], 120_000, env);
+      const ok = await hostInstalled("stack-restart-unit.sh", ["drone", "deploy-drone", "60"], 120_000, env);
       assert.strictEqual(ok.code, 0, ok.stderr);
       assert.strictEqual((await listServices("com.docker.stack.namespace=drone")).length, 1);
-      const bad = await hostStdin("stack-restart-unit.sh", ["drone", "deploy-nothing", "5"], 60_000, env);
+      const bad = await hostInstalled("stack-restart-unit.sh", ["drone", "deploy-nothing", "5"], 60_000, env);
       assert.strictEqual(bad.code, 1);
       assert.match(bad.stderr, /systemctl restart deploy-nothing failed/);
     } finally {

@@ -2,11 +2,12 @@
 // leave the free address count of `proxy` exactly as it was, while `docker stack rm` of the same stacks at
 // once, on the same engine, loses addresses (moby/swarmkit#3230).
 import * as assert from "assert";
-import { bundle, commandLine } from "../../src/hostCommand";
+import { commandLine } from "../../src/hostCommand";
 import {
   createAnchor,
   createProxy,
   deployStacks,
+  installedScripts,
   probeCapacity,
   proxyStacks,
   resetSwarm,
@@ -43,12 +44,12 @@ describe("teardown leaks no address", function () {
     assert.strictEqual(after, before, `free addresses on proxy went from ${before} to ${after}`);
   });
 
-  it(`the program's parallel teardown (stacks-teardown in the command bundle) loses nothing either`, async () => {
+  it(`the program's parallel teardown (stacks-teardown as the program installs and runs it) loses nothing either`, async () => {
     const before = await probeCapacity("proxy", probeLimit);
     for (let i = 0; i < cycles; i++) {
       await deployStacks(proxyStacks, "proxy", subnet);
       const inv = { script: "stacks-teardown" as const, args: ["180", ...proxyStacks] };
-      const r = await run("/bin/sh", ["-c", commandLine(inv)], { input: bundle([inv.script]), timeoutMs: 300_000 });
+      const r = await run("/bin/sh", ["-c", commandLine(installedScripts(), inv)], { timeoutMs: 300_000 });
       assert.strictEqual(r.code, 0, r.stderr);
       for (const st of proxyStacks) {
         assert.deepStrictEqual(await stackTasks(st), [], `${st} still has tasks`);

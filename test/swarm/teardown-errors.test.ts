@@ -7,7 +7,7 @@ import {
   docker,
   hostDirect,
   hostOk,
-  hostStdin,
+  hostInstalled,
   image,
   lines,
   listServices,
@@ -31,13 +31,13 @@ describe("teardown errors and recovery", function () {
     await hostOk("stack-health.sh", ["drone", "proxy", subnet, "120"]);
     const proxyId = await networkId("proxy");
 
-    const withService = await hostStdin("network-remove.sh", ["proxy", "20"]);
+    const withService = await hostInstalled("network-remove.sh", ["proxy", "20"]);
     assert.notStrictEqual(withService.code, 0);
     assert.match(withService.stderr, /drone_ci_commoninternet_net_app/);
 
     await hostOk("stack-teardown.sh", ["drone", "120"]);
     await docker(["run", "-d", "--name", "foreign-client", "--network", "proxy", image]);
-    const blocked = await hostStdin("network-remove.sh", ["proxy", "20"]);
+    const blocked = await hostInstalled("network-remove.sh", ["proxy", "20"]);
     assert.strictEqual(blocked.code, 1, `network-remove.sh exited ${blocked.code}: ${blocked.stderr}`);
     assert.match(blocked.stderr, /network proxy is still in use by: container foreign-client; removed nothing/);
     assert.strictEqual(lines(blocked.stderr).length, 1, `more than one line on stderr: ${blocked.stderr}`);
@@ -63,7 +63,7 @@ describe("teardown errors and recovery", function () {
       "--constraint", "node.labels.nowhere==1", image,
     ]);
     const started = Date.now();
-    const r = await hostStdin("stack-health.sh", ["broken", "proxy", subnet, "3"]);
+    const r = await hostInstalled("stack-health.sh", ["broken", "proxy", subnet, "3"]);
     const took = Date.now() - started;
     assert.strictEqual(r.code, 1);
     assert.match(r.stderr, /stack broken: not healthy after 3s: service broken_app has 0\/1 replicas running/);
@@ -76,7 +76,7 @@ describe("teardown errors and recovery", function () {
     for (const s of stacks) await hostOk("stack-deploy.sh", [s, composeFile(s)]);
     await Promise.all(stacks.map((s) => hostOk("stack-health.sh", [s, "proxy", subnet, "120"])));
 
-    const first = Promise.all(stacks.map((s) => hostStdin("stack-teardown.sh", [s, "120"])));
+    const first = Promise.all(stacks.map((s) => hostInstalled("stack-teardown.sh", [s, "120"])));
     // Restart as soon as the teardown has begun removing services, before the stacks' networks go.
     await waitFor("the teardown to begin", 30_000, async () =>
       (await listServices("com.docker.stack.namespace=drone")).length === 0 ? true : undefined,
@@ -88,7 +88,7 @@ describe("teardown errors and recovery", function () {
     }
 
     for (const s of stacks) {
-      const r = await hostStdin("stack-teardown.sh", [s, "120"]);
+      const r = await hostInstalled("stack-teardown.sh", [s, "120"]);
       assert.strictEqual(r.code, 0, `second teardown of ${s} exited ${r.code}: ${r.stderr}`);
     }
     for (const s of stacks) {

@@ -128,6 +128,19 @@ describe("config validation", () => {
         const raw = rawConfig();
         raw.connection = { mode: "ssh", host: "host.example", user: "deploy", hostKey: "ssh-ed25519 AAAAC3Nz" };
         const cfg = parseConfig(raw, { baseDir: ROOT, hasSshPrivateKey: true });
-        assert.deepStrictEqual(cfg.connection, { mode: "ssh", host: "host.example", port: 22, user: "deploy", hostKey: "ssh-ed25519 AAAAC3Nz" });
+        assert.deepStrictEqual(cfg.connection, {
+            mode: "ssh", host: "host.example", port: 22, user: "deploy", hostKey: "ssh-ed25519 AAAAC3Nz", scriptsDir: "/var/lib/swarm-proxy/host",
+        });
+    });
+
+    it("installs the host scripts in an absolute directory without shell metacharacters", () => {
+        const raw = rawConfig();
+        assert.strictEqual(parseConfig(raw, { baseDir: ROOT }).connection.scriptsDir, "/var/lib/swarm-proxy/host");
+        raw.connection = { mode: "local", scriptsDir: "relative/dir" };
+        assert.throws(() => parseConfig(raw, { baseDir: ROOT }), {
+            message: 'swarm-proxy:connection.scriptsDir: "relative/dir" is not allowed; use an absolute path of letters, digits and _ . / @ + - (no spaces or shell metacharacters)',
+        });
+        raw.connection = { mode: "local", scriptsDir: "/opt/x;rm" };
+        assert.throws(() => parseConfig(raw, { baseDir: ROOT }), /connection\.scriptsDir: "\/opt\/x;rm" is not allowed/);
     });
 });

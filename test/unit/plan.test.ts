@@ -4,11 +4,11 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { gateRefusal } from "../../components/maintenanceGate";
+import { deleteRefusal, replaceRefusal } from "../../src/maintenanceWindow";
 import { parseConfig } from "../../config";
 import { check } from "../../program";
 import { countInUse, routesFrom } from "../../src/hostFacts";
-import { bundle, commandLine, HostScript } from "../../src/hostCommand";
+import { commandLine, HostScript, hostFiles, installer } from "../../src/hostCommand";
 import { checkNixModule, findNetworkCreate } from "../../src/nix";
 import { isReplacing, orderStacks } from "../../src/plan";
 import { RawConfig, rawConfig, referenceFacts, ROOT } from "./fixtures";
@@ -103,50 +103,112 @@ describe("checks before anything is created", () => {
         assert.strictEqual(findNetworkCreate("docker network create --subnet 10.9.0.0/16 other", "proxy"), undefined);
     });
 
-    it("without a survey it assumes a replacement, so the gate demands the window", () => {
+    it("labels and gateway follow the live network until it is replaced, and the change run lists what changes", () => {
+        const facts = referenceFacts();
+        const live = facts.networks.find((n) => n.name === "proxy")!;
+        live.labels = { team: "ops" };
+        const adopt = rawConfig();
+        adopt.network = { ...adopt.network, subnet: "10.0.1.0/24", gateway: "10.0.1.9", labels: { owner: "swarm-proxy" } };
+        adopt.rebuild = {};
+        const kept = check({ config: parseConfig(adopt, { baseDir: ROOT }), facts, baseDir: ROOT, dryRun: true });
+        assert.strictEqual(kept.replacing, false);
+        assert.strictEqual(kept.gateway, "10.0.1.1");
+        assert.deepStrictEqual(kept.labels, { team: "ops" });
+        assert.deepStrictEqual(kept.changes, []);
+        assert.deepStrictEqual(kept.deferred, [
+            { key: "network.gateway", live: "10.0.1.1", desired: "10.0.1.9" },
+            { key: "network.labels", live: "team=ops", desired: "owner=swarm-proxy" },
+        ]);
+        const change = rawConfig();
+        change.network = { ...change.network, labels: { owner: "swarm-proxy" } };
+        const replaced = check({ config: parseConfig(change, { baseDir: ROOT }), facts, baseDir: ROOT, dryRun: true });
+        assert.strictEqual(replaced.replacing, true);
+        assert.strictEqual(replaced.gateway, "10.10.0.1");
+        assert.deepStrictEqual(replaced.labels, { owner: "swarm-proxy" });
+        assert.deepStrictEqual(replaced.deferred, []);
+        assert.deepStrictEqual(replaced.changes, [
+            { key: "network.subnet", live: "10.0.1.0/24", desired: "10.10.0.0/16" },
+            { key: "network.gateway", live: "10.0.1.1", desired: "10.10.0.1" },
+            { key: "network.labels", live: "team=ops", desired: "owner=swarm-proxy" },
+        ]);
+    });
+
+    it("without a survey it assumes a replacement, so the window is demanded", () => {
         const c = check({ config: parseConfig(rawConfig(), { baseDir: ROOT }), facts: undefined, baseDir: ROOT, dryRun: false });
         assert.strictEqual(c.replacing, true);
     });
 });
 
-describe("maintenance gate", () => {
+describe("maintenance window", () => {
     const base = { replacing: true, windowOpen: false, windowEnv: "SWARM_PROXY_MAINTENANCE", dryRun: false, networkName: "proxy" };
     it("refuses a replacing `up` outside the window and says how to open it", () => {
-        assert.strictEqual(gateRefusal(base),
+        assert.strictEqual(replaceRefusal(base),
             "this update replaces the network \"proxy\", which takes every attached stack down; it runs only in a maintenance window. " +
-            "Open the window for this run with `SWARM_PROXY_MAINTENANCE=open pulumi up`, or set it with `pulumi config set --path maintenance.windowOpen true`. Nothing was changed.");
+            "Open the window for one run with `SWARM_PROXY_MAINTENANCE=open pulumi up`, or set it with `pulumi config set --path maintenance.windowOpen true`. Nothing was changed.");
     });
     it("never blocks a preview, an open window, or a run that replaces nothing", () => {
-        assert.strictEqual(gateRefusal({ ...base, dryRun: true }), undefined);
-        assert.strictEqual(gateRefusal({ ...base, windowOpen: true }), undefined);
-        assert.strictEqual(gateRefusal({ ...base, replacing: false }), undefined);
+        assert.strictEqual(replaceRefusal({ ...base, dryRun: true }), undefined);
+        assert.strictEqual(replaceRefusal({ ...base, windowOpen: true }), undefined);
+        assert.strictEqual(replaceRefusal({ ...base, replacing: false }), undefined);
+    });
+    it("a refused delete names the resource and how to open the window", () => {
+        assert.strictEqual(deleteRefusal("drone-stack (command:local:Command)", "SWARM_PROXY_MAINTENANCE"),
+            "outside the maintenance window: this update would delete drone-stack (command:local:Command), which takes it down; " +
+            "disruptive steps run only in a maintenance window. Open the window for one run with `SWARM_PROXY_MAINTENANCE=open pulumi up`, " +
+            "or set it with `pulumi config set --path maintenance.windowOpen true`. Nothing was torn down.");
     });
 });
 
 describe("host commands", () => {
-    it("quotes every argument and never splices it into the command", () => {
-        assert.strictEqual(commandLine({ script: "stack-teardown", args: ["drone", "180"] }), "bash -s -- stack-teardown 'drone' '180'");
-        assert.strictEqual(commandLine({ script: "run", args: ["echo", "it's $(x)"] }), "bash -s -- run 'echo' 'it'\\''s $(x)'");
+    it("quotes every word and never splices an argument into the command", () => {
+        assert.strictEqual(commandLine("/var/lib/swarm-proxy/host", { script: "stack-teardown", args: ["drone", "180"] }),
+            "'bash' '/var/lib/swarm-proxy/host/stack-teardown.sh' 'drone' '180'");
+        assert.strictEqual(commandLine("/d", { script: "run", args: ["echo", "it's $(x)"] }), "'bash' '/d/run.sh' 'echo' 'it'\\''s $(x)'");
     });
-    it("bundles lib.sh and each script once, with a dispatcher", () => {
-        const b = bundle(["stack-deploy", "stack-teardown", "stack-deploy"]);
-        assert.strictEqual(b.match(/^sp_main_stack_deploy\(\) \{$/gm)?.length, 1);
-        assert.strictEqual(b.match(/^sp_main_stack_teardown\(\) \{$/gm)?.length, 1);
-        assert.ok(b.includes("sp_check_name()"), "lib.sh comes first");
-        assert.ok(b.includes("stack-teardown) sp_main_stack_teardown \"$@\" ;;"));
+    it("installs every host script byte for byte, with the bundle's digest, and prints it", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-proxy-install-"));
+        try {
+            const target = path.join(dir, "scripts");
+            const r = spawnSync("/bin/sh", ["-c", `bash -s -- '${target}'`], { input: installer(), encoding: "utf8" });
+            assert.strictEqual(r.status, 0, r.stderr);
+            const files = hostFiles();
+            assert.ok(files.length >= 10, files.map((f) => f.name).join(", "));
+            for (const f of files) {
+                assert.strictEqual(fs.readFileSync(path.join(target, f.name), "utf8"), f.text, f.name);
+            }
+            assert.deepStrictEqual(fs.readdirSync(target).filter((n) => n.startsWith(".")), [], "no temporary file is left");
+            assert.strictEqual(r.stdout.trim(), fs.readFileSync(path.join(target, "DIGEST"), "utf8").trim());
+            assert.match(r.stdout.trim(), /^[0-9a-f]{64}$/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
-    it("runs as bash reads it from stdin, arguments intact, and validates names before touching docker", () => {
-        const run = (script: HostScript, args: string[]) =>
-            spawnSync("/bin/sh", ["-c", commandLine({ script, args })], { input: bundle(["run", "stack-teardown"]), encoding: "utf8" });
-        const ok = run("run", ["printf", "%s|", "a b", "it's", "$(reboot)"]);
-        assert.strictEqual(ok.status, 0, ok.stderr);
-        assert.strictEqual(ok.stdout, "a b|it's|$(reboot)|");
-        const bad = run("stack-teardown", ["drone;reboot", "10"]);
-        assert.notStrictEqual(bad.status, 0);
-        assert.match(bad.stderr, /STACK 'drone;reboot' is not a valid name/);
-        const unknown = run("network-remove", ["proxy"]);
-        assert.strictEqual(unknown.status, 2);
-        assert.match(unknown.stderr, /unknown host script: network-remove/);
+    it("the installer's text changes with a script, and only then", () => {
+        assert.strictEqual(installer(), installer());
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-proxy-host-"));
+        try {
+            for (const f of hostFiles()) fs.writeFileSync(path.join(dir, f.name), f.text);
+            assert.strictEqual(installer(dir), installer());
+            fs.appendFileSync(path.join(dir, "lib.sh"), "# a comment\n");
+            assert.notStrictEqual(installer(dir), installer());
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+    it("runs an installed script with its arguments intact, and validates names before touching docker", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-proxy-install-"));
+        try {
+            assert.strictEqual(spawnSync("bash", ["-s", "--", dir], { input: installer() }).status, 0);
+            const run = (script: HostScript, args: string[]) => spawnSync("/bin/sh", ["-c", commandLine(dir, { script, args })], { encoding: "utf8" });
+            const ok = run("run", ["printf", "%s|", "a b", "it's", "$(reboot)"]);
+            assert.strictEqual(ok.status, 0, ok.stderr);
+            assert.strictEqual(ok.stdout, "a b|it's|$(reboot)|");
+            const bad = run("stack-teardown", ["drone;reboot", "10"]);
+            assert.notStrictEqual(bad.status, 0);
+            assert.match(bad.stderr, /STACK 'drone;reboot' is not a valid name/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
 

@@ -1,11 +1,13 @@
 // Talks to the sandbox's dockerd: the Docker CLI through execFile (argv arrays, never a shell string), the
 // Engine API over the unix socket where a test needs many calls (the capacity probe), the host scripts in
-// both forms the program uses (a file run directly, or lib.sh + script on stdin).
-import { execFile, spawn } from "child_process";
+// both forms there are (installed by the program's installer and run as the program runs them, or run
+// directly from the repository as the operator tools do).
+import { execFile, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
+import { argvLine, installer } from "../../../src/hostCommand";
 
 export const repoRoot = path.resolve(__dirname, "..", "..", "..");
 export const sandboxName = process.env.SWARM_TEST_SANDBOX ?? "swarm-test";
@@ -62,10 +64,23 @@ export function docker(args: string[], timeoutMs = 120_000): Promise<string> {
 
 export const lines = (s: string): string[] => s.split("\n").map((l) => l.trim()).filter((l) => l !== "");
 
-/** A host script run as the program runs it: `bash -s -- ARG...` with lib.sh and the script on stdin. */
-export function hostStdin(script: string, args: string[], timeoutMs?: number, extraEnv?: NodeJS.ProcessEnv): Promise<Result> {
-  const input = ["lib.sh", script].map((f) => fs.readFileSync(path.join(repoRoot, "host", f), "utf8")).join("\n");
-  return run("bash", ["-s", "--", ...args], { input, timeoutMs, env: extraEnv });
+let installedDir: string | undefined;
+
+/** The host scripts installed as the program installs them (HostScripts' installer), once per process. */
+export function installedScripts(): string {
+  if (!installedDir) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-proxy-host-"));
+    const r = spawnSync("bash", ["-s", "--", dir], { input: installer(), encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`installing the host scripts failed: ${r.stderr}`);
+    installedDir = dir;
+  }
+  return installedDir;
+}
+
+/** A host script run as the program runs it: installed on the host, `/bin/sh -c` with every word quoted. */
+export function hostInstalled(script: string, args: string[], timeoutMs?: number, extraEnv?: NodeJS.ProcessEnv): Promise<Result> {
+  const line = argvLine(["bash", path.join(installedScripts(), script), ...args]);
+  return run("/bin/sh", ["-c", line], { timeoutMs, env: extraEnv });
 }
 
 /** A host script run directly from the repository (it sources lib.sh beside itself). */
@@ -74,7 +89,7 @@ export function hostDirect(script: string, args: string[], timeoutMs?: number): 
 }
 
 export async function hostOk(script: string, args: string[], timeoutMs?: number): Promise<string> {
-  const r = await hostStdin(script, args, timeoutMs);
+  const r = await hostInstalled(script, args, timeoutMs);
   if (r.code !== 0) throw new Error(`${script} ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;
 }
