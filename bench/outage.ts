@@ -7,11 +7,11 @@
 // Times are when each engine event reached us on `up --json`'s stream (the events themselves carry whole
 // seconds only). Usage: npm run bench:outage   (needs root; starts, seeds and stops its own sandbox
 // `bench-outage`; BENCH_KEEP=1 keeps it)
-import { PulumiProject } from "../test/engine/pulumi";
+import { PulumiProject } from "../harness/engine/pulumi";
 import {
   networkSubnet, ProgramState, sandboxConfig, sandboxDown, sandboxSeed, sandboxUp, stackNames, Step, swarmProgram,
   upWithEvents,
-} from "../test/engine/swarm-fixture";
+} from "../harness/engine/swarm-fixture";
 import { execFileSync } from "child_process";
 import * as path from "path";
 

@@ -1,58 +1,66 @@
-// Runs the real Pulumi CLI on THIS project (Pulumi.yaml and index.ts in the repository root) on a machine
-// where the Node.js language host cannot be built: index.ts runs in this process and is served to the CLI
-// inline (`--client`), and the CLI finds the stand-in command provider on PATH (test/engine/command-provider/,
-// a test stand-in for the real `pulumi-resource-command`). For the sandbox and the demo; production runs use
-// the real CLI, language host and provider.
+// Runs the Pulumi CLI the engine tier uses (scripts/pulumi-toolchain.sh) on THIS project, for the sandbox and
+// the demo. Where the real plugins are installed (the Node.js language host, the command and docker providers:
+// on PATH or in the plugin cache, harness/engine/plugins.ts), it is plain `pulumi <args>`, as an operator runs
+// it. On a machine without them it falls back, and says so once: without the language host index.ts runs in
+// this process and is served to the CLI inline (`--client`); without the command provider the CLI finds the
+// test stand-in on PATH.
 //
 //   ./scripts/node.sh npx ts-node --transpile-only scripts/pulumi.ts <pulumi args>
+//   ./scripts/node.sh npx ts-node --transpile-only scripts/pulumi.ts --engine-plugins   # which are real, as JSON
 //
-// `up`/`update`/`preview`/`pre` (and `refresh`, `destroy` with `--run-program`) get the program served;
-// every other command (stack, config, login, ...) runs the CLI as is. The caller's environment is passed on
-// (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, SWARM_PROXY_MAINTENANCE, DOCKER_HOST, ...); plugin download
-// and the update check are off. The exit code is the CLI's.
+// The caller's environment is passed on (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, SWARM_PROXY_MAINTENANCE,
+// DOCKER_HOST, ...); plugin download and the update check are off. The exit code is the CLI's.
 import * as child_process from "child_process";
 import * as path from "path";
-import { enginePath, programFromModule, repoRoot, toolchainBin, withLanguageServer } from "../test/engine/inline";
+import { enginePath, programFromModule, repoRoot, toolchainBin, withLanguageServer } from "../harness/engine/inline";
+import { allReal, describePlugins, findPlugins } from "../harness/engine/plugins";
 
 const PROGRAM_COMMANDS = new Set(["up", "update", "preview", "pre"]);
 
 function needsProgram(args: string[]): boolean {
-  const cmd = args.find((a) => !a.startsWith("-"));
-  if (cmd === undefined) return false;
-  return PROGRAM_COMMANDS.has(cmd) || ((cmd === "refresh" || cmd === "destroy") && args.includes("--run-program"));
+    const cmd = args.find((a) => !a.startsWith("-"));
+    if (cmd === undefined) return false;
+    return PROGRAM_COMMANDS.has(cmd) || ((cmd === "refresh" || cmd === "destroy") && args.includes("--run-program"));
 }
 
 function run(cli: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number }> {
-  return new Promise((resolve, reject) => {
-    const child = child_process.spawn(cli, args, { cwd: repoRoot, env, stdio: "inherit" });
-    child.on("error", reject);
-    // Ctrl-C reaches the CLI through the terminal's process group; wait for it to finish cleanly.
-    process.on("SIGINT", () => undefined);
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1) }));
-  });
+    return new Promise((resolve, reject) => {
+        const child = child_process.spawn(cli, args, { cwd: repoRoot, env, stdio: "inherit" });
+        child.on("error", reject);
+        // Ctrl-C reaches the CLI through the terminal's process group; wait for it to finish cleanly.
+        process.on("SIGINT", () => undefined);
+        child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1) }));
+    });
 }
 
 async function main(): Promise<number> {
-  const args = process.argv.slice(2);
-  const cli = path.join(toolchainBin(), "pulumi");
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PATH: enginePath(),
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-  };
-  delete env.PULUMI_IGNORE_AMBIENT_PLUGINS; // the plugins are found on PATH
-  if (!needsProgram(args)) return (await run(cli, args, env)).code;
-  const program = programFromModule(path.join(repoRoot, "index.ts"));
-  const r = await withLanguageServer(program, (address) =>
-    run(cli, [`--client=${address}`, "--exec-kind", "auto.inline", ...args], env));
-  return r.code;
+    const args = process.argv.slice(2);
+    const plugins = findPlugins(toolchainBin());
+    if (args[0] === "--engine-plugins") {
+        console.log(JSON.stringify({ allReal: allReal(plugins), language: Boolean(plugins.language.path), command: Boolean(plugins.command.path), docker: Boolean(plugins.docker.path) }));
+        return 0;
+    }
+    const cli = path.join(toolchainBin(), "pulumi");
+    const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        PATH: enginePath(plugins.command.path === undefined),
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    };
+    delete env.PULUMI_IGNORE_AMBIENT_PLUGINS; // the plugins are found on PATH or in the plugin cache
+    if (!needsProgram(args)) return (await run(cli, args, env)).code;
+    console.error(`scripts/pulumi.ts: ${allReal(plugins) ? "every plugin REAL (as operators run it)" : "FALLBACK to stand-ins for what is missing"}:\n${describePlugins(plugins)}`);
+    if (plugins.language.path) return (await run(cli, args, env)).code;
+    const program = programFromModule(path.join(repoRoot, "index.ts"));
+    const r = await withLanguageServer(program, (address) =>
+        run(cli, [`--client=${address}`, "--exec-kind", "auto.inline", ...args], env));
+    return r.code;
 }
 
 main().then(
-  (code) => process.exit(code),
-  (e: Error) => {
-    console.error(`scripts/pulumi.ts: ${e.message}`);
-    process.exit(1);
-  },
+    (code) => process.exit(code),
+    (e: Error) => {
+        console.error(`scripts/pulumi.ts: ${e.message}`);
+        process.exit(1);
+    },
 );

@@ -3,7 +3,7 @@
 // diffed as an update by infer's default diff, outputs are not inputs; run trims one trailing newline and fails
 // with the command's output on a non-zero exit; Delete runs with the state's inputs).
 import * as assert from "assert";
-import { checkCommand, diffCommand, provider, runCommand, UNKNOWN } from "./command-provider/provider";
+import { checkCommand, diffCommand, provider, runCommand, UNKNOWN } from "../../harness/engine/command-provider/provider";
 
 const base = { create: "echo hi", delete: "echo bye", stdin: "x", triggers: ["proxy", "id1"], addPreviousOutputInEnv: false };
 const state = { ...base, stdout: "hi", stderr: "" };

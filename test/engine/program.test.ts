@@ -6,11 +6,11 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { PulumiProject, repoRoot } from "./pulumi";
+import { PulumiProject, repoRoot } from "../../harness/engine/pulumi";
 import {
   docker, networkId, networkSubnet, ProgramState, runningTasks, sandboxConfig, sandboxDown, sandboxSeed, sandboxUp,
   Sandbox, stackNames, Step, swarmProgram, taskAddresses, upWithEvents,
-} from "./swarm-fixture";
+} from "../../harness/engine/swarm-fixture";
 
 const NEW_SUBNET = "10.10.0.0/16";
 const SANDBOX = process.env.SWARM_ENGINE_SANDBOX ?? "engine";

@@ -4,7 +4,7 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as path from "path";
-import { PulumiProject, programFromModule, toolchainBin } from "./pulumi";
+import { PulumiProject, programFromModule, toolchainBin } from "../../harness/engine/pulumi";
 
 // A dynamic-provider resource: served by the pulumi-nodejs plugin the CLI ships, so it needs no provider
 // binary of its own.

@@ -1,20 +1,39 @@
 // Drives the real Pulumi CLI (built by scripts/pulumi-toolchain.sh) over a throwaway project: a `file://`
-// backend and a passphrase in a temp dir, Node 22 and the built plugins first on PATH, no plugin download,
-// no update check, and a PULUMI_HOME of its own so nothing outside the temp dir is read or written.
+// backend and a passphrase in a temp dir, Node 22 first on PATH, no plugin download, no update check, and a
+// PULUMI_HOME of its own (its `plugins` is the user's plugin cache, so installed plugins are found).
 //
-// The program is a TypeScript function run in this process and served to the CLI over the language-runtime
-// protocol (`--client`, what the Automation API calls an inline program); the engine, the state, the
-// providers and every CLI flag are the real ones. So tests can instantiate the program's components
-// directly, and `pulumi preview --json`, `--expect-no-changes` exit codes etc. are observed as an operator
-// would see them.
+// Two kinds of project:
+// - `repo`: this repository's own program (Pulumi.yaml, index.ts and what it imports), with the stack's config
+//   written to the project's stack file. Where the real `pulumi-language-nodejs` is installed (plugins.ts) the
+//   CLI runs index.ts through it, exactly as an operator's `pulumi up` does; without it, index.ts is loaded in
+//   this process and served inline (`--client`), the fallback.
+// - `program`: a TypeScript function served inline (the harness's own smoke tests).
 import * as child_process from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { enginePath, Program, repoRoot, toolchainBin, withLanguageServer } from "./inline";
+import * as YAML from "yaml";
+import { enginePath, Program, programFromModule, repoRoot, toolchainBin, withLanguageServer } from "./inline";
+import { allReal, describePlugins, findPlugins, pluginCache, Plugins } from "./plugins";
 
 export { programFromModule, repoRoot, standInProviderBin, toolchainBin } from "./inline";
 export type { Program } from "./inline";
+
+let plugins: Plugins | undefined;
+let said = false;
+
+/** The plugins this machine has (found once); the first call says, once, which path the engine runs. */
+export function enginePlugins(): Plugins {
+  plugins ??= findPlugins(toolchainBin());
+  if (!said) {
+    said = true;
+    console.log(`engine: Pulumi CLI ${path.join(toolchainBin(), "pulumi")}; ${allReal(plugins) ? "every plugin REAL (as operators run it)" : "FALLBACK to stand-ins for what is missing"}:\n${describePlugins(plugins)}`);
+  }
+  return plugins;
+}
+
+/** What the repository's program is made of: linked into a throwaway project directory. */
+const PROJECT_FILES = ["index.ts", "program.ts", "config.ts", "src", "components", "host", "nix", "sandbox", "node_modules", "package.json", "tsconfig.json"];
 
 export interface RunResult {
   args: string[];
@@ -47,8 +66,10 @@ export interface PreviewResult extends RunResult {
 }
 
 export interface RunOptions {
-  /** Serve the program to the CLI for this run (preview and up need it). */
+  /** The command runs the program (preview and up; refresh/destroy with --run-program). */
   program?: boolean;
+  /** Extra environment for this run (the CLI, its language host and providers, and an inline program). */
+  env?: Record<string, string>;
   input?: string;
   /** Called with each chunk of the CLI's stdout as it arrives (`up --json` streams engine events). */
   onStdout?: (chunk: Buffer) => void;
@@ -60,12 +81,14 @@ export function hasBinary(name: string): boolean {
 }
 
 export interface ProjectOptions {
-  /** Pulumi project name (default: a unique one). */
+  /** Pulumi project name (default: a unique one; the repository's own with `repo`). */
   name?: string;
   /** Stack name (default "test"). */
   stack?: string;
   /** The program: a function that declares resources and may return stack outputs. */
-  program: Program;
+  program?: Program;
+  /** Run this repository's own program (index.ts) as `pulumi` does; see the file's header. */
+  repo?: boolean;
   /** Stack config, `key: value` (plain) or `{ value, secret: true }`. Namespaced keys like `proj:key` allowed. */
   config?: Record<string, string | { value: string; secret: true }>;
   /** Extra environment for the CLI and the providers it starts. */
@@ -82,7 +105,9 @@ export class PulumiProject {
   readonly name: string;
   readonly stack: string;
   readonly env: NodeJS.ProcessEnv;
-  program: Program;
+  /** Whether the CLI runs the program through the real language host (else it is served inline). */
+  readonly languageHost: boolean;
+  program?: Program;
   private readonly keep: boolean;
 
   private constructor(opts: ProjectOptions) {
@@ -91,18 +116,36 @@ export class PulumiProject {
     this.stateDir = path.join(this.dir, "state");
     this.homeDir = path.join(this.dir, "home");
     for (const d of [this.projectDir, this.stateDir, this.homeDir]) fs.mkdirSync(d, { recursive: true });
-    this.name = opts.name ?? `engine-${path.basename(this.dir).replace(/[^A-Za-z0-9-]/g, "").toLowerCase()}`;
     this.stack = opts.stack ?? "test";
-    this.program = opts.program;
     this.keep = Boolean(opts.keep || process.env.SWARM_PROXY_KEEP_ENGINE_DIRS);
-    // Plugins run with the project as their working directory: let them resolve this repo's packages.
-    fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(this.projectDir, "node_modules"), "dir");
-    fs.writeFileSync(
-      path.join(this.projectDir, "Pulumi.yaml"),
-      `name: ${this.name}\nruntime: nodejs\ndescription: engine test project\n`,
-    );
-    const env: NodeJS.ProcessEnv = { ...process.env, ...engineEnv(this.stateDir, this.homeDir), ...(opts.env ?? {}) };
-    delete env.PULUMI_IGNORE_AMBIENT_PLUGINS; // the plugins are found on PATH
+    const found = enginePlugins();
+    // The user's installed plugins, seen through this project's own PULUMI_HOME.
+    if (fs.existsSync(pluginCache())) fs.symlinkSync(pluginCache(), path.join(this.homeDir, "plugins"), "dir");
+    if (opts.repo) {
+      this.name = "swarm-proxy";
+      for (const f of PROJECT_FILES) fs.symlinkSync(path.join(repoRoot, f), path.join(this.projectDir, f));
+      // A copy: the CLI keeps the stack's config file beside Pulumi.yaml, in this directory.
+      fs.copyFileSync(path.join(repoRoot, "Pulumi.yaml"), path.join(this.projectDir, "Pulumi.yaml"));
+      this.languageHost = found.language.path !== undefined;
+      this.program = this.languageHost ? undefined : programFromModule(path.join(repoRoot, "index.ts"));
+    } else {
+      if (!opts.program) throw new Error("PulumiProject needs `program` or `repo`");
+      this.name = opts.name ?? `engine-${path.basename(this.dir).replace(/[^A-Za-z0-9-]/g, "").toLowerCase()}`;
+      this.program = opts.program;
+      this.languageHost = false;
+      // Plugins run with the project as their working directory: let them resolve this repo's packages.
+      fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(this.projectDir, "node_modules"), "dir");
+      fs.writeFileSync(
+        path.join(this.projectDir, "Pulumi.yaml"),
+        `name: ${this.name}\nruntime: nodejs\ndescription: engine test project\n`,
+      );
+    }
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...engineEnv(this.stateDir, this.homeDir, found.command.path === undefined),
+      ...(opts.env ?? {}),
+    };
+    delete env.PULUMI_IGNORE_AMBIENT_PLUGINS; // the plugins are found on PATH or in the plugin cache
     delete env.PULUMI_ACCESS_TOKEN;
     this.env = env;
   }
@@ -126,13 +169,29 @@ export class PulumiProject {
     const flags = ["--non-interactive", "--color", "never", "--stack", this.stack];
     const dashes = args.indexOf("--"); // flags go before a `--` that ends them
     const full = dashes < 0 ? [...args, ...flags] : [...args.slice(0, dashes), ...flags, ...args.slice(dashes)];
-    const env = { ...this.env };
+    const env = { ...this.env, ...(opts.env ?? {}) };
     // `--preview-only` refuses to run with `--yes`, which PULUMI_SKIP_CONFIRMATIONS implies.
     if (args.includes("--preview-only")) delete env.PULUMI_SKIP_CONFIRMATIONS;
-    if (!opts.program) return spawn(this.cli(), full, this.projectDir, env, opts.input, opts.onStdout);
-    return withLanguageServer(this.program, async (address) =>
-      spawn(this.cli(), [`--client=${address}`, "--exec-kind", "auto.inline", ...full], this.projectDir, env, opts.input, opts.onStdout),
+    if (!opts.program || this.languageHost || !this.program) return spawn(this.cli(), full, this.projectDir, env, opts.input, opts.onStdout);
+    const program = this.program;
+    // Inline, the program runs in this process: it sees this run's environment there.
+    return withProcessEnv(opts.env ?? {}, () =>
+      withLanguageServer(program, async (address) =>
+        spawn(this.cli(), [`--client=${address}`, "--exec-kind", "auto.inline", ...full], this.projectDir, env, opts.input, opts.onStdout),
+      ),
     );
+  }
+
+  /**
+   * Writes the stack's config (`{key: value}`, keys without the project prefix) to the stack's file, as
+   * `pulumi config set --path` would, keeping what `stack init` wrote there (the passphrase's salt).
+   */
+  writeConfig(raw: Record<string, unknown>, namespace = "swarm-proxy"): void {
+    const file = path.join(this.projectDir, `Pulumi.${this.stack}.yaml`);
+    const doc = (fs.existsSync(file) ? YAML.parse(fs.readFileSync(file, "utf8")) : {}) as Record<string, unknown> | null;
+    const config: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(raw)) config[`${namespace}:${k}`] = v;
+    fs.writeFileSync(file, YAML.stringify({ ...(doc ?? {}), config }));
   }
 
   async mustRun(args: string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -147,14 +206,14 @@ export class PulumiProject {
   }
 
   /** `pulumi preview --json [extra]`, parsed. Does not throw on a non-zero exit code: check `.code`. */
-  async preview(extra: string[] = []): Promise<PreviewResult> {
-    const r = await this.run(["preview", "--json", ...extra], { program: true });
+  async preview(extra: string[] = [], env?: Record<string, string>): Promise<PreviewResult> {
+    const r = await this.run(["preview", "--json", ...extra], { program: true, env });
     return { ...r, json: parseJson(r) };
   }
 
   /** `pulumi up --yes --skip-preview [extra]`. Does not throw: check `.code`. */
-  up(extra: string[] = []): Promise<RunResult> {
-    return this.run(["up", "--yes", "--skip-preview", ...extra], { program: true });
+  up(extra: string[] = [], env?: Record<string, string>): Promise<RunResult> {
+    return this.run(["up", "--yes", "--skip-preview", ...extra], { program: true, env });
   }
 
   /** `pulumi refresh [extra]` (the program is not run by refresh); `--yes` unless `--preview-only` is given. */
@@ -193,10 +252,24 @@ export class PulumiProject {
   }
 }
 
+/** Runs fn with extra variables in this process's environment, restoring it afterwards. */
+async function withProcessEnv<T>(extra: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(extra).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, extra);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 /** The environment every CLI run gets (besides the caller's). Exported for the README and the tests. */
-export function engineEnv(stateDir: string, homeDir: string): Record<string, string> {
+export function engineEnv(stateDir: string, homeDir: string, standInCommand: boolean): Record<string, string> {
   return {
-    PATH: enginePath(),
+    PATH: enginePath(standInCommand),
     PULUMI_BACKEND_URL: `file://${stateDir}`,
     PULUMI_HOME: homeDir,
     PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "engine-test-passphrase",

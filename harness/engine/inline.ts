@@ -1,7 +1,8 @@
 // Serving a TypeScript program, run in this process, to the real Pulumi CLI: the CLI is started with
 // `--client=<address>` (what the Automation API calls an inline program) and calls back into the
-// language-runtime server here, so no `pulumi-language-nodejs` binary is needed. Shared by the engine test
-// harness (pulumi.ts) and the project wrapper scripts/pulumi.ts; also where both find the CLI and the plugins.
+// language-runtime server here. The FALLBACK for a machine without `pulumi-language-nodejs` (plugins.ts), and
+// how the harness's own smoke tests serve small programs. Shared by the engine harness (pulumi.ts) and the
+// demo's wrapper scripts/pulumi.ts; also where both find the CLI.
 import * as child_process from "child_process";
 import * as path from "path";
 import * as grpc from "@grpc/grpc-js";
@@ -50,9 +51,8 @@ export function toolchainBin(): string {
 }
 
 /**
- * The directory of the STAND-IN `pulumi-resource-command` (test/engine/command-provider/): the real command
- * provider cannot be built here (its Go module is not served), so the engine finds this one on PATH. It comes
- * after the toolchain's bin directory, so a real provider built there would win.
+ * The directory of the STAND-IN `pulumi-resource-command` (harness/engine/command-provider/), put on PATH only
+ * on a machine without the real command provider (see plugins.ts).
  */
 export const standInProviderBin = path.join(__dirname, "command-provider", "bin");
 
@@ -61,9 +61,12 @@ export function nodeDir(): string {
   return path.dirname(process.execPath);
 }
 
-/** PATH for the CLI: the toolchain first, then the stand-in provider, then this Node, then the caller's. */
-export function enginePath(): string {
-  return [toolchainBin(), standInProviderBin, nodeDir(), process.env.PATH ?? ""].join(path.delimiter);
+/**
+ * PATH for the CLI: the toolchain first, then the stand-in command provider when the real one is missing, then
+ * this Node (the language host runs `node` from PATH), then the caller's.
+ */
+export function enginePath(standInCommand: boolean): string {
+  return [toolchainBin(), ...(standInCommand ? [standInProviderBin] : []), nodeDir(), process.env.PATH ?? ""].join(path.delimiter);
 }
 
 // The language-runtime server the Automation API uses for inline programs. It is internal to @pulumi/pulumi,
