@@ -9,7 +9,7 @@
 // `bench-outage`; BENCH_KEEP=1 keeps it)
 import { PulumiProject } from "../harness/engine/pulumi";
 import {
-  networkSubnet, ProgramState, sandboxConfig, sandboxDown, sandboxSeed, sandboxUp, stackNames, Step, swarmProgram,
+  networkId, networkSubnet, ProgramState, sandboxConfig, sandboxDown, sandboxSeed, sandboxUp, stackNames, Step, swarmProject,
   upWithEvents,
 } from "../harness/engine/swarm-fixture";
 import { execFileSync } from "child_process";
@@ -36,14 +36,16 @@ async function main(): Promise<void> {
     sandboxSeed(sb);
     const state: ProgramState = { raw: sandboxConfig() };
     state.raw.network.subnet = networkSubnet("proxy");
+    state.raw.network.adoptId = networkId("proxy");
     state.raw.rebuild.nixModule = "sandbox/swarm-before.nix";
     const { attached } = stackNames(state.raw);
-    p = await PulumiProject.create({ program: swarmProgram(state), env: sb.env });
+    p = await swarmProject(sb, state);
     console.error(`adopting ${state.raw.network.subnet} and the running stacks`);
     const adopt = await p.up();
     if (adopt.code !== 0) throw new Error(`adoption failed:\n${adopt.stdout.slice(-3000)}\n${adopt.stderr}`);
 
     state.raw.network.subnet = NEW_SUBNET;
+    delete state.raw.network.adoptId;
     state.raw.rebuild.nixModule = "nix/swarm.nix";
     state.window = "open";
     console.error(`maintenance: proxy → ${NEW_SUBNET}`);

@@ -89,6 +89,11 @@ export interface ProjectOptions {
   program?: Program;
   /** Run this repository's own program (index.ts) as `pulumi` does; see the file's header. */
   repo?: boolean;
+  /**
+   * Called before every run of the program: writes what the run should see (its config, with writeConfig) and
+   * returns extra environment for that run (SWARM_PROXY_MAINTENANCE, say).
+   */
+  prepare?: (p: PulumiProject) => Record<string, string> | void;
   /** Stack config, `key: value` (plain) or `{ value, secret: true }`. Namespaced keys like `proj:key` allowed. */
   config?: Record<string, string | { value: string; secret: true }>;
   /** Extra environment for the CLI and the providers it starts. */
@@ -109,6 +114,7 @@ export class PulumiProject {
   readonly languageHost: boolean;
   program?: Program;
   private readonly keep: boolean;
+  private readonly prepare?: (p: PulumiProject) => Record<string, string> | void;
 
   private constructor(opts: ProjectOptions) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-proxy-engine-"));
@@ -118,6 +124,7 @@ export class PulumiProject {
     for (const d of [this.projectDir, this.stateDir, this.homeDir]) fs.mkdirSync(d, { recursive: true });
     this.stack = opts.stack ?? "test";
     this.keep = Boolean(opts.keep || process.env.SWARM_PROXY_KEEP_ENGINE_DIRS);
+    this.prepare = opts.prepare;
     const found = enginePlugins();
     // The user's installed plugins, seen through this project's own PULUMI_HOME.
     if (fs.existsSync(pluginCache())) fs.symlinkSync(pluginCache(), path.join(this.homeDir, "plugins"), "dir");
@@ -169,13 +176,15 @@ export class PulumiProject {
     const flags = ["--non-interactive", "--color", "never", "--stack", this.stack];
     const dashes = args.indexOf("--"); // flags go before a `--` that ends them
     const full = dashes < 0 ? [...args, ...flags] : [...args.slice(0, dashes), ...flags, ...args.slice(dashes)];
-    const env = { ...this.env, ...(opts.env ?? {}) };
+    const prepared = opts.program && this.prepare ? this.prepare(this) ?? {} : {};
+    const runEnv = { ...prepared, ...(opts.env ?? {}) };
+    const env = { ...this.env, ...runEnv };
     // `--preview-only` refuses to run with `--yes`, which PULUMI_SKIP_CONFIRMATIONS implies.
     if (args.includes("--preview-only")) delete env.PULUMI_SKIP_CONFIRMATIONS;
     if (!opts.program || this.languageHost || !this.program) return spawn(this.cli(), full, this.projectDir, env, opts.input, opts.onStdout);
     const program = this.program;
     // Inline, the program runs in this process: it sees this run's environment there.
-    return withProcessEnv(opts.env ?? {}, () =>
+    return withProcessEnv(runEnv, () =>
       withLanguageServer(program, async (address) =>
         spawn(this.cli(), [`--client=${address}`, "--exec-kind", "auto.inline", ...full], this.projectDir, env, opts.input, opts.onStdout),
       ),

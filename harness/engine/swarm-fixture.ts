@@ -1,15 +1,11 @@
-// What the engine tests and bench/outage.ts share: a sandbox swarm instance of their own, the real program
-// (buildProgram with the sandbox's config, host facts read live, as index.ts does) served to the real CLI, and
-// the engine's event stream with the time each event reached us.
+// What the engine tests and bench/outage.ts share: a sandbox swarm instance of their own, this repository's
+// program run by the real CLI as an operator runs it (pulumi.ts), and the engine's event stream with the time
+// each event reached us.
 import * as child_process from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { parseConfig } from "../../config";
-import { buildProgram } from "../../program";
-import { localRunner, readHostFacts } from "../../src/hostFacts";
-import { Program, PulumiProject, repoRoot, RunResult } from "./pulumi";
+import { enginePlugins, PulumiProject, repoRoot, RunResult } from "./pulumi";
 
 export interface Sandbox {
   name: string;
@@ -87,11 +83,15 @@ export function networkId(name: string): string {
   return docker(["network", "inspect", "--format", "{{.Id}}", name]);
 }
 
-/** The committed sandbox config (Pulumi.sandbox.yaml) as the raw object the program parses, keys unprefixed. */
+/**
+ * The committed sandbox config (Pulumi.sandbox.yaml) as the raw object the program parses, keys unprefixed.
+ * On a machine without the real Docker provider the network falls back to the host scripts.
+ */
 export function sandboxConfig(): Record<string, any> {
   const doc = YAML.parse(fs.readFileSync(path.join(repoRoot, "Pulumi.sandbox.yaml"), "utf8")) as { config: Record<string, unknown> };
   const raw: Record<string, any> = {};
   for (const [k, v] of Object.entries(doc.config)) raw[k.replace(/^swarm-proxy:/, "")] = v;
+  if (!enginePlugins().docker.path) raw.network.implementation = "command";
   return raw;
 }
 
@@ -102,20 +102,19 @@ export interface ProgramState {
 }
 
 /**
- * The real program as index.ts runs it (config parsed and validated, the live host read, buildProgram), with
- * the config taken from `state` at each run instead of from `pulumi config`, so a test changes it between runs.
+ * This repository's program (index.ts, as `pulumi up` runs it: the real language host where installed) on
+ * the sandbox, with the stack's config and the window taken from `state` before every run, so a test changes
+ * them between runs as an operator would with `pulumi config set` and SWARM_PROXY_MAINTENANCE.
  */
-export function swarmProgram(state: ProgramState): Program {
-  return async () => {
-    try {
-      const config = parseConfig(state.raw, { baseDir: repoRoot, env: { SWARM_PROXY_MAINTENANCE: state.window } });
-      const facts = config.survey ? readHostFacts(localRunner) : undefined;
-      const out = buildProgram({ config, facts, baseDir: repoRoot, dryRun: pulumi.runtime.isDryRun() });
-      return { ...out };
-    } catch (e) {
-      throw new pulumi.RunError((e as Error).message);
-    }
-  };
+export function swarmProject(sb: Sandbox, state: ProgramState): Promise<PulumiProject> {
+  return PulumiProject.create({
+    repo: true,
+    env: sb.env,
+    prepare: (p) => {
+      p.writeConfig(state.raw);
+      return { SWARM_PROXY_MAINTENANCE: state.window ?? "" };
+    },
+  });
 }
 
 /** One engine event as written by `--event-log`, with the time (ms since the epoch) we read it. */

@@ -9,7 +9,7 @@ import * as path from "path";
 import { PulumiProject, repoRoot } from "../../harness/engine/pulumi";
 import {
   docker, networkId, networkSubnet, ProgramState, runningTasks, sandboxConfig, sandboxDown, sandboxSeed, sandboxUp,
-  Sandbox, stackNames, Step, swarmProgram, taskAddresses, upWithEvents,
+  Sandbox, stackNames, Step, swarmProject, taskAddresses, upWithEvents,
 } from "../../harness/engine/swarm-fixture";
 
 const NEW_SUBNET = "10.10.0.0/16";
@@ -51,9 +51,11 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
     }
     sandboxSeed(sb);
     liveSubnet = networkSubnet("proxy");
+    // The README's step 1: the live subnet, the live network's ID to adopt, the host's current module.
     state.raw.network.subnet = liveSubnet;
+    state.raw.network.adoptId = networkId("proxy");
     state.raw.rebuild.nixModule = "sandbox/swarm-before.nix";
-    p = await PulumiProject.create({ program: swarmProgram(state), env: sb.env });
+    p = await swarmProject(sb, state);
   });
 
   after(function () {
@@ -82,7 +84,9 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
   });
 
   it("the subnet change previews as the replacement of proxy and of every attached stack (deletes first), not of backups", async function () {
+    // The README's step 2: the new subnet, adoptId dropped, the module that creates the network so.
     state.raw.network.subnet = NEW_SUBNET;
+    delete state.raw.network.adoptId;
     state.raw.rebuild.nixModule = "nix/swarm.nix";
     const pre = await p!.preview(["--show-replacement-steps"]);
     assert.strictEqual(pre.code, 0, out(pre));
