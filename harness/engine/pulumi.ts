@@ -32,8 +32,11 @@ export function enginePlugins(): Plugins {
   return plugins;
 }
 
-/** What the repository's program is made of: linked into a throwaway project directory. */
-const PROJECT_FILES = ["index.ts", "program.ts", "config.ts", "src", "components", "host", "nix", "sandbox", "node_modules", "package.json", "tsconfig.json"];
+/**
+ * What the repository's program is made of, copied into a throwaway project directory as an operator's checkout
+ * would hold it (a test can then change a file there, as an upgrade of this project would); node_modules is linked.
+ */
+const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "program.ts", "config.ts", "src", "components", "host", "nix", "sandbox", "package.json", "tsconfig.json"];
 
 export interface RunResult {
   args: string[];
@@ -130,11 +133,10 @@ export class PulumiProject {
     if (fs.existsSync(pluginCache())) fs.symlinkSync(pluginCache(), path.join(this.homeDir, "plugins"), "dir");
     if (opts.repo) {
       this.name = "swarm-proxy";
-      for (const f of PROJECT_FILES) fs.symlinkSync(path.join(repoRoot, f), path.join(this.projectDir, f));
-      // A copy: the CLI keeps the stack's config file beside Pulumi.yaml, in this directory.
-      fs.copyFileSync(path.join(repoRoot, "Pulumi.yaml"), path.join(this.projectDir, "Pulumi.yaml"));
+      for (const f of PROJECT_FILES) fs.cpSync(path.join(repoRoot, f), path.join(this.projectDir, f), { recursive: true });
+      fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(this.projectDir, "node_modules"), "dir");
       this.languageHost = found.language.path !== undefined;
-      this.program = this.languageHost ? undefined : programFromModule(path.join(repoRoot, "index.ts"));
+      this.program = this.languageHost ? undefined : programFromModule(path.join(this.projectDir, "index.ts"));
     } else {
       if (!opts.program) throw new Error("PulumiProject needs `program` or `repo`");
       this.name = opts.name ?? `engine-${path.basename(this.dir).replace(/[^A-Za-z0-9-]/g, "").toLowerCase()}`;

@@ -1,7 +1,7 @@
-// The program's real components (buildProgram, as index.ts runs it) driven by the real Pulumi CLI on a sandbox
-// swarm of their own, seeded with the reference host's before state. The command resources are served by the
-// stand-in command provider (command-provider/), since the real one cannot be built here.
-// Each `it` continues from the state the previous one left (adopt → change → maintenance → failure → drift).
+// This repository's program, run by the real Pulumi CLI as an operator runs it (the real language host, command
+// and docker providers where installed; the harness says at the start which path it took), on a sandbox swarm
+// of its own seeded with the reference host's before state. Each `it` continues from the state the previous
+// one left (adopt → change → window closed → maintenance → causes outside the window → scripts → failure → drift).
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -13,6 +13,8 @@ import {
 } from "../../harness/engine/swarm-fixture";
 
 const NEW_SUBNET = "10.10.0.0/16";
+/** Where the changed teardown script of the host-script test records that it ran. */
+const teardownLog = path.join(fs.mkdtempSync("/tmp/swarm-proxy-teardown-"), "ran.log");
 const SANDBOX = process.env.SWARM_ENGINE_SANDBOX ?? "engine";
 
 function out(r: { stdout: string; stderr: string }): string {
@@ -69,12 +71,35 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
     if (r.status !== 0) throw new Error(`${argv.join(" ")} exited ${r.status}: ${r.stderr}`);
   }
 
+  it("adoption with the host scripts (implementation command) changes nothing either", async function () {
+    const before = { tasks: runningTasks(), proxy: networkId("proxy") };
+    const other: ProgramState = { raw: JSON.parse(JSON.stringify(state.raw)) as Record<string, any> };
+    other.raw.network.implementation = "command";
+    delete other.raw.network.adoptId;
+    const q = await swarmProject(sb!, other);
+    try {
+      const up = await q.up();
+      assert.strictEqual(up.code, 0, out(up));
+      assert.deepStrictEqual({ tasks: runningTasks(), proxy: networkId("proxy") }, before, "adoption changed the host");
+      const clean = await q.preview(["--expect-no-changes"]);
+      assert.strictEqual(clean.code, 0, out(clean));
+    } finally {
+      // Only this project's state goes: what it adopted stays on the host, for the adoption below.
+      q.cleanup();
+    }
+  });
+
   it("adoption: the first up over the running stacks restarts no task; a second preview is clean (exit 0)", async function () {
+    // The live proxy has no labels (the host's swarm-init made it) and the config asks for owner=swarm-proxy:
+    // Docker cannot change labels in place, so they follow the live network until the maintenance.
+    assert.deepStrictEqual(docker(["network", "inspect", "--format", "{{json .Labels}}", "proxy"]), "{}");
+    assert.deepStrictEqual(state.raw.network.labels, { owner: "swarm-proxy" });
     tasksBefore = runningTasks();
     assert.ok(tasksBefore.length >= 8, `seeded tasks: ${tasksBefore.join(", ")}`);
     const proxyBefore = networkId("proxy");
     const up = await p!.up();
     assert.strictEqual(up.code, 0, out(up));
+    assert.match(up.stdout, /network\.labels follow the live network until it is next replaced/);
     assert.deepStrictEqual(runningTasks(), tasksBefore, "adoption restarted tasks");
     assert.strictEqual(networkId("proxy"), proxyBefore, "adoption recreated proxy");
     const outputs = await p!.outputs();
@@ -106,14 +131,16 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
       const ops = steps.filter((x) => x.name.startsWith(`${s}-`) && x.op !== "same").map((x) => `${x.op} ${x.name}`);
       assert.deepStrictEqual(ops, [], `${s} is not touched`);
     }
-    // The old gate goes last: it is replaced create-before-delete and has nothing to tear down.
-    const lastDelete = Math.max(...steps.filter((x) => x.op === "delete-replaced" && x.name !== "gate-quiescent").map((x) => x.i));
-    const firstCreate = Math.min(...steps.filter((x) => x.op === "create-replacement").map((x) => x.i));
-    // The gate is replaced create-before-delete (it has nothing to tear down), and it must run first.
-    const ordered = steps.filter((x) => x.op === "create-replacement" && x.name !== "gate-quiescent");
-    assert.ok(ordered.every((x) => x.i > lastDelete), `every create after every delete: ${JSON.stringify(steps)}`);
-    assert.ok(firstCreate < lastDelete && steps[firstCreate].name === "gate-quiescent", "the gate is checked before anything is deleted");
+    const lastDelete = Math.max(...steps.filter((x) => x.op === "delete-replaced").map((x) => x.i));
+    const creates = steps.filter((x) => x.op === "create-replacement");
+    assert.ok(creates.every((x) => x.i > lastDelete), `every create after every delete: ${JSON.stringify(steps)}`);
     assert.strictEqual(at("rebuild-switch", "create-replacement") > netCreate, true, "the rebuild runs after proxy exists");
+    assert.deepStrictEqual(steps.filter((x) => x.name.startsWith("host-") && x.op !== "same"), [], "the host scripts are not touched");
+    // What changes at the maintenance besides the subnet: the inputs that followed the live network.
+    const said = (pre.json.diagnostics ?? []).map((d) => d.message).join("\n");
+    assert.match(said, /at this maintenance the network changes: network\.subnet 10\.\d+\.\d+\.0\/24 -> 10\.10\.0\.0\/16; .*network\.labels \(none\) -> owner=swarm-proxy/);
+    // Outside the window the preview says, for each teardown, that `up` would refuse it.
+    assert.match(said, /`pulumi up` would refuse here: outside the maintenance window: this update would delete teardown-all/);
   });
 
   it("up outside the window fails before anything is deleted", async function () {
@@ -169,6 +196,151 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
     assert.strictEqual(clean.code, 0, out(clean));
   });
 
+  /** What a teardown would change: every running task and proxy's ID. */
+  const host = () => ({ tasks: runningTasks(), proxy: networkId("proxy"), subnet: networkSubnet("proxy") });
+  const urnOf = async (name: string) => {
+    const r = (await p!.resources()).find((x) => x.urn.endsWith(`::${name}`));
+    assert.ok(r, `no ${name} in state`);
+    return r.urn;
+  };
+  /** Back to the converged config, an `up` with the window closed, then a clean preview. */
+  const converge = async (restore: () => void) => {
+    restore();
+    state.window = undefined;
+    const up = await p!.up();
+    assert.strictEqual(up.code, 0, out(up));
+    const clean = await p!.preview(["--expect-no-changes"]);
+    assert.strictEqual(clean.code, 0, out(clean));
+  };
+
+  describe("outside the window nothing is torn down, whatever makes the engine replace or delete", function () {
+    let before: ReturnType<typeof host>;
+    beforeEach(function () {
+      state.window = undefined;
+      before = host();
+    });
+
+    it("labels the live network lacks: they follow it, nothing is replaced", async function () {
+      state.raw.network.labels = { owner: "swarm-proxy", team: "ops" };
+      const up = await p!.up();
+      assert.strictEqual(up.code, 0, out(up));
+      assert.match(up.stdout, /network\.labels follow the live network until it is next replaced/);
+      assert.deepStrictEqual(host(), before);
+      await converge(() => { state.raw.network.labels = { owner: "swarm-proxy" }; });
+    });
+
+    it("a gateway other than the live one: it follows the live network, nothing is replaced", async function () {
+      state.raw.network.gateway = "10.10.0.99";
+      const up = await p!.up();
+      assert.strictEqual(up.code, 0, out(up));
+      assert.deepStrictEqual(host(), before);
+      await converge(() => { delete state.raw.network.gateway; });
+    });
+
+    const refused = (r: { code: number; stdout: string; stderr: string }) => {
+      assert.notStrictEqual(r.code, 0, out(r));
+      assert.match(r.stdout + r.stderr, /SWARM_PROXY_MAINTENANCE=open pulumi up/, "the refusal says how to open the window");
+      assert.deepStrictEqual(host(), before, "something was torn down");
+    };
+
+    it("another subnet: refused before anything is registered", async function () {
+      state.raw.network.subnet = "10.12.0.0/16";
+      const nix = path.join(p!.dir, "swarm-10.12.nix");
+      fs.writeFileSync(nix, fs.readFileSync(path.join(repoRoot, "nix/swarm.nix"), "utf8").replace(/10\.10\.0\.0\/16/g, "10.12.0.0/16"));
+      state.raw.rebuild.nixModule = nix;
+      refused(await p!.up());
+      await converge(() => {
+        state.raw.network.subnet = NEW_SUBNET;
+        state.raw.rebuild.nixModule = "nix/swarm.nix";
+      });
+    });
+
+    it("another network name: the engine would replace proxy; the first teardown is refused", async function () {
+      state.raw.network.name = "proxy-b";
+      const up = await p!.up();
+      refused(up);
+      assert.match(up.stdout + up.stderr, /outside the maintenance window: this update would delete teardown-all/);
+      await converge(() => { state.raw.network.name = "proxy"; });
+    });
+
+    it("--replace of one stack: refused before its teardown", async function () {
+      const up = await p!.up(["--replace", await urnOf("drone-stack")]);
+      refused(up);
+      assert.match(up.stdout + up.stderr, /would delete drone-stack/);
+      await converge(() => undefined);
+    });
+
+    it("--replace of the network: refused before the first teardown", async function () {
+      refused(await p!.up(["--replace", await urnOf("proxy-network")]));
+      await converge(() => undefined);
+    });
+
+    it("a stack gone from the config: its teardown is refused", async function () {
+      const stacks = state.raw.stacks as { name: string }[];
+      const all = [...stacks];
+      state.raw.stacks = stacks.filter((x) => x.name !== "ccci-bridge");
+      const up = await p!.up();
+      refused(up);
+      assert.match(up.stdout + up.stderr, /would delete ccci-bridge-stack/);
+      await converge(() => { state.raw.stacks = all; });
+    });
+
+    it("another implementation (host scripts instead of the Docker provider): the old network's delete is refused", async function () {
+      if (state.raw.network.implementation !== "docker") {
+        // The fallback path has no Docker provider to switch from: said, not hidden.
+        console.log("      (ran on a stand-in path: no Docker provider plugin, so there is no implementation to switch from)");
+        return;
+      }
+      state.raw.network.implementation = "command";
+      const up = await p!.up();
+      refused(up);
+      assert.match(up.stdout + up.stderr, /would delete proxy-network \(docker:index\/network:Network\)/);
+      // Back to the Docker provider: the host-script resource (which adopted the live network) is now the one
+      // whose delete is refused; once nothing depends on it, the operator forgets it without touching the host.
+      state.raw.network.implementation = "docker";
+      refused(await p!.up());
+      const forget = await p!.run(["state", "delete", "--yes", (await p!.resources()).find((x) => x.urn.endsWith("$command:local:Command::proxy-network"))!.urn]);
+      assert.strictEqual(forget.code, 0, out(forget));
+      await converge(() => undefined);
+    });
+  });
+
+  it("in the window, a run that would tear something down first checks the host is quiescent", async function () {
+    const before = host();
+    child(["bash", "host/stack-deploy.sh", "intruder", path.join(repoRoot, "sandbox/stacks/backups.yml")]);
+    try {
+      state.window = "open";
+      const up = await p!.up(["--replace", await urnOf("drone-stack")]);
+      assert.notStrictEqual(up.code, 0, out(up));
+      assert.match(up.stdout + up.stderr, /quiescent host.*intruder/s);
+      assert.deepStrictEqual(host().tasks.filter((t) => !t.startsWith("intruder_")), before.tasks);
+    } finally {
+      state.window = undefined;
+      child(["bash", "host/stack-teardown.sh", "intruder", "120"]);
+    }
+    const clean = await p!.preview(["--expect-no-changes"]);
+    assert.strictEqual(clean.code, 0, out(clean));
+  });
+
+  it("a changed host script updates only the resource that installs the scripts; the next teardown runs it", async function () {
+    const before = host();
+    fs.appendFileSync(path.join(p!.projectDir, "host", "lib.sh"), "# an upgrade of the project that changes a comment\n");
+    const teardown = path.join(p!.projectDir, "host", "stacks-teardown.sh");
+    fs.writeFileSync(teardown, fs.readFileSync(teardown, "utf8").replace(/^sp_teardown_stacks /m,
+      `echo "$*" >>${JSON.stringify(teardownLog)}\nsp_teardown_stacks `));
+    const pre = await p!.preview(["--expect-no-changes"]);
+    assert.notStrictEqual(pre.code, 0, out(pre));
+    const changed = (pre.json.steps ?? []).filter((x) => x.op !== "same").map((x) => `${x.op} ${x.urn.split("::").pop()}`);
+    assert.deepStrictEqual(changed, ["update host-install"]);
+    const { run, steps } = await upWithEvents(p!);
+    assert.strictEqual(run.code, 0, out(run));
+    assert.deepStrictEqual(steps.filter((x) => x.op !== "same").map((x) => `${x.op} ${x.name}`), ["update host-install"], "nothing but the scripts ran");
+    assert.deepStrictEqual(host(), before);
+    assert.strictEqual(fs.readFileSync("/var/lib/swarm-proxy/host/stacks-teardown.sh", "utf8"), fs.readFileSync(teardown, "utf8"));
+    const clean = await p!.preview(["--expect-no-changes"]);
+    assert.strictEqual(clean.code, 0, out(clean));
+  });
+
   // Command resources have no Read: refresh keeps their state as recorded and never sees a stack removed or
   // changed out of band. The program's own survey (read at every preview) sees the network's subnet, nothing
   // of the stacks. So a drifted stack shows in neither exit code: that is the operator tools' drift report's job.
@@ -210,6 +382,8 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
 
     const failed = await upWithEvents(p!);
     assert.notStrictEqual(failed.run.code, 0, out(failed.run));
+    assert.match(fs.readFileSync(teardownLog, "utf8"), /traefik drone ccci-bridge ccci-dashboard ccci-reports warm-keycloak/,
+      "the teardown installed by the previous run is the one that ran");
     const failures = failed.steps.filter((x) => x.failed).map((x) => `${x.op} ${x.name}`);
     assert.deepStrictEqual(failures, ["create-replacement ccci-reports-stack"], out(failed.run));
     const exported = JSON.parse((await p!.mustRun(["stack", "export"])).stdout) as {
