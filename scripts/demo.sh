@@ -28,9 +28,11 @@ bash sandbox/seed.sh
 export PULUMI_BACKEND_URL="file://$root/.pulumi-state"
 export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE:-sandbox-demo}
 mkdir -p .pulumi-state
-# The real Pulumi CLI on this project, with index.ts served inline and the stand-in command provider on PATH
-# (scripts/pulumi.ts): the language host and the real provider cannot be built on every machine.
+# The Pulumi CLI on this project (scripts/pulumi.ts): plain `pulumi` where the real language host and providers
+# are installed (on PATH or in the plugin cache), as an operator runs it; on a machine without them it falls
+# back to stand-ins and says which.
 p() { ./scripts/node.sh npx ts-node --transpile-only scripts/pulumi.ts "$@"; }
+plugins=$(p --engine-plugins)
 stack=sandbox-demo
 if ! p stack select "$stack" 2>/dev/null; then
   rm -f "Pulumi.$stack.yaml" # a leftover from a state directory that was deleted since
@@ -38,16 +40,23 @@ if ! p stack select "$stack" 2>/dev/null; then
   # Pulumi.sandbox-demo.yaml is the demo's own (ignored by git): Pulumi.sandbox.yaml stays as committed. Appended,
   # so that the passphrase salt `stack init` wrote stays.
   grep -v '^#' Pulumi.sandbox.yaml >> "Pulumi.$stack.yaml"
+  if [[ $plugins != *'"docker":true'* ]]; then
+    say "no Docker provider plugin here: the network is managed by the host scripts (implementation: command)"
+    p config set --path network.implementation command
+  fi
 fi
 
 live=$(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' proxy)
 say "adopting the live proxy ($live) and the running stacks: the first up changes nothing"
+# The README's step 1: the live subnet, the live network's ID, the host's current module.
 p config set --path network.subnet "$live"
+p config set --path network.adoptId "$(docker network inspect --format '{{.Id}}' proxy)"
 p config set --path rebuild.nixModule sandbox/swarm-before.nix
 p up --yes --skip-preview
 
 say "the change: proxy as 10.10.0.0/16, with the module that creates it so"
 p config set --path network.subnet 10.10.0.0/16
+p config rm --path network.adoptId
 p config set --path rebuild.nixModule nix/swarm.nix
 p preview --diff --show-replacement-steps
 

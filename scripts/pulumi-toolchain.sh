@@ -14,9 +14,10 @@
 # the same version and repeats the module's other (non-local) replace directives.
 #
 # The CLI is mandatory: if it cannot be built the script fails. The language host and the command provider
-# are built when the module proxy serves them; when it does not, the script says so on stderr and goes on:
-# the engine tier then serves programs inline (no language host needed) and runs the stand-in command
-# provider of test/engine/command-provider/. Set PULUMI_TOOLCHAIN_REQUIRE_ALL=1 to make that fatal.
+# are used as installed (on PATH or in the plugin cache, where the CLI finds them), else built when the module
+# proxy serves them; when neither, the script says so on stderr and goes on: the engine tier then serves
+# programs inline (no language host needed) and runs the stand-in command provider of
+# harness/engine/command-provider/. Set PULUMI_TOOLCHAIN_REQUIRE_ALL=1 to make that fatal.
 # A module that downloads but does not compile is always fatal.
 #
 # Go's own caches (GOMODCACHE, GOCACHE) stay where `go env` puts them, so a rebuild on the same machine is
@@ -190,8 +191,20 @@ if ! stamp_ok pulumi-resource-pulumi-nodejs "$v"; then
   set_stamp pulumi-resource-pulumi-nodejs "$v"
 fi
 
+# installed KIND NAME [VERSION]: a plugin in the user's plugin cache, which the CLI finds by itself
+installed() {
+  local cache=${PULUMI_HOME:-$HOME/.pulumi}/plugins f
+  for f in "$cache/$1-$2-v${3:-}"*/"pulumi-$1-$2"; do
+    if [ -x "$f" ] && [ ! -e "$(dirname "$f").partial" ]; then
+      log "using the installed $f"
+      return 0
+    fi
+  done
+  return 1
+}
+
 # --- the Node.js language host, pinned by the release commit --------------------------------------------
-if stamp_ok pulumi-language-nodejs "$v" || reuse_from_path pulumi-language-nodejs "$v" -version; then
+if stamp_ok pulumi-language-nodejs "$v" || reuse_from_path pulumi-language-nodejs "$v" -version || installed language nodejs; then
   :
 else
   # The nested module has no tag per release: its pseudo-version comes from the commit of pkg's tag.
@@ -218,7 +231,7 @@ fi
 
 # --- the command provider --------------------------------------------------------------------------------
 cv=v$cmd_version
-if stamp_ok pulumi-resource-command "$cv"; then
+if stamp_ok pulumi-resource-command "$cv" || installed resource command "$cmd_version"; then
   :
 elif cmd_json=$(mod_json "$cmd_mod@$cv" 2>/dev/null); then
   cmd_gomod=$(printf '%s' "$cmd_json" | json_field GoMod)
