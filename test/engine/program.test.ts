@@ -6,7 +6,7 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { PulumiProject, repoRoot } from "../../harness/engine/pulumi";
+import { PulumiProject, repoRoot, RunResult } from "../../harness/engine/pulumi";
 import {
   docker, networkId, networkSubnet, ProgramState, runningTasks, sandboxConfig, sandboxDown, sandboxSeed, sandboxUp,
   Sandbox, stackNames, Step, swarmProject, taskAddresses, upWithEvents,
@@ -214,105 +214,103 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
   };
 
   // Outside the window nothing is torn down, whatever makes the engine replace or delete: one `it` per cause,
-  // plain `it`s rather than a nested `describe`, so that they run here in the sequence.
-  let was: ReturnType<typeof host> | undefined;
-  const closed = () => {
-    state.window = undefined;
-    was = host();
-  };
-  {
-    it("labels the live network lacks: they follow it, nothing is replaced", async function () {
-      closed();
-      state.raw.network.labels = { owner: "swarm-proxy", team: "ops" };
-      const up = await p!.up();
-      assert.strictEqual(up.code, 0, out(up));
-      assert.match(up.stdout, /network\.labels follow the live network until it is next replaced/);
-      assert.deepStrictEqual(host(), was);
-      await converge(() => { state.raw.network.labels = { owner: "swarm-proxy" }; });
-    });
-
-    it("a gateway other than the live one: it follows the live network, nothing is replaced", async function () {
-      closed();
-      state.raw.network.gateway = "10.10.0.99";
-      const up = await p!.up();
-      assert.strictEqual(up.code, 0, out(up));
-      assert.deepStrictEqual(host(), was);
-      await converge(() => { delete state.raw.network.gateway; });
-    });
-
-    const refused = (r: { code: number; stdout: string; stderr: string }) => {
-      assert.notStrictEqual(r.code, 0, out(r));
-      assert.match(r.stdout + r.stderr, /SWARM_PROXY_MAINTENANCE=open pulumi up/, "the refusal says how to open the window");
-      assert.deepStrictEqual(host(), was, "something was torn down");
-    };
-
-    it("another subnet: refused before anything is registered", async function () {
-      closed();
-      state.raw.network.subnet = "10.12.0.0/16";
-      const nix = path.join(p!.dir, "swarm-10.12.nix");
-      fs.writeFileSync(nix, fs.readFileSync(path.join(repoRoot, "nix/swarm.nix"), "utf8").replace(/10\.10\.0\.0\/16/g, "10.12.0.0/16"));
-      state.raw.rebuild.nixModule = nix;
-      refused(await p!.up());
-      await converge(() => {
-        state.raw.network.subnet = NEW_SUBNET;
-        state.raw.rebuild.nixModule = "nix/swarm.nix";
-      });
-    });
-
-    it("another network name: the engine would replace proxy; the first teardown is refused", async function () {
-      closed();
-      state.raw.network.name = "proxy-b";
-      const up = await p!.up();
-      refused(up);
-      assert.match(up.stdout + up.stderr, /outside the maintenance window: this update would delete teardown-all/);
-      await converge(() => { state.raw.network.name = "proxy"; });
-    });
-
-    it("--replace of one stack: refused before its teardown", async function () {
-      closed();
-      const up = await p!.up(["--replace", await urnOf("drone-stack")]);
-      refused(up);
-      assert.match(up.stdout + up.stderr, /would delete drone-stack/);
-      await converge(() => undefined);
-    });
-
-    it("--replace of the network: refused before the first teardown", async function () {
-      closed();
-      refused(await p!.up(["--replace", await urnOf("proxy-network")]));
-      await converge(() => undefined);
-    });
-
-    it("a stack gone from the config: its teardown is refused", async function () {
-      closed();
-      const stacks = state.raw.stacks as { name: string }[];
-      const all = [...stacks];
-      state.raw.stacks = stacks.filter((x) => x.name !== "ccci-bridge");
-      const up = await p!.up();
-      refused(up);
-      assert.match(up.stdout + up.stderr, /would delete ccci-bridge-stack/);
-      await converge(() => { state.raw.stacks = all; });
-    });
-
-    it("another implementation (host scripts instead of the Docker provider): the old network's delete is refused", async function () {
-      closed();
-      if (state.raw.network.implementation !== "docker") {
-        // The fallback path has no Docker provider to switch from: said, not hidden.
-        console.log("      (ran on a stand-in path: no Docker provider plugin, so there is no implementation to switch from)");
-        return;
+  // plain `it`s rather than a nested `describe`, so that they run here in the sequence. Each restores the
+  // converged config afterwards (even when it fails, so that one failure does not hide the next cause) and
+  // shows that an `up` with the window closed then converges without a teardown.
+  const cause = (title: string, fn: (was: ReturnType<typeof host>) => Promise<void>, restore: () => void) =>
+    it(title, async function () {
+      state.window = undefined;
+      const was = host();
+      try {
+        await fn(was);
+      } finally {
+        await converge(restore);
       }
-      state.raw.network.implementation = "command";
-      const up = await p!.up();
-      refused(up);
-      assert.match(up.stdout + up.stderr, /would delete proxy-network \(docker:index\/network:Network\)/);
-      // Back to the Docker provider: the host-script resource (which adopted the live network) is now the one
-      // whose delete is refused; once nothing depends on it, the operator forgets it without touching the host.
-      state.raw.network.implementation = "docker";
-      refused(await p!.up());
-      const forget = await p!.run(["state", "delete", "--yes", (await p!.resources()).find((x) => x.urn.endsWith("$command:local:Command::proxy-network"))!.urn]);
-      assert.strictEqual(forget.code, 0, out(forget));
-      await converge(() => undefined);
+      assert.deepStrictEqual(host().tasks, was.tasks, "converging restarted tasks");
     });
-  }
+  const nothingTornDown = (r: RunResult, was: ReturnType<typeof host>, why: RegExp) => {
+    assert.notStrictEqual(r.code, 0, out(r));
+    assert.match(r.stdout + r.stderr, why, out(r));
+    assert.deepStrictEqual(host(), was, "something was torn down");
+  };
+  const windowRefusal = (what: string) => new RegExp(`outside the maintenance window: this update would delete ${what}.*` +
+    "Open the window for one run with `SWARM_PROXY_MAINTENANCE=open pulumi up`.*Nothing was torn down");
+  const labels = { ...(state.raw.network.labels as Record<string, string>) };
+
+  cause("labels the live network lacks: they follow it, nothing is replaced", async (was) => {
+    state.raw.network.labels = { ...labels, team: "ops" };
+    const up = await p!.up();
+    assert.strictEqual(up.code, 0, out(up));
+    assert.match(up.stdout, /network\.labels follow the live network until it is next replaced/);
+    assert.deepStrictEqual(host(), was);
+  }, () => { state.raw.network.labels = labels; });
+
+  cause("a gateway other than the live one: it follows the live network, nothing is replaced", async (was) => {
+    state.raw.network.gateway = "10.10.0.99";
+    const up = await p!.up();
+    assert.strictEqual(up.code, 0, out(up));
+    assert.match(up.stdout, /network\.gateway follow the live network until it is next replaced/);
+    assert.deepStrictEqual(host(), was);
+  }, () => { delete state.raw.network.gateway; });
+
+  cause("another subnet: refused before anything is registered", async (was) => {
+    state.raw.network.subnet = "10.12.0.0/16";
+    const nix = path.join(p!.dir, "swarm-10.12.nix");
+    fs.writeFileSync(nix, fs.readFileSync(path.join(repoRoot, "nix/swarm.nix"), "utf8").replace(/10\.10\.0\.0\/16/g, "10.12.0.0/16"));
+    state.raw.rebuild.nixModule = nix;
+    nothingTornDown(await p!.up(), was, /replaces the network "proxy".*`SWARM_PROXY_MAINTENANCE=open pulumi up`.*Nothing was changed/);
+  }, () => {
+    state.raw.network.subnet = NEW_SUBNET;
+    state.raw.rebuild.nixModule = "nix/swarm.nix";
+  });
+
+  cause("another network name with the same subnet: refused (it would overlap the live proxy)", async (was) => {
+    state.raw.network.name = "proxy-b";
+    nothingTornDown(await p!.up(), was, /network\.subnet: 10\.10\.0\.0\/16 overlaps network "proxy"/);
+  }, () => { state.raw.network.name = "proxy"; });
+
+  cause("another network name and subnet: the engine would replace proxy; the first teardown is refused", async (was) => {
+    state.raw.network.name = "proxy-b";
+    state.raw.network.subnet = "10.12.0.0/16";
+    state.raw.rebuild = {};
+    nothingTornDown(await p!.up(), was, windowRefusal("teardown-all"));
+  }, () => {
+    state.raw.network.name = "proxy";
+    state.raw.network.subnet = NEW_SUBNET;
+    state.raw.rebuild = sandboxConfig().rebuild;
+  });
+
+  cause("--replace of one stack: refused before its teardown", async (was) => {
+    nothingTornDown(await p!.up(["--replace", await urnOf("drone-stack")]), was, windowRefusal("drone-stack"));
+  }, () => undefined);
+
+  cause("--replace of the network: refused before the first teardown", async (was) => {
+    nothingTornDown(await p!.up(["--replace", await urnOf("proxy-network")]), was, windowRefusal("teardown-all"));
+  }, () => undefined);
+
+  const stacks = [...(state.raw.stacks as { name: string }[])];
+  cause("a stack gone from the config: its teardown is refused", async (was) => {
+    state.raw.stacks = stacks.filter((x) => x.name !== "ccci-bridge");
+    nothingTornDown(await p!.up(), was, windowRefusal("ccci-bridge-stack"));
+  }, () => { state.raw.stacks = stacks; });
+
+  const implementation = state.raw.network.implementation as string;
+  cause("another implementation (host scripts instead of the Docker provider): the old network's delete is refused", async (was) => {
+    if (implementation !== "docker") {
+      // The fallback path has no Docker provider to switch from: said, not hidden.
+      console.log("      (ran on a stand-in path: no Docker provider plugin, so there is no implementation to switch from)");
+      return;
+    }
+    state.raw.network.implementation = "command";
+    nothingTornDown(await p!.up(), was, windowRefusal("proxy-network \\(docker:index/network:Network\\)"));
+    // Back to the Docker provider: the host-script resource (which adopted the live network) is now the one
+    // whose delete is refused; once nothing depends on it, the operator forgets it without touching the host.
+    state.raw.network.implementation = "docker";
+    nothingTornDown(await p!.up(), was, windowRefusal("proxy-network \\(command:local:Command\\)"));
+    const urn = (await p!.resources()).find((x) => x.urn.endsWith("$command:local:Command::proxy-network"))!.urn;
+    const forget = await p!.run(["state", "delete", "--yes", urn]);
+    assert.strictEqual(forget.code, 0, out(forget));
+  }, () => { state.raw.network.implementation = implementation; });
 
   it("in the window, a run that would tear something down first checks the host is quiescent", async function () {
     const before = host();
