@@ -258,8 +258,13 @@ export async function resetSwarm(): Promise<void> {
   const services = lines(await docker(["service", "ls", "-q"]));
   if (services.length) await docker(["service", "rm", ...services]);
   await waitFor("all tasks to be gone", 120_000, async () => ((await listTasks()).length === 0 ? true : undefined));
-  const containers = lines(await docker(["ps", "-aq"]));
-  if (containers.length) await docker(["rm", "-f", ...containers]);
+  // A task's container may still be going away by itself ("removal ... is already in progress"): remove what
+  // is left and wait until none is.
+  await waitFor("all containers to be gone", 120_000, async () => {
+    const containers = lines(await docker(["ps", "-aq"]));
+    if (containers.length) await run("docker", ["rm", "-f", ...containers], { timeoutMs: 60_000 });
+    return containers.length === 0 ? true : undefined;
+  });
   await waitFor("custom networks to be gone", 120_000, async () => {
     const nets = lines(await docker(["network", "ls", "--format", "{{.Name}}"])).filter((n) => !builtinNetworks.has(n));
     for (const n of nets) await run("docker", ["network", "rm", n], { timeoutMs: 30_000 });
