@@ -7,7 +7,24 @@
 const fs = require("node:fs");
 const path = require("node:path");
 
-const root = path.join(__dirname, "..");
+// The package root is the first folder upwards whose package.json is ours (cli/package.ts does the same
+// for the compiled CLI): an npm bin link or a copied checkout still finds its own sources and cache.
+function packageRoot() {
+    for (let dir = __dirname; ; dir = path.dirname(dir)) {
+        try {
+            if (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).name === "swarm-proxy") {
+                return dir;
+            }
+        } catch {
+            // No package.json here: keep walking up.
+        }
+        if (path.dirname(dir) === dir) {
+            return path.join(__dirname, "..");
+        }
+    }
+}
+
+const root = packageRoot();
 const cache = path.join(root, ".cache", "cli-build");
 const sourceDirs = ["cli", "src"];
 
@@ -61,7 +78,7 @@ function load() {
     }
     try {
         require("ts-node").register({ transpileOnly: true, project: path.join(root, "tsconfig.json") });
-        return require("./main.ts");
+        return require(path.join(root, "cli", "main.ts"));
     } catch (e) {
         if (!(e && e.code === "MODULE_NOT_FOUND")) {
             throw e;

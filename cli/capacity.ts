@@ -15,7 +15,7 @@ import {
     apiAtLeast,
     subnetsOf,
 } from "./engine";
-import { CliError } from "./errors";
+import { CliError, errorMessage } from "./errors";
 import { Progress } from "./progress";
 
 export interface UsageInput {
@@ -259,14 +259,26 @@ export async function probeFree(engine: Engine, network: EngineNetwork, opts: Pr
 
 async function removeProbeServices(engine: Engine, filter: Record<string, string[]>, progress: Progress): Promise<void> {
     const deadline = Date.now() + 120_000;
+    const command = `docker service ls -q --filter label=${filter.label[0]} | xargs -r docker service rm`;
     for (;;) {
-        const left = await engine.services(filter);
+        let left: EngineService[];
+        try {
+            left = await engine.services(filter);
+        } catch (e) {
+            // dockerd restarting under the probe: wait for it rather than leave the services behind.
+            if (Date.now() > deadline) {
+                throw new CliError(`probe cleanup: could not list the probe services for 120 s (${errorMessage(e)}); remove them with: ${command}`);
+            }
+            progress.step(`probe: waiting for dockerd to remove the probe services (${errorMessage(e)})`);
+            await sleep(1000);
+            continue;
+        }
         if (left.length === 0) {
             return;
         }
         if (Date.now() > deadline) {
             throw new CliError(
-                `probe cleanup: ${left.length} probe services still present after 120 s (label ${filter.label[0]}); remove them with docker service rm`,
+                `probe cleanup: ${left.length} probe services still present after 120 s (${left.map((s) => s.Spec.Name).join(", ")}); remove them with: ${command}`,
             );
         }
         progress.step(`probe: removing ${left.length} probe services`);

@@ -7,14 +7,15 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { assignableAddresses, findConflicts } from "../src/subnet";
 import { countUsage, gatherUsage, probeFree } from "./capacity";
 import { lineChartSvg } from "./chart";
-import { Engine, EngineNetwork, apiAtLeast, stackOf, subnetsOf } from "./engine";
+import { Engine, EngineNetwork, EngineService, apiAtLeast, stackOf, subnetsOf } from "./engine";
 import { CliError, errorMessage } from "./errors";
+import { hostScriptsDir } from "./package";
 import { Progress } from "./progress";
 import { checkName } from "./validate";
 
@@ -126,9 +127,11 @@ async function run(cmd: string, args: string[], what: string): Promise<void> {
     }
 }
 
-async function waitFor(what: string, timeoutSec: number, check: () => Promise<string | undefined>): Promise<void> {
+async function waitFor(what: string, timeoutSec: number, check: () => Promise<string | undefined>, stop?: () => void): Promise<void> {
     const deadline = Date.now() + timeoutSec * 1000;
     for (;;) {
+        // Ctrl-C ends a wait at once: the cleanup, not the wait, is what the operator is waiting for.
+        stop?.();
         const pending = await check();
         if (pending === undefined) {
             return;
@@ -147,7 +150,7 @@ class Run {
 
     checkInterrupted(): void {
         if (this.interrupted) {
-            throw new CliError("leak-probe interrupted; what it had created was removed");
+            throw new CliError("leak-probe interrupted");
         }
     }
     private readonly dir = mkdtempSync(join(tmpdir(), "spx-leak-"));
@@ -157,8 +160,17 @@ class Run {
         private readonly o: LeakProbeOptions,
     ) {}
 
+    /** Every stack and network this run creates is named with it, so the cleanup finds them by name alone. */
+    /** Names this run asked dockerd to create, for the leftover report when dockerd cannot be asked. */
+    readonly deployed: string[] = [];
+    readonly createdNetworks: string[] = [];
+
+    get prefix(): string {
+        return `spxlp${this.id}`;
+    }
+
     stackName(mode: TeardownMode, i: number): string {
-        return checkName("stack", `spxlp${this.id}${mode[0]}${i}`);
+        return checkName("stack", `${this.prefix}${mode[0]}${i}`);
     }
 
     async measure(net: EngineNetwork): Promise<{ free: number; method: "probe" | "ipsInUse" }> {
@@ -177,6 +189,7 @@ class Run {
 
     async deploy(mode: TeardownMode): Promise<string[]> {
         const names = Array.from({ length: this.o.stacks }, (_, i) => this.stackName(mode, i));
+        this.deployed.push(...names.filter((n) => !this.deployed.includes(n)));
         await Promise.all(
             names.map((name, i) => {
                 const file = join(this.dir, `${name}.yml`);
@@ -191,7 +204,7 @@ class Run {
                 return !s || !s.ServiceStatus || s.ServiceStatus.RunningTasks < 1;
             });
             return notUp.length > 0 ? `running tasks in ${notUp.join(", ")}` : undefined;
-        });
+        }, () => this.checkInterrupted());
         return names;
     }
 
@@ -227,13 +240,13 @@ class Run {
                 await retry([...stacks].filter((x) => x !== ""));
             }
             return left.join(", ");
-        });
+        }, () => this.checkInterrupted());
     }
 
     currentNetwork = "";
 
     async createThrowaway(mode: TeardownMode): Promise<EngineNetwork> {
-        const name = checkName("network", `spxlp${this.id}${mode[0]}-net`);
+        const name = checkName("network", `${this.prefix}${mode[0]}-net`);
         const networks = await this.engine.networks();
         const conflicts = findConflicts(this.o.probeSubnet, {
             networks: networks.map((n) => ({ name: n.Name, driver: n.Driver, scope: n.Scope, subnets: subnetsOf(n) })),
@@ -246,6 +259,7 @@ class Run {
                 `--probe-subnet: ${this.o.probeSubnet} overlaps ${conflicts.map((c) => `${c.kind} ${c.name} (${c.cidr})`).join(", ")}; pass a free one`,
             );
         }
+        this.createdNetworks.push(name);
         const id = await this.engine.createNetwork({
             Name: name,
             Driver: "overlay",
@@ -256,90 +270,141 @@ class Run {
         return this.engine.network(id);
     }
 
-    async removeThrowaway(net: EngineNetwork): Promise<void> {
-        await waitFor(`removing ${net.Name}`, this.o.timeoutSec, async () => {
-            const r = await this.engine.removeNetwork(net.Id);
-            return r.removed || r.refused === "already gone" ? undefined : `${net.Name} (${r.refused ?? ""})`;
-        });
-    }
-
     async mode(mode: TeardownMode): Promise<ModeResult> {
+        this.checkInterrupted();
         const started = Date.now();
-        let net: EngineNetwork;
-        let throwaway = false;
-        if (this.o.network) {
-            const found = await this.engine.findNetwork(this.o.network);
-            if (!found || found.Driver !== "overlay") {
-                throw new CliError(`--network: ${JSON.stringify(this.o.network)} is not an overlay network on this swarm`);
-            }
-            net = found;
-        } else {
-            net = await this.createThrowaway(mode);
-            throwaway = true;
-        }
-        this.currentNetwork = net.Name;
-        const subnet = subnetsOf(net)[0] ?? "";
-        if (throwaway === false && !apiAtLeast(this.o.apiVersion, 1, 52)) {
-            // Measuring means filling the network with probe services: refuse before starting, not after.
-            const free = countUsage(await gatherUsage(this.engine, net.Id, this.o.localNodeId, { apiVersion: this.o.apiVersion })).free;
-            if (free > this.o.probeMax) {
-                throw new CliError(
-                    `--network: ${net.Name} has about ${free} free addresses, more than --probe-max ${this.o.probeMax}; measure a throwaway network (leave out --network) or raise --probe-max`,
-                );
-            }
-        }
         const free: number[] = [];
         let method: "probe" | "ipsInUse" = "probe";
-        let names: string[] = [];
+        let net: EngineNetwork | undefined;
+        let failure: unknown;
         try {
-            this.o.progress.step(`${mode}: measuring ${net.Name} (${subnet}) before the first cycle`);
+            if (this.o.network) {
+                const found = await this.engine.findNetwork(this.o.network);
+                if (!found || found.Driver !== "overlay") {
+                    throw new CliError(`--network: ${JSON.stringify(this.o.network)} is not an overlay network on this swarm`);
+                }
+                net = found;
+                if (!apiAtLeast(this.o.apiVersion, 1, 52)) {
+                    // Measuring means filling the network with probe services: refuse before starting, not after.
+                    const f = countUsage(await gatherUsage(this.engine, net.Id, this.o.localNodeId, { apiVersion: this.o.apiVersion })).free;
+                    if (f > this.o.probeMax) {
+                        throw new CliError(
+                            `--network: ${net.Name} has about ${f} free addresses, more than --probe-max ${this.o.probeMax}; measure a throwaway network (leave out --network) or raise --probe-max`,
+                        );
+                    }
+                }
+            } else {
+                net = await this.createThrowaway(mode);
+            }
+            this.currentNetwork = net.Name;
+            this.o.progress.step(`${mode}: measuring ${net.Name} (${subnetsOf(net)[0] ?? ""}) before the first cycle`);
             const m0 = await this.measure(net);
             method = m0.method;
             free.push(m0.free);
             for (let c = 1; c <= this.o.cycles; c++) {
                 this.checkInterrupted();
                 this.o.progress.step(`${mode}: cycle ${c}/${this.o.cycles}: deploying ${this.o.stacks} stacks`);
-                names = await this.deploy(mode);
+                const names = await this.deploy(mode);
                 this.checkInterrupted();
                 this.o.progress.step(`${mode}: cycle ${c}/${this.o.cycles}: removing them (${mode === "concurrent" ? "docker stack rm, all at once" : "stack-teardown.sh, all at once"})`);
                 await this.remove(mode, names);
-                names = [];
                 const m = await this.measure(net);
                 free.push(m.free);
                 this.o.progress.step(`${mode}: cycle ${c}/${this.o.cycles}: ${m.free} free (${free[0] - m.free} lost so far)`);
             }
-        } finally {
-            await this.cleanup(mode, throwaway ? net : undefined);
+        } catch (e) {
+            failure = e;
         }
-        return { mode, network: net.Name, subnet, method, free, ...leakStats(free, this.o.stacks), seconds: (Date.now() - started) / 1000 };
+        const left = await this.cleanup(mode, failure);
+        if (left !== undefined) {
+            const cause = failure === undefined ? "" : `${this.interrupted ? "leak-probe interrupted" : errorMessage(failure)}\n`;
+            throw new CliError(`${cause}${leftoverMessage(left, join(hostScriptsDir(), "stack-teardown.sh"))}`);
+        }
+        if (failure !== undefined) {
+            const cause = this.interrupted ? "leak-probe interrupted" : errorMessage(failure);
+            throw new CliError(`${cause}; everything it had created was removed`);
+        }
+        if (net === undefined) {
+            throw new CliError("leak-probe: no network was measured");
+        }
+        return { mode, network: net.Name, subnet: subnetsOf(net)[0] ?? "", method, free, ...leakStats(free, this.o.stacks), seconds: (Date.now() - started) / 1000 };
     }
 
-    /** Removes whatever this run left (also after an error): its stacks, then its throwaway network. */
-    async cleanup(mode: TeardownMode, net?: EngineNetwork): Promise<void> {
-        const prefix = `spxlp${this.id}${mode[0]}`;
-        const svcs = await this.engine.services();
-        const nets = await this.engine.networks();
-        const left = new Set<string>();
-        for (const s of svcs) {
-            const st = stackOf(s);
-            if (st?.startsWith(prefix)) {
-                left.add(st);
+    /** What of this run's (by name) is on the swarm now: stacks with their services and networks, and throwaway overlays. */
+    async leftovers(): Promise<Leftover> {
+        const [svcs, nets] = await Promise.all([this.engine.services(), this.engine.networks()]);
+        return collectLeftovers(this.prefix, svcs, nets);
+    }
+
+    /**
+     * Removes everything this run created, also after an error, an interrupt or a dockerd restart: waits for
+     * dockerd to answer again, tears the stacks down with the leak-free teardown (the given script, again, then
+     * the package's own), then removes the throwaway overlays. Never throws: resolves to what is still there,
+     * or undefined when the swarm is clean.
+     */
+    async cleanup(mode: TeardownMode, failure: unknown): Promise<Leftover | undefined> {
+        const deadline = Date.now() + 3 * this.o.timeoutSec * 1000;
+        const given = join(this.o.hostScripts, "stack-teardown.sh");
+        const scripts = [given, given, join(hostScriptsDir(), "stack-teardown.sh")];
+        let rounds = 0;
+        let lastError = failure === undefined ? "" : errorMessage(failure);
+        for (;;) {
+            let left: Leftover;
+            try {
+                left = await this.leftovers();
+            } catch (e) {
+                if (Date.now() > deadline) {
+                    return { ...this.created(), unverified: errorMessage(e) };
+                }
+                if (errorMessage(e) !== lastError) {
+                    this.o.progress.step(`${mode}: cleanup: waiting for dockerd (${errorMessage(e)})`);
+                }
+                lastError = errorMessage(e);
+                await sleep(1000);
+                continue;
             }
-        }
-        for (const n of nets) {
-            const st = n.Labels?.["com.docker.stack.namespace"];
-            if (st?.startsWith(prefix)) {
-                left.add(st);
+            if (left.stacks.length === 0 && left.networks.length === 0) {
+                return undefined;
             }
+            if (Date.now() > deadline || rounds >= scripts.length + 2) {
+                return left;
+            }
+            rounds++;
+            if (left.stacks.length > 0) {
+                const script = scripts[Math.min(rounds - 1, scripts.length - 1)];
+                this.o.progress.step(`${mode}: cleaning up ${left.stacks.map((st) => st.name).join(", ")} (${script})`);
+                const results = await Promise.allSettled(
+                    left.stacks.map((st) => run("bash", [script, checkName("stack", st.name), String(this.o.timeoutSec)], `stack-teardown.sh ${st.name}`)),
+                );
+                for (const r of results) {
+                    if (r.status === "rejected") {
+                        this.o.progress.step(`${mode}: cleanup: ${errorMessage(r.reason)}`);
+                    }
+                }
+                continue;
+            }
+            // The stacks are gone; an overlay can still be refused for a moment while its last endpoints go.
+            for (const n of left.networks) {
+                try {
+                    const r = await this.engine.removeNetwork(n);
+                    if (!r.removed && r.refused !== "already gone") {
+                        this.o.progress.step(`${mode}: cleanup: network ${n}: ${r.refused ?? ""}`);
+                    }
+                } catch (e) {
+                    this.o.progress.step(`${mode}: cleanup: network ${n}: ${errorMessage(e)}`);
+                }
+            }
+            rounds--;
+            await sleep(1000);
         }
-        if (left.size > 0) {
-            this.o.progress.step(`${mode}: cleaning up ${[...left].join(", ")}`);
-            const script = join(this.o.hostScripts, "stack-teardown.sh");
-            await Promise.all([...left].map((n) => run("bash", [script, checkName("stack", n), String(this.o.timeoutSec)], `stack-teardown.sh ${n}`)));
-        }
-        if (net) {
-            await this.removeThrowaway(net);
-        }
+    }
+
+    /** What this run may have created, for when dockerd cannot say what is left. */
+    created(): Leftover {
+        return {
+            stacks: this.deployed.map((name) => ({ name, services: [], networks: [] })),
+            networks: [...this.createdNetworks],
+        };
     }
 
     dispose(): void {
@@ -351,6 +416,9 @@ export async function runLeakProbe(engine: Engine, o: LeakProbeOptions): Promise
     const r = new Run(engine, o);
     const modes: ModeResult[] = [];
     const onSignal = () => {
+        if (!r.interrupted) {
+            o.progress.step(`interrupted: removing what this run created (stacks and networks named ${r.prefix}*)`);
+        }
         r.interrupted = true;
     };
     process.on("SIGINT", onSignal);
@@ -375,6 +443,77 @@ export async function runLeakProbe(engine: Engine, o: LeakProbeOptions): Promise
     }
     projections.push(project(`${o.proxyName} (target)`, o.targetSubnet, Math.max(0, assignableAddresses(o.targetSubnet) - inUse), rate, o.removalsPerDay));
     return { stacks: o.stacks, cycles: o.cycles, removalsPerDay: o.removalsPerDay, modes, rate, projections };
+}
+
+export interface LeftoverStack {
+    name: string;
+    services: string[];
+    networks: string[];
+}
+
+export interface Leftover {
+    stacks: LeftoverStack[];
+    /** Throwaway overlays (not part of a stack). */
+    networks: string[];
+    /** Set when dockerd could not be asked: the list is then what the run created, not what was seen. */
+    unverified?: string;
+}
+
+/** Pure: the stacks (with their services and networks) and other networks whose names start with `prefix`. */
+export function collectLeftovers(prefix: string, svcs: EngineService[], nets: EngineNetwork[]): Leftover {
+    const stacks = new Map<string, LeftoverStack>();
+    const stack = (name: string) => {
+        let st = stacks.get(name);
+        if (st === undefined) {
+            st = { name, services: [], networks: [] };
+            stacks.set(name, st);
+        }
+        return st;
+    };
+    const networks: string[] = [];
+    for (const s of svcs) {
+        const st = stackOf(s);
+        if (st?.startsWith(prefix)) {
+            stack(st).services.push(s.Spec.Name);
+        } else if (s.Spec.Name.startsWith(prefix)) {
+            stack(s.Spec.Name.split("_")[0]).services.push(s.Spec.Name);
+        }
+    }
+    for (const n of nets) {
+        const st = n.Labels?.["com.docker.stack.namespace"];
+        if (st?.startsWith(prefix)) {
+            stack(st).networks.push(n.Name);
+        } else if (n.Name.startsWith(prefix)) {
+            networks.push(n.Name);
+        }
+    }
+    const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    return {
+        stacks: [...stacks.values()]
+            .map((st) => ({ ...st, services: st.services.sort(byName), networks: st.networks.sort(byName) }))
+            .sort((a, b) => byName(a.name, b.name)),
+        networks: networks.sort(byName),
+    };
+}
+
+/** Pure: exactly what is left and the one command that removes it (the leak-free teardown, then the overlays). */
+export function leftoverMessage(l: Leftover, teardownScript: string): string {
+    const what = [
+        ...l.stacks.map((st) => {
+            const parts = [...st.services.map((x) => `service ${x}`), ...st.networks.map((x) => `network ${x}`)];
+            return `stack ${st.name}${parts.length > 0 ? ` (${parts.join(", ")})` : ""}`;
+        }),
+        ...l.networks.map((n) => `network ${n}`),
+    ];
+    const cmd = [
+        ...l.stacks.map((st) => `bash ${teardownScript} ${st.name}`),
+        ...(l.networks.length > 0 ? [`docker network rm ${l.networks.join(" ")}`] : []),
+    ].join(" && ");
+    const head =
+        l.unverified === undefined
+            ? "left on the swarm"
+            : `could not check what is left (${l.unverified}); this run created, and may have left`;
+    return `${head}: ${what.join(", ")}\nremove it with: ${cmd}`;
 }
 
 export function leakChart(r: LeakReport): string {
@@ -414,6 +553,7 @@ export function renderLeak(r: LeakReport): string {
     return lines.join("\n");
 }
 
+/** The package's host/ (found from package.json, not from where this file was compiled to). */
 export function defaultHostScripts(): string {
-    return resolve(__dirname, "..", "host");
+    return hostScriptsDir();
 }

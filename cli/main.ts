@@ -11,6 +11,7 @@ import { renderGuard, runGuard } from "./guard";
 import { TEARDOWN_MODES, defaultHostScripts, leakChart, renderLeak, runLeakProbe } from "./leakprobe";
 import { LogSource } from "./logscan";
 import { stderrProgress } from "./progress";
+import { packageRoot, resolveStackFile } from "./package";
 import { StackConfig, readStackConfig } from "./stackconfig";
 import { gatherSurvey, renderSurvey } from "./survey";
 import { checkChoice, checkInt, checkName, checkNumber, checkSince } from "./validate";
@@ -38,7 +39,7 @@ const COMMON: Options = {
 };
 
 const STACK_CONFIG: Options = {
-    "stack-config": { type: "string", arg: "FILE", help: "Pulumi stack file (Pulumi.<stack>.yaml) with swarm-proxy:network and swarm-proxy:stacks" },
+    "stack-config": { type: "string", arg: "FILE", help: "Pulumi stack file (Pulumi.<stack>.yaml) with swarm-proxy:network and swarm-proxy:stacks; a relative path not found from the current folder is looked up in the package" },
 };
 
 function str(v: Values, key: string): string | undefined {
@@ -57,7 +58,7 @@ function flag(v: Values, key: string): boolean {
 
 function maybeConfig(v: Values): StackConfig | undefined {
     const p = str(v, "stack-config");
-    return p === undefined ? undefined : readStackConfig(p);
+    return p === undefined ? undefined : readStackConfig(resolveStackFile(p));
 }
 
 function emit(io: Io, v: Values, data: unknown, text: string): void {
@@ -167,7 +168,7 @@ const commands: Record<string, Command> = {
             "target-subnet": { type: "string", arg: "CIDR", help: "subnet projected for after the change (default: from --stack-config, else 10.10.0.0/16)" },
             "removals-per-day": { type: "string", arg: "N", help: "stack removals a day on the host, for the projection (default 1)" },
             chart: { type: "string", arg: "FILE", help: "where to write the SVG chart (default leak-probe.svg)" },
-            "host-scripts": { type: "string", arg: "DIR", help: "folder with stack-teardown.sh (default: the package's host/)" },
+            "host-scripts": { type: "string", arg: "DIR", help: "folder with stack-teardown.sh (default: the package's host/; on a failure the cleanup falls back to that one)" },
             ...STACK_CONFIG,
         },
         async run(v, io) {
@@ -237,7 +238,7 @@ const commands: Record<string, Command> = {
             ...STACK_CONFIG,
             "preview-json": { type: "string", arg: "FILE", help: "saved output of pulumi preview --refresh --expect-no-changes --json" },
             "pulumi-stack": { type: "string", arg: "STACK", help: "run pulumi preview --refresh --expect-no-changes --json on this stack" },
-            "pulumi-cwd": { type: "string", arg: "DIR", help: "folder of the Pulumi project (default: current folder)" },
+            "pulumi-cwd": { type: "string", arg: "DIR", help: "folder of the Pulumi project (default: the package's own folder, wherever the CLI runs from)" },
             "min-free": { type: "string", arg: "N|P%", help: "least free addresses on proxy, a count or a share of the assignable ones (default 10%)" },
             ...LOG_OPTIONS,
             "no-logs": { type: "boolean", help: "skip the VIP-failure log check" },
@@ -249,7 +250,7 @@ const commands: Record<string, Command> = {
             if (cfgPath === undefined) {
                 throw new CliError("--stack-config: required for drift (the Pulumi stack file naming the network and the stacks)");
             }
-            const config = readStackConfig(cfgPath);
+            const config = readStackConfig(resolveStackFile(cfgPath));
             const previewFile = str(v, "preview-json");
             const pulumiStack = str(v, "pulumi-stack");
             if (previewFile !== undefined && pulumiStack !== undefined) {
@@ -259,7 +260,7 @@ const commands: Record<string, Command> = {
                 previewFile !== undefined
                     ? { kind: "file", value: previewFile }
                     : pulumiStack !== undefined
-                      ? { kind: "run", value: checkName("--pulumi-stack", pulumiStack), cwd: resolve(str(v, "pulumi-cwd") ?? ".") }
+                      ? { kind: "run", value: checkName("--pulumi-stack", pulumiStack), cwd: resolve(str(v, "pulumi-cwd") ?? packageRoot()) }
                       : { kind: "none" };
             const minFree = parseMinFree(str(v, "min-free") ?? "10%");
             const since = checkSince("--since", str(v, "since") ?? "24h");

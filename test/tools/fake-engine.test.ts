@@ -3,12 +3,13 @@
 // unreachable dockerd. The bin shim is run as a real process.
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { FakeEngine, startFakeEngine } from "../../bench/capacity-fake-engine";
 import { main } from "../../cli/main";
+import { copyPackage, runBin } from "./bin";
 
 const execFileP = promisify(execFile);
 const bin = join(__dirname, "..", "..", "cli", "bin.js");
@@ -130,5 +131,27 @@ describe("tools: CLI against a fake Engine API", () => {
             assert.match(e.stderr ?? "", /cannot reach dockerd/);
             return true;
         });
+    });
+
+    it("the bin works from a fresh clone whose build cache cannot be written (the ts-node fallback), from another folder", async function () {
+        this.timeout(60000);
+        const clone = copyPackage();
+        try {
+            // As nobody, the root-owned clone cannot take .cache/: the bin must fall back, not fail.
+            const r = await runBin(["capacity", "--host", "unix:///nonexistent/docker.sock", "-q"], { cwd: tmpdir(), packageDir: clone, uid: 65534, gid: 65534 });
+            assert.equal(r.code, 2, r.err);
+            assert.equal(r.out, "");
+            assert.match(r.err, /^swarm-proxy capacity: cannot reach dockerd at unix:\/\/\/nonexistent\/docker.sock \(ENOENT\)/);
+            assert.ok(!existsSync(join(clone, ".cache")), "nothing was written");
+            // As root the same clone builds its cache on the first run and reuses it after.
+            const cold = await runBin(["--help"], { cwd: tmpdir(), packageDir: clone });
+            assert.equal(cold.code, 0, cold.err);
+            assert.ok(existsSync(join(clone, ".cache", "cli-build", "stamp")));
+            const warm = await runBin(["--help"], { cwd: tmpdir(), packageDir: clone });
+            assert.equal(warm.out, cold.out);
+            assert.ok(warm.firstOutputMs < 2000, `warm start took ${warm.firstOutputMs} ms`);
+        } finally {
+            rmSync(clone, { recursive: true, force: true });
+        }
     });
 });

@@ -7,12 +7,16 @@ import { liveFindings, parsePreviewJson, previewFindings, renderDriftMarkdown, s
 import { EngineNetwork, EngineService, EngineTask } from "../../cli/engine";
 import { CliError } from "../../cli/errors";
 import { planPrune } from "../../cli/guard";
-import { composeFor, leakStats, project } from "../../cli/leakprobe";
+import { collectLeftovers, composeFor, leakStats, leftoverMessage, project } from "../../cli/leakprobe";
 import { VIP_FAILURE, matchVipFailure, scanJournalJson, scanLogText } from "../../cli/logscan";
 import { main, SUBCOMMANDS } from "../../cli/main";
+import { findPackageRoot, hostScriptsDir, packageRoot } from "../../cli/package";
 import { parseStackConfig } from "../../cli/stackconfig";
 import { parseProcRoutes } from "../../cli/survey";
 import { checkInt, checkName, checkSince } from "../../cli/validate";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parse } from "yaml";
 
 const NET = "proxyid";
@@ -147,6 +151,59 @@ describe("tools: leak arithmetic and projection", () => {
         assert.equal(doc.services.app.ports[0].published, 30081);
         assert.deepEqual(doc.networks.probe, { external: true, name: "spx-net" });
         assert.equal(doc.networks.internal.driver, "overlay");
+    });
+});
+
+describe("tools: what a failed leak probe leaves", () => {
+    const p = "spxlpab12cd";
+    const stackNet = (name: string, stack: string) => net({ Name: name, Id: `id-${name}`, Labels: { "com.docker.stack.namespace": stack } });
+
+    it("finds this run's stacks (services and networks) and throwaway overlays by name, nothing else", () => {
+        const left = collectLeftovers(
+            p,
+            [svc(`${p}t1_app`, { stack: `${p}t1` }), svc(`${p}t0_app`, { stack: `${p}t0` }), svc("spxlpfffffft0_app", { stack: "spxlpfffffft0" }), svc("drone_app", { stack: "drone" })],
+            [stackNet(`${p}t0_internal`, `${p}t0`), net({ Name: `${p}t-net`, Id: "x" }), net(), stackNet("spxlpfffffft0_internal", "spxlpfffffft0")],
+        );
+        assert.deepEqual(left, {
+            stacks: [
+                { name: `${p}t0`, services: [`${p}t0_app`], networks: [`${p}t0_internal`] },
+                { name: `${p}t1`, services: [`${p}t1_app`], networks: [] },
+            ],
+            networks: [`${p}t-net`],
+        });
+    });
+
+    it("prints exactly what is left and the one command that removes it", () => {
+        const left = collectLeftovers(p, [svc(`${p}t0_app`, { stack: `${p}t0` })], [stackNet(`${p}t0_internal`, `${p}t0`), net({ Name: `${p}t-net`, Id: "x" })]);
+        assert.equal(
+            leftoverMessage(left, "/opt/swarm-proxy/host/stack-teardown.sh"),
+            `left on the swarm: stack ${p}t0 (service ${p}t0_app, network ${p}t0_internal), network ${p}t-net\n` +
+                `remove it with: bash /opt/swarm-proxy/host/stack-teardown.sh ${p}t0 && docker network rm ${p}t-net`,
+        );
+        assert.equal(
+            leftoverMessage({ stacks: [{ name: `${p}c0`, services: [], networks: [] }], networks: [], unverified: "cannot reach dockerd" }, "/h/stack-teardown.sh"),
+            `could not check what is left (cannot reach dockerd); this run created, and may have left: stack ${p}c0\nremove it with: bash /h/stack-teardown.sh ${p}c0`,
+        );
+    });
+});
+
+describe("tools: the package root", () => {
+    it("is found from package.json upwards, wherever the CLI was compiled to", () => {
+        const dir = mkdtempSync(join(tmpdir(), "spx-root-"));
+        try {
+            writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "swarm-proxy" }));
+            mkdirSync(join(dir, "node_modules", "other"), { recursive: true });
+            writeFileSync(join(dir, "node_modules", "other", "package.json"), JSON.stringify({ name: "other" }));
+            for (const sub of ["cli", ".cache/cli-build/cli", "bin/cli", "node_modules/other"]) {
+                mkdirSync(join(dir, sub), { recursive: true });
+                assert.equal(findPackageRoot(join(dir, sub)), dir, sub);
+            }
+            assert.equal(findPackageRoot(tmpdir()), undefined);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+        assert.equal(packageRoot(), join(__dirname, "..", ".."));
+        assert.equal(hostScriptsDir(), join(__dirname, "..", "..", "host"));
     });
 });
 

@@ -1,14 +1,20 @@
 // The CLI against a real dockerd: the tier's own sandbox instance, seeded with proxy and three of the
 // reference host's stacks. Order matters: capacity and drift first on the seeded layout, then the guard's
-// log checks, the leak probe, and last the prunes, which take proxy away.
+// log checks, the leak probe, the prunes, which take proxy away, and last the leak probe's failures (a
+// failing teardown, Ctrl-C, dockerd restarting), each followed by a look at what is left on the swarm.
+// Every command also runs through the package's bin in a child process, from another folder.
 import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { CapacityReport } from "../../cli/capacity";
 import { DriftReport } from "../../cli/drift";
 import { GuardReport } from "../../cli/guard";
 import { LeakReport } from "../../cli/leakprobe";
+import { SurveyReport } from "../../cli/survey";
+import { BinOptions, BinResult, copyPackage, parsed, runBin } from "./bin";
 import {
     Sandbox,
     cli,
@@ -18,12 +24,14 @@ import {
     json,
     networkGone,
     networkNames,
+    root,
     sandboxDown,
     sandboxUp,
     script,
     waitFor,
 } from "./sandbox";
 
+const execFileP = promisify(execFile);
 const INSTANCE = "spx-tools-tier";
 const STACKS = ["ccci-bridge", "drone", "backups"];
 const CONFIG = join(__dirname, "fixtures", "Pulumi.tools.yaml");
@@ -34,13 +42,41 @@ describe("tools: against the sandbox's dockerd", function () {
     let tmp: string;
     let bin: string;
     let calls: string;
+    let elsewhere: string;
     const started = new Date();
+    const timings: string[] = [];
+
+    /** The bin in a child process, from a folder outside the package, against the sandbox; progress on stderr. */
+    async function viaBin(args: string[], o: Partial<BinOptions> = {}): Promise<BinResult> {
+        const r = await runBin([...args, "--host", sb.host], { cwd: elsewhere, ...o });
+        timings.push(`${o.npx ? "npx swarm-proxy" : "node cli/bin.js"} ${args[0]}: first output ${r.firstOutputMs} ms, exit ${r.code} after ${r.totalMs} ms`);
+        assert.doesNotMatch(r.err, /unexpected error/);
+        return r;
+    }
+
+    /** Stacks, services and networks a leak probe (or a capacity probe) could have left. */
+    async function probeLeftovers(): Promise<string[]> {
+        const ours = (kind: string, out: string) =>
+            out
+                .split("\n")
+                .filter((n) => n.startsWith("spxlp") || n.startsWith("spx-probe-"))
+                .map((n) => `${kind} ${n}`);
+        return [
+            ...ours("stack", await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])),
+            ...ours("service", await docker(sb, ["service", "ls", "--format", "{{.Name}}"])),
+            ...ours("network", await docker(sb, ["network", "ls", "--format", "{{.Name}}"])),
+        ];
+    }
+
+    const smallProbe = ["leak-probe", "--mode", "teardown", "--probe-subnet", "10.199.0.0/27", "--timeout", "90", "--chart"];
 
     before(async () => {
         tmp = mkdtempSync(join(tmpdir(), "spx-tools-"));
         bin = join(tmp, "bin");
         calls = join(tmp, "systemctl.calls");
         mkdirSync(bin);
+        elsewhere = join(tmp, "elsewhere");
+        mkdirSync(elsewhere);
         writeFileSync(join(bin, "systemctl"), `#!/bin/sh\necho "$@" >> '${calls}'\n`);
         chmodSync(join(bin, "systemctl"), 0o755);
         // A stale instance from an interrupted run would carry its networks and leaks into this one.
@@ -54,6 +90,8 @@ describe("tools: against the sandbox's dockerd", function () {
     });
 
     after(async () => {
+        // The closing note's numbers: each command through the bin, and its time to first output.
+        console.log(timings.map((t) => `      ${t}`).join("\n"));
         rmSync(tmp, { recursive: true, force: true });
         await sandboxDown(INSTANCE);
     });
@@ -95,6 +133,27 @@ describe("tools: against the sandbox's dockerd", function () {
             report.findings.map((f) => f.check).sort(),
             ["attached", "attached", "capacity", "network", "pulumi", "replicas", "replicas", "replicas", "stack", "stack", "stack", "vip-failures"],
         );
+    });
+
+    it("bin: survey, drift and guard from another folder, the stack file named relative to the package", async () => {
+        const cfg = "test/tools/fixtures/Pulumi.tools.yaml";
+        const survey = await viaBin(["survey", "--stack-config", cfg, "--json"]);
+        const sr = parsed<SurveyReport>(survey);
+        assert.equal(survey.code, sr.target && !sr.target.ok ? 3 : 0, survey.err);
+        assert.equal(sr.target?.subnet, "10.77.0.0/24");
+        assert.ok(sr.networks.some((n) => n.name === "proxy"));
+        assert.match(survey.err, /^(swarm-proxy survey \[[^\n]*\n)*$/, "stderr holds progress lines only");
+
+        const drift = await viaBin(["drift", "--stack-config", cfg, "--log-file", sb.log, "--since", new Date().toISOString(), "--json"]);
+        assert.equal(drift.code, 0, drift.err);
+        assert.equal(parsed<DriftReport>(drift).result, "clean");
+
+        const guard = await viaBin(["guard", "--stack-config", cfg, "--log-file", sb.log, "--since", "1m", "--json"]);
+        assert.equal(guard.code, 0, guard.err);
+        const gr = parsed<GuardReport>(guard);
+        assert.equal(gr.mode, "dry-run");
+        assert.equal(gr.failures.length, 0);
+        assert.match(guard.err, /^(swarm-proxy guard \[[^\n]*\n)*$/);
     });
 
     it("drift: a service detached from proxy", async () => {
@@ -160,6 +219,25 @@ describe("tools: against the sandbox's dockerd", function () {
         }
     });
 
+    it("bin: capacity --probe on a small overlay, exact, and the probe removes its services", async () => {
+        await docker(sb, ["network", "create", "--driver", "overlay", "--attachable", "--subnet", "10.79.0.0/27", "small"]);
+        try {
+            const r = await viaBin(["capacity", "--network", "small", "--probe", "--image", "swarm-sandbox/standin:1", "--json"]);
+            assert.equal(r.code, 0, r.err);
+            const c = parsed<CapacityReport>(r);
+            assert.deepEqual({ assignable: c.usage.assignable, free: c.usage.free, probed: c.probe?.free, unaccounted: c.probe?.unaccounted }, {
+                assignable: 29,
+                free: 29,
+                probed: 29,
+                unaccounted: 0,
+            });
+            assert.match(r.err, /swarm-proxy capacity \[.*\] probe: 29 addresses taken on small \(full\)/);
+            assert.deepEqual(await probeLeftovers(), []);
+        } finally {
+            await docker(sb, ["network", "rm", "small"]);
+        }
+    });
+
     it("guard: finds injected failure lines since the given time; the dry run changes nothing", async () => {
         await docker(sb, ["network", "create", "--driver", "overlay", "junk-a"]);
         const log = join(tmp, "injected.log");
@@ -202,9 +280,10 @@ describe("tools: against the sandbox's dockerd", function () {
         assert.ok(report.failures.every((f) => f.time !== null && Date.parse(f.time) >= started.getTime()));
     });
 
-    it("leak-probe: concurrent `docker stack rm` leaks, our teardown does not", async () => {
+    it("leak-probe through `npx swarm-proxy` in a fresh clone (no build cache, no --host-scripts): concurrent `docker stack rm` leaks, our teardown does not", async () => {
         const chart = join(tmp, "leak.svg");
-        const r = await cli(sb, [
+        const clone = copyPackage();
+        const r = await viaBin([
             "leak-probe",
             "--mode",
             "both",
@@ -219,9 +298,9 @@ describe("tools: against the sandbox's dockerd", function () {
             "--stack-config",
             CONFIG,
             "--json",
-        ]);
+        ], { npx: true, cwd: clone }).finally(() => rmSync(clone, { recursive: true, force: true }));
         assert.equal(r.code, 0, r.err);
-        const rep = json<LeakReport>(r);
+        const rep = parsed<LeakReport>(r);
         const [concurrent, teardown] = rep.modes;
         assert.equal(concurrent.mode, "concurrent");
         assert.equal(concurrent.free.length, 3);
@@ -232,8 +311,7 @@ describe("tools: against the sandbox's dockerd", function () {
         assert.ok(rep.projections.some((p) => p.network === "proxy" && p.daysToExhaustion !== null), JSON.stringify(rep.projections));
         const svg = readFileSync(chart, "utf8");
         assert.equal((svg.match(/<polyline /g) ?? []).length, 2);
-        const left = await networkNames(sb);
-        assert.ok(!left.some((n) => n.startsWith("spxlp")), `the probe cleaned up: ${left.join(", ")}`);
+        assert.deepEqual(await probeLeftovers(), [], "the probe cleaned up");
     });
 
     it("guard keeps an idle proxy (by name and by label) while a plain prune removes it", async () => {
@@ -260,5 +338,56 @@ describe("tools: against the sandbox's dockerd", function () {
         await networkGone(sb, "proxy");
         const afterPrune = await networkNames(sb);
         assert.ok(!afterPrune.includes("edge") && !afterPrune.includes("keep-by-name"));
+    });
+
+    it("leak-probe failure: a teardown that keeps failing; the cleanup falls back to the package's teardown and leaves nothing", async () => {
+        const scripts = join(tmp, "failing-host");
+        const log = join(tmp, "failing-teardown.calls");
+        mkdirSync(scripts);
+        writeFileSync(join(scripts, "stack-teardown.sh"), `#!/usr/bin/env bash\necho "$1" >> '${log}'\necho "injected teardown failure" >&2\nexit 1\n`);
+        const r = await viaBin([...smallProbe, join(tmp, "f1.svg"), "--stacks", "2", "--cycles", "1", "--host-scripts", scripts, "--json"]);
+        assert.equal(r.code, 2, r.err);
+        assert.equal(r.out, "");
+        assert.match(r.err, /\nswarm-proxy leak-probe: stack-teardown.sh spxlp\w+t[01] failed: injected teardown failure; everything it had created was removed\n$/);
+        const tried = readFileSync(log, "utf8").trim().split("\n");
+        assert.equal(tried.length, 6, `the cycle's two calls, then the given script twice more for both stacks: ${tried.join(", ")}`);
+        assert.match(r.err, new RegExp(`cleaning up spxlp\\w+t0, spxlp\\w+t1 \\(${root}/host/stack-teardown.sh\\)`));
+        assert.deepEqual(await probeLeftovers(), []);
+    });
+
+    it("leak-probe failure: Ctrl-C (SIGINT to the process group) mid-deploy; everything it created is removed", async () => {
+        let interrupted = false;
+        const r = await viaBin([...smallProbe, join(tmp, "f2.svg"), "--stacks", "3", "--cycles", "3", "--json"], {
+            started: (child) => {
+                void waitFor("the probe's stacks", 120_000, async () => (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp")).then(
+                    () => {
+                        interrupted = true;
+                        process.kill(-(child.pid ?? 0), "SIGINT");
+                    },
+                );
+            },
+        });
+        assert.ok(interrupted);
+        assert.equal(r.code, 2, r.err);
+        assert.match(r.err, /interrupted: removing what this run created \(stacks and networks named spxlp\w+\*\)/);
+        assert.match(r.err, /\nswarm-proxy leak-probe: leak-probe interrupted; everything it had created was removed\n$/);
+        assert.deepEqual(await probeLeftovers(), []);
+    });
+
+    it("leak-probe failure: dockerd restarts mid-run; the probe waits for it and removes everything it created", async () => {
+        let restarted: Promise<unknown> = Promise.resolve();
+        const r = await viaBin([...smallProbe, join(tmp, "f3.svg"), "--stacks", "3", "--cycles", "2", "--json"], {
+            started: () => {
+                restarted = waitFor("the probe's stacks", 120_000, async () => (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp")).then(
+                    () => execFileP("bash", [join(root, "sandbox", "up.sh"), "--restart"], { env: { ...process.env, SANDBOX: INSTANCE } }),
+                );
+            },
+        });
+        await restarted;
+        if (r.code !== 0) {
+            assert.equal(r.code, 2, r.err);
+            assert.match(r.err, /; everything it had created was removed\n$/);
+        }
+        assert.deepEqual(await probeLeftovers(), []);
     });
 });
