@@ -15,6 +15,7 @@ import {
     apiAtLeast,
     subnetsOf,
 } from "./engine";
+import { commandLine } from "./command";
 import { CliError, errorMessage } from "./errors";
 import { Progress } from "./progress";
 
@@ -193,29 +194,39 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Creates zero-replica vip services on the network until one gets no address, then removes them all
- * (also on error or interrupt). Zero replicas start no container; each still takes a VIP.
+ * (also on error, Ctrl-C or dockerd restarting under it). Zero replicas start no container; each still
+ * takes a VIP. When the removal cannot finish, the error names every service left and the command that
+ * removes them.
  */
 export async function probeFree(engine: Engine, network: EngineNetwork, opts: ProbeOptions): Promise<ProbeResult> {
     const run = randomBytes(4).toString("hex");
     const started = Date.now();
     const settleMs = opts.settleMs ?? 2000;
     const filter = { label: [`${PROBE_LABEL}=${run}`] };
+    /** Names asked of dockerd, for the leftover report when dockerd cannot say what is there. */
+    const names: string[] = [];
     let created = 0;
     let allocated = 0;
     let exhausted = false;
     // Ctrl-C stops creating and falls through to the cleanup instead of leaving probe services behind.
     let interrupted = false;
     const onSignal = () => {
+        if (!interrupted) {
+            opts.progress.step(`probe: interrupted: removing the probe services (spx-probe-${run}-*)`);
+        }
         interrupted = true;
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    let failure: unknown;
     try {
         while (!exhausted && created < opts.max && !interrupted) {
             const n = Math.min(opts.batch, opts.max - created);
             for (let i = 0; i < n && !interrupted; i++) {
+                const name = `spx-probe-${run}-${created}`;
+                names.push(name);
                 await engine.createService({
-                    Name: `spx-probe-${run}-${created}`,
+                    Name: name,
                     Labels: { [PROBE_LABEL]: run },
                     TaskTemplate: { ContainerSpec: { Image: opts.image }, Networks: [{ Target: network.Id }] },
                     Mode: { Replicated: { Replicas: 0 } },
@@ -226,7 +237,7 @@ export async function probeFree(engine: Engine, network: EngineNetwork, opts: Pr
             // Allocation is asynchronous: wait until every service has its VIP, or none is added for settleMs.
             let last = -1;
             let lastChange = Date.now();
-            for (;;) {
+            while (!interrupted) {
                 const svcs = await engine.services(filter);
                 allocated = svcs.filter((s) => vipOn(s, network.Id)).length;
                 if (allocated >= created) {
@@ -243,43 +254,61 @@ export async function probeFree(engine: Engine, network: EngineNetwork, opts: Pr
             }
             opts.progress.step(`probe: ${allocated} addresses taken on ${network.Name}${exhausted ? " (full)" : ""}`);
         }
-    } finally {
-        try {
-            await removeProbeServices(engine, filter, opts.progress);
-        } finally {
-            process.off("SIGINT", onSignal);
-            process.off("SIGTERM", onSignal);
-        }
+    } catch (e) {
+        failure = e;
     }
-    if (interrupted) {
-        throw new CliError("probe interrupted; its services were removed");
+    let left: string | undefined;
+    try {
+        left = await removeProbeServices(engine, filter, names, opts.progress);
+    } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+    }
+    const cause = interrupted ? "probe interrupted" : failure === undefined ? undefined : errorMessage(failure);
+    if (left !== undefined) {
+        throw new CliError(cause === undefined ? left : `${cause}\n${left}`);
+    }
+    if (cause !== undefined) {
+        throw new CliError(`${cause}; every probe service it had created was removed`);
     }
     return { free: allocated, bounded: !exhausted, created, seconds: (Date.now() - started) / 1000 };
 }
 
-async function removeProbeServices(engine: Engine, filter: Record<string, string[]>, progress: Progress): Promise<void> {
-    const deadline = Date.now() + 120_000;
-    const command = `docker service ls -q --filter label=${filter.label[0]} | xargs -r docker service rm`;
+/** Bound on the probe's cleanup, dockerd restarts included: long enough for a restart, short enough to report. */
+const PROBE_CLEANUP_MS = 120_000;
+
+/**
+ * Removes the probe's services, waiting for dockerd to answer again after a restart. Never throws: resolves
+ * to undefined once none is left, else to what is left and the command that removes it.
+ */
+async function removeProbeServices(engine: Engine, filter: Record<string, string[]>, created: string[], progress: Progress): Promise<string | undefined> {
+    const deadline = Date.now() + PROBE_CLEANUP_MS;
+    const report = (head: string, names: string[]) =>
+        `${head}: ${names.map((n) => `service ${n}`).join(", ")}\nremove it with: ${commandLine([["docker", "service", "rm", ...names]], process.env.DOCKER_HOST)}`;
+    let lastError = "";
     for (;;) {
         let left: EngineService[];
         try {
             left = await engine.services(filter);
         } catch (e) {
-            // dockerd restarting under the probe: wait for it rather than leave the services behind.
             if (Date.now() > deadline) {
-                throw new CliError(`probe cleanup: could not list the probe services for 120 s (${errorMessage(e)}); remove them with: ${command}`);
+                return created.length === 0
+                    ? undefined
+                    : report(`could not check what is left (${errorMessage(e)}); this probe created, and may have left`, created);
             }
-            progress.step(`probe: waiting for dockerd to remove the probe services (${errorMessage(e)})`);
+            if (errorMessage(e) !== lastError) {
+                // dockerd restarting under the probe: wait for it rather than leave the services behind.
+                progress.step(`probe: waiting for dockerd to remove the probe services (${errorMessage(e)})`);
+            }
+            lastError = errorMessage(e);
             await sleep(1000);
             continue;
         }
         if (left.length === 0) {
-            return;
+            return undefined;
         }
         if (Date.now() > deadline) {
-            throw new CliError(
-                `probe cleanup: ${left.length} probe services still present after 120 s (${left.map((s) => s.Spec.Name).join(", ")}); remove them with: ${command}`,
-            );
+            return report(`left on the swarm after ${PROBE_CLEANUP_MS / 1000} s`, left.map((s) => s.Spec.Name).sort());
         }
         progress.step(`probe: removing ${left.length} probe services`);
         const queue = [...left];

@@ -13,6 +13,7 @@ import { stringify } from "yaml";
 import { assignableAddresses, findConflicts } from "../src/subnet";
 import { countUsage, gatherUsage, probeFree } from "./capacity";
 import { lineChartSvg } from "./chart";
+import { commandLine } from "./command";
 import { Engine, EngineNetwork, EngineService, apiAtLeast, stackOf, subnetsOf } from "./engine";
 import { CliError, errorMessage } from "./errors";
 import { hostScriptsDir } from "./package";
@@ -318,7 +319,7 @@ class Run {
         const left = await this.cleanup(mode, failure);
         if (left !== undefined) {
             const cause = failure === undefined ? "" : `${this.interrupted ? "leak-probe interrupted" : errorMessage(failure)}\n`;
-            throw new CliError(`${cause}${leftoverMessage(left, join(hostScriptsDir(), "stack-teardown.sh"))}`);
+            throw new CliError(`${cause}${leftoverMessage(left, join(hostScriptsDir(), "stack-teardown.sh"), process.env.DOCKER_HOST)}`);
         }
         if (failure !== undefined) {
             const cause = this.interrupted ? "leak-probe interrupted" : errorMessage(failure);
@@ -496,8 +497,11 @@ export function collectLeftovers(prefix: string, svcs: EngineService[], nets: En
     };
 }
 
-/** Pure: exactly what is left and the one command that removes it (the leak-free teardown, then the overlays). */
-export function leftoverMessage(l: Leftover, teardownScript: string): string {
+/**
+ * Pure: exactly what is left and the one command that removes it (the leak-free teardown, then the overlays),
+ * on the line starting "remove it with: ", aimed at `dockerHost` when that is not the local socket.
+ */
+export function leftoverMessage(l: Leftover, teardownScript: string, dockerHost?: string): string {
     const what = [
         ...l.stacks.map((st) => {
             const parts = [...st.services.map((x) => `service ${x}`), ...st.networks.map((x) => `network ${x}`)];
@@ -505,10 +509,10 @@ export function leftoverMessage(l: Leftover, teardownScript: string): string {
         }),
         ...l.networks.map((n) => `network ${n}`),
     ];
-    const cmd = [
-        ...l.stacks.map((st) => `bash ${teardownScript} ${st.name}`),
-        ...(l.networks.length > 0 ? [`docker network rm ${l.networks.join(" ")}`] : []),
-    ].join(" && ");
+    const cmd = commandLine(
+        [...l.stacks.map((st) => ["bash", teardownScript, st.name]), ...(l.networks.length > 0 ? [["docker", "network", "rm", ...l.networks]] : [])],
+        dockerHost,
+    );
     const head =
         l.unverified === undefined
             ? "left on the swarm"

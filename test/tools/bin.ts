@@ -86,3 +86,49 @@ export function parsed<T>(r: BinResult): T {
         throw new Error(`not JSON (exit ${r.code}): ${r.out}\n${r.err}`);
     }
 }
+
+/**
+ * The removal command a failed run printed (its line starting "remove it with: "), split into one argv per
+ * step of `a && b` the way a POSIX shell would split the CLI's quoting (plain words, '…' and '\'' only), so
+ * the test runs exactly what the operator is told to run, without a shell.
+ */
+export function removalCommands(err: string): string[][] {
+    const line = /^(?:swarm-proxy \S+: )?remove it with: (.*)$/m.exec(err)?.[1];
+    if (line === undefined) {
+        throw new Error(`no "remove it with: " line in:\n${err}`);
+    }
+    const steps: string[][] = [[]];
+    let word: string | undefined;
+    for (let i = 0; i < line.length; i++) {
+        const c = line[i];
+        if (c === "'") {
+            const end = line.indexOf("'", i + 1);
+            if (end < 0) {
+                throw new Error(`unbalanced quote in: ${line}`);
+            }
+            word = (word ?? "") + line.slice(i + 1, end);
+            i = end;
+        } else if (c === "\\") {
+            word = (word ?? "") + line[++i];
+        } else if (c === " ") {
+            if (word !== undefined) {
+                steps[steps.length - 1].push(word);
+                word = undefined;
+            }
+        } else if (c === "&" && word === undefined && line[i + 1] === "&") {
+            steps.push([]);
+            i++;
+        } else if (/[;|<>()$`"*?&]/.test(c)) {
+            throw new Error(`not a plain command line (${c}): ${line}`);
+        } else {
+            word = (word ?? "") + c;
+        }
+    }
+    if (word !== undefined) {
+        steps[steps.length - 1].push(word);
+    }
+    if (steps.some((s) => s.length === 0)) {
+        throw new Error(`an empty step in: ${line}`);
+    }
+    return steps;
+}

@@ -3,6 +3,7 @@
 import * as assert from "node:assert/strict";
 import { UsageInput, countUsage } from "../../cli/capacity";
 import { escapeXml, lineChartSvg, niceStep } from "../../cli/chart";
+import { commandLine } from "../../cli/command";
 import { liveFindings, parsePreviewJson, previewFindings, renderDriftMarkdown, summarize } from "../../cli/drift";
 import { EngineNetwork, EngineService, EngineTask } from "../../cli/engine";
 import { CliError } from "../../cli/errors";
@@ -18,6 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { removalCommands } from "./bin";
 
 const NET = "proxyid";
 
@@ -184,6 +186,23 @@ describe("tools: what a failed leak probe leaves", () => {
             leftoverMessage({ stacks: [{ name: `${p}c0`, services: [], networks: [] }], networks: [], unverified: "cannot reach dockerd" }, "/h/stack-teardown.sh"),
             `could not check what is left (cannot reach dockerd); this run created, and may have left: stack ${p}c0\nremove it with: bash /h/stack-teardown.sh ${p}c0`,
         );
+        assert.equal(
+            leftoverMessage(left, "/opt/swarm proxy/host/stack-teardown.sh", "unix:///run/s.sock").split("\n")[1],
+            `remove it with: env DOCKER_HOST=unix:///run/s.sock bash '/opt/swarm proxy/host/stack-teardown.sh' ${p}t0 && env DOCKER_HOST=unix:///run/s.sock docker network rm ${p}t-net`,
+        );
+    });
+});
+
+describe("tools: printed removal commands", () => {
+    it("quote only what a shell would split, and split back into the same argv arrays", () => {
+        const steps = [
+            ["bash", "/opt/it's here/host/stack-teardown.sh", "spxlpab12cdt0"],
+            ["docker", "network", "rm", "a-net", "b.net"],
+        ];
+        const line = commandLine(steps, undefined);
+        assert.equal(line, `bash '/opt/it'\\''s here/host/stack-teardown.sh' spxlpab12cdt0 && docker network rm a-net b.net`);
+        assert.deepEqual(removalCommands(`remove it with: ${line}\n`), steps);
+        assert.deepEqual(removalCommands(`remove it with: ${commandLine(steps, "tcp://10.0.0.1:2375")}`), steps.map((st) => ["env", "DOCKER_HOST=tcp://10.0.0.1:2375", ...st]));
     });
 });
 

@@ -1,10 +1,12 @@
 // The CLI against a real dockerd: the tier's own sandbox instance, seeded with proxy and three of the
 // reference host's stacks. Order matters: capacity and drift first on the seeded layout, then the guard's
-// log checks, the leak probe, the prunes, which take proxy away, and last the leak probe's failures (a
-// failing teardown, Ctrl-C, dockerd restarting), each followed by a look at what is left on the swarm.
+// log checks, the leak probe, the prunes, which take proxy away, and last the failures of the leak probe (a
+// failing teardown, Ctrl-C, dockerd restarting) and of the capacity probe (Ctrl-C, dockerd restarting), each
+// followed by a look at what is left on the swarm; the very last stops dockerd for good under a leak probe,
+// so that it must print what is left and the command that removes it.
 // Every command also runs through the package's bin in a child process, from another folder.
 import * as assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { ChildProcess, execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +16,7 @@ import { DriftReport } from "../../cli/drift";
 import { GuardReport } from "../../cli/guard";
 import { LeakReport } from "../../cli/leakprobe";
 import { SurveyReport } from "../../cli/survey";
-import { BinOptions, BinResult, copyPackage, parsed, runBin } from "./bin";
+import { BinOptions, BinResult, copyPackage, parsed, removalCommands, runBin } from "./bin";
 import {
     Sandbox,
     cli,
@@ -390,4 +392,88 @@ describe("tools: against the sandbox's dockerd", function () {
         }
         assert.deepEqual(await probeLeftovers(), []);
     });
+
+    /** Runs `capacity --probe` on a throwaway /23 (a probe of several seconds) and calls `during` once its services exist. */
+    async function interruptedProbe(during: (child: ChildProcess) => Promise<unknown>): Promise<BinResult> {
+        await docker(sb, ["network", "create", "--driver", "overlay", "--subnet", "10.81.0.0/23", "wide"]);
+        let injected: Promise<unknown> = Promise.resolve();
+        try {
+            const r = await viaBin(["capacity", "--network", "wide", "--probe", "--image", "swarm-sandbox/standin:1", "--json"], {
+                started: (child) => {
+                    injected = waitFor("the probe's services", 30_000, async () => (await docker(sb, ["service", "ls", "--format", "{{.Name}}"])).includes("spx-probe-")).then(
+                        () => during(child),
+                    );
+                },
+            });
+            await injected;
+            return r;
+        } finally {
+            await networkGoneAfterRm(sb, "wide");
+        }
+    }
+
+    it("capacity --probe failure: Ctrl-C once its services exist; exit 2 and no spx-probe- service left", async function () {
+        this.timeout(60_000);
+        const r = await interruptedProbe(async (child) => process.kill(-(child.pid ?? 0), "SIGINT"));
+        assert.equal(r.code, 2, r.err);
+        assert.equal(r.out, "");
+        assert.match(r.err, /probe: interrupted: removing the probe services \(spx-probe-[0-9a-f]{8}-\*\)/);
+        assert.match(r.err, /\nswarm-proxy capacity: probe interrupted; every probe service it had created was removed\n$/);
+        assert.deepEqual(await probeLeftovers(), []);
+    });
+
+    it("capacity --probe failure: dockerd restarts mid-probe; it waits for dockerd, exits 2 and no spx-probe- service is left", async function () {
+        this.timeout(60_000);
+        const r = await interruptedProbe(() => execFileP("bash", [join(root, "sandbox", "up.sh"), "--restart"], { env: { ...process.env, SANDBOX: INSTANCE } }));
+        assert.equal(r.code, 2, r.err);
+        assert.match(r.err, /probe: waiting for dockerd to remove the probe services/);
+        assert.match(r.err, /; every probe service it had created was removed\n$/);
+        assert.deepEqual(await probeLeftovers(), []);
+    });
+
+    it("leak-probe failure: dockerd stopped and not back; it gives up within its bound, names what is left and a command that removes it", async function () {
+        this.timeout(90_000);
+        let stopped: Promise<unknown> = Promise.resolve();
+        const r = await viaBin(
+            ["leak-probe", "--mode", "teardown", "--probe-subnet", "10.199.0.0/27", "--timeout", "8", "--stacks", "1", "--cycles", "1", "--chart", join(tmp, "f4.svg"), "--json"],
+            {
+                started: () => {
+                    stopped = waitFor("the probe's stacks", 60_000, async () => (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp")).then(
+                        () => execFileP("bash", [join(root, "sandbox", "down.sh"), "--keep-state"], { env: { ...process.env, SANDBOX: INSTANCE } }),
+                    );
+                },
+            },
+        );
+        await stopped;
+        try {
+            assert.equal(r.code, 2, r.err);
+            assert.equal(r.out, "");
+            // The cleanup waits up to 3 × --timeout for dockerd, then reports.
+            assert.ok(r.totalMs < 60_000, `gave up after ${r.totalMs} ms`);
+            assert.match(r.err, /teardown: cleanup: waiting for dockerd/);
+            const what = /could not check what is left \([^\n]*\); this run created, and may have left: (stack (spxlp[0-9a-f]{6})t0, network \2t-net)\n/.exec(r.err);
+            assert.ok(what, r.err);
+            const steps = removalCommands(r.err);
+            const env = ["env", `DOCKER_HOST=${sb.host}`];
+            assert.deepEqual(steps, [
+                [...env, "bash", join(root, "host", "stack-teardown.sh"), `${what[2]}t0`],
+                [...env, "docker", "network", "rm", `${what[2]}t-net`],
+            ]);
+        } finally {
+            sb = await sandboxUp(INSTANCE);
+        }
+        assert.notDeepEqual(await probeLeftovers(), [], "dockerd back: the run's stack and overlay are still there");
+        // Without the tier's DOCKER_HOST: the printed line must name the dockerd itself.
+        const bare = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "DOCKER_HOST"));
+        for (const [cmd, ...args] of removalCommands(r.err)) {
+            await execFileP(cmd, args, { env: bare });
+        }
+        assert.deepEqual(await probeLeftovers(), []);
+    });
 });
+
+async function networkGoneAfterRm(sb: Sandbox, name: string): Promise<void> {
+    if ((await networkNames(sb)).includes(name)) {
+        await docker(sb, ["network", "rm", name]);
+    }
+}
