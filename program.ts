@@ -12,7 +12,7 @@ import { SwarmStack } from "./components/swarmStack";
 import { Config, PROJECT, WINDOW_ENV } from "./config";
 import { HostFacts, Runner } from "./src/hostFacts";
 import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
-import { Target } from "./src/hostCommand";
+import { scriptPath, Target } from "./src/hostCommand";
 import { checkNixModule } from "./src/nix";
 import { isReplacing, maintenancePlan, MaintenanceStep, orderStacks } from "./src/plan";
 import { capacity, Capacity, planSubnet, toRange } from "./src/subnet";
@@ -286,7 +286,7 @@ function quiescent(runner: Runner | undefined, target: Target, allowStacks: stri
         throw new Error("no way to reach the host was given to the program");
     }
     try {
-        runner(["bash", path.posix.join(target.scriptsDir, "gate-quiescent.sh"), ...allowStacks]);
+        runner(["bash", scriptPath(target.scriptsDir, "gate-quiescent"), ...allowStacks]);
     } catch (e) {
         const err = e as Error & { stderr?: string };
         throw new Error((err.stderr ?? "").trim() || err.message);

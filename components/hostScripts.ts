@@ -1,11 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import { HOST_DIR, installer, Target, targetCommand } from "../src/hostCommand";
+import { installer, Target, targetCommand } from "../src/hostCommand";
 import { shellQuote } from "../src/hostFacts";
 
 export interface HostScriptsArgs {
     target: Target;
-    /** The folder the scripts are read from (default: this package's host/). */
-    hostDir?: string;
 }
 
 /**
@@ -23,7 +21,7 @@ export class HostScripts extends pulumi.ComponentResource {
         super("swarm-proxy:index:HostScripts", name, {}, opts);
         const cmd = targetCommand(`${name}-install`, {
             create: `bash -s -- ${shellQuote(args.target.scriptsDir)}`,
-            stdin: installer(args.hostDir ?? HOST_DIR),
+            stdin: installer(),
         }, args.target, { parent: this });
         this.resource = cmd;
         this.digest = cmd.stdout.apply((s) => s.trim());

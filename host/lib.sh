@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Functions shared by the host scripts. The program sends this file followed by a script on stdin
-# (`bash -s -- ARG...`); run directly, a script sources this file from beside itself.
+# Functions shared by the host scripts. Every script sources this file from beside itself, where the program
+# installed them on the host (connection.scriptsDir) or in the package's host/ (the operator tools).
 set -euo pipefail
 # A failure inside $(...) fails the substitution too, so a helper's error is never read as empty output.
 shopt -s inherit_errexit
@@ -18,7 +18,7 @@ sp_usage() {
   exit 2
 }
 
-# The script itself may arrive on stdin: nothing it runs may read from there.
+# Nothing a script runs reads its stdin (a caller may leave one open and never close it).
 sp_docker() { docker "$@" </dev/null; }
 
 sp_check_name() { # VALUE WHAT

@@ -49,7 +49,7 @@ async function main(): Promise<number> {
     };
     delete env.PULUMI_IGNORE_AMBIENT_PLUGINS; // the plugins are found on PATH or in the plugin cache
     if (!needsProgram(args)) return (await run(cli, args, env)).code;
-    console.error(`scripts/pulumi.ts: ${allReal(plugins) ? "every plugin REAL (as operators run it)" : "FALLBACK to stand-ins for what is missing"}:\n${describePlugins(plugins)}`);
+    console.error(`scripts/pulumi.ts: ${describePlugins(plugins)}`);
     if (plugins.language.path) return (await run(cli, args, env)).code;
     const program = programFromModule(path.join(repoRoot, "index.ts"));
     const r = await withLanguageServer(program, (address) =>

@@ -23,8 +23,7 @@ export type HostScript =
     | "network-ensure"
     | "network-remove"
     | "gate-quiescent"
-    | "http-probe"
-    | "run";
+    | "http-probe";
 
 export interface Invocation {
     script: HostScript;
@@ -68,9 +67,14 @@ export function installer(hostDir: string = HOST_DIR): string {
     return `${lines.join("\n")}\n`;
 }
 
+/** Where an installed script is on the host. */
+export function scriptPath(scriptsDir: string, script: HostScript): string {
+    return path.posix.join(scriptsDir, `${script}.sh`);
+}
+
 /** The command line that runs one installed script; every word is single-quoted. */
 export function commandLine(scriptsDir: string, inv: Invocation): string {
-    return ["bash", path.posix.join(scriptsDir, `${inv.script}.sh`), ...inv.args].map(shellQuote).join(" ");
+    return argvLine(["bash", scriptPath(scriptsDir, inv.script), ...inv.args]);
 }
 
 /** The command line that runs a program as given (argv), single-quoted. */

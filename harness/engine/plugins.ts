@@ -83,11 +83,13 @@ export function findPlugins(cliDir: string): Plugins {
     };
 }
 
-/** One line per plugin: real (and where), or the stand-in used instead. */
+/** Which path the engine takes, then one line per plugin: real (and where), or the stand-in used instead. */
 export function describePlugins(p: Plugins): string {
+    const headline = allReal(p) ? "every plugin REAL (as operators run it)" : "FALLBACK to stand-ins for what is missing";
     const line = (what: string, plugin: Plugin, fallback: string) =>
         plugin.path ? `  ${what}: REAL ${plugin.path}` : `  ${what}: not installed -> STAND-IN: ${fallback}`;
     return [
+        `${headline}:`,
         line("language host pulumi-language-nodejs", p.language, "the program is served to the CLI inline (--client)"),
         line(`command provider ${p.command.version}`, p.command, "test stand-in provider (harness/engine/command-provider)"),
         line(`docker provider ${p.docker.version}`, p.docker, "the network is managed by the host scripts (network.implementation: command)"),

@@ -14,7 +14,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { enginePath, Program, programFromModule, repoRoot, toolchainBin, withLanguageServer } from "./inline";
-import { allReal, describePlugins, findPlugins, pluginCache, Plugins } from "./plugins";
+import { describePlugins, findPlugins, pluginCache, Plugins } from "./plugins";
 
 export { programFromModule, repoRoot, standInProviderBin, toolchainBin } from "./inline";
 export type { Program } from "./inline";
@@ -27,7 +27,7 @@ export function enginePlugins(): Plugins {
   plugins ??= findPlugins(toolchainBin());
   if (!said) {
     said = true;
-    console.log(`engine: Pulumi CLI ${path.join(toolchainBin(), "pulumi")}; ${allReal(plugins) ? "every plugin REAL (as operators run it)" : "FALLBACK to stand-ins for what is missing"}:\n${describePlugins(plugins)}`);
+    console.log(`engine: Pulumi CLI ${path.join(toolchainBin(), "pulumi")}; ${describePlugins(plugins)}`);
   }
   return plugins;
 }

@@ -8,7 +8,7 @@ import { deleteRefusal, replaceRefusal } from "../../src/maintenanceWindow";
 import { parseConfig } from "../../config";
 import { check } from "../../program";
 import { countInUse, routesFrom } from "../../src/hostFacts";
-import { commandLine, HostScript, hostFiles, installer } from "../../src/hostCommand";
+import { argvLine, commandLine, HostScript, hostFiles, installer } from "../../src/hostCommand";
 import { checkNixModule, findNetworkCreate } from "../../src/nix";
 import { isReplacing, orderStacks } from "../../src/plan";
 import { RawConfig, rawConfig, referenceFacts, ROOT } from "./fixtures";
@@ -163,7 +163,7 @@ describe("host commands", () => {
     it("quotes every word and never splices an argument into the command", () => {
         assert.strictEqual(commandLine("/var/lib/swarm-proxy/host", { script: "stack-teardown", args: ["drone", "180"] }),
             "'bash' '/var/lib/swarm-proxy/host/stack-teardown.sh' 'drone' '180'");
-        assert.strictEqual(commandLine("/d", { script: "run", args: ["echo", "it's $(x)"] }), "'bash' '/d/run.sh' 'echo' 'it'\\''s $(x)'");
+        assert.strictEqual(commandLine("/d", { script: "http-probe", args: ["echo", "it's $(x)"] }), "'bash' '/d/http-probe.sh' 'echo' 'it'\\''s $(x)'");
     });
     it("installs every host script byte for byte, with the bundle's digest, and prints it", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-proxy-install-"));
@@ -198,11 +198,17 @@ describe("host commands", () => {
     it("runs an installed script with its arguments intact, and validates names before touching docker", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-proxy-install-"));
         try {
-            assert.strictEqual(spawnSync("bash", ["-s", "--", dir], { input: installer() }).status, 0);
-            const run = (script: HostScript, args: string[]) => spawnSync("/bin/sh", ["-c", commandLine(dir, { script, args })], { encoding: "utf8" });
-            const ok = run("run", ["printf", "%s|", "a b", "it's", "$(reboot)"]);
+            // The package's scripts plus one that prints its arguments, installed and run as the program does.
+            const host = path.join(dir, "host");
+            fs.mkdirSync(host);
+            for (const f of hostFiles()) fs.writeFileSync(path.join(host, f.name), f.text);
+            fs.writeFileSync(path.join(host, "print-args.sh"), "printf '%s|' \"$@\"\n");
+            const installed = path.join(dir, "installed");
+            assert.strictEqual(spawnSync("bash", ["-s", "--", installed], { input: installer(host) }).status, 0);
+            const ok = spawnSync("/bin/sh", ["-c", argvLine(["bash", path.join(installed, "print-args.sh"), "a b", "it's", "$(reboot)"])], { encoding: "utf8" });
             assert.strictEqual(ok.status, 0, ok.stderr);
             assert.strictEqual(ok.stdout, "a b|it's|$(reboot)|");
+            const run = (script: HostScript, args: string[]) => spawnSync("/bin/sh", ["-c", commandLine(installed, { script, args })], { encoding: "utf8" });
             const bad = run("stack-teardown", ["drone;reboot", "10"]);
             assert.notStrictEqual(bad.status, 0);
             assert.match(bad.stderr, /STACK 'drone;reboot' is not a valid name/);
