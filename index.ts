@@ -8,7 +8,9 @@ function main(): ProgramOutputs {
         const { config, sshPrivateKey } = readConfig(__dirname);
         const c = config.connection;
         const runner = c.mode === "local" ? localRunner : sshRunner(c.host, c.port, c.user, c.hostKey);
-        const facts = config.survey ? readHostFacts(runner) : undefined;
+        const where = c.mode === "local" ? `this machine (DOCKER_HOST=${process.env.DOCKER_HOST || "unix:///var/run/docker.sock"})` : `ssh ${c.user}@${c.host}:${c.port}`;
+        // Pointed at a worker, the survey stops the program here, at preview, before anything is registered.
+        const facts = config.survey ? readHostFacts(runner, where, config.network.name) : undefined;
         return buildProgram({ config, facts, baseDir: __dirname, dryRun: pulumi.runtime.isDryRun(), sshPrivateKey, runner });
     } catch (e) {
         // A RunError prints its message alone: the operator sees the one sentence that matters.

@@ -1,5 +1,6 @@
 // Turns the validated config and the live host's facts into the plan, checks it, then into resources.
 // Every check runs before the first resource is registered: a bad input changes nothing.
+import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import * as fs from "fs";
@@ -10,7 +11,7 @@ import { ParallelTeardown } from "./components/parallelTeardown";
 import { ProxyNetwork } from "./components/proxyNetwork";
 import { SwarmStack } from "./components/swarmStack";
 import { Config, PROJECT, WINDOW_ENV } from "./config";
-import { HostFacts, Runner } from "./src/hostFacts";
+import { HostFacts, Runner, sshOptions } from "./src/hostFacts";
 import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
 import { scriptPath, Target } from "./src/hostCommand";
 import { checkNixModule } from "./src/nix";
@@ -167,10 +168,12 @@ export interface ProgramOutputs {
     networkId: pulumi.Output<string>;
 }
 
-function logFacts(cfg: Config, checked: Checked): void {
+function logFacts(cfg: Config, checked: Checked, facts: HostFacts | undefined): void {
     // Live figures go to the log, not to the outputs: they move with every task.
     const cap = checked.capacity;
-    pulumi.log.info(`${cfg.network.name}: ${cap.inUse} addresses in use; ${cap.cidr} gives ${cap.assignable} assignable` +
+    const u = facts?.usage;
+    const parts = u ? ` (${u.vips} VIPs, ${u.taskEndpoints + u.containerEndpoints} endpoints, ${u.lbEndpoints} load balancers: one per node using it)` : "";
+    pulumi.log.info(`${cfg.network.name}: ${cap.inUse} addresses in use${parts}; ${cap.cidr} gives ${cap.assignable} assignable` +
         (cap.inUse > 0 ? ` (${(cap.assignable / cap.inUse).toFixed(1)}x)` : "") +
         `; this run ${checked.replacing ? `replaces the network (live: ${checked.fromSubnets.join(", ") || "unknown"})` : "keeps the network"}`);
     const show = (d: Difference) => `${d.key} ${d.live} -> ${d.desired}`;
@@ -191,7 +194,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     const checked = check(input);
     const cfg = input.config;
     const target = targetOf(input);
-    logFacts(cfg, checked);
+    logFacts(cfg, checked, input.facts);
 
     const refusal = replaceRefusal({
         networkName: cfg.network.name,
@@ -215,6 +218,14 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     // First: every other resource depends on it, so the scripts it installs are on the host before any runs.
     const scripts = new HostScripts("host", { target }, opts);
 
+    // Over SSH the Docker provider reaches the host's dockerd through `ssh ... docker system dial-stdio` with the
+    // operator's agent and the pinned host key; locally it uses DOCKER_HOST, as the default provider always did.
+    const dockerProvider = target.mode === "ssh" && cfg.network.implementation === "docker"
+        ? new docker.Provider("host-docker", {
+            host: `ssh://${target.user}@${target.host}:${target.port}`,
+            sshOpts: sshOptions(target.host, target.port, target.hostKey),
+        }, opts)
+        : undefined;
     const network = new ProxyNetwork("proxy", {
         name: cfg.network.name,
         subnet: checked.subnet,
@@ -226,6 +237,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         target,
         dependsOn: [scripts.resource],
         windowHook,
+        provider: dockerProvider,
     }, opts);
 
     const rebuild = checked.nixModuleDigest === undefined ? undefined : new NixosRebuild("rebuild", {

@@ -4,128 +4,15 @@
 // Engine API calls whatever the number of services; the probe measures what the allocator really has
 // left, so leaked addresses show as counted-free minus probed-free.
 import { randomBytes } from "node:crypto";
-import { RESERVED_PER_SUBNET, assignableAddresses } from "../src/subnet";
-import {
-    Engine,
-    EngineNetwork,
-    EngineNode,
-    EngineService,
-    EngineTask,
-    LIVE_TASK_STATES,
-    apiAtLeast,
-    subnetsOf,
-} from "./engine";
+import { Usage, UsageInput, vipOn } from "../src/docker";
+import { Engine, EngineNetwork, EngineService } from "./engine";
+
+// The count itself is the program's (src/docker.ts): one number for `capacity` and `pulumi preview`.
+export { countUsage } from "../src/docker";
+export type { Usage, UsageInput } from "../src/docker";
 import { commandLine } from "./command";
 import { CliError, errorMessage } from "./errors";
 import { Progress } from "./progress";
-
-export interface UsageInput {
-    network: EngineNetwork;
-    /** The same network inspected with verbose=true (its Services map is empty when this node has no endpoint on it). */
-    verbose?: EngineNetwork;
-    services: EngineService[];
-    tasks: EngineTask[];
-    nodes: EngineNode[];
-    apiVersion: string;
-    /** This node's swarm ID: a local `lb-<network>` endpoint in the verbose view is its load balancer. */
-    localNodeId?: string;
-}
-
-export interface Usage {
-    /** "ipsInUse": the Engine's own figure (Engine >= 29); "counted": inferred from services, tasks and nodes. */
-    method: "ipsInUse" | "counted";
-    subnets: string[];
-    /** Network, broadcast and gateway address of each subnet. */
-    reserved: number;
-    assignable: number;
-    vips: number;
-    /** Service tasks with an address on the network (from the swarm store). */
-    taskEndpoints: number;
-    /** Standalone containers attached to an attachable network (`docker run --network`), from the verbose view. */
-    containerEndpoints: number;
-    lbEndpoints: number;
-    /** Addresses in use, not counting the reserved ones. */
-    inUse: number;
-    free: number;
-    /** assignable / inUse; null when nothing is in use. */
-    headroom: number | null;
-    nodesUsing: string[];
-    servicesWithVip: string[];
-}
-
-function vipOn(s: EngineService, netId: string): boolean {
-    return (s.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === netId && (v.Addr ?? "") !== "");
-}
-
-/** Pure: addresses in use on `input.network`. */
-export function countUsage(input: UsageInput): Usage {
-    const net = input.network;
-    const subnets = subnetsOf(net);
-    if (subnets.length === 0) {
-        throw new CliError(`network ${net.Name} has no IPAM subnet; capacity needs a network with a configured subnet`);
-    }
-    const assignable = subnets.reduce((sum, s) => sum + assignableAddresses(s), 0);
-    const reserved = subnets.length * RESERVED_PER_SUBNET;
-
-    const servicesWithVip = input.services.filter((s) => vipOn(s, net.Id)).map((s) => s.Spec.Name);
-    let taskEndpoints = 0;
-    const nodes = new Set<string>();
-    for (const t of input.tasks) {
-        const state = t.Status?.State ?? "";
-        if (!LIVE_TASK_STATES.has(state)) {
-            continue;
-        }
-        for (const a of t.NetworksAttachments ?? []) {
-            if (a.Network?.ID !== net.Id) {
-                continue;
-            }
-            taskEndpoints += (a.Addresses ?? []).length;
-            if (t.NodeID) {
-                nodes.add(t.NodeID);
-            }
-        }
-    }
-    // The Engine's task list leaves out the attachment tasks of standalone containers; the verbose view
-    // lists them under the service named "" (the load balancers are not in that map).
-    const lbNames = new Set([`${net.Name}-endpoint`, `lb-${net.Name}`]);
-    const attached = (input.verbose?.Services?.[""]?.Tasks ?? []).filter((t) => !lbNames.has(t.Name));
-    for (const c of attached) {
-        const hostIp = c.Info?.["Host IP"] ?? "";
-        const node = input.nodes.find((n) => n.Status?.Addr === hostIp);
-        nodes.add(node?.ID ?? `host ${hostIp}`);
-    }
-    if (input.localNodeId && input.verbose?.Containers?.[`lb-${net.Name}`]) {
-        nodes.add(input.localNodeId);
-    }
-    const lbEndpoints = nodes.size;
-    const counted = servicesWithVip.length + taskEndpoints + attached.length + lbEndpoints;
-
-    const statusSubnets = input.network.Status?.IPAM?.Subnets ?? undefined;
-    const useEngine = statusSubnets !== undefined && statusSubnets !== null && apiAtLeast(input.apiVersion, 1, 52);
-    let inUse = counted;
-    if (useEngine) {
-        inUse = 0;
-        for (const s of subnets) {
-            inUse += Math.max(0, (statusSubnets[s]?.IPsInUse ?? RESERVED_PER_SUBNET) - RESERVED_PER_SUBNET);
-        }
-    }
-    const free = Math.max(0, assignable - inUse);
-    return {
-        method: useEngine ? "ipsInUse" : "counted",
-        subnets,
-        reserved,
-        assignable,
-        vips: servicesWithVip.length,
-        taskEndpoints,
-        containerEndpoints: attached.length,
-        lbEndpoints,
-        inUse,
-        free,
-        headroom: inUse > 0 ? assignable / inUse : null,
-        nodesUsing: [...nodes].sort(),
-        servicesWithVip: servicesWithVip.sort(),
-    };
-}
 
 export interface Prefetched {
     networks?: EngineNetwork[];

@@ -1,107 +1,20 @@
 // The Engine API as the tools use it: dockerode underneath, typed to the fields we read, with every
 // failure turned into one operator-facing message (dockerd unreachable, not a swarm manager, API error).
 import Docker from "dockerode";
+import {
+    EngineContainer,
+    EngineInfo,
+    EngineNetwork,
+    EngineNode,
+    EngineService,
+    EngineTask,
+    EngineVersion,
+    SwarmInfo,
+} from "../src/docker";
 import { CliError, errorMessage } from "./errors";
 
-export interface EngineInfo {
-    ServerVersion: string;
-    Name?: string;
-    LiveRestoreEnabled?: boolean;
-    Swarm?: {
-        LocalNodeState?: string;
-        ControlAvailable?: boolean;
-        NodeID?: string;
-        Nodes?: number;
-        Managers?: number;
-        Error?: string;
-    };
-}
-
-export interface EngineVersion {
-    Version: string;
-    ApiVersion: string;
-    MinAPIVersion?: string;
-}
-
-export interface SwarmInfo {
-    ID: string;
-    DefaultAddrPool?: string[] | null;
-    SubnetSize?: number;
-}
-
-export interface VerboseTask {
-    Name: string;
-    EndpointID?: string;
-    EndpointIP?: string;
-    Info?: Record<string, string> | null;
-}
-
-export interface VerboseService {
-    VIP?: string;
-    Tasks?: VerboseTask[] | null;
-}
-
-export interface EngineNetwork {
-    Name: string;
-    Id: string;
-    Driver: string;
-    Scope: string;
-    Attachable?: boolean;
-    Ingress?: boolean;
-    Internal?: boolean;
-    Labels?: Record<string, string> | null;
-    IPAM?: { Config?: { Subnet?: string; Gateway?: string }[] | null } | null;
-    Containers?: Record<string, { Name?: string; IPv4Address?: string }> | null;
-    /** Only with verbose=true, and only when this node takes part in the network. */
-    Services?: Record<string, VerboseService> | null;
-    Peers?: { Name: string; IP: string }[] | null;
-    /** Engine >= 29 (API >= 1.52). */
-    Status?: { IPAM?: { Subnets?: Record<string, { IPsInUse?: number; DynamicIPsAvailable?: number }> | null } | null };
-}
-
-export interface NetworkAttachmentRef {
-    Target: string;
-    Aliases?: string[] | null;
-}
-
-export interface EngineService {
-    ID: string;
-    Spec: {
-        Name: string;
-        Labels?: Record<string, string> | null;
-        Mode?: { Replicated?: { Replicas?: number }; Global?: object; ReplicatedJob?: object; GlobalJob?: object };
-        TaskTemplate?: { Networks?: NetworkAttachmentRef[] | null };
-        /** Deprecated location, still filled by old clients. */
-        Networks?: NetworkAttachmentRef[] | null;
-        EndpointSpec?: { Mode?: string } | null;
-    };
-    Endpoint?: { Spec?: { Mode?: string } | null; VirtualIPs?: { NetworkID: string; Addr?: string }[] | null } | null;
-    /** With status=true (API >= 1.41). */
-    ServiceStatus?: { RunningTasks: number; DesiredTasks: number } | null;
-}
-
-export interface EngineTask {
-    ID: string;
-    ServiceID?: string;
-    NodeID?: string;
-    DesiredState?: string;
-    Status?: { State?: string; Err?: string } | null;
-    NetworksAttachments?: { Network?: { ID: string; Spec?: { Name?: string } }; Addresses?: string[] | null }[] | null;
-}
-
-export interface EngineNode {
-    ID: string;
-    Description?: { Hostname?: string } | null;
-    Status?: { State?: string; Addr?: string } | null;
-    Spec?: { Role?: string; Availability?: string } | null;
-}
-
-export interface EngineContainer {
-    Id: string;
-    Names?: string[];
-    State?: string;
-    NetworkSettings?: { Networks?: Record<string, { NetworkID?: string; IPAddress?: string }> | null } | null;
-}
+// The Docker object types and their pure helpers live in src/docker.ts, shared with the program.
+export * from "../src/docker";
 
 export interface ServiceSpecInput {
     Name: string;
@@ -149,18 +62,6 @@ export function checkDockerHost(key: string, value: string): string {
     }
     throw new CliError(`${key}: ${JSON.stringify(value)} is not ${HOST_FORM}`);
 }
-
-/** Swarm task states at or before `running`: such a task holds its addresses (swarmkit frees them after). */
-export const LIVE_TASK_STATES: ReadonlySet<string> = new Set([
-    "new",
-    "pending",
-    "assigned",
-    "accepted",
-    "ready",
-    "preparing",
-    "starting",
-    "running",
-]);
 
 export class Engine {
     readonly docker: Docker;
@@ -322,31 +223,4 @@ export class Engine {
         const version = await this.version();
         return { info, version };
     }
-}
-
-/** Engine >= 29 (API >= 1.52) reports addresses in use per subnet. */
-export function apiAtLeast(apiVersion: string, major: number, minor: number): boolean {
-    const [a, b] = apiVersion.split(".").map((x) => Number(x));
-    return a > major || (a === major && (b ?? 0) >= minor);
-}
-
-/** Network IDs and names a service is attached to, wherever the spec keeps them. */
-export function serviceNetworkTargets(s: EngineService): string[] {
-    const refs = [...(s.Spec.TaskTemplate?.Networks ?? []), ...(s.Spec.Networks ?? [])];
-    return refs.map((r) => r.Target);
-}
-
-export function serviceOnNetwork(s: EngineService, net: { Id: string; Name: string }): boolean {
-    if ((s.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === net.Id)) {
-        return true;
-    }
-    return serviceNetworkTargets(s).some((t) => t === net.Id || t === net.Name);
-}
-
-export function stackOf(s: EngineService): string | undefined {
-    return s.Spec.Labels?.["com.docker.stack.namespace"] ?? undefined;
-}
-
-export function subnetsOf(n: EngineNetwork): string[] {
-    return (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => typeof s === "string" && s !== "");
 }

@@ -16,6 +16,8 @@ export interface ProxyNetworkArgs {
     dependsOn: pulumi.Resource[];
     /** Its `beforeDelete` hook: the network is deleted only in the maintenance window. */
     windowHook: pulumi.ResourceHook;
+    /** The Docker provider that reaches the host (over SSH); the default provider (DOCKER_HOST) when absent. */
+    provider?: docker.Provider;
 }
 
 /** The shared attachable overlay. Every input forces a replacement, deleted before it is created again. */
@@ -38,6 +40,7 @@ export class ProxyNetwork extends pulumi.ComponentResource {
                 labels: Object.entries(args.labels).map(([label, value]) => ({ label, value })),
             }, {
                 ...childOpts,
+                provider: args.provider,
                 import: args.importId,
                 // Docker fills driver options (the VXLAN ID) on create; they are not ours to diff.
                 ignoreChanges: ["options"],

@@ -94,13 +94,13 @@ sp_capture() { # ARRAY CMD...
   fi
 }
 
-# Of the given task IDs, those the swarm still knows, as "ID SERVICE_ID.SLOT STATE" lines, from one docker
+# Of the given task IDs, those the swarm still knows, as "ID SERVICE_ID.SLOT STATE NODE_ID" lines, from one docker
 # call: inspect prints the tasks it finds and names each missing one on stderr. Anything else on stderr (a
 # daemon outage) fails, so a wait never ends on an error that looks like "gone".
 sp_tasks_present() { # TASK_ID...
   local err out status=0
   err=$(mktemp)
-  out=$(sp_docker inspect --type task --format '{{.ID}} {{.ServiceID}}.{{.Slot}} {{.Status.State}}' "$@" 2>"$err") || status=$?
+  out=$(sp_docker inspect --type task --format '{{.ID}} {{.ServiceID}}.{{.Slot}} {{.Status.State}} {{.NodeID}}' "$@" 2>"$err") || status=$?
   if [ "$status" -ne 0 ] && grep -viE 'not found|no such' "$err" | grep -q .; then
     echo "cannot tell which tasks are gone: $(head -c 500 "$err")" >&2
     rm -f "$err"
@@ -108,6 +108,28 @@ sp_tasks_present() { # TASK_ID...
   fi
   rm -f "$err"
   [ -z "$out" ] || echo "$out"
+}
+
+# "ID SERVICE.SLOT STATE NODE_ID" lines grouped by node, each node named with its hostname and state, so
+# a teardown stuck on a node that went away (a worker whose dockerd stopped) says which node holds it up.
+sp_tasks_by_node() { # LINE...
+  local line id slot state node names=() lines_out=() seen=()
+  local -A node_host=() node_tasks=()
+  for line in "$@"; do
+    read -r id slot state node <<<"$line"
+    node=${node:-?}
+    [ -n "${node_tasks[$node]:-}" ] || seen+=("$node")
+    node_tasks[$node]+="${node_tasks[$node]:+, }$id ($slot, $state)"
+  done
+  mapfile -t names < <(sp_docker node inspect --format '{{.ID}} {{.Description.Hostname}} {{.Status.State}}' "${seen[@]}" 2>/dev/null || true)
+  for line in "${names[@]}"; do
+    read -r id slot state <<<"$line"
+    node_host[$id]="$slot, $state"
+  done
+  for node in "${seen[@]}"; do
+    lines_out+=("on node $node (${node_host[$node]:-unknown node}): ${node_tasks[$node]}")
+  done
+  (IFS=';'; echo "${lines_out[*]}")
 }
 
 # What keeps network NET_ID (named NAME) in use: services by spec or VIP, and containers attached on this
@@ -165,7 +187,7 @@ sp_teardown_stacks() { # TIMEOUT STACK...
       sp_capture left sp_tasks_present "${tasks[@]}"
       [ "${#left[@]}" -eq 0 ] && break
       if [ "$(sp_now)" -ge "$deadline" ]; then
-        sp_die "$who: after ${timeout}s these tasks are still in the swarm: ${left[*]}"
+        sp_die "$who: after ${timeout}s these tasks are still in the swarm: $(sp_tasks_by_node "${left[@]}")"
       fi
       sleep 0.5
     done

@@ -1,9 +1,12 @@
 // Reads the live host at preview time: networks, routes, the swarm's default address pools and the
 // addresses in use on the managed network. Every call passes argv to execFile: nothing is spliced into a shell.
 import { execFileSync } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { PROJECT } from "../config";
+import { EngineInfo, EngineNetwork, EngineNode, EngineService, EngineTask, Usage, countUsage, subnetsOf } from "./docker";
 import { NetworkFact } from "./subnet";
 
 export interface LiveNetwork extends NetworkFact {
@@ -17,47 +20,15 @@ export interface HostFacts {
     networks: LiveNetwork[];
     routes: string[];
     defaultAddressPools: string[];
-    /** Addresses in use on each overlay network, by name (VIPs, task endpoints, load-balancer endpoints). */
+    /** Addresses in use on the managed network, by name (VIPs, task endpoints, one load balancer per node using it). */
     inUse: Record<string, number>;
-    stacks: string[];
+    /** How the managed network's figure was made up (absent when the host has no such network yet). */
+    usage?: Usage;
 }
 
 export type Runner = (argv: string[]) => string;
 
-interface InspectedNetwork {
-    Name: string;
-    Id: string;
-    Driver: string;
-    Scope: string;
-    Attachable?: boolean;
-    Labels?: Record<string, string> | null;
-    IPAM?: { Config?: { Subnet?: string; Gateway?: string }[] | null };
-    Containers?: Record<string, { Name?: string; IPv4Address?: string }> | null;
-    Services?: Record<string, { VIP?: string; Tasks?: { EndpointIP?: string }[] | null }> | null;
-}
-
-/** Counts endpoint addresses from a verbose network inspect (swarm managers add Services). */
-export function countInUse(n: Pick<InspectedNetwork, "Containers" | "Services">): number {
-    const addresses = new Set<string>();
-    for (const svc of Object.values(n.Services ?? {})) {
-        if (svc.VIP) {
-            addresses.add(svc.VIP.split("/")[0]);
-        }
-        for (const t of svc.Tasks ?? []) {
-            if (t.EndpointIP) {
-                addresses.add(t.EndpointIP.split("/")[0]);
-            }
-        }
-    }
-    for (const c of Object.values(n.Containers ?? {})) {
-        if (c.IPv4Address) {
-            addresses.add(c.IPv4Address.split("/")[0]);
-        }
-    }
-    return addresses.size;
-}
-
-export function toLiveNetwork(n: InspectedNetwork): LiveNetwork {
+export function toLiveNetwork(n: EngineNetwork): LiveNetwork {
     const cfgs = n.IPAM?.Config ?? [];
     return {
         name: n.Name,
@@ -77,22 +48,72 @@ export function routesFrom(json: string): string[] {
     return routes.map((r) => r.dst ?? "").filter((d) => d !== "" && d !== "default");
 }
 
-export function readHostFacts(run: Runner): HostFacts {
-    const ids = run(["docker", "network", "ls", "--no-trunc", "--format", "{{.ID}}"]).split("\n").filter((l) => l.trim() !== "");
-    const inspected = ids.length === 0 ? [] : (JSON.parse(run(["docker", "network", "inspect", ...ids])) as InspectedNetwork[]);
-    const inUse: Record<string, number> = {};
-    for (const n of inspected.filter((x) => x.Driver === "overlay" && x.Scope === "swarm" && x.Name !== "ingress")) {
-        const [verbose] = JSON.parse(run(["docker", "network", "inspect", "--verbose", n.Id])) as InspectedNetwork[];
-        inUse[n.Name] = countInUse(verbose);
+function lines(text: string): string[] {
+    return text.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+}
+
+/** `docker inspect`-style JSON of the given IDs, or [] without any (inspect needs at least one). */
+function inspectAll<T>(run: Runner, cmd: string[], ids: string[]): T[] {
+    return ids.length === 0 ? [] : (JSON.parse(run([...cmd, ...ids])) as T[]);
+}
+
+/**
+ * Why the program cannot run against this node, or undefined on an active manager. Network create and remove
+ * of a swarm network are manager-only (daemon/cluster/networks.go), and so are the service and task reads.
+ */
+export function managerRefusal(info: EngineInfo, where: string, networkName: string): string | undefined {
+    const state = info.Swarm?.LocalNodeState ?? "inactive";
+    if (state !== "active") {
+        return `${PROJECT}:connection: the host at ${where} is not in an active swarm (LocalNodeState=${state}); ` +
+            "point the connection at a manager of the swarm that runs the stacks";
     }
-    const pools = JSON.parse(run(["docker", "info", "--format", "{{json .Swarm.Cluster.DefaultAddrPool}}"]) || "null") as string[] | null;
-    const stacks = run(["docker", "stack", "ls", "--format", "{{.Name}}"]).split("\n").filter((l) => l.trim() !== "");
+    if (info.Swarm?.ControlAvailable !== true) {
+        return `${PROJECT}:connection: the host at ${where} is a swarm worker (node ${JSON.stringify(info.Name ?? "?")}, ` +
+            `ID ${info.Swarm?.NodeID ?? "?"}), not a manager: the swarm network ${JSON.stringify(networkName)} is created and removed ` +
+            "only on a manager, and only a manager can read the stacks' services and tasks. Point the connection at a manager " +
+            "(`docker node ls --filter role=manager` on any manager lists them). Nothing was changed.";
+    }
+    return undefined;
+}
+
+/** The node's `docker info`; throws the refusal unless it is an active swarm manager. */
+function requireManager(run: Runner, where: string, networkName: string): EngineInfo {
+    const info = JSON.parse(run(["docker", "info", "--format", "{{json .}}"])) as EngineInfo;
+    const refusal = managerRefusal(info, where, networkName);
+    if (refusal) {
+        throw new Error(refusal);
+    }
+    return info;
+}
+
+/**
+ * The live host, read through `docker` on the host (a manager) in a fixed number of calls, whatever the number
+ * of services: every network, the routes, the default address pools, and what countUsage needs for the managed
+ * network — the same count the operator tools make.
+ */
+export function readHostFacts(run: Runner, where: string, networkName: string): HostFacts {
+    const info = requireManager(run, where, networkName);
+    const networks = inspectAll<EngineNetwork>(run, ["docker", "network", "inspect"], lines(run(["docker", "network", "ls", "--no-trunc", "--format", "{{.ID}}"])));
+    const managed = networks.find((n) => n.Name === networkName && n.Driver === "overlay" && n.Scope === "swarm");
+    const inUse: Record<string, number> = {};
+    let usage: Usage | undefined;
+    if (managed && subnetsOf(managed).length > 0) {
+        const [verbose] = JSON.parse(run(["docker", "network", "inspect", "--verbose", managed.Id])) as EngineNetwork[];
+        const serviceIds = lines(run(["docker", "service", "ls", "-q"]));
+        const services = inspectAll<EngineService>(run, ["docker", "service", "inspect"], serviceIds);
+        const taskIds = serviceIds.length === 0 ? [] : lines(run(["docker", "service", "ps", "-q", "--no-trunc", ...serviceIds]));
+        const tasks = inspectAll<EngineTask>(run, ["docker", "inspect", "--type", "task"], [...new Set(taskIds)]);
+        const nodes = inspectAll<EngineNode>(run, ["docker", "node", "inspect"], lines(run(["docker", "node", "ls", "-q"])));
+        const apiVersion = run(["docker", "version", "--format", "{{.Server.APIVersion}}"]).trim();
+        usage = countUsage({ network: { ...managed, Status: verbose.Status ?? managed.Status }, verbose, services, tasks, nodes, apiVersion, localNodeId: info.Swarm?.NodeID });
+        inUse[managed.Name] = usage.inUse;
+    }
     return {
-        networks: inspected.map(toLiveNetwork),
-        routes: [...routesFrom(run(["ip", "-j", "-4", "route", "show", "table", "all"]))],
-        defaultAddressPools: pools ?? [],
+        networks: networks.map(toLiveNetwork),
+        routes: routesFrom(run(["ip", "-j", "-4", "route", "show", "table", "all"])),
+        defaultAddressPools: info.Swarm?.Cluster?.DefaultAddrPool ?? [],
         inUse,
-        stacks,
+        usage,
     };
 }
 
@@ -100,18 +121,34 @@ export function readHostFacts(run: Runner): HostFacts {
 export const localRunner: Runner = (argv) => execFileSync(argv[0], argv.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 /**
+ * A known_hosts file that pins the host key of the configuration, at a path made from its content: the same
+ * config gives the same path on every run (the Docker provider's ssh options stay unchanged), and the file
+ * holds only the public key.
+ */
+export function knownHostsFile(host: string, port: number, hostKey: string): string {
+    const text = `[${host}]:${port} ${hostKey}\n${host} ${hostKey}\n`;
+    const file = path.join(os.tmpdir(), `swarm-proxy-known-hosts-${createHash("sha256").update(text).digest("hex").slice(0, 16)}`);
+    if (!fs.existsSync(file) || fs.readFileSync(file, "utf8") !== text) {
+        fs.writeFileSync(`${file}.new`, text, { mode: 0o644 });
+        fs.renameSync(`${file}.new`, file);
+    }
+    return file;
+}
+
+/** The options every ssh client of the program uses: no prompt, and only the pinned host key is accepted. */
+export function sshOptions(host: string, port: number, hostKey: string): string[] {
+    return ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHostsFile(host, port, hostKey)}`];
+}
+
+/**
  * Runs argv on the host over SSH with the operator's agent, checking the pinned host key. The remote side
  * gets each argument single-quoted, because ssh joins its arguments into one remote command line.
  */
 export function sshRunner(host: string, port: number, user: string, hostKey: string): Runner {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-proxy-"));
-    const knownHosts = path.join(dir, "known_hosts");
-    fs.writeFileSync(knownHosts, `[${host}]:${port} ${hostKey}\n${host} ${hostKey}\n`);
+    const opts = sshOptions(host, port, hostKey);
     return (argv) =>
-        execFileSync("ssh", [
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHosts}`,
-            "-p", String(port), "-l", user, "--", host, argv.map(shellQuote).join(" "),
-        ], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+        execFileSync("ssh", [...opts, "-p", String(port), "-l", user, "--", host, argv.map(shellQuote).join(" ")],
+            { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
 /** Single-quotes one word for a POSIX shell. */

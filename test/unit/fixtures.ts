@@ -56,6 +56,5 @@ export function referenceFacts(): HostFacts {
         routes: ["172.17.0.0/16", "172.18.0.0/16", "203.0.113.7", "100.101.102.103"],
         defaultAddressPools: ["10.0.0.0/8"],
         inUse: { proxy: 40, traefik_internal: 3 },
-        stacks: ["backups", "ccci-bridge", "ccci-dashboard", "ccci-reports", "drone", "traefik", "warm-keycloak"],
     };
 }

@@ -1,0 +1,255 @@
+// The Docker objects as the Engine API returns them (and `docker ... inspect` prints them), typed to the fields
+// this project reads, and the one count of addresses in use on an overlay. The program (at preview, through
+// the `docker` CLI on the host) and the operator tools (through the Engine API) read the same objects and
+// count with the same function, so `swarm-proxy capacity` and `pulumi preview` agree on the number.
+import { RESERVED_PER_SUBNET, assignableAddresses } from "./subnet";
+
+export interface EngineInfo {
+    ServerVersion: string;
+    Name?: string;
+    LiveRestoreEnabled?: boolean;
+    Swarm?: {
+        LocalNodeState?: string;
+        ControlAvailable?: boolean;
+        NodeID?: string;
+        Nodes?: number;
+        Managers?: number;
+        Error?: string;
+        /** Managers only. */
+        Cluster?: { DefaultAddrPool?: string[] | null } | null;
+    };
+}
+
+export interface EngineVersion {
+    Version: string;
+    ApiVersion: string;
+    MinAPIVersion?: string;
+}
+
+export interface SwarmInfo {
+    ID: string;
+    DefaultAddrPool?: string[] | null;
+    SubnetSize?: number;
+}
+
+export interface VerboseTask {
+    Name: string;
+    EndpointID?: string;
+    EndpointIP?: string;
+    Info?: Record<string, string> | null;
+}
+
+export interface VerboseService {
+    VIP?: string;
+    Tasks?: VerboseTask[] | null;
+}
+
+export interface EngineNetwork {
+    Name: string;
+    Id: string;
+    Driver: string;
+    Scope: string;
+    Attachable?: boolean;
+    Ingress?: boolean;
+    Internal?: boolean;
+    Labels?: Record<string, string> | null;
+    IPAM?: { Config?: { Subnet?: string; Gateway?: string }[] | null } | null;
+    Containers?: Record<string, { Name?: string; IPv4Address?: string }> | null;
+    /** Only with verbose=true, and only when this node takes part in the network. */
+    Services?: Record<string, VerboseService> | null;
+    Peers?: { Name: string; IP: string }[] | null;
+    /** Engine >= 29 (API >= 1.52). */
+    Status?: { IPAM?: { Subnets?: Record<string, { IPsInUse?: number; DynamicIPsAvailable?: number }> | null } | null };
+}
+
+export interface NetworkAttachmentRef {
+    Target: string;
+    Aliases?: string[] | null;
+}
+
+export interface EngineService {
+    ID: string;
+    Spec: {
+        Name: string;
+        Labels?: Record<string, string> | null;
+        Mode?: { Replicated?: { Replicas?: number }; Global?: object; ReplicatedJob?: object; GlobalJob?: object };
+        TaskTemplate?: { Networks?: NetworkAttachmentRef[] | null };
+        /** Deprecated location, still filled by old clients. */
+        Networks?: NetworkAttachmentRef[] | null;
+        EndpointSpec?: { Mode?: string } | null;
+    };
+    Endpoint?: { Spec?: { Mode?: string } | null; VirtualIPs?: { NetworkID: string; Addr?: string }[] | null } | null;
+    /** With status=true (API >= 1.41). */
+    ServiceStatus?: { RunningTasks: number; DesiredTasks: number } | null;
+}
+
+export interface EngineTask {
+    ID: string;
+    ServiceID?: string;
+    NodeID?: string;
+    DesiredState?: string;
+    Status?: { State?: string; Err?: string } | null;
+    NetworksAttachments?: { Network?: { ID: string; Spec?: { Name?: string } }; Addresses?: string[] | null }[] | null;
+}
+
+export interface EngineNode {
+    ID: string;
+    Description?: { Hostname?: string } | null;
+    Status?: { State?: string; Addr?: string } | null;
+    Spec?: { Role?: string; Availability?: string } | null;
+}
+
+export interface EngineContainer {
+    Id: string;
+    Names?: string[];
+    State?: string;
+    NetworkSettings?: { Networks?: Record<string, { NetworkID?: string; IPAddress?: string }> | null } | null;
+}
+
+/** Swarm task states at or before `running`: such a task holds its addresses (swarmkit frees them after). */
+export const LIVE_TASK_STATES: ReadonlySet<string> = new Set([
+    "new",
+    "pending",
+    "assigned",
+    "accepted",
+    "ready",
+    "preparing",
+    "starting",
+    "running",
+]);
+
+/** Engine >= 29 (API >= 1.52) reports addresses in use per subnet. */
+export function apiAtLeast(apiVersion: string, major: number, minor: number): boolean {
+    const [a, b] = apiVersion.split(".").map((x) => Number(x));
+    return a > major || (a === major && (b ?? 0) >= minor);
+}
+
+/** Network IDs and names a service is attached to, wherever the spec keeps them. */
+export function serviceNetworkTargets(s: EngineService): string[] {
+    const refs = [...(s.Spec.TaskTemplate?.Networks ?? []), ...(s.Spec.Networks ?? [])];
+    return refs.map((r) => r.Target);
+}
+
+export function serviceOnNetwork(s: EngineService, net: { Id: string; Name: string }): boolean {
+    if ((s.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === net.Id)) {
+        return true;
+    }
+    return serviceNetworkTargets(s).some((t) => t === net.Id || t === net.Name);
+}
+
+export function stackOf(s: EngineService): string | undefined {
+    return s.Spec.Labels?.["com.docker.stack.namespace"] ?? undefined;
+}
+
+export function subnetsOf(n: EngineNetwork): string[] {
+    return (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => typeof s === "string" && s !== "");
+}
+
+export interface UsageInput {
+    network: EngineNetwork;
+    /** The same network inspected with verbose=true (its Services map is empty when this node has no endpoint on it). */
+    verbose?: EngineNetwork;
+    services: EngineService[];
+    tasks: EngineTask[];
+    nodes: EngineNode[];
+    apiVersion: string;
+    /** This node's swarm ID: a local `lb-<network>` endpoint in the verbose view is its load balancer. */
+    localNodeId?: string;
+}
+
+export interface Usage {
+    /** "ipsInUse": the Engine's own figure (Engine >= 29); "counted": inferred from services, tasks and nodes. */
+    method: "ipsInUse" | "counted";
+    subnets: string[];
+    /** Network, broadcast and gateway address of each subnet. */
+    reserved: number;
+    assignable: number;
+    vips: number;
+    /** Service tasks with an address on the network (from the swarm store). */
+    taskEndpoints: number;
+    /** Standalone containers attached to an attachable network (`docker run --network`), from the verbose view. */
+    containerEndpoints: number;
+    lbEndpoints: number;
+    /** Addresses in use, not counting the reserved ones. */
+    inUse: number;
+    free: number;
+    /** assignable / inUse; null when nothing is in use. */
+    headroom: number | null;
+    nodesUsing: string[];
+    servicesWithVip: string[];
+}
+
+/** Whether the service holds a virtual IP on the network. */
+export function vipOn(s: EngineService, netId: string): boolean {
+    return (s.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === netId && (v.Addr ?? "") !== "");
+}
+
+/** Pure: addresses in use on `input.network`. */
+export function countUsage(input: UsageInput): Usage {
+    const net = input.network;
+    const subnets = subnetsOf(net);
+    if (subnets.length === 0) {
+        throw new Error(`network ${net.Name} has no IPAM subnet; capacity needs a network with a configured subnet`);
+    }
+    const assignable = subnets.reduce((sum, s) => sum + assignableAddresses(s), 0);
+    const reserved = subnets.length * RESERVED_PER_SUBNET;
+
+    const servicesWithVip = input.services.filter((s) => vipOn(s, net.Id)).map((s) => s.Spec.Name);
+    let taskEndpoints = 0;
+    const nodes = new Set<string>();
+    for (const t of input.tasks) {
+        const state = t.Status?.State ?? "";
+        if (!LIVE_TASK_STATES.has(state)) {
+            continue;
+        }
+        for (const a of t.NetworksAttachments ?? []) {
+            if (a.Network?.ID !== net.Id) {
+                continue;
+            }
+            taskEndpoints += (a.Addresses ?? []).length;
+            if (t.NodeID) {
+                nodes.add(t.NodeID);
+            }
+        }
+    }
+    // The Engine's task list leaves out the attachment tasks of standalone containers; the verbose view
+    // lists them under the service named "" (the load balancers are not in that map).
+    const lbNames = new Set([`${net.Name}-endpoint`, `lb-${net.Name}`]);
+    const attached = (input.verbose?.Services?.[""]?.Tasks ?? []).filter((t) => !lbNames.has(t.Name));
+    for (const c of attached) {
+        const hostIp = c.Info?.["Host IP"] ?? "";
+        const node = input.nodes.find((n) => n.Status?.Addr === hostIp);
+        nodes.add(node?.ID ?? `host ${hostIp}`);
+    }
+    if (input.localNodeId && input.verbose?.Containers?.[`lb-${net.Name}`]) {
+        nodes.add(input.localNodeId);
+    }
+    const lbEndpoints = nodes.size;
+    const counted = servicesWithVip.length + taskEndpoints + attached.length + lbEndpoints;
+
+    const statusSubnets = input.network.Status?.IPAM?.Subnets ?? undefined;
+    const useEngine = statusSubnets !== undefined && statusSubnets !== null && apiAtLeast(input.apiVersion, 1, 52);
+    let inUse = counted;
+    if (useEngine) {
+        inUse = 0;
+        for (const s of subnets) {
+            inUse += Math.max(0, (statusSubnets[s]?.IPsInUse ?? RESERVED_PER_SUBNET) - RESERVED_PER_SUBNET);
+        }
+    }
+    const free = Math.max(0, assignable - inUse);
+    return {
+        method: useEngine ? "ipsInUse" : "counted",
+        subnets,
+        reserved,
+        assignable,
+        vips: servicesWithVip.length,
+        taskEndpoints,
+        containerEndpoints: attached.length,
+        lbEndpoints,
+        inUse,
+        free,
+        headroom: inUse > 0 ? assignable / inUse : null,
+        nodesUsing: [...nodes].sort(),
+        servicesWithVip: servicesWithVip.sort(),
+    };
+}
