@@ -1,11 +1,14 @@
 // Leak benchmark (a script, not a timed test): on one sandbox engine, addresses of `proxy` lost per 100
 // stack removals by concurrent `docker stack rm` versus our teardown (host/stack-teardown.sh), and the wall
 // time of each. Free addresses are counted with the capacity probe before and after each arm.
-// Usage: npm run bench:leak   (BENCH_REMOVALS=100 per arm by default; needs root, starts its own sandbox)
+// Usage: npm run bench:leak [-- --nodes N]   (BENCH_REMOVALS=100 per arm by default; needs root, starts its own
+// sandbox; with --nodes 3, a manager and two workers, and the stacks' tasks spread over them: the leak happens
+// per node, and so does each node's load-balancer address)
 import {
   createAnchor,
   createProxy,
   deployStacks,
+  docker,
   probeCapacity,
   proxyStacks,
   resetSwarm,
@@ -16,6 +19,19 @@ import {
   teardownOurs,
   teardownStackRm,
 } from "../test/swarm/support/swarm";
+
+function nodeCount(argv: string[]): number {
+  const i = argv.indexOf("--nodes");
+  const raw = i >= 0 ? argv[i + 1] : process.env.SANDBOX_NODES ?? "1";
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 5) {
+    throw new Error(`--nodes: ${JSON.stringify(raw)} is not allowed; use a whole number of nodes from 1 to 5`);
+  }
+  return n;
+}
+const nodes = nodeCount(process.argv.slice(2));
+// sandbox/up.sh reads it: one manager and nodes-1 workers.
+process.env.SANDBOX_NODES = String(nodes);
 
 // Concurrent `docker stack rm` loses about one address per removal here, so the pool must hold more than
 // the removals asked for, or that arm would exhaust it mid-run.
@@ -53,14 +69,19 @@ async function main(): Promise<void> {
   const startedHere = !(await sandboxResponds());
   await sandboxUp();
   try {
+    const ready = (await docker(["node", "ls", "--filter", "role=worker", "--format", "{{.Status}}"])).split("\n").filter((s) => s === "Ready").length + 1;
+    if (ready !== nodes) {
+      throw new Error(`sandbox ${sandboxName} has ${ready} ready node(s), not ${nodes}: take it down (SANDBOX=${sandboxName} bash sandbox/down.sh) and rerun`);
+    }
     await resetSwarm();
     await createProxy(subnet);
     await createAnchor("proxy");
     process.stderr.write(
-      `sandbox ${sandboxName}: proxy ${subnet}, ${cycles} cycles of ${proxyStacks.length} stacks at once per arm\n`,
+      `sandbox ${sandboxName}: ${nodes} node(s), proxy ${subnet}, ${cycles} cycles of ${proxyStacks.length} stacks at once per arm\n`,
     );
     const results = [await arm("stack-teardown.sh", teardownOurs), await arm("docker stack rm", teardownStackRm)];
     const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+    console.log(`${nodes} node(s)`);
     console.log("arm                 removals  lost  lost/100 removals  teardown wall time  per cycle  arm wall time");
     for (const r of results) {
       console.log(

@@ -146,9 +146,21 @@ export function sshOptions(host: string, port: number, hostKey: string): string[
  */
 export function sshRunner(host: string, port: number, user: string, hostKey: string): Runner {
     const opts = sshOptions(host, port, hostKey);
-    return (argv) =>
-        execFileSync("ssh", [...opts, "-p", String(port), "-l", user, "--", host, argv.map(shellQuote).join(" ")],
-            { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    return (argv) => {
+        try {
+            return execFileSync("ssh", [...opts, "-p", String(port), "-l", user, "--", host, argv.map(shellQuote).join(" ")],
+                { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+        } catch (e) {
+            const stderr = String((e as { stderr?: unknown }).stderr ?? "");
+            // ssh checks the host key before it authenticates, so nothing ran on the host.
+            if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/.test(stderr)) {
+                throw new Error(`${PROJECT}:connection.hostKey: the host key of ${host}:${port} does not match the pinned ` +
+                    `${hostKey.split(" ")[0]} key; ssh refused the host before any command ran. Check the host ` +
+                    "(`ssh-keyscan -p PORT HOST` from a trusted network) and pin its key.");
+            }
+            throw e;
+        }
+    };
 }
 
 /** Single-quotes one word for a POSIX shell. */

@@ -142,7 +142,7 @@ export interface Step {
  * `pulumi up --json`, whose stdout is the engine's event stream (one JSON event a line), each event stamped with
  * the time it reached us: the events carry only whole-second timestamps, and the outage figures need better.
  */
-export async function upWithEvents(p: PulumiProject, extra: string[] = []): Promise<{ run: RunResult; events: TimedEvent[]; steps: Step[] }> {
+export async function upWithEvents(p: PulumiProject, extra: string[] = [], onEvent?: (e: TimedEvent) => void): Promise<{ run: RunResult; events: TimedEvent[]; steps: Step[] }> {
   const events: TimedEvent[] = [];
   let partial = "";
   const onStdout = (chunk: Buffer) => {
@@ -152,7 +152,9 @@ export async function upWithEvents(p: PulumiProject, extra: string[] = []): Prom
     for (const l of lines) {
       if (!l.trim().startsWith("{")) continue;
       try {
-        events.push({ ...(JSON.parse(l) as TimedEvent), at: now });
+        const e = { ...(JSON.parse(l) as TimedEvent), at: now };
+        events.push(e);
+        onEvent?.(e);
       } catch {
         // not an event line
       }
