@@ -5,7 +5,7 @@
 import { countUsage, gatherUsage } from "../cli/capacity";
 import { Engine, describeDockerHost } from "../cli/engine";
 import { gatherSurvey } from "../cli/survey";
-import { startFakeEngine } from "./capacity-fake-engine";
+import { startFakeEngine } from "../harness/fake-engine";
 
 interface Figure {
     what: string;

@@ -18,7 +18,7 @@ import {
   sandboxUp,
   teardownOurs,
   teardownStackRm,
-} from "../test/swarm/support/swarm";
+} from "../harness/swarm";
 
 function nodeCount(argv: string[]): number {
   const i = argv.indexOf("--nodes");

@@ -1,6 +1,6 @@
 // Adoption: deploying a stack that already runs, with an unchanged compose file, restarts no task.
 import * as assert from "assert";
-import { composeFile, createProxy, docker, hostDirect, hostOk, lines, resetSwarm, runningTaskIds, sleep } from "./support/swarm";
+import { composeFile, createProxy, docker, hostDirect, hostOk, lines, resetSwarm, runningTaskIds, sleep } from "../../harness/swarm";
 
 const subnet = "10.95.0.0/24";
 const stacks = ["traefik", "warm-keycloak"];

@@ -14,7 +14,7 @@ import {
   networkId,
   resetSwarm,
   tmpDir,
-} from "./support/swarm";
+} from "../../harness/swarm";
 
 const subnet = "10.94.0.0/24";
 

@@ -17,7 +17,7 @@ import {
   sandboxLog,
   sleep,
   waitFor,
-} from "./support/swarm";
+} from "../../harness/swarm";
 
 const small = "10.97.0.0/28";
 const large = "10.10.0.0/16";

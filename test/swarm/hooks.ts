@@ -1,5 +1,5 @@
 // Root hooks: the tier brings up its own sandbox instance and, if it started it, takes it down again.
-import { resetSwarm, sandboxDown, sandboxResponds, sandboxUp } from "./support/swarm";
+import { resetSwarm, sandboxDown, sandboxResponds, sandboxUp } from "../../harness/swarm";
 
 let startedHere = false;
 

@@ -15,7 +15,7 @@ import {
   stackTasks,
   teardownOurs,
   teardownStackRm,
-} from "./support/swarm";
+} from "../../harness/swarm";
 
 const subnet = "10.96.0.0/25";
 const probeLimit = 128;

@@ -6,7 +6,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { findNetworkCreate } from "../../src/nix";
-import { createProxy, docker, ipInCidr, repoRoot, resetSwarm, Result, run, tmpDir } from "./support/swarm";
+import { createProxy, docker, ipInCidr, repoRoot, resetSwarm, Result, run, tmpDir } from "../../harness/swarm";
 
 const swarmNix = path.join(repoRoot, "nix", "swarm.nix");
 const beforeNix = path.join(repoRoot, "sandbox", "swarm-before.nix");

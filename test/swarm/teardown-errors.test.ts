@@ -16,7 +16,7 @@ import {
   resetSwarm,
   sandboxUp,
   waitFor,
-} from "./support/swarm";
+} from "../../harness/swarm";
 
 const subnet = "10.98.0.0/24";
 

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { FakeEngine, startFakeEngine } from "../../bench/capacity-fake-engine";
+import { FakeEngine, startFakeEngine } from "../../harness/fake-engine";
 import { main } from "../../cli/main";
 import { copyPackage, runBin } from "./bin";
 

@@ -7,9 +7,9 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { argvLine, installer } from "../../../src/hostCommand";
+import { argvLine, installer } from "../src/hostCommand";
 
-export const repoRoot = path.resolve(__dirname, "..", "..", "..");
+export const repoRoot = path.resolve(__dirname, "..");
 export const sandboxName = process.env.SWARM_TEST_SANDBOX ?? "swarm-test";
 export const image = "swarm-sandbox/standin:1";
 /** The reference host's stacks attached to `proxy`, traefik first. */
