@@ -1,25 +1,101 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the variables are used by the scripts that source this file
-# Shared by up.sh, down.sh and seed.sh: where one sandbox instance keeps its daemon.
-# SANDBOX names the instance, so several people can each run their own dockerd on one machine.
+# Shared by up.sh, down.sh, node.sh and seed.sh: where one sandbox instance keeps its daemons, and how one
+# node (a dockerd of its own) is started and stopped. SANDBOX names the instance, so several people can each
+# run their own swarm on one machine. A single-node instance is one dockerd; a multi-node one
+# (SANDBOX_NODES=N, up.sh) is a manager, which is the instance itself (same paths and socket), plus N-1
+# workers, each a per-node instance named <instance>-w1, <instance>-w2, ... with its own paths.
 
 sandbox_name=${SANDBOX:-sandbox}
+# At most 24 characters: a worker adds "-wN", and exec roots hold containerd's sockets (unix socket paths are
+# limited to 108 bytes; the longest below /run/swarm-sandbox/<node>/ takes 34 more).
 if ! [[ $sandbox_name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,23}$ ]]; then
   echo "SANDBOX='$sandbox_name' is not a valid instance name (letters, digits, _ . -; at most 24)" >&2
   exit 2
 fi
-# Exec roots hold containerd's sockets: keep them short (unix socket paths are limited to 108 bytes).
-sandbox_state=/var/lib/swarm-sandbox/$sandbox_name
-sandbox_exec=/run/swarm-sandbox/$sandbox_name
-sandbox_sock=/run/swarm-sandbox/$sandbox_name.sock
-sandbox_netns=swarm-sandbox-$sandbox_name
-sandbox_pidfile=$sandbox_exec/dockerd.pid
-sandbox_log=$sandbox_state/dockerd.log
 sandbox_image=swarm-sandbox/standin:1
-export DOCKER_HOST=unix://$sandbox_sock
+sandbox_max_nodes=9
+# The nodes of a multi-node instance meet on a Linux bridge in a namespace of their own (the hub: no
+# iptables, so VXLAN between nodes is never filtered). Its name holds a '+', which instance names cannot,
+# so it never collides with another instance's namespace.
+sandbox_hub_netns=swarm-sandbox-$sandbox_name+hub
+# Every instance has its own namespaces, so every instance can use the same private /24 for its nodes
+# (outside Docker's default pools: 172.17-31.0.0/16 and 192.168.0.0/16 for bridges, 10.0.0.0/8 for overlays).
+sandbox_node_net=172.16.200
 
-sandbox_say() { echo "sandbox[$sandbox_name]: $*" >&2; }
+# Points the sandbox_* paths and DOCKER_HOST at one node's dockerd (the instance itself, or a worker).
+sandbox_select() { # INSTANCE
+  sandbox_instance=$1
+  sandbox_state=/var/lib/swarm-sandbox/$sandbox_instance
+  # Exec roots hold containerd's sockets: keep them short.
+  sandbox_exec=/run/swarm-sandbox/$sandbox_instance
+  sandbox_sock=/run/swarm-sandbox/$sandbox_instance.sock
+  sandbox_netns=swarm-sandbox-$sandbox_instance
+  sandbox_pidfile=$sandbox_exec/dockerd.pid
+  sandbox_log=$sandbox_state/dockerd.log
+  export DOCKER_HOST=unix://$sandbox_sock
+}
+sandbox_select "$sandbox_name"
+# The manager's (the instance's own) paths, whichever node is selected.
+sandbox_manager_state=$sandbox_state
+sandbox_manager_host=$DOCKER_HOST
+sandbox_manager_log=$sandbox_log
+sandbox_nodes_file=$sandbox_manager_state/nodes
+
+sandbox_say() { echo "sandbox[$sandbox_instance]: $*" >&2; }
 sandbox_die() { sandbox_say "error: $*"; exit 1; }
+
+# Node 0 is the manager (the instance itself), node i >= 1 the worker wi.
+sandbox_node_instance() { if [ "$1" -eq 0 ]; then echo "$sandbox_name"; else echo "$sandbox_name-w$1"; fi; }
+sandbox_node_hostname() { if [ "$1" -eq 0 ]; then echo "$sandbox_name-manager"; else echo "$sandbox_name-w$1"; fi; }
+sandbox_node_addr() { echo "$sandbox_node_net.$(($1 + 1))"; }
+
+# How many nodes the instance was created with: its nodes file, else 1 for a swarm made before there was one;
+# nothing when the instance has no state.
+sandbox_recorded_nodes() {
+  local n
+  if [ -r "$sandbox_nodes_file" ]; then
+    n=$(<"$sandbox_nodes_file")
+    [[ $n =~ ^[1-9]$ ]] && { echo "$n"; return 0; }
+  fi
+  [ -e "$sandbox_manager_state/data/swarm" ] && echo 1
+  return 0
+}
+
+# The worker instances of this instance found on disk (state, exec root, namespace): those marked as ours,
+# and those within the recorded node count. Another instance that merely has a name like <instance>-w1 is
+# not marked as ours and is left alone.
+sandbox_workers_on_disk() {
+  local recorded path base i marker
+  recorded=$(sandbox_recorded_nodes)
+  for path in /var/lib/swarm-sandbox/"$sandbox_name"-w* /run/swarm-sandbox/"$sandbox_name"-w* \
+    /run/netns/swarm-sandbox-"$sandbox_name"-w*; do
+    [ -e "$path" ] || continue
+    base=${path##*/}
+    base=${base#swarm-sandbox-}
+    base=${base%.sock}
+    [[ $base =~ ^"$sandbox_name"-w([1-9][0-9]*)$ ]] || continue
+    i=${BASH_REMATCH[1]}
+    for marker in "/var/lib/swarm-sandbox/$base/worker-of" "/run/swarm-sandbox/$base/worker-of"; do
+      if [ -r "$marker" ] && [ "$(<"$marker")" = "$sandbox_name" ]; then
+        echo "$base"
+        continue 2
+      fi
+    done
+    if [ -n "$recorded" ] && [ "$i" -lt "$recorded" ]; then echo "$base"; fi
+  done | sort -u -V
+}
+
+# Refuses to run on a worker as if it were an instance of its own.
+sandbox_refuse_worker() {
+  local marker
+  for marker in "$sandbox_manager_state/worker-of" "/run/swarm-sandbox/$sandbox_name/worker-of"; do
+    if [ -r "$marker" ]; then
+      sandbox_die "'$sandbox_name' is a worker node of instance '$(<"$marker")': use SANDBOX=$(<"$marker") (up.sh, down.sh, node.sh)"
+    fi
+  done
+  return 0
+}
 
 # The dockerd pid only if the process behind the pidfile is still our dockerd (pids get reused).
 sandbox_dockerd_pid() {
@@ -33,3 +109,211 @@ sandbox_dockerd_pid() {
 }
 
 sandbox_responds() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+# TERM, up to TIMEOUT seconds for the process to end, then KILL.
+sandbox_stop_pid() { # PID WHAT [TIMEOUT]
+  local pid=$1 what=$2 timeout=${3:-60} i
+  [ -d "/proc/$pid" ] || return 0
+  sandbox_say "stopping $what (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < timeout * 2; i++)); do
+    [ -d "/proc/$pid" ] || return 0
+    sleep 0.5
+  done
+  sandbox_say "$what (pid $pid) still running after $timeout s: killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 20; i++)); do
+    [ -d "/proc/$pid" ] || return 0
+    sleep 0.5
+  done
+}
+
+# The selected node's containerd, when dockerd left one behind (dockerd killed); found by its pidfile.
+sandbox_containerd_pid() {
+  local pidfile=$sandbox_exec/containerd/containerd.pid pid
+  [ -r "$pidfile" ] || return 1
+  pid=$(<"$pidfile")
+  [[ $pid =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF "$sandbox_exec" || return 1
+  echo "$pid"
+}
+
+# Stops the selected node's dockerd (and a containerd it left behind), keeping its state.
+sandbox_stop_node() { # [TIMEOUT]
+  local pid
+  if pid=$(sandbox_dockerd_pid); then sandbox_stop_pid "$pid" dockerd "${1:-60}"; fi
+  if pid=$(sandbox_containerd_pid); then sandbox_stop_pid "$pid" containerd 30; fi
+  return 0
+}
+
+# A network namespace per node keeps docker0, docker_gwbridge, iptables and the swarm ports apart, so
+# instances do not see each other. Without it (no CAP_SYS_ADMIN), one instance runs in the host namespace.
+sandbox_ensure_netns() { # NETNS
+  if ! ip netns list | awk '{print $1}' | grep -qxF "$1"; then
+    ip netns add "$1" 2>/dev/null || return 1
+  fi
+  ip -n "$1" link set lo up
+}
+
+# The hub's bridge and the selected node's veth into it, with the node's address (idempotent).
+sandbox_ensure_hub_link() { # NODE_INDEX
+  local i=$1
+  sandbox_ensure_netns "$sandbox_hub_netns" || sandbox_die "cannot create the hub namespace $sandbox_hub_netns"
+  if ! ip -n "$sandbox_hub_netns" link show br0 >/dev/null 2>&1; then
+    ip -n "$sandbox_hub_netns" link add br0 type bridge
+  fi
+  ip -n "$sandbox_hub_netns" link set br0 up
+  if ! ip -n "$sandbox_netns" link show hub0 >/dev/null 2>&1; then
+    ip -n "$sandbox_hub_netns" link del "n$i" 2>/dev/null || true
+    ip -n "$sandbox_hub_netns" link add "n$i" type veth peer name hub0 netns "$sandbox_netns"
+  fi
+  ip -n "$sandbox_hub_netns" link set "n$i" master br0 up
+  ip -n "$sandbox_netns" addr replace "$(sandbox_node_addr "$i")/24" dev hub0
+  ip -n "$sandbox_netns" link set hub0 up
+}
+
+# overlay2 cannot stack on an overlay filesystem (a container's root, for instance); vfs works anywhere.
+sandbox_storage_driver() {
+  if [ -n "${SANDBOX_STORAGE_DRIVER:-}" ]; then
+    echo "$SANDBOX_STORAGE_DRIVER"
+  elif [ "$(stat -f -c %T "$sandbox_state")" = overlayfs ] || ! grep -qw overlay /proc/filesystems; then
+    echo vfs
+  else
+    echo overlay2
+  fi
+}
+
+# Starts the selected node's dockerd and waits until it answers. HOSTNAME (multi-node only) runs it in a UTS
+# namespace of its own with that hostname, which becomes its swarm node name.
+sandbox_start_dockerd() { # USE_NETNS [HOSTNAME]
+  local use_netns=$1 hostname=${2:-} driver i
+  mkdir -p "$sandbox_state/data" "$sandbox_exec"
+  driver=$(sandbox_storage_driver)
+  # An empty config keeps the machine's daemon.json (if any) out of the sandbox.
+  [ -f "$sandbox_state/daemon.json" ] || echo '{}' >"$sandbox_state/daemon.json"
+  local cmd=(dockerd
+    --data-root "$sandbox_state/data" --exec-root "$sandbox_exec" --pidfile "$sandbox_pidfile"
+    --config-file "$sandbox_state/daemon.json" -H "unix://$sandbox_sock"
+    --storage-driver "$driver" --cgroup-parent "swarm-sandbox-$sandbox_instance"
+    # dockerd uses the machine's containerd when one runs: keep each node's containers apart there.
+    --containerd-namespace "swarm-sandbox-$sandbox_instance"
+    --containerd-plugins-namespace "swarm-sandbox-$sandbox_instance-plugins")
+  if [ -n "$hostname" ]; then
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    cmd=(unshare --uts -- sh -c 'hostname "$0" && exec "$@"' "$hostname" "${cmd[@]}")
+  fi
+  if [ "$use_netns" = true ]; then
+    cmd=(nsenter "--net=/run/netns/$sandbox_netns" "${cmd[@]}")
+  fi
+  sandbox_say "starting dockerd (storage driver $driver, log $sandbox_log)"
+  setsid "${cmd[@]}" </dev/null >>"$sandbox_log" 2>&1 &
+  for ((i = 0; i < 120; i++)); do
+    sandbox_responds && return 0
+    if ! kill -0 "$!" 2>/dev/null; then
+      tail -n 5 "$sandbox_log" >&2
+      sandbox_die "dockerd exited during start-up; see $sandbox_log"
+    fi
+    sleep 0.5
+  done
+  sandbox_die "dockerd did not answer on $sandbox_sock within 60 s; see $sandbox_log"
+}
+
+# Starts the selected node's dockerd unless ours already runs (refusing a foreign one on its socket).
+sandbox_ensure_dockerd() { # USE_NETNS [HOSTNAME]
+  if ! sandbox_dockerd_pid >/dev/null || ! sandbox_responds; then
+    if sandbox_responds; then
+      sandbox_die "something else answers on $sandbox_sock; refusing to start a second dockerd"
+    fi
+    sandbox_stop_node 60
+    sandbox_start_dockerd "$@"
+  fi
+}
+
+# Nothing can be pulled: the stand-in image is a busybox rootfs. Its shell traps SIGTERM, so a task stops
+# at once instead of waiting out the 10 s grace period (busybox httpd as pid 1 ignores SIGTERM).
+sandbox_ensure_image() {
+  docker image inspect "$sandbox_image" >/dev/null 2>&1 && return 0
+  local rootfs applet
+  rootfs=$(mktemp -d)
+  # shellcheck disable=SC2064 # expand now: the trap must remove this directory
+  trap "rm -rf '$rootfs'" RETURN
+  mkdir -p "$rootfs/bin" "$rootfs/www" "$rootfs/tmp" "$rootfs/etc"
+  cp /bin/busybox "$rootfs/bin/busybox"
+  for applet in sh httpd sleep wget cat ls ip hostname nslookup; do
+    ln -s busybox "$rootfs/bin/$applet"
+  done
+  echo ok >"$rootfs/www/index.html"
+  sandbox_say "building $sandbox_image from busybox-static"
+  tar -C "$rootfs" -c . | docker import \
+    -c 'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM INT; httpd -f -p 80 -h /www & wait"]' \
+    - "$sandbox_image" >/dev/null
+}
+
+# The manager's view of a node's status (ready, down, unknown, ...), or nothing.
+sandbox_manager_node_state() { # NODE_ID
+  DOCKER_HOST=$sandbox_manager_host docker node inspect --format '{{.Status.State}}' "$1" 2>/dev/null || true
+}
+
+# The selected worker's swarm state once it has settled (a restarted node is "pending" while it reconnects).
+sandbox_settled_swarm_state() {
+  local state i
+  for ((i = 0; i < 60; i++)); do
+    state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null) || state=unknown
+    [ "$state" = pending ] || break
+    sleep 0.5
+  done
+  echo "$state"
+}
+
+# Joins the selected worker (node i) to the manager's swarm unless it is already a member the manager
+# knows, then waits until the manager shows it Ready. Idempotent.
+sandbox_ensure_joined() { # NODE_INDEX
+  local i=$1 state id token old
+  state=$(sandbox_settled_swarm_state)
+  id=$(docker info --format '{{.Swarm.NodeID}}')
+  if [ "$state" = active ] && [ -n "$id" ] && [ -n "$(sandbox_manager_node_state "$id")" ]; then
+    :
+  else
+    if [ "$state" != inactive ]; then
+      sandbox_say "swarm state '$state' and not known to the manager: leaving and joining again"
+      docker swarm leave --force >/dev/null 2>&1 || true
+    fi
+    token=$(DOCKER_HOST=$sandbox_manager_host docker swarm join-token -q worker)
+    sandbox_say "joining the swarm of $sandbox_name as a worker ($(sandbox_node_addr "$i"))"
+    docker swarm join --token "$token" --advertise-addr "$(sandbox_node_addr "$i")" \
+      --listen-addr "$(sandbox_node_addr "$i"):2377" "$(sandbox_node_addr 0):2377" >/dev/null
+    id=$(docker info --format '{{.Swarm.NodeID}}')
+    # A node that joined anew leaves its former self behind as a Down node of the same name: drop it.
+    for old in $(DOCKER_HOST=$sandbox_manager_host docker node ls \
+      --filter "name=$(sandbox_node_hostname "$i")" --format '{{.ID}} {{.Hostname}} {{.Status}}' |
+      awk -v h="$(sandbox_node_hostname "$i")" -v id="$id" '$2 == h && $1 != substr(id, 1, length($1)) && $3 == "Down" {print $1}'); do
+      DOCKER_HOST=$sandbox_manager_host docker node rm --force "$old" >/dev/null 2>&1 || true
+    done
+  fi
+  sandbox_wait_ready "$id"
+}
+
+sandbox_wait_ready() { # NODE_ID
+  local i state
+  for ((i = 0; i < 120; i++)); do
+    state=$(sandbox_manager_node_state "$1")
+    [ "$state" = ready ] && return 0
+    sleep 0.5
+  done
+  sandbox_die "the manager does not show node $1 Ready within 60 s (state '${state:-none}'); see $sandbox_log"
+}
+
+# Brings up the worker wi of a multi-node instance (its namespace, link, dockerd, membership, image) and
+# selects it. The manager must be up.
+sandbox_up_worker() { # NODE_INDEX
+  local i=$1
+  sandbox_select "$(sandbox_node_instance "$i")"
+  mkdir -p "$sandbox_state" "$sandbox_exec"
+  echo "$sandbox_name" >"$sandbox_state/worker-of"
+  echo "$sandbox_name" >"$sandbox_exec/worker-of"
+  sandbox_ensure_netns "$sandbox_netns" || sandbox_die "cannot create the network namespace $sandbox_netns"
+  sandbox_ensure_hub_link "$i"
+  sandbox_ensure_dockerd true "$(sandbox_node_hostname "$i")"
+  sandbox_ensure_joined "$i"
+  sandbox_ensure_image
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Tears one sandbox instance down: stops the dockerd that up.sh started (and its containerd), unmounts what
-# it left under its roots, deletes its network namespace and its state. Idempotent; other instances and any
-# other dockerd on the machine are left alone. Usage: SANDBOX=name bash sandbox/down.sh [--keep-state]
+# Tears one sandbox instance down: stops the dockerds that up.sh started for it (the manager's and, for a
+# multi-node instance, every worker's, found from their state on disk whatever SANDBOX_NODES says) and their
+# containerds, unmounts what they left under their roots, deletes their network namespaces (and the hub's)
+# and their state. Idempotent; other instances and any other dockerd on the machine are left alone.
+# Usage: SANDBOX=name bash sandbox/down.sh [--keep-state]
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh
@@ -15,45 +17,53 @@ for arg in "$@"; do
   esac
 done
 [ "$(id -u)" -eq 0 ] || sandbox_die "needs root"
+sandbox_refuse_worker
 
-stop_pid() {
-  local pid=$1 what=$2 i
-  [ -d "/proc/$pid" ] || return 0
-  sandbox_say "stopping $what (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 120; i++)); do
-    [ -d "/proc/$pid" ] || return 0
-    sleep 0.5
+# Container shims of the selected node that outlived its containerd (dockerd killed): their containers are
+# killed, then they are (their containerd namespace, swarm-sandbox-<node>, names them).
+stop_leftover_shims() {
+  local proc pid args
+  for proc in /proc/[0-9]*; do
+    pid=${proc#/proc/}
+    args=$(tr '\0' '\n' 2>/dev/null <"$proc/cmdline") || continue
+    [[ ${args%%$'\n'*} == *containerd-shim* ]] || continue
+    grep -qxF "swarm-sandbox-$sandbox_instance" <<<"$args" || continue
+    sandbox_say "killing a left-over containerd shim (pid $pid) and its container"
+    pkill -KILL -P "$pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
   done
-  sandbox_say "$what (pid $pid) still running after 60 s: killing it"
-  kill -KILL "$pid" 2>/dev/null || true
 }
 
-if pid=$(sandbox_dockerd_pid); then
-  stop_pid "$pid" dockerd
-fi
-# dockerd normally stops its own containerd; one left behind (dockerd killed) is found by its pidfile.
-containerd_pidfile=$sandbox_exec/containerd/containerd.pid
-if [ -r "$containerd_pidfile" ]; then
-  pid=$(<"$containerd_pidfile")
-  if [[ $pid =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] \
-    && tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF "$sandbox_exec"; then
-    stop_pid "$pid" containerd
+# Everything of the selected node: its dockerd, a containerd left behind, mounts, namespace, state.
+node_down() {
+  sandbox_stop_node 60
+  stop_leftover_shims
+  # Overlay mounts and network-namespace bind mounts that a killed dockerd leaves behind, deepest first.
+  while read -r mnt; do
+    umount -l "$mnt" 2>/dev/null || true
+  done < <(awk -v a="$sandbox_state/" -v b="$sandbox_exec/" \
+    'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts | sort -r)
+  if ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$sandbox_netns"; then
+    ip netns del "$sandbox_netns"
   fi
-fi
+  rm -f "$sandbox_sock"
+  rm -rf "$sandbox_exec"
+  if [ "$keep_state" = false ]; then
+    rm -rf "$sandbox_state"
+  fi
+}
 
-# Overlay mounts and network-namespace bind mounts that a killed dockerd leaves behind, deepest first.
-while read -r mnt; do
-  umount -l "$mnt" 2>/dev/null || true
-done < <(awk -v a="$sandbox_state/" -v b="$sandbox_exec/" \
-  'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts | sort -r)
-
-if ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$sandbox_netns"; then
-  ip netns del "$sandbox_netns"
-fi
-rm -f "$sandbox_sock"
-rm -rf "$sandbox_exec"
-if [ "$keep_state" = false ]; then
-  rm -rf "$sandbox_state"
+mapfile -t workers < <(sandbox_workers_on_disk)
+for worker in "${workers[@]}"; do
+  sandbox_select "$worker"
+  node_down
+  sandbox_say "down"
+done
+sandbox_select "$sandbox_name"
+# The manager's sshd (sshd.sh) keeps its pidfile in the state removed below, and its veth in the namespace.
+bash "$here/sshd.sh" --stop
+node_down
+if ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$sandbox_hub_netns"; then
+  ip netns del "$sandbox_hub_netns"
 fi
 sandbox_say "down"

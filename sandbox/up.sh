@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Brings up one sandbox instance from nothing: a dockerd of its own (own data root, exec root, socket and,
 # when the kernel allows it, own network namespace), a single-node swarm on loopback, and the stand-in image.
-# Idempotent. Usage: SANDBOX=name bash sandbox/up.sh [--env] [--restart]
+# With SANDBOX_NODES=N (1..9) a swarm of N nodes instead: the manager (the instance's own dockerd) and N-1
+# workers (<instance>-w1, ...), each a dockerd in its own network and UTS namespace, joined over veths to a
+# bridge in a hub namespace; the manager listens on its bridge address, not on loopback. SANDBOX_NODES unset:
+# as many nodes as the instance has. Idempotent.
+# Usage: [SANDBOX_NODES=N] SANDBOX=name bash sandbox/up.sh [--env] [--restart]
 #   --env      print the shell exports for this instance on stdout (eval "$(bash sandbox/up.sh --env)")
-#   --restart  stop and start the instance's dockerd, keeping its swarm state (what a host reboot does)
+#   --restart  stop and start the manager's dockerd, keeping its swarm state (what a host reboot does)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh
@@ -32,125 +36,92 @@ install_missing() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 }
 
-# A network namespace per instance keeps docker0, docker_gwbridge, iptables and the swarm ports apart, so
-# instances do not see each other. Without it (no CAP_SYS_ADMIN), one instance runs in the host namespace.
-ensure_netns() {
-  if [ "${SANDBOX_NETNS:-1}" = 0 ]; then
-    return 1
-  fi
-  if ! ip netns list | awk '{print $1}' | grep -qxF "$sandbox_netns"; then
-    if ! ip netns add "$sandbox_netns" 2>/dev/null; then
-      sandbox_say "warning: cannot create a network namespace; dockerd shares the host's (one instance only)"
-      return 1
-    fi
-  fi
-  ip -n "$sandbox_netns" link set lo up
-}
-
-# overlay2 cannot stack on an overlay filesystem (a container's root, for instance); vfs works anywhere.
-storage_driver() {
-  if [ -n "${SANDBOX_STORAGE_DRIVER:-}" ]; then
-    echo "$SANDBOX_STORAGE_DRIVER"
-  elif [ "$(stat -f -c %T "$sandbox_state")" = overlayfs ] || ! grep -qw overlay /proc/filesystems; then
-    echo vfs
-  else
-    echo overlay2
-  fi
-}
-
-stop_dockerd() {
-  local pid i
-  pid=$(sandbox_dockerd_pid) || return 0
-  sandbox_say "stopping dockerd (pid $pid)"
-  kill -TERM "$pid"
-  for ((i = 0; i < 120; i++)); do
-    [ -d "/proc/$pid" ] || return 0
-    sleep 0.5
-  done
-  sandbox_say "dockerd (pid $pid) still running after 60 s: killing it"
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
-start_dockerd() {
-  local driver use_netns=$1 i
-  driver=$(storage_driver)
-  mkdir -p "$sandbox_state/data" "$sandbox_exec"
-  # An empty config keeps the machine's daemon.json (if any) out of the sandbox.
-  [ -f "$sandbox_state/daemon.json" ] || echo '{}' >"$sandbox_state/daemon.json"
-  local cmd=(dockerd
-    --data-root "$sandbox_state/data" --exec-root "$sandbox_exec" --pidfile "$sandbox_pidfile"
-    --config-file "$sandbox_state/daemon.json" -H "unix://$sandbox_sock"
-    --storage-driver "$driver" --cgroup-parent "swarm-sandbox-$sandbox_name"
-    # dockerd uses the machine's containerd when one runs: keep each instance's containers apart there.
-    --containerd-namespace "swarm-sandbox-$sandbox_name"
-    --containerd-plugins-namespace "swarm-sandbox-$sandbox_name-plugins")
-  if [ "$use_netns" = true ]; then
-    cmd=(nsenter "--net=/run/netns/$sandbox_netns" "${cmd[@]}")
-  fi
-  sandbox_say "starting dockerd (storage driver $driver, log $sandbox_log)"
-  setsid "${cmd[@]}" </dev/null >>"$sandbox_log" 2>&1 &
-  for ((i = 0; i < 120; i++)); do
-    sandbox_responds && return 0
-    if ! kill -0 "$!" 2>/dev/null; then
-      tail -n 5 "$sandbox_log" >&2
-      sandbox_die "dockerd exited during start-up; see $sandbox_log"
-    fi
-    sleep 0.5
-  done
-  sandbox_die "dockerd did not answer on $sandbox_sock within 60 s; see $sandbox_log"
-}
-
 ensure_swarm() {
-  local state i
+  local state addr i
   state=$(docker info --format '{{.Swarm.LocalNodeState}}')
   if [ "$state" != active ]; then
-    sandbox_say "initialising a single-node swarm on 127.0.0.1"
-    docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
+    if [ "$nodes" -eq 1 ]; then
+      sandbox_say "initialising a single-node swarm on 127.0.0.1"
+      docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
+    else
+      addr=$(sandbox_node_addr 0)
+      sandbox_say "initialising a swarm of $nodes nodes, manager on $addr"
+      docker swarm init --advertise-addr "$addr" --listen-addr "$addr:2377" >/dev/null
+    fi
   fi
   # After a restart the node is "active" before the manager has a leader; callers need the manager.
   for ((i = 0; i < 120; i++)); do
-    docker node ls -q >/dev/null 2>&1 && return 0
+    docker node ls -q >/dev/null 2>&1 && break
     sleep 0.5
   done
-  sandbox_die "the swarm manager did not answer within 60 s; see $sandbox_log"
+  [ "$i" -lt 120 ] || sandbox_die "the swarm manager did not answer within 60 s; see $sandbox_log"
+  if [ "$nodes" -gt 1 ] && [ "$(docker info --format '{{.Swarm.NodeAddr}}')" != "$(sandbox_node_addr 0)" ]; then
+    sandbox_die "the swarm advertises $(docker info --format '{{.Swarm.NodeAddr}}'), not $(sandbox_node_addr 0): take the instance down first (down.sh)"
+  fi
 }
 
-# Nothing can be pulled: the stand-in image is a busybox rootfs. Its shell traps SIGTERM, so a task stops
-# at once instead of waiting out the 10 s grace period (busybox httpd as pid 1 ignores SIGTERM).
-ensure_image() {
-  docker image inspect "$sandbox_image" >/dev/null 2>&1 && return 0
-  local rootfs applet
-  rootfs=$(mktemp -d)
-  # shellcheck disable=SC2064 # expand now: the trap must remove this directory
-  trap "rm -rf '$rootfs'" RETURN
-  mkdir -p "$rootfs/bin" "$rootfs/www" "$rootfs/tmp" "$rootfs/etc"
-  cp /bin/busybox "$rootfs/bin/busybox"
-  for applet in sh httpd sleep wget cat ls ip hostname nslookup; do
-    ln -s busybox "$rootfs/bin/$applet"
+# SANDBOX_NODES unset: as many nodes as the instance was created with (1 for a new one).
+recorded=$(sandbox_recorded_nodes)
+nodes=${SANDBOX_NODES:-${recorded:-1}}
+if ! [[ $nodes =~ ^[1-9]$ ]] || [ "$nodes" -gt "$sandbox_max_nodes" ]; then
+  sandbox_die "SANDBOX_NODES='$nodes' is not a number of nodes from 1 to $sandbox_max_nodes"
+fi
+if [ -n "$recorded" ] && [ "$recorded" != "$nodes" ]; then
+  sandbox_die "the instance has $recorded node(s), not SANDBOX_NODES=$nodes: take it down first (down.sh)"
+fi
+sandbox_refuse_worker
+if [ "$nodes" -gt 1 ]; then
+  [ "${SANDBOX_NETNS:-1}" != 0 ] || sandbox_die "SANDBOX_NODES=$nodes needs network namespaces (SANDBOX_NETNS=0 is set)"
+  for ((n = 1; n < nodes; n++)); do
+    worker=$(sandbox_node_instance "$n")
+    [[ $worker =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,26}$ ]] || sandbox_die "worker name '$worker' is too long"
+    # A stand-alone instance of that name is not ours to take over.
+    if { [ -d "/var/lib/swarm-sandbox/$worker" ] || [ -e "/run/swarm-sandbox/$worker.sock" ]; } \
+      && ! sandbox_workers_on_disk | grep -qxF "$worker"; then
+      sandbox_die "an instance named '$worker' exists on its own; the worker w$n would use its paths"
+    fi
   done
-  echo ok >"$rootfs/www/index.html"
-  sandbox_say "building $sandbox_image from busybox-static"
-  tar -C "$rootfs" -c . | docker import \
-    -c 'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM INT; httpd -f -p 80 -h /www & wait"]' \
-    - "$sandbox_image" >/dev/null
-}
+fi
 
 install_missing
 mkdir -p "$sandbox_state" "$sandbox_exec"
+echo "$nodes" >"$sandbox_nodes_file"
 use_netns=false
-if ensure_netns; then use_netns=true; fi
-if [ "$restart" = true ]; then stop_dockerd; fi
-if ! sandbox_dockerd_pid >/dev/null || ! sandbox_responds; then
-  if sandbox_responds; then
-    sandbox_die "something else answers on $sandbox_sock; refusing to start a second dockerd"
+if [ "${SANDBOX_NETNS:-1}" != 0 ]; then
+  if sandbox_ensure_netns "$sandbox_netns"; then
+    use_netns=true
+  else
+    sandbox_say "warning: cannot create a network namespace; dockerd shares the host's (one instance only)"
   fi
-  stop_dockerd
-  start_dockerd "$use_netns"
 fi
+manager_hostname=
+if [ "$nodes" -gt 1 ]; then
+  [ "$use_netns" = true ] || sandbox_die "SANDBOX_NODES=$nodes needs network namespaces, and none can be created"
+  sandbox_ensure_hub_link 0
+  manager_hostname=$(sandbox_node_hostname 0)
+fi
+if [ "$restart" = true ]; then sandbox_stop_node 60; fi
+sandbox_ensure_dockerd "$use_netns" "$manager_hostname"
 ensure_swarm
-ensure_image
-sandbox_say "ready: DOCKER_HOST=$DOCKER_HOST"
+sandbox_ensure_image
+worker_hosts=() worker_logs=() worker_names=()
+for ((n = 1; n < nodes; n++)); do
+  sandbox_up_worker "$n"
+  worker_hosts+=("$DOCKER_HOST") worker_logs+=("$sandbox_log") worker_names+=("w$n")
+done
+sandbox_select "$sandbox_name"
+if [ "$nodes" -eq 1 ]; then
+  sandbox_say "ready: DOCKER_HOST=$DOCKER_HOST"
+else
+  sandbox_say "ready ($nodes nodes; workers ${worker_names[*]}): DOCKER_HOST=$DOCKER_HOST"
+fi
 if [ "$print_env" = true ]; then
   printf 'export DOCKER_HOST=%q\n' "$DOCKER_HOST"
   printf 'export SANDBOX_DOCKERD_LOG=%q\n' "$sandbox_log"
+  printf 'export SANDBOX_NODES=%q\n' "$nodes"
+  # Space-separated lists in single quotes (printf %q would escape each space with a backslash, which
+  # readers that only strip '...', like harness/engine/multinode.ts, would keep).
+  list="${worker_names[*]}" && printf 'export SANDBOX_WORKERS=%s\n' "${list@Q}"
+  list="${worker_hosts[*]}" && printf 'export SANDBOX_WORKER_HOSTS=%s\n' "${list@Q}"
+  list="${worker_logs[*]}" && printf 'export SANDBOX_WORKER_DOCKERD_LOGS=%s\n' "${list@Q}"
 fi
