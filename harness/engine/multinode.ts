@@ -13,9 +13,12 @@ function bash(script: string, args: string[], env: NodeJS.ProcessEnv): string {
   });
 }
 
-function exports(out: string): Record<string, string> {
+function exportedVars(out: string): Record<string, string> {
   const vars: Record<string, string> = {};
-  for (const m of out.matchAll(/^export ([A-Z_]+)=(.*)$/gm)) vars[m[1]] = m[2].replace(/^'(.*)'$/, "$1");
+  // printf %q quoting: '...' for lists, backslash escapes otherwise.
+  for (const m of out.matchAll(/^export ([A-Z_]+)=(.*)$/gm)) {
+    vars[m[1]] = /^'.*'$/.test(m[2]) ? m[2].slice(1, -1) : m[2].replace(/\\(.)/g, "$1");
+  }
   return vars;
 }
 
@@ -28,7 +31,7 @@ export interface MultiNode extends Sandbox {
 /** Starts (or reuses) a sandbox of `nodes` nodes and points this process's DOCKER_HOST at its manager. */
 export function multiNodeUp(name: string, nodes: number): MultiNode {
   const out = bash("sandbox/up.sh", ["--env"], { ...process.env, SANDBOX: name, SANDBOX_NODES: String(nodes) });
-  const vars = exports(out);
+  const vars = exportedVars(out);
   if (!vars.DOCKER_HOST) throw new Error(`sandbox/up.sh printed no DOCKER_HOST:\n${out}`);
   process.env.DOCKER_HOST = vars.DOCKER_HOST;
   const workers = (vars.SANDBOX_WORKER_HOSTS ?? "").split(" ").filter(Boolean);
@@ -54,7 +57,7 @@ export interface Ssh {
 
 /** Starts the sandbox's sshd (in its manager's namespace) and an ssh-agent holding the test's key. */
 export function sshUp(sb: Sandbox): Ssh {
-  const vars = exports(bash("sandbox/sshd.sh", ["--env"], { ...process.env, SANDBOX: sb.name }));
+  const vars = exportedVars(bash("sandbox/sshd.sh", ["--env"], { ...process.env, SANDBOX: sb.name }));
   for (const k of ["SANDBOX_SSH_HOST", "SANDBOX_SSH_PORT", "SANDBOX_SSH_USER", "SANDBOX_SSH_HOST_KEY", "SANDBOX_SSH_KEY_FILE"]) {
     if (!vars[k]) throw new Error(`sandbox/sshd.sh --env printed no ${k}`);
   }
