@@ -9,7 +9,7 @@
 // `bench-outage`; BENCH_KEEP=1 keeps it)
 import { PulumiProject } from "../harness/engine/pulumi";
 import {
-  networkId, networkSubnet, ProgramState, sandboxConfig, sandboxDown, sandboxSeed, sandboxUp, stackNames, Step, swarmProject,
+  docker, networkId, networkSubnet, ProgramState, sandboxConfig, sandboxDown, sandboxSeed, sandboxUp, stackNames, Step, swarmProject,
   upWithEvents,
 } from "../harness/engine/swarm-fixture";
 import { execFileSync } from "child_process";
@@ -79,7 +79,8 @@ async function main(): Promise<void> {
       (rebuild.end - rebuild.start) + slowestDeploy;
 
     const rel = (t: number) => `+${((t - outageStart) / 1000).toFixed(1)}`;
-    console.log(`outage of the maintenance up on sandbox ${SANDBOX} (${attached.length} attached stacks, proxy → ${NEW_SUBNET})`);
+    const nodes = docker(["node", "ls", "-q"]).split("\n").filter(Boolean).length;
+    console.log(`outage of the maintenance up on sandbox ${SANDBOX} (${nodes} node(s): SANDBOX_NODES; ${attached.length} attached stacks, proxy → ${NEW_SUBNET})`);
     console.log("");
     console.log("timeline (s after the first teardown started: start → end)");
     console.log(`  teardown of all attached  ${rel(together.start)} → ${rel(together.end)}  (side by side, one resource)`);
