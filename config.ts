@@ -101,13 +101,19 @@ const rootSchema = z.strictObject({
     survey: z.boolean().default(true),
 });
 
-export type Config = z.infer<typeof rootSchema>;
+export type Config = z.infer<typeof rootSchema> & {
+    /** Stacks this run redeploys in place (SWARM_PROXY_REDEPLOY): not a config key, it holds for one run only. */
+    redeploy?: string[];
+};
 export type StackConfig = Config["stacks"][number];
 export type NetworkConfig = Config["network"];
 export type Connection = Config["connection"];
 
 /** Environment variable that opens the maintenance window for one run. */
 export const WINDOW_ENV = "SWARM_PROXY_MAINTENANCE";
+
+/** Environment variable naming the stacks that one run redeploys in place (the drift report's fix). */
+export const REDEPLOY_ENV = "SWARM_PROXY_REDEPLOY";
 
 export class ConfigError extends Error {}
 
@@ -211,7 +217,23 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
     if (windowValue === "open") {
         cfg.maintenance.windowOpen = true;
     }
-    return cfg;
+    const redeploy = parseRedeploy(opts.env?.[REDEPLOY_ENV], cfg.stacks.map((s) => s.name));
+    return redeploy.length > 0 ? { ...cfg, redeploy } : cfg;
+}
+
+/** SWARM_PROXY_REDEPLOY: configured stack names, comma-separated; empty or unset redeploys nothing. */
+export function parseRedeploy(value: string | undefined, known: string[]): string[] {
+    if (value === undefined || value.trim() === "") {
+        return [];
+    }
+    const names = value.split(",").map((n) => n.trim());
+    for (const n of names) {
+        if (!known.includes(n)) {
+            throw new ConfigError(`${REDEPLOY_ENV}: ${JSON.stringify(value)} is not allowed; ${n === "" ? "an empty name" : JSON.stringify(n)} is not a configured stack; ` +
+                `use configured stack names separated by commas (known stacks: ${known.join(", ")})`);
+        }
+    }
+    return [...new Set(names)];
 }
 
 function canonical(p: PropertyKey[], value: string): string {

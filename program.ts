@@ -250,6 +250,8 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     }, opts);
 
     const stacks = new Map<string, SwarmStack>();
+    // One value per run: every stack SWARM_PROXY_REDEPLOY names is updated in place (see SwarmStack).
+    const redeployToken = `${new Date().toISOString()} ${process.pid}`;
     const byName = new Map(cfg.stacks.map((s) => [s.name, s]));
     // Deploy waves: every stack comes after the stacks it waits for (config validation ruled out cycles).
     for (const s of orderStacks(cfg.stacks).flat().map((n) => byName.get(n)!)) {
@@ -267,6 +269,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
             target,
             dependsOn: [...base, ...(s.attached ? [network.resource] : []), ...waits],
             windowHook,
+            redeployToken: cfg.redeploy?.includes(s.name) ? redeployToken : undefined,
         }, opts));
     }
 

@@ -4,14 +4,14 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { checkCanonicalCidr } from "../src/subnet";
 import { CapacityReport, countUsage, gatherUsage, probeFree, renderCapacity } from "./capacity";
-import { DriftReport, MinFree, PreviewSource, renderDriftMarkdown, runDrift } from "./drift";
+import { DriftReport, FixContext, MinFree, PreviewSource, applyFixes, renderDriftMarkdown, runDrift, runDriftWithContext } from "./drift";
 import { Engine, checkDockerHost, describeDockerHost } from "./engine";
 import { CliError, EXIT_DRIFT, EXIT_ERROR, EXIT_OK, errorMessage } from "./errors";
 import { renderGuard, runGuard } from "./guard";
 import { TEARDOWN_MODES, defaultHostScripts, leakChart, renderLeak, runLeakProbe } from "./leakprobe";
 import { LogSource } from "./logscan";
 import { stderrProgress } from "./progress";
-import { packageRoot, resolveStackFile } from "./package";
+import { hostScriptsDir, packageRoot, resolveStackFile } from "./package";
 import { StackConfig, readStackConfig } from "./stackconfig";
 import { gatherSurvey, renderSurvey } from "./survey";
 import { checkChoice, checkInt, checkName, checkNumber, checkSince } from "./validate";
@@ -244,13 +244,15 @@ const commands: Record<string, Command> = {
             "no-logs": { type: "boolean", help: "skip the VIP-failure log check" },
             "markdown-out": { type: "string", arg: "FILE", help: "also write the Markdown report here" },
             "json-out": { type: "string", arg: "FILE", help: "also write the JSON report here" },
+            fix: { type: "boolean", help: "apply the fixes that take nothing down (redeploy a stack that is gone), then check again; needs --pulumi-stack" },
         },
         async run(v, io) {
             const cfgPath = str(v, "stack-config");
             if (cfgPath === undefined) {
                 throw new CliError("--stack-config: required for drift (the Pulumi stack file naming the network and the stacks)");
             }
-            const config = readStackConfig(resolveStackFile(cfgPath));
+            const stackFile = resolveStackFile(cfgPath);
+            const config = readStackConfig(stackFile);
             const previewFile = str(v, "preview-json");
             const pulumiStack = str(v, "pulumi-stack");
             if (previewFile !== undefined && pulumiStack !== undefined) {
@@ -265,19 +267,41 @@ const commands: Record<string, Command> = {
             const minFree = parseMinFree(str(v, "min-free") ?? "10%");
             const since = checkSince("--since", str(v, "since") ?? "24h");
             const source = flag(v, "no-logs") ? undefined : logSource(v);
+            const fixRequested = flag(v, "fix");
+            if (fixRequested && preview.kind !== "run") {
+                throw new CliError("--fix: needs --pulumi-stack (the fixes it applies are `pulumi up` runs on that stack)");
+            }
             let report: DriftReport;
             try {
                 const { engine, info, version, progress } = await connect(v, "drift");
-                report = await runDrift(engine, {
-                    config,
-                    preview,
-                    minFree,
-                    logSource: source,
+                const host = str(v, "host") ?? process.env.DOCKER_HOST;
+                // The remedies name commands for this host and stack: the Pulumi stack (given, else the stack
+                // file's Pulumi.<stack>.yaml), the project folder, the dockerd the check talked to.
+                const fix: Omit<FixContext, "state"> = {
+                    pulumiStack: preview.kind === "run" && preview.value ? preview.value : /Pulumi\.([^./]+)\.yaml$/.exec(stackFile)?.[1] ?? "<stack>",
+                    pulumiCwd: preview.cwd ?? resolve(str(v, "pulumi-cwd") ?? packageRoot()),
+                    stackFile,
+                    hostScripts: hostScriptsDir(),
+                    dockerHost: host !== undefined && host !== "" ? host : undefined,
+                    logArgs: source === undefined ? [] : source.kind === "file" ? ["--log-file", source.what] : ["--unit", source.what],
                     since,
-                    localNodeId: info.Swarm?.NodeID,
-                    apiVersion: version.ApiVersion,
-                    progress,
-                });
+                    attachedStacks: config.stacks.filter((st) => st.attached !== false).map((st) => st.name),
+                    networkName: config.network.name,
+                    subnet: config.network.subnet,
+                };
+                const o = { config, preview, minFree, logSource: source, since, localNodeId: info.Swarm?.NodeID, apiVersion: version.ApiVersion, progress, fix };
+                const checked = await runDriftWithContext(engine, o);
+                report = checked.report;
+                if (fixRequested) {
+                    const first = report;
+                    // Exactly the commands the report names (computed with the state's URNs), the safe ones only.
+                    const applied = await applyFixes(first.findings, checked.ctx ?? fix, progress);
+                    if (applied.length > 0) {
+                        progress.step("checking again after the fixes");
+                        report = await runDrift(engine, o);
+                    }
+                    report = { ...report, applied, before: { result: first.result, findings: first.findings } };
+                }
             } catch (e) {
                 // An unreachable dockerd is still a report for CI: result "error", exit 2.
                 report = {

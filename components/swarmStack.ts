@@ -13,6 +13,33 @@ export interface SwarmStackArgs {
     dependsOn: pulumi.Resource[];
     /** Bound to the stack's deploy as its `beforeDelete` hook: the teardown runs only in the window. */
     windowHook: pulumi.ResourceHook;
+    /**
+     * Set when this run redeploys the stack on request (SWARM_PROXY_REDEPLOY names it): a value fresh for the run,
+     * put into the deploy's and the health check's environment so that both run again in place.
+     */
+    redeployToken?: string;
+}
+
+/** The environment variable (on the deploy and the health command) whose change redeploys a stack in place. */
+export const REDEPLOY_VAR = "SWARM_PROXY_REDEPLOY";
+
+/**
+ * The redeploy token in a command's environment, and what the command ignores so that a later run without it
+ * changes nothing. A command resource has no Read, so a stack removed out of band stays "created" in state:
+ * a change of an input other than `triggers` is the one way to make pulumi-command run the deploy again, as an
+ * update (the idempotent `docker stack deploy`), never as a replacement (a teardown, refused outside the window).
+ * Without the token the command ignores the variable: the last value stays in state and nothing changes. When
+ * the command has no other variables, the whole `environment` is ignored, so that a token left in state does not
+ * make the engine set a path under an input the program no longer gives.
+ */
+export function redeployEnvironment(base: Record<string, string> | undefined, token: string | undefined): {
+    environment: Record<string, string> | undefined;
+    ignoreChanges: string[];
+} {
+    if (token !== undefined) {
+        return { environment: { ...(base ?? {}), [REDEPLOY_VAR]: token }, ignoreChanges: [] };
+    }
+    return { environment: base, ignoreChanges: base === undefined ? ["environment"] : [`environment.${REDEPLOY_VAR}`] };
 }
 
 export function deployInvocation(stack: string, deploy: SwarmStackArgs["deploy"]): Invocation {
@@ -38,6 +65,8 @@ export class SwarmStack extends pulumi.ComponentResource {
     constructor(name: string, args: SwarmStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:SwarmStack", name, {}, opts);
         const deploy = deployInvocation(args.stack, args.deploy);
+        const digest = "compose" in args.deploy && args.deploy.digest ? { SWARM_PROXY_COMPOSE_SHA256: args.deploy.digest } : undefined;
+        const deployEnv = redeployEnvironment(digest, args.redeployToken);
         this.deployed = hostCommand(`${name}-stack`, {
             create: deploy,
             update: deploy,
@@ -45,14 +74,17 @@ export class SwarmStack extends pulumi.ComponentResource {
             // A property dependency on the network's ID, so that replacing the network replaces the stack first:
             // with dependsOn alone the engine deletes the network while the stack still uses it, and Docker refuses.
             triggers: args.network ? [args.network.name, args.network.id] : [],
-            environment: "compose" in args.deploy && args.deploy.digest ? { SWARM_PROXY_COMPOSE_SHA256: args.deploy.digest } : undefined,
-        }, args.target, stackResourceOptions(this, args.dependsOn, args.windowHook));
+            environment: deployEnv.environment,
+        }, args.target, { ...stackResourceOptions(this, args.dependsOn, args.windowHook), ignoreChanges: deployEnv.ignoreChanges });
 
         const net = args.network;
+        // The health check has no update: a new token re-runs its create, so a redeploy is verified like a deploy.
+        const healthEnv = redeployEnvironment(undefined, args.redeployToken);
         this.healthy = hostCommand(`${name}-health`, {
             create: { script: "stack-health", args: [args.stack, net?.name ?? "", net?.subnet ?? "", String(args.health.timeoutSeconds)] },
             triggers: [this.deployed.id, "compose" in args.deploy ? args.deploy.digest ?? "" : args.deploy.unit],
-        }, args.target, { parent: this, dependsOn: [this.deployed] });
+            environment: healthEnv.environment,
+        }, args.target, { parent: this, dependsOn: [this.deployed], ignoreChanges: healthEnv.ignoreChanges });
         const http = args.health.http;
         if (http) {
             hostCommand(`${name}-http`, {

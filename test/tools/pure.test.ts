@@ -4,7 +4,18 @@ import * as assert from "node:assert/strict";
 import { UsageInput, countUsage } from "../../cli/capacity";
 import { escapeXml, lineChartSvg, niceStep } from "../../cli/chart";
 import { commandLine } from "../../cli/command";
-import { liveFindings, parsePreviewJson, previewFindings, renderDriftMarkdown, summarize } from "../../cli/drift";
+import {
+    FixContext,
+    autoFixes,
+    liveFindings,
+    parsePreviewJson,
+    parseStackExport,
+    previewFindings,
+    renderCommand,
+    renderDriftMarkdown,
+    summarize,
+    withRemedies,
+} from "../../cli/drift";
 import { EngineNetwork, EngineService, EngineTask } from "../../cli/engine";
 import { CliError } from "../../cli/errors";
 import { planPrune } from "../../cli/guard";
@@ -459,6 +470,146 @@ describe("tools: drift", () => {
         assert.match(md, /Result: \*\*DRIFT\*\* — 1 of 2 checks need attention \(exit 3\)/);
         assert.match(md, /## Needs attention\n\n- \*\*DRIFT\*\* attached `ci`: not on proxy: a\|b/);
         assert.ok(md.includes("| attached | `ci` | **DRIFT** | not on proxy: a\\|b |"), "pipes in cells are escaped");
+    });
+});
+
+describe("tools: drift findings carry their kind, meaning and fix", () => {
+    const config = parseStackConfig(
+        `config:
+  swarm-proxy:network: {name: proxy, subnet: 10.77.0.0/24}
+  swarm-proxy:stacks:
+    - {name: web, attached: true}
+    - {name: ci, attached: [app]}
+    - {name: backups, attached: false}
+`,
+        "Pulumi.prod.yaml",
+    );
+    const replicated = (s: EngineService, desired: number): EngineService => ({
+        ...s,
+        Spec: { ...s.Spec, Mode: { Replicated: { Replicas: desired } } },
+        ServiceStatus: { RunningTasks: 0, DesiredTasks: desired },
+    });
+    const services = [svc("web_app", { stack: "web" }), svc("ci_app", { stack: "ci" }), svc("backups_app", { stack: "backups", onProxy: false })];
+    const base = { config, networks: [net()], services, minFree: { percent: 10 } };
+    const webUrn = "urn:pulumi:prod::swarm-proxy::swarm-proxy:index:SwarmStack$command:local:Command::web-stack";
+    const ciUrn = "urn:pulumi:prod::swarm-proxy::swarm-proxy:index:SwarmStack$command:local:Command::ci-stack";
+    const netUrn = "urn:pulumi:prod::swarm-proxy::swarm-proxy:index:ProxyNetwork$docker:index/network:Network::proxy-network";
+    const ctx: FixContext = {
+        pulumiStack: "prod",
+        pulumiCwd: "/srv/swarm-proxy",
+        stackFile: "/srv/swarm-proxy/Pulumi.prod.yaml",
+        hostScripts: "/srv/swarm-proxy/host",
+        logArgs: ["--unit", "docker"],
+        since: new Date("2026-11-21T00:00:00Z"),
+        attachedStacks: ["web", "ci"],
+        networkName: "proxy",
+        subnet: "10.77.0.0/24",
+        state: { urns: { "web-stack": webUrn, "ci-stack": ciUrn, "proxy-network": netUrn }, networkId: NET, units: { ci: "deploy-ci.service" } },
+    };
+    const bad = (f: ReturnType<typeof withRemedies>) => f.filter((x) => x.status === "drift");
+    const where = "--stack prod --cwd /srv/swarm-proxy";
+
+    it("reads the URNs, the network ID and the units from pulumi stack export", () => {
+        const state = parseStackExport(
+            JSON.stringify({
+                deployment: {
+                    resources: [
+                        { urn: "urn:pulumi:prod::swarm-proxy::pulumi:pulumi:Stack::swarm-proxy-prod", type: "pulumi:pulumi:Stack", outputs: { networkId: "abc" } },
+                        { urn: webUrn, type: "command:local:Command", inputs: { create: "'bash' '/h/stack-deploy.sh' 'web' '/x/web.yml'" } },
+                        { urn: ciUrn, type: "command:local:Command", inputs: { create: "'bash' '/h/stack-restart-unit.sh' 'ci' 'deploy-ci.service'" } },
+                    ],
+                },
+            }),
+        );
+        assert.equal(state.networkId, "abc");
+        assert.equal(state.urns["web-stack"], webUrn);
+        assert.deepEqual(state.units, { ci: "deploy-ci.service" });
+        assert.throws(() => parseStackExport("nope"), /pulumi stack export: not JSON/);
+    });
+
+    it("a removed stack: the targeted in-place redeploy, safe for --fix; a unit stack also names its unit", () => {
+        const f = bad(withRemedies(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "web_app") }), ctx));
+        assert.deepEqual(f.map((x) => [x.kind, x.subject, x.disruptive, x.autoFix]), [["stack-missing", "web", false, true]]);
+        assert.deepEqual(f[0].fix, [`env SWARM_PROXY_REDEPLOY=web pulumi up --yes --target '${webUrn}' --target-dependents ${where}`]);
+        assert.match(f[0].meaning ?? "", /command resource without Read, so `pulumi up` and `pulumi refresh` think it still exists/);
+        const unit = bad(withRemedies(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "ci_app") }), ctx));
+        assert.match(unit[0].meaning ?? "", /`systemctl restart deploy-ci\.service` alone also brings it back/);
+        // Without the state (no --pulumi-stack) the redeploy is not narrowed to guessed URNs; with another dockerd it is aimed there.
+        const noState = bad(withRemedies(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "web_app") }), { ...ctx, state: undefined, dockerHost: "tcp://h:2375" }));
+        assert.deepEqual(noState[0].fix, [`env DOCKER_HOST=tcp://h:2375 SWARM_PROXY_REDEPLOY=web pulumi up --yes ${where}`]);
+    });
+
+    it("scaled to 0, detached, unknown stack: kinds, fixes, and which --fix may apply", () => {
+        const scaled = withRemedies(liveFindings({ ...base, services: services.map((s) => (s.Spec.Name === "web_app" ? replicated(s, 0) : s)) }), ctx);
+        assert.deepEqual(bad(scaled).map((x) => `${x.kind} ${x.subject}: ${x.detail}`), ["replicas-down web_app: 0/0 running (scaled to 0)"]);
+        assert.equal(bad(scaled)[0].autoFix, true);
+        const detached = withRemedies(liveFindings({ ...base, services: services.map((s) => (s.Spec.Name === "ci_app" ? svc("ci_app", { stack: "ci", onProxy: false }) : s)) }), ctx);
+        const d = bad(detached)[0];
+        assert.deepEqual([d.kind, d.disruptive, d.autoFix], ["service-detached", true, false]);
+        assert.match(d.window ?? "", /drone build promote <build> maintenance --param SWARM_PROXY_REDEPLOY=ci`/);
+        assert.deepEqual(autoFixes(detached, ctx), []);
+        // A stack both detached and down is not redeployed by --fix: that would restart the detached service.
+        const both = withRemedies(
+            liveFindings({ ...base, services: [...services.filter((s) => s.Spec.Name !== "ci_app"), replicated(svc("ci_app", { stack: "ci", onProxy: false }), 1)] }),
+            ctx,
+        );
+        assert.deepEqual(bad(both).map((x) => x.kind).sort(), ["replicas-down", "service-detached"]);
+        assert.deepEqual(autoFixes(both, ctx), []);
+        const unknown = bad(withRemedies(liveFindings({ ...base, services: [...services, svc("intruder_app", { stack: "intruder" })] }), ctx));
+        assert.deepEqual(unknown.map((x) => [x.kind, x.subject, x.detail, x.disruptive, x.autoFix]), [
+            ["stack-unknown", "intruder", "deployed, but not in the stack config: intruder_app", true, false],
+        ]);
+        assert.deepEqual(unknown[0].fix, ["bash /srv/swarm-proxy/host/stack-teardown.sh intruder 180"]);
+    });
+
+    it("proxy recreated (same subnet, another ID) or with another subnet: the maintenance, never --fix", () => {
+        const recreated = bad(withRemedies(liveFindings({ ...base, stateNetworkId: "0123456789abcdef0123456789" }), ctx));
+        assert.deepEqual(recreated.map((x) => `${x.kind}: ${x.detail}`), [`network-recreated: recreated out of band: live id ${NET.slice(0, 12)}, Pulumi's state has 0123456789ab`]);
+        assert.deepEqual(recreated[0].fix, [
+            "bash /srv/swarm-proxy/host/stacks-teardown.sh 180 web ci",
+            "bash /srv/swarm-proxy/host/network-remove.sh proxy 120",
+            `env SWARM_PROXY_MAINTENANCE=open pulumi up --yes --replace '${netUrn}' ${where}`,
+        ]);
+        assert.equal(recreated[0].disruptive, true);
+        const mismatch = withRemedies(liveFindings({ ...base, networks: [net({ IPAM: { Config: [{ Subnet: "10.99.0.0/24" }] } })] }), ctx);
+        assert.deepEqual(bad(mismatch).map((x) => x.kind), ["network-mismatch"]);
+        assert.deepEqual(autoFixes([...recreated, ...mismatch], ctx), []);
+        assert.deepEqual(bad(withRemedies(liveFindings({ ...base, networks: [] }), ctx)).map((x) => x.kind), ["network-missing"]);
+    });
+
+    it("capacity, VIP failures, Pulumi's changes: figures and guard, the window where it takes something down", () => {
+        const usage = countUsage(input({}));
+        const cap = bad(withRemedies(liveFindings({ ...base, usage, minFree: { count: 300 } }), ctx))[0];
+        assert.equal(cap.kind, "capacity-low");
+        assert.deepEqual(cap.fix, [
+            "swarm-proxy capacity --network proxy --probe",
+            `pulumi config set --path network.subnet 10.10.0.0/16 ${where}`,
+            `env SWARM_PROXY_MAINTENANCE=open pulumi up --yes ${where}`,
+        ]);
+        const failures = [{ time: "2026-11-21T10:00:00.000Z", service: "x", line: "l" }];
+        const vip = bad(withRemedies(liveFindings({ ...base, failures, logSource: { kind: "journal", what: "docker" } }), ctx))[0];
+        assert.equal(vip.kind, "vip-failures");
+        assert.deepEqual(vip.fix, ["swarm-proxy guard --stack-config /srv/swarm-proxy/Pulumi.prod.yaml --unit docker --since 2026-11-21T00:00:00.000Z --apply --restart-docker"]);
+        assert.equal(vip.disruptive, true);
+        const preview = parsePreviewJson(JSON.stringify({ steps: [{ op: "update", urn: "u1" }, { op: "replace", urn: "u2" }] }), "p");
+        const changes = withRemedies(previewFindings(preview, ""), ctx);
+        assert.deepEqual(changes.map((x) => [x.kind, x.disruptive]), [["pulumi-changes", false], ["pulumi-changes", true]]);
+        assert.deepEqual(changes[0].fix, [`pulumi preview --diff ${where}`, `pulumi up --yes ${where}`]);
+        assert.deepEqual(changes[1].fix, [`pulumi preview --diff ${where}`, `env SWARM_PROXY_MAINTENANCE=open pulumi up --yes ${where}`]);
+        // Every finding has a kind; errors say what they mean; clean findings carry no fix.
+        const clean = withRemedies(liveFindings(base), ctx);
+        assert.ok(clean.every((x) => x.kind === "ok" && x.fix === undefined));
+        const err = withRemedies([{ check: "pulumi", subject: "preview", status: "error", detail: "boom" }], ctx)[0];
+        assert.equal(err.kind, "error");
+    });
+
+    it("the Markdown report gives each finding its kind, meaning, fix and window", () => {
+        const findings = withRemedies(liveFindings({ ...base, services: [...services.filter((s) => s.Spec.Name !== "web_app"), svc("intruder_app", { stack: "intruder" })] }), ctx);
+        const md = renderDriftMarkdown(summarize(findings, { generatedAt: "t", host: "h", stackConfig: "s" }));
+        assert.ok(md.includes("- **DRIFT** stack `web`: stack has no services (removed?)\n  - kind `stack-missing`: The stack is gone"), md);
+        assert.ok(md.includes(`  - fix (takes nothing down; \`drift --fix\` applies it):\n    - \`env SWARM_PROXY_REDEPLOY=web pulumi up --yes --target '${webUrn}'`), md);
+        assert.ok(md.includes("  - fix (**disruptive: maintenance window only**):\n    - `bash /srv/swarm-proxy/host/stack-teardown.sh intruder 180`\n  - window: Run it in the maintenance window"), md);
+        assert.equal(renderCommand(["env", "A=b c", "x"]), "env 'A=b c' x");
     });
 });
 
