@@ -15,7 +15,7 @@ import { HostFacts, Runner, sshOptions } from "./src/hostFacts";
 import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
 import { scriptPath, Target } from "./src/hostCommand";
 import { checkNixModule } from "./src/nix";
-import { isReplacing, maintenancePlan, MaintenanceStep, orderStacks } from "./src/plan";
+import { isReplacing, maintenancePlan, MaintenanceStep, Plan } from "./src/plan";
 import { capacity, Capacity, planSubnet, toRange } from "./src/subnet";
 
 export interface ProgramInput {
@@ -47,7 +47,7 @@ export interface Checked {
     /** What this run's replacement of the network changes, from the live network to the config. */
     changes: Difference[];
     nixModuleDigest?: string;
-    plan: MaintenanceStep[];
+    plan: Plan;
 }
 
 export interface Difference {
@@ -253,8 +253,8 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     // One value per run: every stack SWARM_PROXY_REDEPLOY names is updated in place (see SwarmStack).
     const redeployToken = `${new Date().toISOString()} ${process.pid}`;
     const byName = new Map(cfg.stacks.map((s) => [s.name, s]));
-    // Deploy waves: every stack comes after the stacks it waits for (config validation ruled out cycles).
-    for (const s of orderStacks(cfg.stacks).flat().map((n) => byName.get(n)!)) {
+    // The plan's deploy waves: every stack comes after the stacks it waits for (config validation ruled out cycles).
+    for (const s of checked.plan.waves.flat().map((n) => byName.get(n)!)) {
         // A stack that waits for another is deployed once the swarm has accepted the other's services, not once
         // they are healthy: joining the network is all that needs the order, and waiting for health would add
         // a whole deploy to the outage.
@@ -273,14 +273,14 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         }, opts));
     }
 
-    const attached = cfg.stacks.filter((s) => s.attached);
-    if (attached.length > 0) {
+    const teardown = checked.plan.teardown;
+    if (teardown.length > 0) {
         new ParallelTeardown("teardown", {
-            stacks: attached.map((s) => s.name),
+            stacks: teardown,
             network: { name: cfg.network.name, id: network.networkId },
-            timeoutSeconds: Math.max(...attached.map((s) => s.teardownTimeoutSeconds)),
+            timeoutSeconds: Math.max(...teardown.map((n) => byName.get(n)!.teardownTimeoutSeconds)),
             target,
-            dependsOn: attached.map((s) => stacks.get(s.name)!.deployed),
+            dependsOn: teardown.map((n) => stacks.get(n)!.deployed),
             windowHook,
         }, opts);
     }
@@ -290,7 +290,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         gateway: checked.gateway,
         assignableAddresses: checked.capacity.assignable,
         insideDefaultPool: checked.insideDefaultPool ?? null,
-        maintenancePlan: checked.plan,
+        maintenancePlan: checked.plan.steps,
         networkId: network.networkId,
     };
 }

@@ -58,36 +58,46 @@ export interface PlanInput {
     rebuildCommand?: readonly string[];
 }
 
+/** What the program builds its resources from: the maintenance's steps, and the order it really uses. */
+export interface Plan {
+    /** The ordered steps of the maintenance, as the stack output `maintenancePlan` shows them. */
+    steps: MaintenanceStep[];
+    /** Every configured stack in deploy waves: a stack's resources come after those of the stacks it waits for. */
+    waves: string[][];
+    /** The attached stacks, torn down side by side by one resource when the network is replaced. */
+    teardown: string[];
+}
+
 /** Whether the live network differs from the desired one, so that `pulumi up` replaces it. */
 export function isReplacing(fromSubnets: readonly string[], toSubnet: string): boolean {
     return fromSubnets.length > 0 && !(fromSubnets.length === 1 && fromSubnets[0] === toSubnet);
 }
 
 /**
- * The ordered steps of the maintenance that (re)creates the network: only stacks attached to it come down;
- * they come down dependents first (the reverse of the deploy waves) and come back in deploy waves after the
- * rebuild. It depends on the config alone, so it reads the same before and after the maintenance.
+ * The maintenance that (re)creates the network, and the order the program builds: only stacks attached to it
+ * come down, all at once (one resource tears them down side by side; the leak-free teardown waits per task,
+ * not per stack), and come back in deploy waves after the rebuild. It depends on the config alone, so it reads
+ * the same before and after the maintenance.
  */
-export function maintenancePlan(input: PlanInput): MaintenanceStep[] {
-    const attached = input.stacks.filter((s) => s.attached);
-    const attachedNames = new Set(attached.map((s) => s.name));
-    const waves = orderStacks(input.stacks)
-        .map((w) => w.filter((n) => attachedNames.has(n)))
-        .filter((w) => w.length > 0);
+export function maintenancePlan(input: PlanInput): Plan {
+    const attached = input.stacks.filter((s) => s.attached).map((s) => s.name);
+    const attachedNames = new Set(attached);
+    const waves = orderStacks(input.stacks);
+    const attachedWaves = waves.map((w) => w.filter((n) => attachedNames.has(n))).filter((w) => w.length > 0);
     const steps: Omit<MaintenanceStep, "step">[] = [];
     const net = input.network;
     steps.push({ action: "gate", targets: [net.name], detail: "the maintenance window is open and the host quiescent" });
-    for (const w of [...waves].reverse()) {
-        steps.push({ action: "teardown", targets: w, detail: "leak-free: services removed, tasks gone from the swarm, then the stack and its networks" });
+    if (attached.length > 0) {
+        steps.push({ action: "teardown", targets: attached, detail: "side by side, leak-free: services removed, tasks gone from the swarm on every node, then the stacks and their networks" });
     }
     steps.push({ action: "delete-network", targets: [net.name], detail: "waits until the name is free" });
     steps.push({ action: "create-network", targets: [net.name], detail: `overlay, attachable, ${net.toSubnet}` });
     if (input.rebuildCommand) {
         steps.push({ action: "rebuild", targets: [net.name], detail: input.rebuildCommand.join(" ") });
     }
-    for (const w of waves) {
-        steps.push({ action: "deploy", targets: w, detail: "waits for the previous wave" });
+    for (const [i, w] of attachedWaves.entries()) {
+        steps.push({ action: "deploy", targets: w, detail: i === 0 ? "once the network exists" : "once the previous wave's services are accepted" });
     }
-    steps.push({ action: "verify", targets: attached.map((s) => s.name), detail: `replicas converged, task addresses inside ${net.toSubnet}` });
-    return steps.map((s, i) => ({ step: i + 1, ...s }));
+    steps.push({ action: "verify", targets: attached, detail: `replicas converged on every node, task addresses inside ${net.toSubnet}` });
+    return { steps: steps.map((s, i) => ({ step: i + 1, ...s })), waves, teardown: attached };
 }

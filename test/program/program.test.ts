@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import * as path from "path";
 import { parseConfig } from "../../config";
-import { buildProgram } from "../../program";
+import { buildProgram, check } from "../../program";
 import { hostFiles, installer } from "../../src/hostCommand";
 import { HostFacts } from "../../src/hostFacts";
 import { RawConfig, rawConfig, referenceFacts, ROOT } from "../unit/fixtures";
@@ -257,5 +257,26 @@ describe("program (mocked engine)", () => {
                 assert.deepStrictEqual(rec.registered, []);
             });
         }
+    });
+});
+
+describe("the plan drives the resources", () => {
+    it("registers the stacks in the plan's waves and tears down exactly the plan's teardown targets, in one resource", async () => {
+        // ccci-reports waits for drone: three waves, which the program must follow as the plan states them.
+        const mutate = (c: RawConfig) => { c.stacks.find((s) => s.name === "ccci-reports")!.waitsFor = ["drone"]; };
+        const raw = rawConfig();
+        mutate(raw);
+        const plan = check({ config: parseConfig(raw, { baseDir: ROOT }), facts: referenceFacts(), baseDir: ROOT, dryRun: true }).plan;
+        assert.deepStrictEqual(plan.waves, [["traefik", "backups"], ["drone", "ccci-bridge", "ccci-dashboard", "warm-keycloak"], ["ccci-reports"]]);
+        const rec = await run({ mutate });
+        const built = rec.registered.filter((r) => r.name.endsWith("-stack")).map((r) => r.name.replace(/-stack$/, ""));
+        assert.deepStrictEqual([...built].sort(), [...plan.waves.flat()].sort());
+        const teardownSteps = plan.steps.filter((s) => s.action === "teardown");
+        assert.strictEqual(teardownSteps.length, 1);
+        assert.deepStrictEqual(teardownSteps[0].targets, plan.teardown);
+        assert.strictEqual(rec.get("teardown-all").inputs.delete, sh("stacks-teardown", "180", ...plan.teardown));
+        const deploys = plan.steps.filter((s) => s.action === "deploy").map((s) => s.targets);
+        assert.deepStrictEqual(deploys, [["traefik"], ["drone", "ccci-bridge", "ccci-dashboard", "warm-keycloak"], ["ccci-reports"]]);
+        assert.ok(rec.get("ccci-reports-stack").dependsOn.includes("drone-stack"), "ccci-reports does not wait for drone");
     });
 });

@@ -43,18 +43,20 @@ describe("maintenance plan", () => {
 
     it("tears down attached stacks dependents first, swaps the network, rebuilds, redeploys traefik first, verifies", () => {
         const plan = checked().plan;
-        assert.deepStrictEqual(plan.map((s) => `${s.step} ${s.action} ${s.targets.join(",")}`), [
+        assert.deepStrictEqual(plan.steps.map((s) => `${s.step} ${s.action} ${s.targets.join(",")}`), [
             "1 gate proxy",
-            "2 teardown drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
-            "3 teardown traefik",
-            "4 delete-network proxy",
-            "5 create-network proxy",
-            "6 rebuild proxy",
-            "7 deploy traefik",
-            "8 deploy drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
-            "9 verify traefik,drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
+            "2 teardown traefik,drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
+            "3 delete-network proxy",
+            "4 create-network proxy",
+            "5 rebuild proxy",
+            "6 deploy traefik",
+            "7 deploy drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
+            "8 verify traefik,drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
         ]);
-        assert.ok(!plan.some((s) => s.targets.includes("backups")), "backups is not on proxy and must not be touched");
+        assert.ok(!plan.steps.some((s) => s.targets.includes("backups")), "backups is not on proxy and must not be touched");
+        // What the program builds from: every stack in its wave (backups too), and one teardown of the attached.
+        assert.deepStrictEqual(plan.waves, [["traefik", "backups"], ["drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"]]);
+        assert.deepStrictEqual(plan.teardown, ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"]);
     });
 
     it("adopting the live network is no replacement; the plan still describes the maintenance", () => {
@@ -62,8 +64,8 @@ describe("maintenance plan", () => {
         const c = checked((r) => { r.network.subnet = "10.0.1.0/24"; r.rebuild = {}; }, facts);
         assert.strictEqual(c.replacing, false);
         assert.strictEqual(c.gateway, "10.0.1.1");
-        assert.deepStrictEqual(c.plan.map((s) => s.action),
-            ["gate", "teardown", "teardown", "delete-network", "create-network", "deploy", "deploy", "verify"]);
+        assert.deepStrictEqual(c.plan.steps.map((s) => s.action),
+            ["gate", "teardown", "delete-network", "create-network", "deploy", "deploy", "verify"]);
     });
 });
 
