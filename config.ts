@@ -5,6 +5,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { checkCanonicalCidr, toRange, CIDR_FORM } from "./src/subnet";
+import { NAME_PATTERN, NAME_RULE } from "./src/names";
 import { orderStacks } from "./src/plan";
 
 export const PROJECT = "swarm-proxy";
@@ -12,9 +13,6 @@ export const PROJECT = "swarm-proxy";
 /** Where the host scripts are installed on the host unless connection.scriptsDir says otherwise. */
 export const DEFAULT_SCRIPTS_DIR = "/var/lib/swarm-proxy/host";
 
-/** Names that reach dockerd and systemd as arguments: no shell metacharacters, no leading dash. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const NAME_RULE = "letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters";
 const UNIT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,250}\.(service|target)$/;
 const LABEL_KEY_PATTERN = /^[a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?$/;
 const NETWORK_ID_PATTERN = /^[a-z0-9]{25}$|^[a-f0-9]{64}$/;

@@ -1,13 +1,12 @@
 // Every value that reaches dockerd, a child process or a file name is checked here first, and a bad one
 // is refused with one message naming the key, the value and what is allowed.
+import { NAME_PATTERN, NAME_RULE } from "../src/names";
 import { CliError } from "./errors";
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-export const NAME_FORM = "letters, digits, '_', '.', '-', starting with a letter or digit";
-
+/** The program's naming rule (src/names.ts). */
 export function checkName(key: string, value: string): string {
-    if (!NAME.test(value) || value.length > 63) {
-        throw new CliError(`${key}: ${JSON.stringify(value)} is not a valid name (${NAME_FORM}, at most 63 characters)`);
+    if (!NAME_PATTERN.test(value)) {
+        throw new CliError(`${key}: ${JSON.stringify(value)} is not a valid name (${NAME_RULE})`);
     }
     return value;
 }

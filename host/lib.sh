@@ -6,7 +6,8 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 sp_script=${sp_script:-host}
-sp_name_re='^[A-Za-z0-9][A-Za-z0-9_.-]*$'
+# The program's naming rule (src/names.ts); a unit test keeps the two equal.
+sp_name_re='^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'
 
 sp_die() {
   echo "$sp_script: $*" >&2

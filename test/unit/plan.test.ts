@@ -8,6 +8,8 @@ import { deleteRefusal, replaceRefusal } from "../../src/maintenanceWindow";
 import { parseConfig } from "../../config";
 import { check } from "../../program";
 import { readHostFacts, routesFrom, Runner } from "../../src/hostFacts";
+import { NAME_PATTERN } from "../../src/names";
+import { checkName } from "../../cli/validate";
 import { argvLine, commandLine, HostScript, hostFiles, installer } from "../../src/hostCommand";
 import { checkNixModule, findNetworkCreate } from "../../src/nix";
 import { isReplacing, orderStacks } from "../../src/plan";
@@ -216,6 +218,20 @@ describe("host commands", () => {
             assert.match(bad.stderr, /STACK 'drone;reboot' is not a valid name/);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("one naming rule", () => {
+    it("the host scripts check names with the program's rule, and both accept and refuse the same names", () => {
+        const lib = fs.readFileSync(path.join(ROOT, "host", "lib.sh"), "utf8");
+        const re = /^sp_name_re='([^']*)'$/m.exec(lib)?.[1];
+        assert.strictEqual(re, NAME_PATTERN.source);
+        const samples = ["drone", "ccci-bridge", "warm_keycloak.1", "a".repeat(63), "a".repeat(64), "-rf", ".x", "a b", "a;b", "$(x)", "é", ""];
+        for (const s of samples) {
+            const sh = spawnSync("bash", ["-c", 'source "$1"; sp_check_name "$2" NAME', "_", path.join(ROOT, "host", "lib.sh"), s], { encoding: "utf8" });
+            assert.strictEqual(sh.status === 0, NAME_PATTERN.test(s), `${JSON.stringify(s)}: lib.sh says ${sh.status}, the program ${NAME_PATTERN.test(s)}`);
+            assert.strictEqual((() => { try { return checkName("--stack", s) === s; } catch { return false; } })(), NAME_PATTERN.test(s));
         }
     });
 });
