@@ -3,10 +3,8 @@
 # quiescent host.
 # Usage: gate-quiescent.sh ALLOWED_STACK...
 set -euo pipefail
-if ! declare -F sp_die >/dev/null; then
-  # shellcheck source=lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sp_script='gate-quiescent'
 
 allowed=("$@")

@@ -3,10 +3,8 @@
 # bounded by TIMEOUT. Usage: http-probe.sh URL HOST EXPECTED_STATUS [TIMEOUT]
 set -euo pipefail
 sp_script=http-probe
-if ! declare -F sp_die >/dev/null; then
-  # shellcheck source=lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sp_script=http-probe
 if [ "$#" -lt 3 ] || [ "$#" -gt 4 ]; then sp_usage "http-probe.sh URL HOST EXPECTED_STATUS [TIMEOUT]"; fi
 url=$1 host=$2 expect=$3 timeout=${4:-60}

@@ -4,10 +4,8 @@
 # overlaps another network can "succeed" with an empty driver (moby/swarmkit#2398), so the result is checked.
 # Prints the network's ID. Usage: network-ensure.sh NAME SUBNET GATEWAY LABEL...   (GATEWAY may be '')
 set -euo pipefail
-if ! declare -F sp_die >/dev/null; then
-  # shellcheck source=lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sp_script='network-ensure'
 
 [ "$#" -ge 3 ] || sp_usage "network-ensure.sh NAME SUBNET GATEWAY LABEL..."

@@ -3,10 +3,8 @@
 # create right after a removal can fail with "already exists"). When a service or container is still
 # attached, fails naming them and removes nothing. Usage: network-remove.sh NAME [TIMEOUT]
 set -euo pipefail
-if ! declare -F sp_die >/dev/null; then
-  # shellcheck source=lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sp_script='network-remove'
 
 { [ "$#" -ge 1 ] && [ "$#" -le 2 ]; } || sp_usage "network-remove.sh NAME [TIMEOUT]"

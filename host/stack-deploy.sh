@@ -3,10 +3,8 @@
 # task IDs), so deploying a stack that already runs adopts it without restarting anything.
 # Usage: stack-deploy.sh STACK COMPOSE_FILE
 set -euo pipefail
-if ! declare -F sp_die >/dev/null; then
-  # shellcheck source=lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sp_script='stack-deploy'
 
 [ "$#" -eq 2 ] || sp_usage "stack-deploy.sh STACK COMPOSE_FILE"

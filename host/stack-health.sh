@@ -4,10 +4,8 @@
 # address of the old subnet is not healthy). NETWORK and SUBNET may both be '' for a stack not on the network.
 # Usage: stack-health.sh STACK NETWORK SUBNET [TIMEOUT]
 set -euo pipefail
-if ! declare -F sp_die >/dev/null; then
-  # shellcheck source=lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sp_script='stack-health'
 
 { [ "$#" -ge 3 ] && [ "$#" -le 4 ]; } || sp_usage "stack-health.sh STACK NETWORK SUBNET [TIMEOUT]"

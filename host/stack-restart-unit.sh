@@ -3,10 +3,8 @@
 # `nixos-rebuild switch` when its definition is unchanged), then waits until the stack's services exist.
 # Usage: stack-restart-unit.sh STACK UNIT [TIMEOUT]
 set -euo pipefail
-if ! declare -F sp_die >/dev/null; then
-  # shellcheck source=lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sp_script='stack-restart-unit'
 
 { [ "$#" -ge 2 ] && [ "$#" -le 3 ]; } || sp_usage "stack-restart-unit.sh STACK UNIT [TIMEOUT]"

@@ -3,10 +3,8 @@
 # enough, the stack's tasks must be gone from the swarm before its own networks are removed).
 # Usage: stack-teardown.sh STACK [TIMEOUT]
 set -euo pipefail
-if ! declare -F sp_die >/dev/null; then
-  # shellcheck source=lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sp_script='stack-teardown'
 
 { [ "$#" -ge 1 ] && [ "$#" -le 2 ]; } || sp_usage "stack-teardown.sh STACK [TIMEOUT]"

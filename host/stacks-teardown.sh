@@ -2,10 +2,8 @@
 # The leak-free teardown of several stacks at once (sp_teardown_stacks in lib.sh), as the program's
 # ParallelTeardown runs it when the network is replaced. Usage: stacks-teardown.sh TIMEOUT STACK...
 set -euo pipefail
-if ! declare -F sp_die >/dev/null; then
-  # shellcheck source=lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sp_script='stacks-teardown'
 [ "$#" -ge 2 ] || sp_usage "stacks-teardown.sh TIMEOUT STACK..."
 timeout=$1
