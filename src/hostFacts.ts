@@ -121,16 +121,17 @@ export function readHostFacts(run: Runner, where: string, networkName: string): 
 export const localRunner: Runner = (argv) => execFileSync(argv[0], argv.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 /**
- * A known_hosts file that pins the host key of the configuration, at a path made from its content: the same
- * config gives the same path on every run (the Docker provider's ssh options stay unchanged), and the file
- * holds only the public key.
+ * A known_hosts file that pins the configured host key, at a path made from the host and port alone: the Docker
+ * provider's ssh options name it, so they stay the same from run to run (a changed pin rewrites the file, not
+ * the provider's config). The file holds only the public key.
  */
 export function knownHostsFile(host: string, port: number, hostKey: string): string {
     const text = `[${host}]:${port} ${hostKey}\n${host} ${hostKey}\n`;
-    const file = path.join(os.tmpdir(), `swarm-proxy-known-hosts-${createHash("sha256").update(text).digest("hex").slice(0, 16)}`);
+    const id = createHash("sha256").update(`${host}:${port}`).digest("hex").slice(0, 16);
+    const file = path.join(os.tmpdir(), `swarm-proxy-known-hosts-${id}`);
     if (!fs.existsSync(file) || fs.readFileSync(file, "utf8") !== text) {
-        fs.writeFileSync(`${file}.new`, text, { mode: 0o644 });
-        fs.renameSync(`${file}.new`, file);
+        fs.writeFileSync(`${file}.${process.pid}`, text, { mode: 0o644 });
+        fs.renameSync(`${file}.${process.pid}`, file);
     }
     return file;
 }
