@@ -233,7 +233,7 @@ const commands: Record<string, Command> = {
         },
     },
     drift: {
-        summary: "scheduled drift check: pulumi refresh-preview plus live checks; Markdown report, exit 0 clean, 3 drift, 2 error",
+        summary: "scheduled drift check: pulumi refresh-preview plus live checks, each finding with its meaning and fix (--fix applies the safe ones); exit 0 clean, 3 drift, 2 error",
         options: {
             ...STACK_CONFIG,
             "preview-json": { type: "string", arg: "FILE", help: "saved output of pulumi preview --refresh --expect-no-changes --json" },

@@ -19,7 +19,7 @@ interface Pipeline {
     kind: string;
     type: string;
     name: string;
-    trigger?: { event?: string[] | Condition; cron?: string[] | Condition };
+    trigger?: { event?: string[] | Condition; cron?: string[] | Condition; target?: string[] | Condition };
     steps: Step[];
 }
 
@@ -90,7 +90,40 @@ describe("tools: .drone.yml", () => {
         assert.ok(Array.isArray(drift.trigger?.cron) && drift.trigger.cron.length > 0, "names its cron job");
         const cmd = commands(drift).find((c) => / drift /.test(c)) ?? "";
         assert.match(cmd, /cli\/bin\.js drift --stack-config \S+ --pulumi-stack \S+/);
+        assert.doesNotMatch(cmd, /--fix/, "the scheduled check is check-only unless the operator turns --fix on");
         assert.ok(!admits(drift, "push") && !admits(drift, "pull_request"));
+    });
+
+    it("runs the maintenance only on promotion to the maintenance target: preview, up with the window open for that step only, drift", () => {
+        const promoted = pipelines.filter((p) => admits(p, "promote"));
+        assert.deepEqual(promoted.map((p) => p.name), ["maintenance"]);
+        const m = promoted[0];
+        for (const event of ["push", "pull_request", "cron", "tag", "custom"]) {
+            assert.equal(admits(m, event), false, `maintenance runs on ${event}`);
+        }
+        const target = m.trigger?.target;
+        assert.deepEqual(Array.isArray(target) ? target : target?.include, ["maintenance"]);
+        assert.equal(m.type, "exec");
+        const steps = m.steps.filter((s) => (s.commands ?? []).some((c) => / pulumi (preview|up) | drift /.test(c)));
+        const kinds = steps.map((s) => {
+            const c = (s.commands ?? []).join("\n");
+            return / pulumi preview /.test(c) ? "preview" : / pulumi up /.test(c) ? "up" : "drift";
+        });
+        assert.deepEqual(kinds, ["preview", "up", "drift"]);
+        // The window is open for the `pulumi up` step alone: never set on the pipeline, never on the preview or drift.
+        const windowOf = (s: Step) => s.environment?.SWARM_PROXY_MAINTENANCE;
+        assert.deepEqual(steps.map(windowOf), [undefined, "open", undefined]);
+        assert.match((steps[1].commands ?? []).join("\n"), /pulumi up --yes --non-interactive --stack "\$SWARM_PROXY_STACK"/);
+        assert.match((steps[2].commands ?? []).join("\n"), /cli\/bin\.js drift --stack-config \S+ --pulumi-stack \S+/);
+        for (const s of steps) {
+            assert.deepEqual(s.environment?.PULUMI_CONFIG_PASSPHRASE, { from_secret: "pulumi_config_passphrase" }, s.name);
+        }
+        for (const p of pipelines.filter((x) => x.name !== "maintenance")) {
+            for (const s of p.steps) {
+                assert.equal(windowOf(s), undefined, `${p.name}/${s.name} opens the window`);
+                assert.ok(!(s.commands ?? []).some((c) => / pulumi up /.test(c)), `${p.name}/${s.name} runs pulumi up`);
+            }
+        }
     });
 
     it("excludes cron from every other pipeline explicitly", () => {

@@ -1,0 +1,313 @@
+// The drift tier: `swarm-proxy drift --pulumi-stack` as users run it (the bin in a child process), over this
+// repository's program run by the real Pulumi CLI with the real plugins, on a sandbox swarm of its own. For each
+// kind of drift that can be made on the sandbox: drift exits 3 and names the fix, the test runs exactly the
+// commands the report names (argv split from the printed line, no shell), and the next drift run exits 0.
+// Each `it` continues from the state the previous one left.
+import * as assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DriftReport, Finding } from "../../cli/drift";
+import { enginePlugins, PulumiProject, repoRoot } from "../../harness/engine/pulumi";
+import { docker, networkId, networkSubnet, runningTasks, sandboxConfig, sandboxDown, sandboxUp, Sandbox } from "../../harness/engine/swarm-fixture";
+import { runBin } from "../tools/bin";
+
+const SANDBOX = process.env.SWARM_DRIFT_SANDBOX ?? "drift-tier";
+/** Six attached stacks take 13 addresses (6 VIPs, 6 tasks, 1 load balancer): a /28 (13 assignable) is full. */
+const SMALL_SUBNET = "10.0.9.0/28";
+const BIG_SUBNET = "10.10.0.0/16";
+const ATTACHED = ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"];
+
+function out(r: { stdout?: string; stderr?: string; out?: string; err?: string }): string {
+    return `--- stdout\n${(r.stdout ?? r.out ?? "").slice(-5000)}\n--- stderr\n${(r.stderr ?? r.err ?? "").slice(-3000)}`;
+}
+
+/** A printed command split back into argv as a POSIX shell would (plain words and '…' with '\'' only). */
+function argvOf(line: string): string[] {
+    const words: string[] = [];
+    let word: string | undefined;
+    for (let i = 0; i < line.length; i++) {
+        const c = line[i];
+        if (c === "'") {
+            const end = line.indexOf("'", i + 1);
+            assert.ok(end > i, `unbalanced quote in ${line}`);
+            word = (word ?? "") + line.slice(i + 1, end);
+            i = end;
+        } else if (c === "\\") {
+            word = (word ?? "") + line[++i];
+        } else if (c === " ") {
+            if (word !== undefined) words.push(word);
+            word = undefined;
+        } else {
+            assert.ok(!/[;|<>()$`"*?&]/.test(c), `not a plain command line (${c}): ${line}`);
+            word = (word ?? "") + c;
+        }
+    }
+    if (word !== undefined) words.push(word);
+    return words;
+}
+
+/** Sorted "kind subject" of what needs attention. */
+function drifted(r: DriftReport): string[] {
+    return r.findings.filter((f) => f.status === "drift" || f.status === "error").map((f) => `${f.kind} ${f.subject}`).sort();
+}
+
+describe("drift: each kind detected, its fix named, run, and the next check clean (real engine, sandbox swarm)", function () {
+    let sb: Sandbox | undefined;
+    let p: PulumiProject;
+    let tmp: string;
+    let env: NodeJS.ProcessEnv;
+    let stackFile: string;
+    let since = new Date();
+
+    const sh = (argv: string[]): string => execFileSync(argv[0], argv.slice(1), { cwd: repoRoot, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+
+    /** The CLI through its bin in a child process, from a folder outside the package, as CI runs it. */
+    async function drift(extra: string[] = []): Promise<{ code: number | null; report: DriftReport; err: string }> {
+        const r = await runBin(
+            ["drift", "--stack-config", stackFile, "--pulumi-stack", p.stack, "--pulumi-cwd", p.projectDir, "--log-file", sb!.env.SANDBOX_DOCKERD_LOG,
+                "--since", since.toISOString(), "--json", "--markdown-out", join(tmp, "drift.md"), ...extra],
+            { cwd: tmp, env },
+        );
+        assert.doesNotMatch(r.err, /unexpected error/, out(r));
+        let report: DriftReport;
+        try {
+            report = JSON.parse(r.out) as DriftReport;
+        } catch {
+            throw new Error(`drift printed no JSON (exit ${r.code}):\n${out(r)}`);
+        }
+        return { code: r.code, report, err: r.err };
+    }
+
+    /** Runs each command of a finding's fix exactly as printed; every one must succeed. */
+    function runFix(f: Finding): void {
+        assert.ok(f.fix && f.fix.length > 0, `no fix named for ${f.kind} ${f.subject}`);
+        for (const line of f.fix) {
+            const argv = argvOf(line);
+            const t0 = Date.now();
+            const r = spawnSync(argv[0], argv.slice(1), { cwd: tmp, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+            assert.equal(r.status, 0, `${line} exited ${r.status}\n${out(r)}`);
+            console.log(`      ran (${((Date.now() - t0) / 1000).toFixed(1)} s): ${line.length > 160 ? `${line.slice(0, 157)}...` : line}`);
+        }
+    }
+
+    async function clean(): Promise<void> {
+        const { code, report, err } = await drift();
+        assert.deepEqual(drifted(report), [], err);
+        assert.equal(code, 0);
+        assert.equal(report.result, "clean");
+    }
+
+    function only(r: DriftReport, kind: string): Finding {
+        const f = r.findings.find((x) => x.kind === kind);
+        assert.ok(f, `no ${kind} finding in ${JSON.stringify(drifted(r))}`);
+        return f;
+    }
+
+    const urnOf = async (name: string): Promise<string> => {
+        const r = (await p.resources()).find((x) => x.urn.endsWith(`::${name}`));
+        assert.ok(r, `no ${name} in state`);
+        return r.urn;
+    };
+
+    /** `docker stack rm` returns before the stack is gone; a redeploy racing it finds its network removed under it. */
+    const stackGone = (stack: string): void => {
+        for (let i = 0; i < 240; i++) {
+            const left = docker(["network", "ls", "--format", "{{.Name}}", "--filter", `label=com.docker.stack.namespace=${stack}`]);
+            const svcs = docker(["service", "ls", "-q", "--filter", `label=com.docker.stack.namespace=${stack}`]);
+            if (left === "" && svcs === "") return;
+            spawnSync("sleep", ["0.5"]);
+        }
+        throw new Error(`stack ${stack} did not go`);
+    };
+
+    before(async function () {
+        const plugins = enginePlugins();
+        const missing = (["language", "command", "docker"] as const).filter((k) => plugins[k].path === undefined);
+        // The point of this tier is what the real engine and providers do with a command resource and the network.
+        assert.deepEqual(missing, [], `the drift tier runs only on the real plugins; missing: ${missing.join(", ")} (see README "The Pulumi plugins")`);
+        tmp = mkdtempSync(join(tmpdir(), "spx-drift-"));
+        sb = sandboxUp(SANDBOX);
+        // A previous run's leftovers: start from the reference host's before state again.
+        if (docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" || docker(["network", "ls", "-q", "--filter", "name=^proxy$"]) !== "") {
+            execFileSync("bash", ["sandbox/seed.sh", "--remove"], { cwd: repoRoot, env: { ...process.env, SANDBOX }, stdio: "ignore" });
+        }
+        execFileSync("bash", ["sandbox/seed.sh"], { cwd: repoRoot, env: { ...process.env, SANDBOX, ...sb.env, PROXY_SUBNET: SMALL_SUBNET }, stdio: "ignore" });
+        const raw = sandboxConfig();
+        raw.network.subnet = networkSubnet("proxy");
+        raw.network.adoptId = networkId("proxy");
+        // No rebuild: the sandbox's module stand-in would pin the subnet; the tier is about the stacks and the network.
+        raw.rebuild = {};
+        // Scripts of its own: other tiers install theirs in the default folder at the same time.
+        raw.connection = { mode: "local", scriptsDir: join(tmp, "host-scripts") };
+        p = await PulumiProject.create({ repo: true, env: sb.env });
+        p.writeConfig(raw);
+        stackFile = join(p.projectDir, `Pulumi.${p.stack}.yaml`);
+        // `swarm-proxy` on PATH as `npm install` links it, for the fixes that name it.
+        const bin = join(tmp, "bin");
+        mkdirSync(bin);
+        writeFileSync(join(bin, "swarm-proxy"), `#!/bin/sh\nexec '${process.execPath}' '${join(repoRoot, "cli", "bin.js")}' "$@"\n`);
+        chmodSync(join(bin, "swarm-proxy"), 0o755);
+        env = { ...p.env, PATH: `${bin}:${p.env.PATH ?? ""}` };
+        delete env.SWARM_PROXY_MAINTENANCE;
+        delete env.SWARM_PROXY_REDEPLOY;
+    });
+
+    after(function () {
+        p?.cleanup();
+        if (tmp) rmSync(tmp, { recursive: true, force: true });
+        if (sb && !process.env.SWARM_DRIFT_KEEP) sandboxDown(sb);
+    });
+
+    it("state made before the redeploy token previews clean with it (no change to any existing stack)", async function () {
+        const component = join(p.projectDir, "components", "swarmStack.ts");
+        copyFileSync(join(__dirname, "fixtures", "swarmStack.before.ts.txt"), component);
+        const tasks = runningTasks();
+        const up = await p.up();
+        assert.equal(up.code, 0, out(up));
+        assert.deepEqual(runningTasks(), tasks, "adoption restarted tasks");
+        copyFileSync(join(repoRoot, "components", "swarmStack.ts"), component);
+        const rm = await p.run(["config", "rm", "--path", "swarm-proxy:network.adoptId"]);
+        assert.equal(rm.code, 0, out(rm));
+        const pre = await p.preview(["--expect-no-changes"]);
+        assert.equal(pre.code, 0, out(pre));
+        // A bad SWARM_PROXY_REDEPLOY is one clear error before anything is registered.
+        const bad = await p.preview([], { SWARM_PROXY_REDEPLOY: "drone,nope" });
+        assert.notEqual(bad.code, 0);
+        const said = (bad.json.diagnostics ?? []).map((d) => d.message).join("\n");
+        assert.match(said, /SWARM_PROXY_REDEPLOY: "drone,nope" is not allowed; "nope" is not a configured stack; use configured stack names separated by commas \(known stacks: traefik, drone, ccci-bridge, ccci-dashboard, ccci-reports, warm-keycloak, backups\)/);
+    });
+
+    it("the pool running low: exit 3 naming the probe and the maintenance in the window; after them, clean", async function () {
+        const { code, report } = await drift();
+        assert.deepEqual(drifted(report), ["capacity-low proxy"]);
+        assert.equal(code, 3);
+        const f = only(report, "capacity-low");
+        assert.match(f.detail, /^0 of 13 addresses free \(13 in use, counted\); threshold 2$/);
+        assert.equal(f.disruptive, true);
+        assert.equal(f.autoFix, false);
+        assert.match(f.window ?? "", /drone build promote <build> maintenance/);
+        const dh = `env DOCKER_HOST=${sb!.env.DOCKER_HOST}`;
+        const where = `--stack ${p.stack} --cwd ${p.projectDir}`;
+        assert.deepEqual(f.fix, [
+            `${dh} swarm-proxy capacity --network proxy --probe`,
+            `${dh} pulumi config set --path network.subnet ${BIG_SUBNET} ${where}`,
+            `${dh} SWARM_PROXY_MAINTENANCE=open pulumi up --yes ${where}`,
+        ]);
+        assert.match(readFileSync(join(tmp, "drift.md"), "utf8"), /kind `capacity-low`: Few addresses are left on proxy/);
+        runFix(f);
+        assert.equal(networkSubnet("proxy"), BIG_SUBNET);
+        // The probe logged VIP-allocation failures on purpose: the next check looks from now on.
+        since = new Date();
+        await clean();
+    });
+
+    it("a stack removed (docker stack rm): Pulumi sees nothing; drift names the targeted redeploy; after it, clean", async function () {
+        docker(["stack", "rm", "drone"]);
+        stackGone("drone");
+        const { code, report } = await drift();
+        assert.deepEqual(drifted(report), ["stack-missing drone"]);
+        assert.equal(code, 3);
+        assert.equal(report.findings.find((x) => x.check === "pulumi")?.status, "ok", "the refresh-preview cannot see it");
+        const f = only(report, "stack-missing");
+        assert.equal(f.disruptive, false);
+        assert.equal(f.autoFix, true);
+        assert.deepEqual(f.fix, [
+            `env DOCKER_HOST=${sb!.env.DOCKER_HOST} SWARM_PROXY_REDEPLOY=drone pulumi up --yes --target '${await urnOf("drone-stack")}' --target-dependents --stack ${p.stack} --cwd ${p.projectDir}`,
+        ]);
+        const others = runningTasks();
+        runFix(f);
+        assert.deepEqual(runningTasks().filter((t) => !t.startsWith("drone_")), others, "the redeploy restarted another stack's tasks");
+        await clean();
+        const pre = await p.preview(["--expect-no-changes"]);
+        assert.equal(pre.code, 0, `a later plain run changes nothing: ${out(pre)}`);
+    });
+
+    it("--fix redeploys a removed stack, leaves a detached service alone, prints what it did and checks again", async function () {
+        docker(["stack", "rm", "ccci-bridge"]);
+        stackGone("ccci-bridge");
+        const svc = "ccci-dashboard_app";
+        docker(["service", "update", "--detach=false", "-q", "--network-rm", "proxy", svc]);
+        const dashboard = runningTasks().filter((t) => t.startsWith("ccci-dashboard_"));
+        const { code, report } = await drift(["--fix"]);
+        assert.equal(code, 3, "the detached service is still drift after --fix");
+        assert.equal(report.before?.result, "drift");
+        assert.deepEqual(report.before && drifted({ ...report, findings: report.before.findings }), ["service-detached ccci-dashboard", "stack-missing ccci-bridge"]);
+        assert.deepEqual(report.applied?.map((a) => `${a.kind} ${a.subject} ${a.exitCode}`), ["stack-missing ccci-bridge 0"]);
+        assert.match(report.applied?.[0].command ?? "", /SWARM_PROXY_REDEPLOY=ccci-bridge pulumi up --yes --target /);
+        assert.deepEqual(drifted(report), ["service-detached ccci-dashboard"]);
+        assert.deepEqual(runningTasks().filter((t) => t.startsWith("ccci-dashboard_")), dashboard, "--fix touched a running stack");
+        const md = readFileSync(join(tmp, "drift.md"), "utf8");
+        assert.match(md, /## Fixed by --fix \(then checked again\)\n\n- done: stack-missing `ccci-bridge`: `env DOCKER_HOST=\S+ SWARM_PROXY_REDEPLOY=ccci-bridge pulumi up/);
+
+        // The detached service: the fix restarts its tasks, so it is named with the window and run by hand.
+        const f = only(report, "service-detached");
+        assert.equal(f.disruptive, true);
+        assert.match(f.window ?? "", /drone build promote <build> maintenance --param SWARM_PROXY_REDEPLOY=ccci-dashboard/);
+        assert.match(f.fix?.[0] ?? "", /SWARM_PROXY_REDEPLOY=ccci-dashboard pulumi up --yes --target '\S+::ccci-dashboard-stack' --target-dependents/);
+        runFix(f);
+        await clean();
+    });
+
+    it("a service scaled to 0: drift names the redeploy (which --fix may apply); after it, clean", async function () {
+        docker(["service", "scale", "--detach=false", "ccci-reports_app=0"]);
+        const { code, report } = await drift();
+        assert.deepEqual(drifted(report), ["replicas-down ccci-reports_app"]);
+        assert.equal(code, 3);
+        const f = only(report, "replicas-down");
+        assert.equal(f.detail, "0/0 running (scaled to 0)");
+        assert.equal(f.autoFix, true);
+        assert.match(f.fix?.[0] ?? "", /SWARM_PROXY_REDEPLOY=ccci-reports pulumi up --yes --target '\S+::ccci-reports-stack' --target-dependents/);
+        runFix(f);
+        await clean();
+    });
+
+    it("a stack the config does not know: drift names the leak-free teardown with the window; after it, clean", async function () {
+        sh(["bash", "host/stack-deploy.sh", "intruder", join(repoRoot, "sandbox/stacks/backups.yml")]);
+        const { code, report } = await drift(["--fix"]);
+        assert.deepEqual(drifted(report), ["stack-unknown intruder"]);
+        assert.equal(code, 3);
+        assert.deepEqual(report.applied, [], "--fix never tears a running stack down");
+        const f = only(report, "stack-unknown");
+        assert.equal(f.disruptive, true);
+        assert.match(f.meaning ?? "", /add it to swarm-proxy:stacks in .*Pulumi\.test\.yaml/);
+        assert.deepEqual(f.fix, [`env DOCKER_HOST=${sb!.env.DOCKER_HOST} bash ${join(repoRoot, "host")}/stack-teardown.sh intruder 180`]);
+        runFix(f);
+        await clean();
+    });
+
+    it("proxy recreated by hand (same subnet, new ID): drift names the maintenance with the window; after it, clean", async function () {
+        const was = networkId("proxy");
+        // What a prune of an idle proxy followed by the host's swarm-init does, with the stacks put back by hand.
+        sh(["bash", "host/stacks-teardown.sh", "180", ...ATTACHED]);
+        sh(["bash", "host/network-remove.sh", "proxy", "120"]);
+        docker(["network", "create", "--driver", "overlay", "--attachable", "--subnet", BIG_SUBNET, "--label", "owner=swarm-proxy", "proxy"]);
+        for (const s of ATTACHED) sh(["bash", "host/stack-deploy.sh", s, join(repoRoot, `sandbox/stacks/${s}.yml`)]);
+        for (const s of ATTACHED) sh(["bash", "host/stack-health.sh", s, "proxy", BIG_SUBNET, "120"]);
+        assert.notEqual(networkId("proxy"), was);
+
+        const { code, report } = await drift(["--fix"]);
+        assert.equal(code, 3);
+        assert.deepEqual(report.applied, [], "--fix never touches proxy");
+        const f = only(report, "network-recreated");
+        assert.match(f.detail, /^recreated out of band: live id \w{12}, Pulumi's state has \w{12}$/);
+        // Pulumi's refresh-preview sees it too (the network's Read finds the old ID gone): every stack would be replaced.
+        assert.ok(report.findings.some((x) => x.kind === "pulumi-changes" && /::drone-stack$/.test(x.subject) && x.detail === "would replace"), JSON.stringify(drifted(report)));
+        assert.deepEqual(drifted(report).filter((x) => !x.startsWith("pulumi-changes ")), ["network-recreated proxy"]);
+        assert.equal(f.disruptive, true);
+        const dh = `env DOCKER_HOST=${sb!.env.DOCKER_HOST}`;
+        assert.deepEqual(f.fix, [
+            `${dh} bash ${join(repoRoot, "host")}/stacks-teardown.sh 180 ${ATTACHED.join(" ")}`,
+            `${dh} bash ${join(repoRoot, "host")}/network-remove.sh proxy 120`,
+            `${dh} SWARM_PROXY_MAINTENANCE=open pulumi up --yes --replace '${await urnOf("proxy-network")}' --stack ${p.stack} --cwd ${p.projectDir}`,
+        ]);
+        // Outside the window the same `pulumi up` is refused before anything is torn down: the fix does not go around the gate.
+        const refused = await p.up(["--replace", await urnOf("proxy-network")]);
+        assert.notEqual(refused.code, 0);
+        assert.match(out(refused), /outside the maintenance window: this update would delete teardown-all/);
+        runFix(f);
+        assert.equal(networkSubnet("proxy"), BIG_SUBNET);
+        await clean();
+    });
+});
