@@ -2,7 +2,6 @@
 // and what is allowed, and is raised before any resource exists.
 import * as fs from "fs";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { checkCanonicalCidr, toRange, CIDR_FORM } from "./src/subnet";
 import { NAME_PATTERN, NAME_RULE } from "./src/names";
@@ -98,6 +97,9 @@ const rootSchema = z.strictObject({
     maintenance: maintenanceSchema.default({ windowOpen: false }),
     survey: z.boolean().default(true),
 });
+
+/** The stack's keys the program reads (without the `swarm-proxy:` prefix); `sshPrivateKey`, a secret, apart. */
+export const CONFIG_KEYS = ["network", "stacks", "rebuild", "connection", "maintenance", "survey"] as const;
 
 export type Config = z.infer<typeof rootSchema> & {
     /** Stacks this run redeploys in place (SWARM_PROXY_REDEPLOY): not a config key, it holds for one run only. */
@@ -289,18 +291,4 @@ function mustExist(p: PropertyKey[], file: string, baseDir: string): void {
     if (!fs.existsSync(full) || !fs.statSync(full).isFile()) {
         fail(p, file, `is not a file (looked for ${path.relative(baseDir, full) || full} in the project directory)`);
     }
-}
-
-/** Reads the Pulumi config of the current stack; the SSH key stays a secret Output. */
-export function readConfig(baseDir: string): { config: Config; sshPrivateKey?: pulumi.Output<string> } {
-    const c = new pulumi.Config(PROJECT);
-    const raw: Record<string, unknown> = {};
-    for (const key of ["network", "stacks", "rebuild", "connection", "maintenance", "survey"]) {
-        const v = c.getObject<unknown>(key);
-        if (v !== undefined) {
-            raw[key] = v;
-        }
-    }
-    const sshPrivateKey = c.getSecret("sshPrivateKey");
-    return { config: parseConfig(raw, { baseDir, env: process.env, hasSshPrivateKey: sshPrivateKey !== undefined }), sshPrivateKey };
 }

@@ -1,7 +1,21 @@
 import * as pulumi from "@pulumi/pulumi";
-import { readConfig } from "./config";
+import { Config, CONFIG_KEYS, parseConfig, PROJECT } from "./config";
 import { buildProgram, ProgramOutputs } from "./program";
 import { localRunner, readHostFacts, sshRunner } from "./src/hostFacts";
+
+/** Reads the Pulumi config of the current stack through config.ts's schema; the SSH key stays a secret Output. */
+function readConfig(baseDir: string): { config: Config; sshPrivateKey?: pulumi.Output<string> } {
+    const c = new pulumi.Config(PROJECT);
+    const raw: Record<string, unknown> = {};
+    for (const key of CONFIG_KEYS) {
+        const v = c.getObject<unknown>(key);
+        if (v !== undefined) {
+            raw[key] = v;
+        }
+    }
+    const sshPrivateKey = c.getSecret("sshPrivateKey");
+    return { config: parseConfig(raw, { baseDir, env: process.env, hasSshPrivateKey: sshPrivateKey !== undefined }), sshPrivateKey };
+}
 
 function main(): ProgramOutputs {
     try {

@@ -1,15 +1,18 @@
-// The two keys of a Pulumi stack file the tools need: which network is `proxy` (name, subnet) and which
-// stacks are expected on it. Read minimally and checked where read; the program's own config parser
-// validates everything else.
+// The stack file as the tools read it: through the program's own schema (config.ts), so `swarm-proxy` and
+// `pulumi up` accept and refuse the same files with the same messages. The tools use the network (name,
+// subnet, reserved ranges) and the stacks expected on it.
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
-import { checkCanonicalCidr } from "../src/subnet";
+import { Config, CONFIG_KEYS, ConfigError, parseConfig, PROJECT } from "../config";
 import { CliError, errorMessage } from "./errors";
-import { checkName } from "./validate";
 
 export interface StackExpectation {
     name: string;
-    /** true: at least one of its services is on the network; a list: exactly these services must be. */
+    /**
+     * false: none of its services may be on the network. For an attached stack, the services its compose file
+     * puts on the network (read from the file when it is on this machine), else true: at least one must be.
+     */
     attached: boolean | string[];
 }
 
@@ -17,23 +20,19 @@ export interface StackConfig {
     source: string;
     network: { name: string; subnet?: string; reserved: string[] };
     stacks: StackExpectation[];
+    /** The whole validated config, as the program sees it. */
+    config: Config;
 }
 
-export const NETWORK_KEY = "swarm-proxy:network";
-export const STACKS_KEY = "swarm-proxy:stacks";
+export const NETWORK_KEY = `${PROJECT}:network`;
+export const STACKS_KEY = `${PROJECT}:stacks`;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
     return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function stringAt(key: string, v: unknown): string {
-    if (typeof v !== "string") {
-        throw new CliError(`${key}: ${JSON.stringify(v)} is not a string`);
-    }
-    return v;
-}
-
-export function parseStackConfig(raw: string, source: string): StackConfig {
+/** Parses a stack file's text; relative paths in it (compose files, the nix module) are resolved from baseDir. */
+export function parseStackConfig(raw: string, source: string, baseDir: string = dirname(resolve(source))): StackConfig {
     let doc: unknown;
     try {
         doc = parse(raw);
@@ -44,47 +43,59 @@ export function parseStackConfig(raw: string, source: string): StackConfig {
     if (!config) {
         throw new CliError(`${source}: no top-level "config:" map; expected a Pulumi stack file (Pulumi.<stack>.yaml)`);
     }
-    const rawNet = config[NETWORK_KEY];
-    let network: StackConfig["network"] = { name: "proxy", reserved: [] };
-    if (rawNet !== undefined) {
-        if (!isRecord(rawNet)) {
-            throw new CliError(`${NETWORK_KEY}: ${JSON.stringify(rawNet)} is not a map with name and subnet`);
+    const ours: Record<string, unknown> = {};
+    // The keys the program reads; the secret sshPrivateKey is only checked for presence, as the program does.
+    for (const key of CONFIG_KEYS) {
+        if (config[`${PROJECT}:${key}`] !== undefined) {
+            ours[key] = config[`${PROJECT}:${key}`];
         }
-        const name = rawNet.name === undefined ? "proxy" : checkName(`${NETWORK_KEY}.name`, stringAt(`${NETWORK_KEY}.name`, rawNet.name));
-        const subnet =
-            rawNet.subnet === undefined
-                ? undefined
-                : checkCanonicalCidr(`${NETWORK_KEY}.subnet`, stringAt(`${NETWORK_KEY}.subnet`, rawNet.subnet));
-        const reservedRaw = rawNet.reserved ?? [];
-        if (!Array.isArray(reservedRaw)) {
-            throw new CliError(`${NETWORK_KEY}.reserved: ${JSON.stringify(reservedRaw)} is not a list of CIDRs`);
-        }
-        const reserved = reservedRaw.map((r, i) => checkCanonicalCidr(`${NETWORK_KEY}.reserved[${i}]`, stringAt(`${NETWORK_KEY}.reserved[${i}]`, r)));
-        network = { name, subnet, reserved };
     }
-    const rawStacks = config[STACKS_KEY] ?? [];
-    if (!Array.isArray(rawStacks)) {
-        throw new CliError(`${STACKS_KEY}: ${JSON.stringify(rawStacks)} is not a list of stacks ({name, attached})`);
+    let cfg: Config;
+    try {
+        cfg = parseConfig(ours, { baseDir, env: {}, hasSshPrivateKey: config[`${PROJECT}:sshPrivateKey`] !== undefined });
+    } catch (e) {
+        if (e instanceof ConfigError) {
+            throw new CliError(`${source}: ${e.message}`);
+        }
+        throw e;
     }
-    const stacks = rawStacks.map((s, i): StackExpectation => {
-        const key = `${STACKS_KEY}[${i}]`;
-        if (typeof s === "string") {
-            return { name: checkName(key, s), attached: true };
-        }
-        if (!isRecord(s)) {
-            throw new CliError(`${key}: ${JSON.stringify(s)} is not a stack ({name, attached})`);
-        }
-        const name = checkName(`${key}.name`, stringAt(`${key}.name`, s.name));
-        const a = s.attached ?? true;
-        if (typeof a === "boolean") {
-            return { name, attached: a };
-        }
-        if (Array.isArray(a)) {
-            return { name, attached: a.map((x, j) => checkName(`${key}.attached[${j}]`, stringAt(`${key}.attached[${j}]`, x))) };
-        }
-        throw new CliError(`${key}.attached: ${JSON.stringify(a)} is not true, false or a list of service names`);
-    });
-    return { source, network, stacks };
+    return {
+        source,
+        network: { name: cfg.network.name, subnet: cfg.network.subnet, reserved: cfg.network.reserved },
+        stacks: cfg.stacks.map((s) => ({
+            name: s.name,
+            attached: s.attached && s.compose !== undefined ? servicesOn(resolve(baseDir, s.compose), cfg.network.name) ?? true : s.attached,
+        })),
+        config: cfg,
+    };
+}
+
+/**
+ * The services a compose file puts on the external network `network` (by its name, or by an alias whose `name:`
+ * is it), or undefined when the file is not readable here (a stack file for a remote host).
+ */
+export function servicesOn(composeFile: string, network: string): string[] | undefined {
+    let doc: unknown;
+    try {
+        doc = parse(readFileSync(composeFile, "utf8"));
+    } catch {
+        return undefined;
+    }
+    if (!isRecord(doc) || !isRecord(doc.services)) {
+        return undefined;
+    }
+    const nets = isRecord(doc.networks) ? doc.networks : {};
+    const aliases = Object.entries(nets)
+        .filter(([alias, n]) => isRecord(n) && n.external === true && (typeof n.name === "string" ? n.name : alias) === network)
+        .map(([alias]) => alias);
+    return Object.entries(doc.services)
+        .filter(([, svc]) => {
+            const on = isRecord(svc) ? svc.networks : undefined;
+            const names = Array.isArray(on) ? on : isRecord(on) ? Object.keys(on) : [];
+            return names.some((n) => aliases.includes(String(n)));
+        })
+        .map(([name]) => name)
+        .sort();
 }
 
 export function readStackConfig(path: string): StackConfig {

@@ -1,8 +1,9 @@
 // The live host survey: networks, host routes and addresses, what is on `proxy`, daemon facts, and whether
 // the target subnet conflicts with any of it (the program's own planning code decides that).
-import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
+import { localRunner, readRoutes, Runner } from "../src/hostFacts";
 import { Conflict, defaultPoolContaining, findConflicts } from "../src/subnet";
+import { CliError, errorMessage } from "./errors";
 import { Engine, EngineInfo, EngineNetwork, EngineService, EngineVersion, serviceOnNetwork, subnetsOf } from "./engine";
 
 export interface SurveyReport {
@@ -24,43 +25,13 @@ export interface SurveyReport {
     target: { subnet: string; conflicts: Conflict[]; insideDefaultPool: string | null; ok: boolean } | null;
 }
 
-/** IPv4 routes from the kernel's table (hex, little-endian), as CIDRs; the default route is left out. */
-export function parseProcRoutes(text: string): string[] {
-    const out = new Set<string>();
-    for (const line of text.split("\n").slice(1)) {
-        const f = line.trim().split(/\s+/);
-        if (f.length < 8 || !/^[0-9A-Fa-f]{8}$/.test(f[1]) || !/^[0-9A-Fa-f]{8}$/.test(f[7])) {
-            continue;
-        }
-        const dest = hexToIp(f[1]);
-        const maskBits = [...hexToIp(f[7]).split(".")].reduce((n, o) => n + popcount(Number(o)), 0);
-        if (maskBits === 0) {
-            continue;
-        }
-        out.add(`${dest}/${maskBits}`);
-    }
-    return [...out];
-}
-
-function hexToIp(hex: string): string {
-    const b = [0, 2, 4, 6].map((i) => parseInt(hex.slice(i, i + 2), 16));
-    return b.reverse().join(".");
-}
-
-function popcount(n: number): number {
-    let c = 0;
-    for (let x = n; x > 0; x >>= 1) {
-        c += x & 1;
-    }
-    return c;
-}
-
-export function hostFacts(routeFile = "/proc/net/route"): SurveyReport["host"] {
-    let routes: string[] = [];
+/** This machine's routes (every table, read as the program reads them at preview) and IPv4 addresses. */
+export function hostFacts(run: Runner = localRunner): SurveyReport["host"] {
+    let routes: string[];
     try {
-        routes = parseProcRoutes(readFileSync(routeFile, "utf8"));
-    } catch {
-        routes = [];
+        routes = readRoutes(run);
+    } catch (e) {
+        throw new CliError(`cannot read this machine's routes with \`ip -j -4 route show table all\`: ${errorMessage(e)}`);
     }
     const addresses: { iface: string; cidr: string }[] = [];
     for (const [iface, addrs] of Object.entries(networkInterfaces())) {

@@ -42,10 +42,16 @@ export function toLiveNetwork(n: EngineNetwork): LiveNetwork {
     };
 }
 
-/** Route destinations from `ip -j route` output. */
+/** Route destinations from `ip -j route` output, as CIDRs (a host route gets /32); the default route is left out. */
 export function routesFrom(json: string): string[] {
     const routes = JSON.parse(json) as { dst?: string }[];
-    return routes.map((r) => r.dst ?? "").filter((d) => d !== "" && d !== "default");
+    const dsts = routes.map((r) => r.dst ?? "").filter((d) => d !== "" && d !== "default");
+    return [...new Set(dsts.map((d) => (d.includes("/") ? d : `${d}/32`)))];
+}
+
+/** The host's IPv4 routes in every table (the one route reader of the program and the tools). */
+export function readRoutes(run: Runner): string[] {
+    return routesFrom(run(["ip", "-j", "-4", "route", "show", "table", "all"]));
 }
 
 function lines(text: string): string[] {
@@ -110,7 +116,7 @@ export function readHostFacts(run: Runner, where: string, networkName: string): 
     }
     return {
         networks: networks.map(toLiveNetwork),
-        routes: routesFrom(run(["ip", "-j", "-4", "route", "show", "table", "all"])),
+        routes: readRoutes(run),
         defaultAddressPools: info.Swarm?.Cluster?.DefaultAddrPool ?? [],
         inUse,
         usage,

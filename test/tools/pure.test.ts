@@ -23,8 +23,9 @@ import { collectLeftovers, composeFor, leakStats, leftoverMessage, project } fro
 import { VIP_FAILURE, matchVipFailure, scanJournalJson, scanLogText } from "../../cli/logscan";
 import { main, SUBCOMMANDS } from "../../cli/main";
 import { findPackageRoot, hostScriptsDir, packageRoot } from "../../cli/package";
-import { parseStackConfig } from "../../cli/stackconfig";
-import { parseProcRoutes } from "../../cli/survey";
+import { parseStackConfig, readStackConfig } from "../../cli/stackconfig";
+import { parseConfig } from "../../config";
+import { parse as parseYaml } from "yaml";
 import { checkInt, checkName, checkSince } from "../../cli/validate";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -354,40 +355,67 @@ describe("tools: guard's prune plan", () => {
 });
 
 describe("tools: stack config", () => {
+    const FIXTURES = join(__dirname, "fixtures");
     const good = `
 config:
   swarm-proxy:network:
     name: proxy
     subnet: 10.10.0.0/16
   swarm-proxy:stacks:
-    - name: traefik
-      attached: true
+    - name: web
+      compose: web.yml
     - name: drone
-      attached: [ci_commoninternet_net_app]
-    - backups
+      compose: ci.yml
+    - name: backups
+      unit: deploy-backups.service
+      attached: false
 `;
-    it("reads the network and the stacks", () => {
-        const c = parseStackConfig(good, "Pulumi.sandbox.yaml");
+    it("reads the network and the stacks through the program's schema; the services expected on proxy come from the compose files", () => {
+        const c = parseStackConfig(good, "Pulumi.sandbox.yaml", FIXTURES);
         assert.deepEqual(c.network, { name: "proxy", subnet: "10.10.0.0/16", reserved: [] });
         assert.deepEqual(c.stacks, [
-            { name: "traefik", attached: true },
-            { name: "drone", attached: ["ci_commoninternet_net_app"] },
-            { name: "backups", attached: true },
+            { name: "web", attached: ["app"] },
+            { name: "drone", attached: ["app"] },
+            { name: "backups", attached: false },
         ]);
+        assert.strictEqual(c.config.stacks[0].teardownTimeoutSeconds, 180, "the program's defaults apply");
     });
 
     it("refuses a subnet with host bits, naming the key, the value and the allowed form", () => {
         assert.throws(
-            () => parseStackConfig(good.replace("10.10.0.0/16", "10.10.0.1/16"), "f"),
+            () => parseStackConfig(good.replace("10.10.0.0/16", "10.10.0.1/16"), "f", FIXTURES),
             (e: Error) =>
-                e.message.includes("swarm-proxy:network.subnet") && e.message.includes('"10.10.0.1/16"') && e.message.includes("10.10.0.0/16"),
+                e instanceof CliError && e.message.includes("swarm-proxy:network.subnet") && e.message.includes('"10.10.0.1/16"') && e.message.includes("10.10.0.0/16"),
         );
     });
 
-    it("refuses a bad stack name and a file without config", () => {
-        assert.throws(() => parseStackConfig(good.replace("name: drone", "name: 'dr one'"), "f"), /swarm-proxy:stacks\[1\]\.name: "dr one" is not a valid name/);
+    it("refuses what `pulumi up` refuses, with the program's own message", () => {
+        const cases = [
+            good.replace("name: drone", "name: 'dr one'"),
+            good.replace("- name: web\n      compose: web.yml", "- web"),
+            good.replace("attached: false", "attached: [app]"),
+            good.replace("compose: ci.yml", "compose: nope.yml"),
+        ];
+        for (const text of cases) {
+            const doc = (parseYaml(text) as { config: Record<string, unknown> }).config;
+            const raw = Object.fromEntries(Object.entries(doc).map(([k, v]) => [k.replace(/^swarm-proxy:/, ""), v]));
+            let expected = "";
+            try {
+                parseConfig(raw, { baseDir: FIXTURES });
+            } catch (e) {
+                expected = (e as Error).message;
+            }
+            assert.ok(expected !== "", `config.ts accepted ${text}`);
+            assert.throws(() => parseStackConfig(text, "Pulumi.x.yaml", FIXTURES), (e: Error) => e instanceof CliError && e.message === `Pulumi.x.yaml: ${expected}`);
+        }
         assert.throws(() => parseStackConfig("foo: 1\n", "f"), /no top-level "config:" map/);
         assert.throws(() => parseStackConfig("config: [", "f"), CliError);
+    });
+
+    it("reads every committed stack file and the tools tier's fixture", () => {
+        for (const f of ["Pulumi.prod.yaml", "Pulumi.sandbox.yaml", "Pulumi.sandbox-demo.yaml", "test/tools/fixtures/Pulumi.tools.yaml"]) {
+            assert.ok(readStackConfig(join(__dirname, "..", "..", f)).stacks.length > 0, f);
+        }
     });
 });
 
@@ -396,11 +424,12 @@ describe("tools: drift", () => {
         `config:
   swarm-proxy:network: {name: proxy, subnet: 10.77.0.0/24}
   swarm-proxy:stacks:
-    - {name: web, attached: true}
-    - {name: ci, attached: [app]}
-    - {name: backups, attached: false}
+    - {name: web, compose: web.yml}
+    - {name: ci, compose: ci.yml}
+    - {name: backups, unit: deploy-backups.service, attached: false}
 `,
         "Pulumi.test.yaml",
+        join(__dirname, "fixtures"),
     );
     const services = [
         svc("web_app", { stack: "web" }),
@@ -478,11 +507,12 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
         `config:
   swarm-proxy:network: {name: proxy, subnet: 10.77.0.0/24}
   swarm-proxy:stacks:
-    - {name: web, attached: true}
-    - {name: ci, attached: [app]}
-    - {name: backups, attached: false}
+    - {name: web, compose: web.yml}
+    - {name: ci, compose: ci.yml}
+    - {name: backups, unit: deploy-backups.service, attached: false}
 `,
         "Pulumi.prod.yaml",
+        join(__dirname, "fixtures"),
     );
     const replicated = (s: EngineService, desired: number): EngineService => ({
         ...s,
@@ -622,16 +652,6 @@ describe("tools: input checks and the command line", () => {
         assert.equal(checkSince("--since", "90m", now).toISOString(), "2026-11-21T10:30:00.000Z");
         assert.equal(checkSince("--since", "2026-11-20T00:00:00Z").toISOString(), "2026-11-20T00:00:00.000Z");
         assert.throws(() => checkSince("--since", "yesterday"), /--since: "yesterday" is not an ISO 8601 time/);
-    });
-
-    it("reads the kernel's route table", () => {
-        const table = [
-            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT",
-            "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0",
-            "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0",
-            "tailscale0\t0100A8C0\t00000000\t0001\t0\t0\t0\tFFFFFFFF\t0\t0\t0",
-        ].join("\n");
-        assert.deepEqual(parseProcRoutes(table), ["192.0.2.0/24", "192.168.0.1/32"]);
     });
 
     async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -298,6 +298,6 @@ describe("host facts", () => {
         assert.throws(() => readHostFacts(inactive.run, "here", "proxy"), /the host at here is not in an active swarm \(LocalNodeState=inactive\)/);
     });
     it("reads route destinations, without the default route", () => {
-        assert.deepStrictEqual(routesFrom(JSON.stringify([{ dst: "default" }, { dst: "172.17.0.0/16" }, { dst: "100.101.102.103" }])), ["172.17.0.0/16", "100.101.102.103"]);
+        assert.deepStrictEqual(routesFrom(JSON.stringify([{ dst: "default" }, { dst: "172.17.0.0/16" }, { dst: "100.101.102.103" }])), ["172.17.0.0/16", "100.101.102.103/32"]);
     });
 });
