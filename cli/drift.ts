@@ -52,6 +52,8 @@ export interface Finding {
     window?: string;
     /** `drift --fix` applies it: it takes nothing down. */
     autoFix?: boolean;
+    /** The live network's full ID (network findings). */
+    networkId?: string;
 }
 
 export interface PreviewStep {
@@ -198,6 +200,7 @@ export function liveFindings(i: LiveInput): Finding[] {
             status: problems.length > 0 ? "drift" : "ok",
             kind: problems.length === 0 ? "ok" : recreated ? "network-recreated" : "network-mismatch",
             detail: problems.length > 0 ? problems.join("; ") : `overlay ${subnets.join(", ")} (id ${net.Id.slice(0, 12)})`,
+            networkId: net.Id,
         });
     }
 
@@ -484,14 +487,31 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
                 autoFix: false,
             };
         case "network-recreated":
+            // The live network is what the config asks for (same subnet, attachable overlay) and the stacks run on it:
+            // nothing on the host needs to change, only Pulumi's record of it. Adopting it again, as the first run on a
+            // host does, converges without taking anything down; a replacement would tear every stack down for nothing.
+            return {
+                meaning: `${ctx.networkName} was recreated out of band with the config's subnet (another network ID than Pulumi's state), ` +
+                    "and the stacks run on it. Pulumi's state still points at the old network: a plain `pulumi up` would replace every " +
+                    "attached stack. Adopting the live network again changes nothing on the host: the state entries of the network and " +
+                    "of what depends on it are dropped (the host is not touched), the live network is imported by its ID, and the " +
+                    "stacks' deploys run again (an unchanged compose file keeps its running tasks).",
+                commands: [
+                    ...(netUrn ? [pulumi(ctx, {}, ["state", "delete", netUrn, "--target-dependents", "--yes"])] : []),
+                    pulumi(ctx, {}, ["config", "set", "--path", "network.adoptId", f.networkId ?? "<live network ID>"]),
+                    pulumi(ctx, {}, ["up", "--yes"]),
+                    pulumi(ctx, {}, ["config", "rm", "--path", "network.adoptId"]),
+                ],
+                disruptive: false,
+                // It rewrites Pulumi's record of the network: a person runs it, never `drift --fix`.
+                autoFix: false,
+            };
         case "network-missing":
         case "network-mismatch": {
             const why =
-                f.kind === "network-recreated"
-                    ? `${ctx.networkName} was recreated out of band (another network ID than Pulumi's state): the stacks' state points at a network that is gone, so Pulumi would replace them all, and a refresh would drop the network from state.`
-                    : f.kind === "network-missing"
-                      ? `${ctx.networkName} is gone: no stack can attach to it.`
-                      : `${ctx.networkName} is not what the config asks for (recreated out of band, e.g. by an old swarm-init without --subnet).`;
+                f.kind === "network-missing"
+                    ? `${ctx.networkName} is gone: no stack can attach to it.`
+                    : `${ctx.networkName} is not what the config asks for (recreated out of band, e.g. by an old swarm-init without --subnet).`;
             // The stacks on it come down (leak-free), the hand-made network goes, then Pulumi's own replacement of the
             // network runs as at the maintenance: recreated as configured, the stacks redeployed and checked.
             return {

@@ -277,7 +277,7 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         await clean();
     });
 
-    it("proxy recreated by hand (same subnet, new ID): drift names the maintenance with the window; after it, clean", async function () {
+    it("proxy recreated by hand (same subnet, new ID): drift names the re-adoption, which takes nothing down; after it, clean", async function () {
         const was = networkId("proxy");
         // What a prune of an idle proxy followed by the host's swarm-init does, with the stacks put back by hand.
         sh(["bash", "host/stacks-teardown.sh", "180", ...ATTACHED]);
@@ -285,7 +285,8 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         docker(["network", "create", "--driver", "overlay", "--attachable", "--subnet", BIG_SUBNET, "--label", "owner=swarm-proxy", "proxy"]);
         for (const s of ATTACHED) sh(["bash", "host/stack-deploy.sh", s, join(repoRoot, `sandbox/stacks/${s}.yml`)]);
         for (const s of ATTACHED) sh(["bash", "host/stack-health.sh", s, "proxy", BIG_SUBNET, "120"]);
-        assert.notEqual(networkId("proxy"), was);
+        const live = networkId("proxy");
+        assert.notEqual(live, was);
 
         const { code, report } = await drift(["--fix"]);
         assert.equal(code, 3);
@@ -295,19 +296,23 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         // Pulumi's refresh-preview sees it too (the network's Read finds the old ID gone): every stack would be replaced.
         assert.ok(report.findings.some((x) => x.kind === "pulumi-changes" && /::drone-stack$/.test(x.subject) && x.detail === "would replace"), JSON.stringify(drifted(report)));
         assert.deepEqual(drifted(report).filter((x) => !x.startsWith("pulumi-changes ")), ["network-recreated proxy"]);
-        assert.equal(f.disruptive, true);
+        assert.equal(f.disruptive, false);
+        const where = `--stack ${p.stack} --cwd ${p.projectDir}`;
         const dh = `env DOCKER_HOST=${sb!.env.DOCKER_HOST}`;
         assert.deepEqual(f.fix, [
-            `${dh} bash ${join(repoRoot, "host")}/stacks-teardown.sh 180 ${ATTACHED.join(" ")}`,
-            `${dh} bash ${join(repoRoot, "host")}/network-remove.sh proxy 120`,
-            `${dh} SWARM_PROXY_MAINTENANCE=open pulumi up --yes --replace '${await urnOf("proxy-network")}' --stack ${p.stack} --cwd ${p.projectDir}`,
+            `${dh} pulumi state delete '${await urnOf("proxy-network")}' --target-dependents --yes ${where}`,
+            `${dh} pulumi config set --path network.adoptId ${live} ${where}`,
+            `${dh} pulumi up --yes ${where}`,
+            `${dh} pulumi config rm --path network.adoptId ${where}`,
         ]);
-        // Outside the window the same `pulumi up` is refused before anything is torn down: the fix does not go around the gate.
+        // A replacement instead would tear every stack down: outside the window it is refused before anything is torn down.
         const refused = await p.up(["--replace", await urnOf("proxy-network")]);
         assert.notEqual(refused.code, 0);
         assert.match(out(refused), /outside the maintenance window: this update would delete teardown-all/);
+        const tasks = runningTasks();
         runFix(f);
-        assert.equal(networkSubnet("proxy"), BIG_SUBNET);
+        assert.equal(networkId("proxy"), live, "the live network was kept");
+        assert.deepEqual(runningTasks(), tasks, "the re-adoption restarted a task");
         await clean();
     });
 });

@@ -592,17 +592,21 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
         assert.deepEqual(unknown[0].fix, ["bash /srv/swarm-proxy/host/stack-teardown.sh intruder 180"]);
     });
 
-    it("proxy recreated (same subnet, another ID) or with another subnet: the maintenance, never --fix", () => {
+    it("proxy recreated (same subnet, another ID): adopted again, nothing torn down; another subnet: the maintenance; never --fix", () => {
         const recreated = bad(withRemedies(liveFindings({ ...base, stateNetworkId: "0123456789abcdef0123456789" }), ctx));
         assert.deepEqual(recreated.map((x) => `${x.kind}: ${x.detail}`), [`network-recreated: recreated out of band: live id ${NET.slice(0, 12)}, Pulumi's state has 0123456789ab`]);
         assert.deepEqual(recreated[0].fix, [
-            "bash /srv/swarm-proxy/host/stacks-teardown.sh 180 web ci",
-            "bash /srv/swarm-proxy/host/network-remove.sh proxy 120",
-            `env SWARM_PROXY_MAINTENANCE=open pulumi up --yes --replace '${netUrn}' ${where}`,
+            `pulumi state delete '${netUrn}' --target-dependents --yes ${where}`,
+            `pulumi config set --path network.adoptId ${NET} ${where}`,
+            `pulumi up --yes ${where}`,
+            `pulumi config rm --path network.adoptId ${where}`,
         ]);
-        assert.equal(recreated[0].disruptive, true);
+        assert.equal(recreated[0].disruptive, false);
+        assert.ok(!recreated[0].fix!.some((c) => c.includes("SWARM_PROXY_MAINTENANCE") || c.includes("host/")), "no teardown, no window");
         const mismatch = withRemedies(liveFindings({ ...base, networks: [net({ IPAM: { Config: [{ Subnet: "10.99.0.0/24" }] } })] }), ctx);
         assert.deepEqual(bad(mismatch).map((x) => x.kind), ["network-mismatch"]);
+        assert.equal(bad(mismatch)[0].disruptive, true);
+        assert.ok(bad(mismatch)[0].fix!.some((c) => c.includes("SWARM_PROXY_MAINTENANCE=open pulumi up")), "the maintenance, in the window");
         assert.deepEqual(autoFixes([...recreated, ...mismatch], ctx), []);
         assert.deepEqual(bad(withRemedies(liveFindings({ ...base, networks: [] }), ctx)).map((x) => x.kind), ["network-missing"]);
     });
