@@ -4,6 +4,7 @@
 // Usage: npm run bench:leak [-- --nodes N]   (BENCH_REMOVALS=100 per arm by default; needs root, starts its own
 // sandbox; with --nodes 3, a manager and two workers, and the stacks' tasks spread over them: the leak happens
 // per node, and so does each node's load-balancer address)
+import { sandboxDown, sandboxResponds } from "../harness/sandbox";
 import {
   createAnchor,
   createProxy,
@@ -12,10 +13,8 @@ import {
   probeCapacity,
   proxyStacks,
   resetSwarm,
-  sandboxDown,
   sandboxName,
-  sandboxResponds,
-  sandboxUp,
+  swarmSandboxUp,
   teardownOurs,
   teardownStackRm,
 } from "../harness/swarm";
@@ -66,8 +65,8 @@ async function arm(name: string, teardown: (stacks: string[]) => Promise<void>):
 }
 
 async function main(): Promise<void> {
-  const startedHere = !(await sandboxResponds());
-  await sandboxUp();
+  const startedHere = !(await sandboxResponds(sandboxName));
+  await swarmSandboxUp();
   try {
     const ready = (await docker(["node", "ls", "--filter", "role=worker", "--format", "{{.Status}}"])).split("\n").filter((s) => s === "Ready").length + 1;
     if (ready !== nodes) {
@@ -98,7 +97,7 @@ async function main(): Promise<void> {
     }
     await resetSwarm();
   } finally {
-    if (startedHere) await sandboxDown();
+    if (startedHere) await sandboxDown(sandboxName);
   }
 }
 

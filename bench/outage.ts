@@ -9,9 +9,9 @@
 // `bench-outage`; BENCH_KEEP=1 keeps it)
 import { PulumiProject } from "../harness/engine/pulumi";
 import {
-  docker, networkId, networkSubnet, ProgramState, sandboxConfig, sandboxDown, sandboxSeed, sandboxUp, stackNames, Step, swarmProject,
-  upWithEvents,
+  docker, networkId, networkSubnet, ProgramState, sandboxConfig, stackNames, Step, swarmProject, upWithEvents,
 } from "../harness/engine/swarm-fixture";
+import { sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../harness/sandbox";
 import { execFileSync } from "child_process";
 import * as path from "path";
 
@@ -27,13 +27,13 @@ function find(steps: Step[], name: string, op: string): Step & { end: number } {
 }
 
 async function main(): Promise<void> {
-  const sb = sandboxUp(SANDBOX);
+  const sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
   let p: PulumiProject | undefined;
   try {
     if (execFileSync("docker", ["stack", "ls", "--format", "{{.Name}}"], { encoding: "utf8" }).trim() !== "") {
       execFileSync("bash", [path.join(__dirname, "..", "sandbox", "seed.sh"), "--remove"], { env: { ...process.env, SANDBOX }, stdio: "inherit" });
     }
-    sandboxSeed(sb);
+    sandboxSeedSync(sb);
     const state: ProgramState = { raw: sandboxConfig() };
     state.raw.network.subnet = networkSubnet("proxy");
     state.raw.network.adoptId = networkId("proxy");
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     console.log(`whole up (engine start to exit): ${secs(wall)}`);
   } finally {
     p?.cleanup();
-    if (!process.env.BENCH_KEEP) sandboxDown(sb);
+    if (!process.env.BENCH_KEEP) sandboxDownSync(SANDBOX);
   }
 }
 

@@ -1,13 +1,18 @@
-// Talks to the sandbox's dockerd: the Docker CLI through execFile (argv arrays, never a shell string), the
-// Engine API over the unix socket where a test needs many calls (the capacity probe), the host scripts in
-// both forms there are (installed by the program's installer and run as the program runs them, or run
-// directly from the repository as the operator tools do).
+// The swarm tier's client of its sandbox instance: the Docker CLI through execFile (argv arrays, never a shell
+// string), the Engine API over the unix socket where a test needs many calls, the host scripts in both forms
+// there are (installed by the program's installer and run as the program runs them, or run directly from the
+// repository as the operator tools do), and the CLI's capacity probe.
 import { execFile, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
+import { probeFree } from "../cli/capacity";
+import { Engine } from "../cli/engine";
+import { silentProgress } from "../cli/progress";
 import { argvLine, installer } from "../src/hostCommand";
+import { type Sandbox, sandboxUp } from "./sandbox";
+import { waitFor } from "./wait";
 
 export const repoRoot = path.resolve(__dirname, "..");
 export const sandboxName = process.env.SWARM_TEST_SANDBOX ?? "swarm-test";
@@ -96,48 +101,19 @@ export async function hostOk(script: string, args: string[], timeoutMs?: number)
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until `check` returns a value other than undefined, or fails naming what it waited for. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(250);
-  }
-}
+let logPath: string | undefined;
 
-// --- sandbox lifecycle -------------------------------------------------------------------------------
-
-export interface Sandbox {
-  dockerHost: string;
-  log: string;
-}
-
-export async function sandboxUp(extra: string[] = []): Promise<Sandbox> {
-  const r = await run("bash", [path.join(repoRoot, "sandbox", "up.sh"), "--env", ...extra], { timeoutMs: 900_000 });
-  if (r.code !== 0) throw new Error(`sandbox/up.sh failed: ${r.stderr.trim()}`);
-  const exported = (key: string): string => {
-    const m = new RegExp(`^export ${key}=(.*)$`, "m").exec(r.stdout);
-    if (!m) throw new Error(`sandbox/up.sh --env printed no ${key}`);
-    return m[1];
-  };
-  const sb = { dockerHost: exported("DOCKER_HOST"), log: exported("SANDBOX_DOCKERD_LOG") };
-  process.env.DOCKER_HOST = sb.dockerHost;
-  setSandboxLog(sb.log);
+/** Starts, reuses or restarts the tier's instance (`sandboxName`) and points this process's DOCKER_HOST at it. */
+export async function swarmSandboxUp(restart = false): Promise<Sandbox> {
+  const sb = await sandboxUp({ name: sandboxName, restart, exportDockerHost: true });
+  logPath = sb.log;
   return sb;
 }
 
-export async function sandboxDown(): Promise<void> {
-  const r = await run("bash", [path.join(repoRoot, "sandbox", "down.sh")], { timeoutMs: 300_000 });
-  if (r.code !== 0) throw new Error(`sandbox/down.sh failed: ${r.stderr.trim()}`);
-}
-
-export async function sandboxResponds(): Promise<boolean> {
-  const sock = `/run/swarm-sandbox/${sandboxName}.sock`;
-  if (!fs.existsSync(sock)) return false;
-  const r = await run("docker", ["-H", `unix://${sock}`, "version", "--format", "{{.Server.Version}}"], { timeoutMs: 20_000 });
-  return r.code === 0;
+/** dockerd's log of the sandbox instance the tier runs against. */
+export function sandboxLog(): string {
+  if (!logPath) throw new Error("the sandbox is not up (no dockerd log path)");
+  return logPath;
 }
 
 // --- Engine API ----------------------------------------------------------------------------------------
@@ -198,55 +174,15 @@ export async function networkId(name: string): Promise<string | undefined> {
   return nets.find((n) => n.Name === name)?.Id;
 }
 
-async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-}
-
 /**
- * Free addresses on a network, counted the way an older engine allows: create zero-replica vip-mode
- * services on it until allocation fails, then remove them. `limit` bounds the attempt (the subnet's size).
+ * Free addresses on a network by allocation: the CLI's probe (`swarm-proxy capacity --probe`), at most `limit`
+ * services (the subnet's size).
  */
 export async function probeCapacity(network: string, limit: number): Promise<number> {
-  const netId = await networkId(network);
-  if (!netId) throw new Error(`probe: network ${network} does not exist`);
-  const token = `${process.pid}-${Date.now()}`;
-  const label = `swarm-proxy.probe=${token}`;
-  const names = Array.from({ length: limit }, (_, i) => `probe-${token}-${i}`);
-  await pool(names, 16, async (name) => {
-    await api("POST", "/services/create", {
-      Name: name,
-      Labels: { "swarm-proxy.probe": token },
-      TaskTemplate: { ContainerSpec: { Image: image }, Networks: [{ Target: netId }] },
-      Mode: { Replicated: { Replicas: 0 } },
-      EndpointSpec: { Mode: "vip" },
-    });
-  });
-  const allocated = (svcs: ApiService[]): ApiService[] =>
-    svcs.filter((s) => (s.Endpoint?.VirtualIPs ?? []).some((v) => v.NetworkID === netId && v.Addr));
-  // Allocation is asynchronous: count once the number has stopped moving.
-  let last = -1;
-  let stable = 0;
-  let services: ApiService[] = [];
-  for (let i = 0; i < 120 && stable < 4; i++) {
-    services = await listServices(label);
-    const n = allocated(services).length;
-    stable = n === last ? stable + 1 : 0;
-    last = n;
-    if (n === limit) break;
-    await sleep(250);
-  }
-  // Unallocated ones first, so a freed address is not handed to a pending probe service.
-  const ok = new Set(allocated(services).map((s) => s.ID));
-  const order = [...services.filter((s) => !ok.has(s.ID)), ...services.filter((s) => ok.has(s.ID))];
-  for (const s of order) await api("DELETE", `/services/${s.ID}`);
-  await waitFor("probe services to go away", 60_000, async () =>
-    (await listServices(label)).length === 0 ? true : undefined,
-  );
-  return last;
+  const engine = new Engine();
+  const net = await engine.findNetwork(network);
+  if (!net) throw new Error(`probe: network ${network} does not exist`);
+  return (await probeFree(engine, net, { image, max: limit, batch: 32, progress: silentProgress })).free;
 }
 
 // --- state ---------------------------------------------------------------------------------------------
@@ -340,16 +276,6 @@ export async function createAnchor(network: string): Promise<void> {
       ? true
       : undefined,
   );
-}
-
-let logPath: string | undefined;
-export function setSandboxLog(p: string): void {
-  logPath = p;
-}
-/** dockerd's log of the sandbox instance the tier runs against. */
-export function sandboxLog(): string {
-  if (!logPath) throw new Error("the sandbox is not up (no dockerd log path)");
-  return logPath;
 }
 
 const ipToInt = (ip: string): number => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);

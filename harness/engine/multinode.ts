@@ -4,44 +4,18 @@ import * as child_process from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { repoRoot } from "./pulumi";
-import { Sandbox } from "./swarm-fixture";
+import { parseExports, type Sandbox, sandboxScriptSync, sandboxUpSync } from "../sandbox";
 
-function bash(script: string, args: string[], env: NodeJS.ProcessEnv): string {
-  return child_process.execFileSync("bash", [path.join(repoRoot, script), ...args], {
-    cwd: repoRoot, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024,
-  });
-}
-
-function exportedVars(out: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  // printf %q quoting: '...' for lists, backslash escapes otherwise.
-  for (const m of out.matchAll(/^export ([A-Z_]+)=(.*)$/gm)) {
-    vars[m[1]] = /^'.*'$/.test(m[2]) ? m[2].slice(1, -1) : m[2].replace(/\\(.)/g, "$1");
-  }
-  return vars;
-}
-
-export interface MultiNode extends Sandbox {
-  nodes: number;
-  /** The workers' dockerd sockets (unix://...), w1 first. */
-  workers: string[];
-}
+export type MultiNode = Sandbox;
 
 /** Starts (or reuses) a sandbox of `nodes` nodes and points this process's DOCKER_HOST at its manager. */
 export function multiNodeUp(name: string, nodes: number): MultiNode {
-  const out = bash("sandbox/up.sh", ["--env"], { ...process.env, SANDBOX: name, SANDBOX_NODES: String(nodes) });
-  const vars = exportedVars(out);
-  if (!vars.DOCKER_HOST) throw new Error(`sandbox/up.sh printed no DOCKER_HOST:\n${out}`);
-  process.env.DOCKER_HOST = vars.DOCKER_HOST;
-  const workers = (vars.SANDBOX_WORKER_HOSTS ?? "").split(" ").filter(Boolean);
-  if (workers.length !== nodes - 1) throw new Error(`sandbox/up.sh printed ${workers.length} worker socket(s), not ${nodes - 1}:\n${out}`);
-  return { name, env: vars, nodes, workers };
+  return sandboxUpSync({ name, nodes, exportDockerHost: true });
 }
 
 /** Stops or starts worker `node` (w1, w2, ...) of the sandbox, keeping its state. */
 export function workerDockerd(sb: Sandbox, action: "stop" | "start", node: string): void {
-  bash("sandbox/node.sh", [action, node], { ...process.env, SANDBOX: sb.name });
+  sandboxScriptSync(sb, "node.sh", [action, node]);
 }
 
 export interface Ssh {
@@ -57,7 +31,7 @@ export interface Ssh {
 
 /** Starts the sandbox's sshd (in its manager's namespace) and an ssh-agent holding the test's key. */
 export function sshUp(sb: Sandbox): Ssh {
-  const vars = exportedVars(bash("sandbox/sshd.sh", ["--env"], { ...process.env, SANDBOX: sb.name }));
+  const vars = parseExports(sandboxScriptSync(sb, "sshd.sh", ["--env"]));
   for (const k of ["SANDBOX_SSH_HOST", "SANDBOX_SSH_PORT", "SANDBOX_SSH_USER", "SANDBOX_SSH_HOST_KEY", "SANDBOX_SSH_KEY_FILE"]) {
     if (!vars[k]) throw new Error(`sandbox/sshd.sh --env printed no ${k}`);
   }
@@ -84,5 +58,5 @@ export function sshDown(sb: Sandbox, ssh: Ssh | undefined): void {
       // already gone
     }
   }
-  bash("sandbox/sshd.sh", ["--stop"], { ...process.env, SANDBOX: sb.name });
+  sandboxScriptSync(sb, "sshd.sh", ["--stop"]);
 }

@@ -1,48 +1,19 @@
-// What the engine tests and bench/outage.ts share: a sandbox swarm instance of their own, this repository's
-// program run by the real CLI as an operator runs it (pulumi.ts), and the engine's event stream with the time
-// each event reached us.
+// What the engine tests and bench/outage.ts share beside their sandbox instance (../sandbox.ts): this
+// repository's program run by the real CLI as an operator runs it (pulumi.ts), and the engine's event stream
+// with the time each event reached us.
 import * as child_process from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../sandbox";
 import { enginePlugins, PulumiProject, repoRoot, RunResult } from "./pulumi";
 
-export interface Sandbox {
-  name: string;
-  env: Record<string, string>;
-}
-
-function bash(script: string, args: string[], env: NodeJS.ProcessEnv): string {
-  return child_process.execFileSync("bash", [path.join(repoRoot, script), ...args], {
-    cwd: repoRoot,
-    env,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-    maxBuffer: 64 * 1024 * 1024,
-  });
-}
-
-/**
- * Starts (or reuses) sandbox instance `name`, seeds it with the reference host's before state, and points this
- * process's DOCKER_HOST at it (the program reads host facts in this process, as index.ts does).
- */
-export function sandboxUp(name: string): Sandbox {
-  const env = { ...process.env, SANDBOX: name };
-  const out = bash("sandbox/up.sh", ["--env"], env);
-  const vars: Record<string, string> = {};
-  for (const m of out.matchAll(/^export ([A-Z_]+)=(.*)$/gm)) vars[m[1]] = m[2].replace(/^'(.*)'$/, "$1");
-  if (!vars.DOCKER_HOST) throw new Error(`sandbox/up.sh printed no DOCKER_HOST:\n${out}`);
-  process.env.DOCKER_HOST = vars.DOCKER_HOST;
-  return { name, env: vars };
-}
-
-export function sandboxSeed(sb: Sandbox): void {
-  bash("sandbox/seed.sh", [], { ...process.env, SANDBOX: sb.name, ...sb.env });
-}
-
-export function sandboxDown(sb: Sandbox): void {
-  bash("sandbox/down.sh", [], { ...process.env, SANDBOX: sb.name });
-}
+// test/drift and test/multinode still call harness/sandbox.ts's sync forms by these older names.
+export type { Sandbox } from "../sandbox";
+/** Starts (or reuses) instance `name` and points this process's DOCKER_HOST at it. */
+export const sandboxUp = (name: string): Sandbox => sandboxUpSync({ name, exportDockerHost: true });
+export const sandboxSeed = sandboxSeedSync;
+export const sandboxDown = (sb: Sandbox): void => sandboxDownSync(sb.name);
 
 export function docker(args: string[]): string {
   return child_process.execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();

@@ -8,9 +8,10 @@ import * as fs from "fs";
 import * as path from "path";
 import { PulumiProject, repoRoot, RunResult } from "../../harness/engine/pulumi";
 import {
-  docker, networkId, networkSubnet, ProgramState, runningTasks, sandboxConfig, sandboxDown, sandboxSeed, sandboxUp,
-  Sandbox, stackNames, Step, swarmProject, taskAddresses, upWithEvents,
+  docker, networkId, networkSubnet, ProgramState, runningTasks, sandboxConfig, stackNames, Step, swarmProject, taskAddresses,
+  upWithEvents,
 } from "../../harness/engine/swarm-fixture";
+import { Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../../harness/sandbox";
 
 const NEW_SUBNET = "10.10.0.0/16";
 /** Where the changed teardown script of the host-script test records that it ran. */
@@ -46,12 +47,12 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
 
   before(async function () {
     this.timeout(600_000);
-    sb = sandboxUp(SANDBOX);
+    sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
     // A previous run's leftovers: start from the reference host's before state again.
     if (docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" || docker(["network", "ls", "-q", "--filter", "name=^proxy$"]) !== "") {
       child(["bash", "sandbox/seed.sh", "--remove"]);
     }
-    sandboxSeed(sb);
+    sandboxSeedSync(sb);
     liveSubnet = networkSubnet("proxy");
     // The README's step 1: the live subnet, the live network's ID to adopt, the host's current module.
     state.raw.network.subnet = liveSubnet;
@@ -63,7 +64,7 @@ describe("the program on a sandbox swarm (real engine, real components)", functi
   after(function () {
     this.timeout(300_000);
     p?.cleanup();
-    if (sb && !process.env.SWARM_ENGINE_KEEP) sandboxDown(sb);
+    if (sb && !process.env.SWARM_ENGINE_KEEP) sandboxDownSync(sb.name);
   });
 
   function child(argv: string[]): void {

@@ -16,8 +16,8 @@ import {
   resetSwarm,
   sandboxLog,
   sleep,
-  waitFor,
 } from "../../harness/swarm";
+import { waitFor } from "../../harness/wait";
 
 const small = "10.97.0.0/28";
 const large = "10.10.0.0/16";

@@ -1,13 +1,14 @@
 // Root hooks: the tier brings up its own sandbox instance and, if it started it, takes it down again.
-import { resetSwarm, sandboxDown, sandboxResponds, sandboxUp } from "../../harness/swarm";
+import { sandboxDown, sandboxResponds } from "../../harness/sandbox";
+import { resetSwarm, sandboxName, swarmSandboxUp } from "../../harness/swarm";
 
 let startedHere = false;
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context): Promise<void> {
     this.timeout(900_000);
-    startedHere = !(await sandboxResponds());
-    await sandboxUp();
+    startedHere = !(await sandboxResponds(sandboxName));
+    await swarmSandboxUp();
     await resetSwarm();
   },
   async afterAll(this: Mocha.Context): Promise<void> {
@@ -15,7 +16,7 @@ export const mochaHooks = {
     try {
       await resetSwarm();
     } finally {
-      if (startedHere && process.env.SWARM_TEST_KEEP !== "1") await sandboxDown();
+      if (startedHere && process.env.SWARM_TEST_KEEP !== "1") await sandboxDown(sandboxName);
     }
   },
 };

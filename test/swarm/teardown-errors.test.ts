@@ -14,9 +14,9 @@ import {
   listTasks,
   networkId,
   resetSwarm,
-  sandboxUp,
-  waitFor,
+  swarmSandboxUp,
 } from "../../harness/swarm";
+import { waitFor } from "../../harness/wait";
 
 const subnet = "10.98.0.0/24";
 
@@ -81,7 +81,7 @@ describe("teardown errors and recovery", function () {
     await waitFor("the teardown to begin", 30_000, async () =>
       (await listServices("com.docker.stack.namespace=drone")).length === 0 ? true : undefined,
     );
-    await sandboxUp(["--restart"]);
+    await swarmSandboxUp(true);
     const results = await first;
     for (const [i, r] of results.entries()) {
       console.log(`      interrupted teardown of ${stacks[i]}: exit ${r.code} ${r.stderr.trim().split("\n").pop() ?? ""}`);

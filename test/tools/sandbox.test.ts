@@ -17,21 +17,9 @@ import { GuardReport } from "../../cli/guard";
 import { LeakReport } from "../../cli/leakprobe";
 import { SurveyReport } from "../../cli/survey";
 import { BinOptions, BinResult, copyPackage, parsed, removalCommands, runBin } from "./bin";
-import {
-    Sandbox,
-    cli,
-    converged,
-    deployStack,
-    docker,
-    json,
-    networkGone,
-    networkNames,
-    root,
-    sandboxDown,
-    sandboxUp,
-    script,
-    waitFor,
-} from "./sandbox";
+import { type Sandbox, sandboxDown, sandboxUp } from "../../harness/sandbox";
+import { waitFor } from "../../harness/wait";
+import { cli, converged, deployStack, docker, json, networkGone, networkNames, root, script } from "./sandbox";
 
 const execFileP = promisify(execFile);
 const INSTANCE = "spx-tools-tier";
@@ -50,7 +38,7 @@ describe("tools: against the sandbox's dockerd", function () {
 
     /** The bin in a child process, from a folder outside the package, against the sandbox; progress on stderr. */
     async function viaBin(args: string[], o: Partial<BinOptions> = {}): Promise<BinResult> {
-        const r = await runBin([...args, "--host", sb.host], { cwd: elsewhere, ...o });
+        const r = await runBin([...args, "--host", sb.dockerHost], { cwd: elsewhere, ...o });
         timings.push(`${o.npx ? "npx swarm-proxy" : "node cli/bin.js"} ${args[0]}: first output ${r.firstOutputMs} ms, exit ${r.code} after ${r.totalMs} ms`);
         assert.doesNotMatch(r.err, /unexpected error/);
         return r;
@@ -83,7 +71,7 @@ describe("tools: against the sandbox's dockerd", function () {
         chmodSync(join(bin, "systemctl"), 0o755);
         // A stale instance from an interrupted run would carry its networks and leaks into this one.
         await sandboxDown(INSTANCE);
-        sb = await sandboxUp(INSTANCE);
+        sb = await sandboxUp({ name: INSTANCE });
         await docker(sb, ["network", "create", "--driver", "overlay", "--attachable", "--subnet", "10.77.0.0/24", "--label", "owner=swarm-proxy", "proxy"]);
         for (const s of STACKS) {
             await deployStack(sb, s);
@@ -381,7 +369,7 @@ describe("tools: against the sandbox's dockerd", function () {
         const r = await viaBin([...smallProbe, join(tmp, "f3.svg"), "--stacks", "3", "--cycles", "2", "--json"], {
             started: () => {
                 restarted = waitFor("the probe's stacks", 120_000, async () => (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp")).then(
-                    () => execFileP("bash", [join(root, "sandbox", "up.sh"), "--restart"], { env: { ...process.env, SANDBOX: INSTANCE } }),
+                    () => sandboxUp({ name: INSTANCE, restart: true }),
                 );
             },
         });
@@ -424,7 +412,7 @@ describe("tools: against the sandbox's dockerd", function () {
 
     it("capacity --probe failure: dockerd restarts mid-probe; it waits for dockerd, exits 2 and no spx-probe- service is left", async function () {
         this.timeout(60_000);
-        const r = await interruptedProbe(() => execFileP("bash", [join(root, "sandbox", "up.sh"), "--restart"], { env: { ...process.env, SANDBOX: INSTANCE } }));
+        const r = await interruptedProbe(() => sandboxUp({ name: INSTANCE, restart: true }));
         assert.equal(r.code, 2, r.err);
         assert.match(r.err, /probe: waiting for dockerd to remove the probe services/);
         assert.match(r.err, /; every probe service it had created was removed\n$/);
@@ -439,7 +427,7 @@ describe("tools: against the sandbox's dockerd", function () {
             {
                 started: () => {
                     stopped = waitFor("the probe's stacks", 60_000, async () => (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp")).then(
-                        () => execFileP("bash", [join(root, "sandbox", "down.sh"), "--keep-state"], { env: { ...process.env, SANDBOX: INSTANCE } }),
+                        () => sandboxDown(INSTANCE, { keepState: true }),
                     );
                 },
             },
@@ -454,13 +442,13 @@ describe("tools: against the sandbox's dockerd", function () {
             const what = /could not check what is left \([^\n]*\); this run created, and may have left: (stack (spxlp[0-9a-f]{6})t0, network \2t-net)\n/.exec(r.err);
             assert.ok(what, r.err);
             const steps = removalCommands(r.err);
-            const env = ["env", `DOCKER_HOST=${sb.host}`];
+            const env = ["env", `DOCKER_HOST=${sb.dockerHost}`];
             assert.deepEqual(steps, [
                 [...env, "bash", join(root, "host", "stack-teardown.sh"), `${what[2]}t0`],
                 [...env, "docker", "network", "rm", `${what[2]}t-net`],
             ]);
         } finally {
-            sb = await sandboxUp(INSTANCE);
+            sb = await sandboxUp({ name: INSTANCE });
         }
         assert.notDeepEqual(await probeLeftovers(), [], "dockerd back: the run's stack and overlay are still there");
         // Without the tier's DOCKER_HOST: the printed line must name the dockerd itself.

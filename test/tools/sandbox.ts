@@ -1,39 +1,19 @@
-// The tools tier's own sandbox instance: a dockerd of its own (own network namespace, data root, socket),
-// so its prunes and probes cannot touch another tier's swarm. Started by the tier, stopped by the tier.
+// The tools tier's client of its own sandbox instance (../../harness/sandbox.ts starts and stops it): every
+// call names the instance's dockerd, never this process's DOCKER_HOST, so its prunes and probes cannot touch
+// another tier's swarm.
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { main } from "../../cli/main";
+import type { Sandbox } from "../../harness/sandbox";
+import { waitFor } from "../../harness/wait";
 
 const execFileP = promisify(execFile);
 export const root = join(__dirname, "..", "..");
 
-export interface Sandbox {
-    name: string;
-    host: string;
-    log: string;
-}
-
-export async function sandboxUp(name: string): Promise<Sandbox> {
-    const { stdout } = await execFileP("bash", [join(root, "sandbox", "up.sh"), "--env"], {
-        env: { ...process.env, SANDBOX: name },
-        maxBuffer: 16 * 1024 * 1024,
-    });
-    const host = /export DOCKER_HOST=(\S+)/.exec(stdout)?.[1];
-    const log = /export SANDBOX_DOCKERD_LOG=(\S+)/.exec(stdout)?.[1];
-    if (!host || !log) {
-        throw new Error(`sandbox/up.sh printed no DOCKER_HOST/SANDBOX_DOCKERD_LOG: ${stdout}`);
-    }
-    return { name, host, log };
-}
-
-export async function sandboxDown(name: string): Promise<void> {
-    await execFileP("bash", [join(root, "sandbox", "down.sh")], { env: { ...process.env, SANDBOX: name } });
-}
-
 export async function docker(sb: Sandbox, args: string[]): Promise<string> {
     try {
-        const { stdout } = await execFileP("docker", args, { env: { ...process.env, DOCKER_HOST: sb.host }, maxBuffer: 64 * 1024 * 1024 });
+        const { stdout } = await execFileP("docker", args, { env: { ...process.env, DOCKER_HOST: sb.dockerHost }, maxBuffer: 64 * 1024 * 1024 });
         return stdout;
     } catch (e) {
         const err = e as { stderr?: string; message: string };
@@ -42,22 +22,12 @@ export async function docker(sb: Sandbox, args: string[]): Promise<string> {
 }
 
 export async function script(sb: Sandbox, name: string, args: string[]): Promise<string> {
-    const { stdout } = await execFileP("bash", [join(root, "host", name), ...args], { env: { ...process.env, DOCKER_HOST: sb.host } });
+    const { stdout } = await execFileP("bash", [join(root, "host", name), ...args], { env: { ...process.env, DOCKER_HOST: sb.dockerHost } });
     return stdout;
 }
 
 export async function deployStack(sb: Sandbox, stack: string): Promise<void> {
     await docker(sb, ["stack", "deploy", "--resolve-image", "never", "-c", join(root, "sandbox", "stacks", `${stack}.yml`), stack]);
-}
-
-export async function waitFor(what: string, timeoutMs: number, ok: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await ok())) {
-        if (Date.now() > deadline) {
-            throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-        }
-        await new Promise((r) => setTimeout(r, 500));
-    }
 }
 
 /** Every service of the stacks has all its replicas running. */
@@ -91,7 +61,7 @@ export interface CliResult {
 export async function cli(sb: Sandbox, args: string[]): Promise<CliResult> {
     let out = "";
     let err = "";
-    const code = await main([...args, "--host", sb.host, "-q"], { out: (t) => (out += t), err: (t) => (err += t) });
+    const code = await main([...args, "--host", sb.dockerHost, "-q"], { out: (t) => (out += t), err: (t) => (err += t) });
     return { code, out, err };
 }
 
