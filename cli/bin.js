@@ -27,14 +27,18 @@ function packageRoot() {
 const root = packageRoot();
 const cache = path.join(root, ".cache", "cli-build");
 const sourceDirs = ["cli", "src"];
+// The stack file's schema, shared with the program: the CLI reads stack files through it.
+const sourceFiles = ["config.ts"];
 
 function sources() {
-    return sourceDirs.flatMap((d) =>
-        fs
-            .readdirSync(path.join(root, d))
-            .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
-            .map((f) => path.join(d, f)),
-    );
+    return sourceDirs
+        .flatMap((d) =>
+            fs
+                .readdirSync(path.join(root, d))
+                .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
+                .map((f) => path.join(d, f)),
+        )
+        .concat(sourceFiles);
 }
 
 function fresh() {

@@ -72,7 +72,7 @@ export function runBin(args: string[], o: BinOptions): Promise<BinResult> {
 export function copyPackage(): string {
     const dir = mkdtempSync(join(tmpdir(), "spx-clone-"));
     chmodSync(dir, 0o755);
-    for (const f of ["package.json", "tsconfig.json", "cli", "src", "host"]) {
+    for (const f of ["package.json", "tsconfig.json", "config.ts", "cli", "src", "host"]) {
         cpSync(join(root, f), join(dir, f), { recursive: true });
     }
     symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
