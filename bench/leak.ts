@@ -45,23 +45,36 @@ interface Arm {
   lost: number;
   teardownMs: number;
   totalMs: number;
+  /** Why the arm stopped before its cycles were done (a deploy that never became healthy: an exhausted pool). */
+  stopped?: string;
 }
 
 async function arm(name: string, teardown: (stacks: string[]) => Promise<void>): Promise<Arm> {
   const before = await probeCapacity("proxy", probeLimit);
   const start = Date.now();
   let teardownMs = 0;
+  let done = 0;
+  let stopped: string | undefined;
   for (let i = 0; i < cycles; i++) {
-    await deployStacks(proxyStacks, "proxy", subnet);
+    try {
+      await deployStacks(proxyStacks, "proxy", subnet);
+    } catch (e) {
+      // A leaking arm can exhaust an address pool (proxy's, or another network's such as ingress) before its
+      // cycles are done: its figures then stand for the removals it made, and the reason is printed.
+      stopped = (e as Error).message.split("\n")[0];
+      await teardown(proxyStacks).catch(() => undefined);
+      break;
+    }
     const t = Date.now();
     await teardown(proxyStacks);
     teardownMs += Date.now() - t;
+    done++;
     process.stderr.write(`  ${name}: cycle ${i + 1}/${cycles}\n`);
   }
   const totalMs = Date.now() - start;
   const after = await probeCapacity("proxy", probeLimit);
-  process.stderr.write(`  ${name}: free addresses ${before} -> ${after}\n`);
-  return { name, removals: cycles * proxyStacks.length, lost: before - after, teardownMs, totalMs };
+  process.stderr.write(`  ${name}: free addresses ${before} -> ${after}${stopped ? ` (stopped after ${done} cycles: ${stopped})` : ""}\n`);
+  return { name, removals: done * proxyStacks.length, lost: before - after, teardownMs, totalMs, stopped };
 }
 
 async function main(): Promise<void> {
@@ -88,12 +101,13 @@ async function main(): Promise<void> {
           r.name.padEnd(18),
           String(r.removals).padStart(9),
           String(r.lost).padStart(5),
-          ((100 * r.lost) / r.removals).toFixed(1).padStart(18),
+          (r.removals > 0 ? ((100 * r.lost) / r.removals).toFixed(1) : "-").padStart(18),
           s(r.teardownMs).padStart(19),
-          s(r.teardownMs / cycles).padStart(10),
+          s(r.teardownMs / Math.max(1, r.removals / proxyStacks.length)).padStart(10),
           s(r.totalMs).padStart(14),
         ].join(" "),
       );
+      if (r.stopped) console.log(`  ${r.name} stopped after ${r.removals} removals: ${r.stopped}`);
     }
     await resetSwarm();
   } finally {
