@@ -30,11 +30,12 @@ const sourceDirs = ["cli", "src"];
 // The stack file's schema, shared with the program: the CLI reads stack files through it.
 const sourceFiles = ["config.ts"];
 
+// Subfolders too: each command is a module of its own in cli/commands/.
 function sources() {
     return sourceDirs
         .flatMap((d) =>
             fs
-                .readdirSync(path.join(root, d))
+                .readdirSync(path.join(root, d), { recursive: true })
                 .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
                 .map((f) => path.join(d, f)),
         )

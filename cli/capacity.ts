@@ -171,7 +171,7 @@ const PROBE_CLEANUP_MS = 120_000;
 async function removeProbeServices(engine: Engine, filter: Record<string, string[]>, created: string[], progress: Progress): Promise<string | undefined> {
     const deadline = Date.now() + PROBE_CLEANUP_MS;
     const report = (head: string, names: string[]) =>
-        `${head}: ${names.map((n) => `service ${n}`).join(", ")}\nremove it with: ${commandLine([["docker", "service", "rm", ...names]], process.env.DOCKER_HOST)}`;
+        `${head}: ${names.map((n) => `service ${n}`).join(", ")}\nremove it with: ${commandLine([["docker", "service", "rm", ...names]], engine.host)}`;
     let lastError = "";
     for (;;) {
         let left: EngineService[];

@@ -1,18 +1,15 @@
 // Drift for scheduled CI: what Pulumi sees (a refresh-preview that must show no changes) plus what it
 // cannot see — the stacks are Command resources without Read, so refresh never notices a stack removed
 // or a service detached; `proxy` recreated out of band; the address space running low; VIP failures.
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { promisify } from "node:util";
 import { CapacityReport, Usage, countUsage, gatherUsage } from "./capacity";
+import { childEnv, execFileP, failureDetail } from "./child";
 import { shellWord } from "./command";
 import { Engine, EngineNetwork, EngineService, serviceOnNetwork, stackOf, subnetsOf } from "./engine";
 import { CliError, EXIT_DRIFT, EXIT_ERROR, EXIT_OK, errorMessage } from "./errors";
 import { LogSource, VipFailure, findVipFailures } from "./logscan";
 import { Progress } from "./progress";
 import { StackConfig } from "./stackconfig";
-
-const execFileP = promisify(execFile);
 
 export type CheckStatus = "ok" | "drift" | "error" | "skipped";
 
@@ -115,7 +112,7 @@ export interface PreviewSource {
     cwd?: string;
 }
 
-export async function readPreview(src: PreviewSource, progress: Progress): Promise<PreviewSummary | undefined> {
+export async function readPreview(src: PreviewSource, progress: Progress, env: NodeJS.ProcessEnv = process.env): Promise<PreviewSummary | undefined> {
     if (src.kind === "none" || !src.value) {
         return undefined;
     }
@@ -131,7 +128,7 @@ export async function readPreview(src: PreviewSource, progress: Progress): Promi
     const args = ["preview", "--refresh", "--expect-no-changes", "--json", "--non-interactive", "--stack", src.value];
     progress.step(`pulumi ${args.join(" ")}`);
     try {
-        const { stdout } = await execFileP("pulumi", args, { cwd: src.cwd, maxBuffer: 256 * 1024 * 1024 });
+        const { stdout } = await execFileP("pulumi", args, { cwd: src.cwd, env, maxBuffer: 256 * 1024 * 1024 });
         return parsePreviewJson(stdout, "pulumi preview");
     } catch (e) {
         // --expect-no-changes exits non-zero on changes (7 on CLI >= 3.226, 255 before) with the JSON on stdout.
@@ -143,9 +140,7 @@ export async function readPreview(src: PreviewSource, progress: Progress): Promi
         if (code === "ENOENT") {
             throw new CliError("pulumi preview: the pulumi CLI is not on PATH; install it or pass --preview-json with a saved output");
         }
-        const stderr = (e as { stderr?: unknown }).stderr;
-        const first = typeof stderr === "string" && stderr.trim() !== "" ? stderr.trim().split("\n").slice(-3).join(" ") : errorMessage(e);
-        throw new CliError(`pulumi preview failed: ${first}`);
+        throw new CliError(`pulumi preview failed: ${failureDetail(e, 3)}`);
     }
 }
 
@@ -387,18 +382,17 @@ export function parseStackExport(text: string): PulumiState {
     return state;
 }
 
-export async function readPulumiState(stack: string, cwd: string, progress: Progress): Promise<PulumiState> {
+export async function readPulumiState(stack: string, cwd: string, progress: Progress, env: NodeJS.ProcessEnv = process.env): Promise<PulumiState> {
     const args = ["stack", "export", "--stack", stack, "--non-interactive"];
     progress.step(`pulumi ${args.join(" ")}`);
     try {
-        const { stdout } = await execFileP("pulumi", args, { cwd, maxBuffer: 256 * 1024 * 1024 });
+        const { stdout } = await execFileP("pulumi", args, { cwd, env, maxBuffer: 256 * 1024 * 1024 });
         return parseStackExport(stdout);
     } catch (e) {
         if (e instanceof CliError) {
             throw e;
         }
-        const stderr = (e as { stderr?: unknown }).stderr;
-        throw new CliError(`pulumi stack export failed: ${typeof stderr === "string" && stderr.trim() !== "" ? stderr.trim().split("\n").slice(-2).join(" ") : errorMessage(e)}`);
+        throw new CliError(`pulumi stack export failed: ${failureDetail(e)}`);
     }
 }
 
@@ -628,7 +622,7 @@ export async function applyFixes(findings: Finding[], ctx: FixContext, progress:
         let exitCode = 0;
         let output = "";
         try {
-            const r = await execFileP(command[0], command.slice(1), { maxBuffer: 256 * 1024 * 1024 });
+            const r = await execFileP(command[0], command.slice(1), { env: childEnv(ctx.dockerHost), maxBuffer: 256 * 1024 * 1024 });
             output = r.stdout;
         } catch (e) {
             const err = e as { code?: unknown; stdout?: unknown; stderr?: unknown };
@@ -726,6 +720,8 @@ export interface DriftOptions {
     localNodeId?: string;
     apiVersion: string;
     progress: Progress;
+    /** The dockerd the check talks to, for the pulumi children (the program's providers and host scripts). */
+    dockerHost?: string;
 }
 
 export async function runDrift(engine: Engine, o: DriftOptions): Promise<DriftReport> {
@@ -736,7 +732,7 @@ export async function runDrift(engine: Engine, o: DriftOptions): Promise<DriftRe
 export async function runDriftWithContext(engine: Engine, o: DriftOptions): Promise<{ report: DriftReport; ctx?: FixContext }> {
     const findings: Finding[] = [];
     try {
-        const preview = await readPreview(o.preview, o.progress);
+        const preview = await readPreview(o.preview, o.progress, childEnv(o.dockerHost));
         findings.push(...previewFindings(preview, "no --preview-json or --pulumi-stack given"));
     } catch (e) {
         findings.push({ check: "pulumi", subject: "preview", status: "error", kind: "error", detail: errorMessage(e) });
@@ -744,7 +740,7 @@ export async function runDriftWithContext(engine: Engine, o: DriftOptions): Prom
     let state: PulumiState | undefined;
     if (o.preview.kind === "run" && o.preview.value !== undefined && o.fix !== undefined) {
         try {
-            state = await readPulumiState(o.preview.value, o.fix.pulumiCwd, o.progress);
+            state = await readPulumiState(o.preview.value, o.fix.pulumiCwd, o.progress, childEnv(o.dockerHost));
         } catch (e) {
             findings.push({ check: "pulumi", subject: "state", status: "error", kind: "error", detail: errorMessage(e) });
         }

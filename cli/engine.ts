@@ -1,5 +1,7 @@
 // The Engine API as the tools use it: dockerode underneath, typed to the fields we read, with every
 // failure turned into one operator-facing message (dockerd unreachable, not a swarm manager, API error).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import Docker from "dockerode";
 import {
     EngineContainer,
@@ -50,8 +52,13 @@ export function apiStatus(e: unknown): number | undefined {
     return asDockerodeError(e).statusCode;
 }
 
-export function describeDockerHost(env: NodeJS.ProcessEnv = process.env): string {
-    return env.DOCKER_HOST && env.DOCKER_HOST !== "" ? env.DOCKER_HOST : "unix:///var/run/docker.sock";
+/** $DOCKER_HOST when set: the dockerd the docker CLI would talk to, and the CLI's default. */
+export function envDockerHost(env: NodeJS.ProcessEnv = process.env): string | undefined {
+    return env.DOCKER_HOST !== undefined && env.DOCKER_HOST !== "" ? env.DOCKER_HOST : undefined;
+}
+
+export function describeDockerHost(host: string | undefined = envDockerHost()): string {
+    return host ?? "unix:///var/run/docker.sock";
 }
 
 const HOST_FORM = "unix:///path/to/docker.sock or tcp://HOST:PORT";
@@ -63,17 +70,53 @@ export function checkDockerHost(key: string, value: string): string {
     throw new CliError(`${key}: ${JSON.stringify(value)} is not ${HOST_FORM}`);
 }
 
+/**
+ * dockerode's connection to `host`, every key given: docker-modem fills the keys left out from this process's
+ * DOCKER_HOST, which must not decide which dockerd a command talks to. TLS as the docker CLI decides it
+ * (DOCKER_TLS_VERIFY=1 or port 2376, certificates from DOCKER_CERT_PATH), so a child `docker` and the
+ * Engine reach the same dockerd the same way.
+ */
+export function connectionOptions(host: string, env: NodeJS.ProcessEnv = process.env): Docker.DockerOptions {
+    const socket = /^unix:\/\/(\/.+)$/.exec(host);
+    if (socket) {
+        return { socketPath: socket[1], host: undefined, port: undefined, protocol: "http" };
+    }
+    const tcp = /^tcp:\/\/([^:/]+):(\d+)$/.exec(host);
+    if (!tcp) {
+        // ssh://, npipe:// and the like only come from $DOCKER_HOST (--host takes the two forms above), where
+        // docker-modem reads them itself.
+        return {};
+    }
+    const certs = env.DOCKER_CERT_PATH;
+    return {
+        socketPath: undefined,
+        host: tcp[1],
+        port: tcp[2],
+        protocol: env.DOCKER_TLS_VERIFY === "1" || tcp[2] === "2376" ? "https" : "http",
+        ...(certs !== undefined && certs !== ""
+            ? {
+                  ca: readFileSync(join(certs, "ca.pem")),
+                  cert: readFileSync(join(certs, "cert.pem")),
+                  key: readFileSync(join(certs, "key.pem")),
+              }
+            : {}),
+    };
+}
+
 export class Engine {
     readonly docker: Docker;
+    /** Where dockerd is, for messages. */
+    readonly where: string;
     /** Engine API calls made, so the benchmark can show the count does not grow with the services. */
     calls = 0;
 
+    /** `host` undefined: the local socket, found as the docker CLI finds it. */
     constructor(
-        readonly where: string = describeDockerHost(),
+        readonly host: string | undefined = envDockerHost(),
         timeoutMs = 60_000,
     ) {
-        // docker-modem reads DOCKER_HOST itself; `where` was put there by the caller when given as a flag.
-        this.docker = new Docker({ timeout: timeoutMs });
+        this.where = describeDockerHost(host);
+        this.docker = new Docker({ ...(host === undefined ? {} : connectionOptions(host)), timeout: timeoutMs });
     }
 
     private async call<T>(what: string, fn: () => Promise<unknown>): Promise<T> {

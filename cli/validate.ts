@@ -1,6 +1,7 @@
 // Every value that reaches dockerd, a child process or a file name is checked here first, and a bad one
 // is refused with one message naming the key, the value and what is allowed.
 import { NAME_PATTERN, NAME_RULE } from "../src/names";
+import { checkCanonicalCidr } from "../src/subnet";
 import { CliError } from "./errors";
 
 /** The program's naming rule (src/names.ts). */
@@ -50,4 +51,13 @@ export function checkSince(key: string, value: string, now: Date = new Date()): 
         throw new CliError(`${key}: ${JSON.stringify(value)} is not ${SINCE_FORM}`);
     }
     return new Date(t);
+}
+
+/** The program's CIDR check (src/subnet.ts), as one operator-facing message. */
+export function checkCidr(key: string, value: string): string {
+    try {
+        return checkCanonicalCidr(key, value);
+    } catch (e) {
+        throw new CliError((e as Error).message);
+    }
 }

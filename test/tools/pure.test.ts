@@ -19,7 +19,8 @@ import {
 import { EngineNetwork, EngineService, EngineTask } from "../../cli/engine";
 import { CliError } from "../../cli/errors";
 import { planPrune } from "../../cli/guard";
-import { collectLeftovers, composeFor, leakStats, leftoverMessage, project } from "../../cli/leakprobe";
+import { composeFor, leakStats, project } from "../../cli/leakprobe";
+import { collectLeftovers, leftoverMessage } from "../../cli/leakprobe-leftovers";
 import { VIP_FAILURE, matchVipFailure, scanJournalJson, scanLogText } from "../../cli/logscan";
 import { main, SUBCOMMANDS } from "../../cli/main";
 import { findPackageRoot, hostScriptsDir, packageRoot } from "../../cli/package";

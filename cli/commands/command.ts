@@ -1,0 +1,59 @@
+// What a command is: its options, a parse step that turns the parsed values into one typed object (every
+// check of the operator's input, before anything reaches dockerd or a child process), and a run step
+// with the effects. main.ts only finds the command and calls it.
+import { Engine, EngineInfo, EngineVersion, checkDockerHost, envDockerHost } from "../engine";
+import { Progress, stderrProgress } from "../progress";
+import { Common, Options, Values, commonOf } from "./options";
+
+export interface Io {
+    out(text: string): void;
+    err(text: string): void;
+}
+
+export interface Command<O> {
+    summary: string;
+    options: Options;
+    /** Values to typed options; a bad value is one CliError naming the option, the value and what is allowed. */
+    parse(v: Values): O;
+    /** Resolves to the exit code. */
+    run(o: O, common: Common, io: Io): Promise<number>;
+}
+
+/** A command with its options type hidden, so commands of different types sit in one table. */
+export interface CliCommand {
+    summary: string;
+    options: Options;
+    exec(v: Values, io: Io): Promise<number>;
+}
+
+export function command<O>(c: Command<O>): CliCommand {
+    return { summary: c.summary, options: c.options, exec: (v, io) => c.run(c.parse(v), commonOf(v), io) };
+}
+
+/** The dockerd to talk to: --host (checked), else $DOCKER_HOST; undefined is the local socket. */
+export function dockerHostOf(common: Common): string | undefined {
+    return common.host !== undefined ? checkDockerHost("--host", common.host) : envDockerHost();
+}
+
+export interface Connection {
+    engine: Engine;
+    /** Given to every child process that talks to dockerd, and to the commands the CLI prints. */
+    dockerHost: string | undefined;
+    info: EngineInfo;
+    version: EngineVersion;
+    progress: Progress;
+}
+
+/** Connects to a swarm manager (every command reads swarm state, which only a manager serves). */
+export async function connect(common: Common, name: string): Promise<Connection> {
+    const progress = stderrProgress(!common.quiet, name);
+    const dockerHost = dockerHostOf(common);
+    const engine = new Engine(dockerHost);
+    const base = await engine.requireManager();
+    return { engine, dockerHost, progress, ...base };
+}
+
+/** The report on stdout: one JSON document with --json, else the text. */
+export function emit(io: Io, common: Common, data: unknown, text: string): void {
+    io.out(common.json ? JSON.stringify(data, null, 2) + "\n" : text.endsWith("\n") ? text : text + "\n");
+}

@@ -1,0 +1,79 @@
+// `swarm-proxy guard`: the weekly upgrade's Step-0 safety net — VIP-allocation failures in dockerd's log,
+// a prune that never removes proxy, a docker restart only when asked. A dry run unless --apply.
+import { EXIT_OK } from "../errors";
+import { GuardOptions, renderGuard, runGuard } from "../guard";
+import { checkName, checkSince } from "../validate";
+import { Command, Io, command, connect, emit } from "./command";
+import {
+    Common,
+    DEFAULT_NETWORK,
+    DEFAULT_SINCE,
+    DEFAULT_UNIT,
+    LOG_OPTIONS,
+    Options,
+    STACK_CONFIG,
+    Values,
+    flag,
+    logSourceOf,
+    stackConfigOf,
+    str,
+    strs,
+} from "./options";
+
+export const guardOptions: Options = {
+    ...LOG_OPTIONS,
+    protect: {
+        type: "string",
+        multiple: true,
+        arg: "NAME",
+        help: "network never to remove (repeatable; proxy, or --stack-config's network, is always protected)",
+    },
+    apply: { type: "boolean", help: "act; without it nothing is changed (dry run)" },
+    "restart-docker": {
+        type: "boolean",
+        help: "with --apply, restart dockerd (systemctl restart UNIT) when failures were found",
+    },
+    ...STACK_CONFIG,
+};
+
+export type GuardCommandOptions = Omit<GuardOptions, "progress">;
+
+export function parseGuard(v: Values): GuardCommandOptions {
+    const cfg = stackConfigOf(v);
+    const since = checkSince("--since", str(v, "since") ?? DEFAULT_SINCE);
+    // proxy stays protected even when the stack file names another network: the reference host has it.
+    const protectedNames = [
+        ...new Set([
+            DEFAULT_NETWORK,
+            cfg?.network.name ?? DEFAULT_NETWORK,
+            ...strs(v, "protect").map((p) => checkName("--protect", p)),
+        ]),
+    ];
+    const logSource = logSourceOf(v);
+    const unit = checkName("--unit", str(v, "unit") ?? DEFAULT_UNIT);
+    return {
+        since,
+        logSource,
+        protectedNames,
+        apply: flag(v, "apply"),
+        restartDocker: flag(v, "restart-docker"),
+        unit,
+    };
+}
+
+export async function runGuardCommand(o: GuardCommandOptions, common: Common, io: Io): Promise<number> {
+    const { engine, progress } = await connect(common, "guard");
+    const report = await runGuard(engine, { ...o, progress });
+    emit(io, common, report, renderGuard(report));
+    return EXIT_OK;
+}
+
+const guard: Command<GuardCommandOptions> = {
+    summary:
+        "Step-0 safety net: VIP failures since a time, prune unused networks but never proxy, restart docker only if asked",
+    options: guardOptions,
+    parse: parseGuard,
+    run: runGuardCommand,
+};
+
+export const guardCommand = command(guard);

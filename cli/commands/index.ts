@@ -1,0 +1,15 @@
+// Every command, in the order the help lists them.
+import { capacityCommand } from "./capacity";
+import { CliCommand } from "./command";
+import { driftCommand } from "./drift";
+import { guardCommand } from "./guard";
+import { leakProbeCommand } from "./leak-probe";
+import { surveyCommand } from "./survey";
+
+export const COMMANDS: Readonly<Record<string, CliCommand>> = {
+    survey: surveyCommand,
+    capacity: capacityCommand,
+    "leak-probe": leakProbeCommand,
+    guard: guardCommand,
+    drift: driftCommand,
+};
