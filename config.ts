@@ -1,7 +1,7 @@
 // Parses the stack configuration into one typed, validated object. Every error names the key, the bad value
 // and what is allowed, and is raised before any resource exists.
-import * as fs from "fs";
-import * as path from "path";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { z } from "zod";
 import { checkCanonicalCidr, toRange, CIDR_FORM } from "./src/subnet";
 import { NAME_PATTERN, NAME_RULE } from "./src/names";
@@ -24,18 +24,36 @@ const filePath = z.string().regex(PATH_PATTERN, {
     message: "is not allowed; use a path of letters, digits and _ . / @ + - (no spaces or shell metacharacters)",
 });
 const seconds = (dflt: number) =>
-    z.number().int({ message: "must be a whole number of seconds" }).min(1, { message: "must be at least 1 second" })
-        .max(3600, { message: "must be at most 3600 seconds" }).default(dflt);
+    z
+        .number()
+        .int({ message: "must be a whole number of seconds" })
+        .min(1, { message: "must be at least 1 second" })
+        .max(3600, { message: "must be at most 3600 seconds" })
+        .default(dflt);
 
 const networkSchema = z.strictObject({
     name: name.default("proxy"),
     subnet: z.string(),
     gateway: z.string().optional(),
-    labels: z.record(z.string().regex(LABEL_KEY_PATTERN, { message: "is not a label key; use lower-case letters, digits, '.' and '-'" }),
-        z.string().regex(/^[A-Za-z0-9_.:\/-]{0,128}$/, { message: "is not allowed as a label value; use letters, digits and _ . : / -" }))
+    labels: z
+        .record(
+            z.string().regex(LABEL_KEY_PATTERN, {
+                message: "is not a label key; use lower-case letters, digits, '.' and '-'",
+            }),
+            z.string().regex(/^[A-Za-z0-9_.:/-]{0,128}$/, {
+                message: "is not allowed as a label value; use letters, digits and _ . : / -",
+            }),
+        )
         .default({ owner: PROJECT }),
-    adoptId: z.string().regex(NETWORK_ID_PATTERN, { message: "is not a Docker network ID (25 lower-case alphanumerics or 64 hex digits)" }).optional(),
-    implementation: z.enum(["docker", "command"], { message: "must be \"docker\" (the Docker provider) or \"command\" (host scripts)" }).default("docker"),
+    adoptId: z
+        .string()
+        .regex(NETWORK_ID_PATTERN, {
+            message: "is not a Docker network ID (25 lower-case alphanumerics or 64 hex digits)",
+        })
+        .optional(),
+    implementation: z
+        .enum(["docker", "command"], { message: 'must be "docker" (the Docker provider) or "command" (host scripts)' })
+        .default("docker"),
     minHeadroom: z.number().min(1, { message: "must be at least 1 (the subnet must hold today's use)" }).default(10),
     reserved: z.array(cidr).default([]),
     removeTimeoutSeconds: seconds(120),
@@ -44,45 +62,80 @@ const networkSchema = z.strictObject({
 const httpProbe = z.strictObject({
     url: z.url({ message: "is not an http(s) URL", protocol: /^https?$/ }),
     host: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, { message: "is not a host name" }),
-    expectStatus: z.number().int().min(100, { message: "must be an HTTP status (100-599)" }).max(599, { message: "must be an HTTP status (100-599)" }).default(200),
+    expectStatus: z
+        .number()
+        .int()
+        .min(100, { message: "must be an HTTP status (100-599)" })
+        .max(599, { message: "must be an HTTP status (100-599)" })
+        .default(200),
 });
 
 const stackSchema = z.strictObject({
     name,
     compose: filePath.optional(),
-    unit: z.string().regex(UNIT_PATTERN, { message: "is not a systemd unit name such as deploy-proxy.service" }).optional(),
+    unit: z
+        .string()
+        .regex(UNIT_PATTERN, { message: "is not a systemd unit name such as deploy-proxy.service" })
+        .optional(),
     waitsFor: z.array(name).default([]),
     attached: z.boolean().default(true),
-    health: z.strictObject({
-        timeoutSeconds: seconds(180),
-        http: httpProbe.optional(),
-    }).default({ timeoutSeconds: 180 }),
+    health: z
+        .strictObject({
+            timeoutSeconds: seconds(180),
+            http: httpProbe.optional(),
+        })
+        .default({ timeoutSeconds: 180 }),
     teardownTimeoutSeconds: seconds(180),
 });
 
 const rebuildSchema = z.strictObject({
     nixModule: filePath.optional(),
-    command: z.array(z.string().regex(/^[A-Za-z0-9_./=:,+@-]+$/, { message: "is not allowed in the rebuild command; use words of letters, digits and _ . / = : , + @ -" }))
-        .min(1, { message: "must name a program" }).default(["nixos-rebuild", "switch"]),
+    command: z
+        .array(
+            z.string().regex(/^[A-Za-z0-9_./=:,+@-]+$/, {
+                message: "is not allowed in the rebuild command; use words of letters, digits and _ . / = : , + @ -",
+            }),
+        )
+        .min(1, { message: "must name a program" })
+        .default(["nixos-rebuild", "switch"]),
 });
 
-const scriptsDir = z.string().regex(/^\/[A-Za-z0-9_.\/@+-]*$/, {
-    message: "is not allowed; use an absolute path of letters, digits and _ . / @ + - (no spaces or shell metacharacters)",
-}).default(DEFAULT_SCRIPTS_DIR);
+const scriptsDir = z
+    .string()
+    .regex(/^\/[A-Za-z0-9_./@+-]*$/, {
+        message:
+            "is not allowed; use an absolute path of letters, digits and _ . / @ + - (no spaces or shell metacharacters)",
+    })
+    .default(DEFAULT_SCRIPTS_DIR);
 
-const connectionSchema = z.discriminatedUnion("mode", [
-    z.strictObject({ mode: z.literal("local"), scriptsDir }),
-    z.strictObject({
-        mode: z.literal("ssh"),
-        scriptsDir,
-        host: z.string().regex(HOST_PATTERN, { message: "is not a host name or address" }),
-        port: z.number().int().min(1, { message: "must be a TCP port (1-65535)" }).max(65535, { message: "must be a TCP port (1-65535)" }).default(22),
-        user: name,
-        hostKey: z.string().regex(/^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/=]+$/, {
-            message: "is not a public host key line such as \"ssh-ed25519 AAAA...\" (pin the host key; an unpinned key is not checked)",
+const connectionSchema = z.discriminatedUnion(
+    "mode",
+    [
+        z.strictObject({ mode: z.literal("local"), scriptsDir }),
+        z.strictObject({
+            mode: z.literal("ssh"),
+            scriptsDir,
+            host: z.string().regex(HOST_PATTERN, { message: "is not a host name or address" }),
+            port: z
+                .number()
+                .int()
+                .min(1, { message: "must be a TCP port (1-65535)" })
+                .max(65535, { message: "must be a TCP port (1-65535)" })
+                .default(22),
+            user: name,
+            hostKey: z
+                .string()
+                .regex(
+                    /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/=]+$/,
+                    {
+                        message:
+                            'is not a public host key line such as "ssh-ed25519 AAAA..." (pin the host key; an unpinned key is not checked)',
+                    },
+                ),
         }),
-    }),
-], { message: "must be {mode: local} or {mode: ssh, host, user, hostKey}" });
+    ],
+    { message: "must be {mode: local} or {mode: ssh, host, user, hostKey}" },
+);
 
 const maintenanceSchema = z.strictObject({
     windowOpen: z.boolean().default(false),
@@ -141,11 +194,18 @@ function shapeAt(p: readonly PropertyKey[]): Record<string, unknown> | undefined
 }
 
 function keyOf(p: readonly PropertyKey[]): string {
-    return p.reduce<string>((acc, part) => (typeof part === "number" ? `${acc}[${part}]` : `${acc}.${String(part)}`), PROJECT).replace(`${PROJECT}.`, `${PROJECT}:`);
+    return p
+        .reduce<string>(
+            (acc, part) => (typeof part === "number" ? `${acc}[${part}]` : `${acc}.${String(part)}`),
+            PROJECT,
+        )
+        .replace(`${PROJECT}.`, `${PROJECT}:`);
 }
 
 function fail(p: readonly PropertyKey[], value: unknown, rule: string): never {
-    throw new ConfigError(value === undefined ? `${keyOf(p)} ${rule}` : `${keyOf(p)}: ${JSON.stringify(value)} ${rule}`);
+    throw new ConfigError(
+        value === undefined ? `${keyOf(p)} ${rule}` : `${keyOf(p)}: ${JSON.stringify(value)} ${rule}`,
+    );
 }
 
 function valueAt(raw: unknown, p: readonly PropertyKey[]): unknown {
@@ -176,12 +236,17 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
         const value = valueAt(raw, p);
         if (issue.code === "unrecognized_keys") {
             const known = Object.keys((valueAt(shapeAt(p), []) ?? {}) as object);
-            fail([...p, issue.keys[0]], undefined,
-                `is not a known key${known.length > 0 ? `; known keys here: ${known.join(", ")}` : ""} (see Pulumi.yaml)`);
+            fail(
+                [...p, issue.keys[0]],
+                undefined,
+                `is not a known key${known.length > 0 ? `; known keys here: ${known.join(", ")}` : ""} (see Pulumi.yaml)`,
+            );
         }
         if (issue.code === "invalid_key") {
             const key = issue.path[issue.path.length - 1];
-            throw new ConfigError(`${keyOf(p.slice(0, -1))}: key ${JSON.stringify(key)} ${issue.issues[0]?.message ?? "is not allowed"}`);
+            throw new ConfigError(
+                `${keyOf(p.slice(0, -1))}: key ${JSON.stringify(key)} ${issue.issues[0]?.message ?? "is not allowed"}`,
+            );
         }
         if (issue.code === "invalid_type" && issue.message.startsWith("Invalid input")) {
             const wanted = issue.expected === "boolean" ? "true or false" : `a ${issue.expected}`;
@@ -191,14 +256,21 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
     }
     const cfg = parsed.data;
     cfg.network.subnet = canonical(["network", "subnet"], cfg.network.subnet);
-    cfg.network.reserved.forEach((r, i) => canonical(["network", "reserved", i], r));
+    for (const [i, r] of cfg.network.reserved.entries()) {
+        canonical(["network", "reserved", i], r);
+    }
     checkGateway(cfg.network.subnet, cfg.network.gateway);
     checkStacks(cfg.stacks, cfg.maintenance.allowStacks);
     for (const [i, s] of cfg.stacks.entries()) {
         if ((s.compose === undefined) === (s.unit === undefined)) {
-            const has = s.compose === undefined ? "has neither compose nor unit" : `has both compose ${JSON.stringify(s.compose)} and unit ${JSON.stringify(s.unit)}`;
-            throw new ConfigError(`${keyOf(["stacks", i])} (${JSON.stringify(s.name)}) ${has}; give exactly one: ` +
-                "compose (a compose file deployed with docker stack deploy) or unit (the systemd unit that deploys it)");
+            const has =
+                s.compose === undefined
+                    ? "has neither compose nor unit"
+                    : `has both compose ${JSON.stringify(s.compose)} and unit ${JSON.stringify(s.unit)}`;
+            throw new ConfigError(
+                `${keyOf(["stacks", i])} (${JSON.stringify(s.name)}) ${has}; give exactly one: ` +
+                    "compose (a compose file deployed with docker stack deploy) or unit (the systemd unit that deploys it)",
+            );
         }
         if (s.compose !== undefined && cfg.connection.mode === "local") {
             mustExist(["stacks", i, "compose"], s.compose, opts.baseDir);
@@ -208,7 +280,11 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
         mustExist(["rebuild", "nixModule"], cfg.rebuild.nixModule, opts.baseDir);
     }
     if (cfg.connection.mode === "ssh" && !opts.hasSshPrivateKey) {
-        fail(["sshPrivateKey"], undefined, "is missing: connection.mode ssh needs it; set it with `pulumi config set --secret sshPrivateKey < key`");
+        fail(
+            ["sshPrivateKey"],
+            undefined,
+            "is missing: connection.mode ssh needs it; set it with `pulumi config set --secret sshPrivateKey < key`",
+        );
     }
     const windowValue = opts.env?.[WINDOW_ENV];
     if (windowValue !== undefined && windowValue !== "" && windowValue !== "open" && windowValue !== "closed") {
@@ -217,7 +293,10 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
     if (windowValue === "open") {
         cfg.maintenance.windowOpen = true;
     }
-    const redeploy = parseRedeploy(opts.env?.[REDEPLOY_ENV], cfg.stacks.map((s) => s.name));
+    const redeploy = parseRedeploy(
+        opts.env?.[REDEPLOY_ENV],
+        cfg.stacks.map((s) => s.name),
+    );
     return redeploy.length > 0 ? { ...cfg, redeploy } : cfg;
 }
 
@@ -229,8 +308,10 @@ export function parseRedeploy(value: string | undefined, known: string[]): strin
     const names = value.split(",").map((n) => n.trim());
     for (const n of names) {
         if (!known.includes(n)) {
-            throw new ConfigError(`${REDEPLOY_ENV}: ${JSON.stringify(value)} is not allowed; ${n === "" ? "an empty name" : JSON.stringify(n)} is not a configured stack; ` +
-                `use configured stack names separated by commas (known stacks: ${known.join(", ")})`);
+            throw new ConfigError(
+                `${REDEPLOY_ENV}: ${JSON.stringify(value)} is not allowed; ${n === "" ? "an empty name" : JSON.stringify(n)} is not a configured stack; ` +
+                    `use configured stack names separated by commas (known stacks: ${known.join(", ")})`,
+            );
         }
     }
     return [...new Set(names)];
@@ -250,8 +331,18 @@ function checkGateway(subnet: string, gateway: string | undefined): void {
     }
     const range = toRange(subnet);
     const gw = gateway.includes("/") ? undefined : toRange(gateway);
-    if (!range || !gw || !range.contains(gw) || gw.getFirst().isEquals(range.getFirst()) || gw.getFirst().isEquals(range.getLast())) {
-        fail(["network", "gateway"], gateway, `is not a host address inside ${subnet} (not its network or broadcast address)`);
+    if (
+        !range ||
+        !gw ||
+        !range.contains(gw) ||
+        gw.getFirst().isEquals(range.getFirst()) ||
+        gw.getFirst().isEquals(range.getLast())
+    ) {
+        fail(
+            ["network", "gateway"],
+            gateway,
+            `is not a host address inside ${subnet} (not its network or broadcast address)`,
+        );
     }
 }
 
@@ -270,13 +361,21 @@ function checkStacks(stacks: StackConfig[], allow: string[] | undefined): void {
                 fail(["stacks", i, "waitsFor", j], dep, "is the stack itself; a stack cannot wait for itself");
             }
             if (!seen.has(dep)) {
-                fail(["stacks", i, "waitsFor", j], dep, `is not a configured stack; known stacks: ${[...seen.keys()].join(", ")}`);
+                fail(
+                    ["stacks", i, "waitsFor", j],
+                    dep,
+                    `is not a configured stack; known stacks: ${[...seen.keys()].join(", ")}`,
+                );
             }
         }
     }
     for (const [i, a] of (allow ?? []).entries()) {
         if (!seen.has(a)) {
-            fail(["maintenance", "allowStacks", i], a, `is not a configured stack; known stacks: ${[...seen.keys()].join(", ")}`);
+            fail(
+                ["maintenance", "allowStacks", i],
+                a,
+                `is not a configured stack; known stacks: ${[...seen.keys()].join(", ")}`,
+            );
         }
     }
     try {

@@ -2,21 +2,21 @@
 // Every check runs before the first resource is registered: a bad input changes nothing.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { createHash } from "crypto";
-import * as fs from "fs";
-import * as path from "path";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { HostScripts } from "./components/hostScripts";
 import { NixosRebuild } from "./components/nixosRebuild";
 import { ParallelTeardown } from "./components/parallelTeardown";
 import { ProxyNetwork } from "./components/proxyNetwork";
 import { SwarmStack } from "./components/swarmStack";
-import { Config, PROJECT, WINDOW_ENV } from "./config";
-import { HostFacts, Runner, sshOptions } from "./src/hostFacts";
+import { type Config, PROJECT, WINDOW_ENV } from "./config";
+import { type HostFacts, type Runner, sshOptions } from "./src/hostFacts";
 import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
-import { scriptPath, Target } from "./src/hostCommand";
+import { scriptPath, type Target } from "./src/hostCommand";
 import { checkNixModule } from "./src/nix";
-import { isReplacing, maintenancePlan, MaintenanceStep, Plan } from "./src/plan";
-import { capacity, Capacity, planSubnet, toRange } from "./src/subnet";
+import { isReplacing, maintenancePlan, type MaintenanceStep, type Plan } from "./src/plan";
+import { capacity, type Capacity, planSubnet, toRange } from "./src/subnet";
 
 export interface ProgramInput {
     config: Config;
@@ -105,7 +105,7 @@ export function check(input: ProgramInput): Checked {
     // replaced: a difference there alone would make the engine replace it (and refuse an import).
     const desiredGateway = net.gateway ?? firstHost(net.subnet);
     const follow = live !== undefined && !replacing;
-    const gateway = follow ? live.gateways[0] ?? desiredGateway : desiredGateway;
+    const gateway = follow ? (live.gateways[0] ?? desiredGateway) : desiredGateway;
     const labels = follow ? live.labels : net.labels;
     const differences: Difference[] = [];
     if (live) {
@@ -117,15 +117,22 @@ export function check(input: ProgramInput): Checked {
             differences.push({ key: "network.labels", live: labelText(live.labels), desired: labelText(net.labels) });
         }
     }
-    const changes = replacing && live ? [{ key: "network.subnet", live: fromSubnets.join(",") || "(none)", desired: net.subnet }, ...differences] : [];
+    const changes =
+        replacing && live
+            ? [{ key: "network.subnet", live: fromSubnets.join(",") || "(none)", desired: net.subnet }, ...differences]
+            : [];
     let importId: string | undefined;
     if (net.adoptId !== undefined && net.implementation === "docker" && !replacing) {
         if (!live) {
-            throw new Error(`${PROJECT}:network.adoptId: ${JSON.stringify(net.adoptId)} names a network to adopt, but the host has no network named ${JSON.stringify(net.name)}`);
+            throw new Error(
+                `${PROJECT}:network.adoptId: ${JSON.stringify(net.adoptId)} names a network to adopt, but the host has no network named ${JSON.stringify(net.name)}`,
+            );
         }
         if (live.id !== net.adoptId && !live.id.startsWith(net.adoptId)) {
-            throw new Error(`${PROJECT}:network.adoptId: ${JSON.stringify(net.adoptId)} is not the ID of the live network ${JSON.stringify(net.name)} (${live.id}); ` +
-                "set it to the live ID to adopt that network, or remove it once the network is adopted");
+            throw new Error(
+                `${PROJECT}:network.adoptId: ${JSON.stringify(net.adoptId)} is not the ID of the live network ${JSON.stringify(net.name)} (${live.id}); ` +
+                    "set it to the live ID to adopt that network, or remove it once the network is adopted",
+            );
         }
         importId = live.id;
     }
@@ -142,8 +149,18 @@ export function check(input: ProgramInput): Checked {
         rebuildCommand: cfg.rebuild.nixModule !== undefined ? cfg.rebuild.command : undefined,
     });
     return {
-        subnet: net.subnet, gateway, labels, capacity: cap, insideDefaultPool, fromSubnets, replacing, importId,
-        deferred: follow ? differences : [], changes, nixModuleDigest, plan,
+        subnet: net.subnet,
+        gateway,
+        labels,
+        capacity: cap,
+        insideDefaultPool,
+        fromSubnets,
+        replacing,
+        importId,
+        deferred: follow ? differences : [],
+        changes,
+        nixModuleDigest,
+        plan,
     };
 }
 
@@ -155,7 +172,15 @@ function targetOf(input: ProgramInput): Target {
     if (!input.sshPrivateKey) {
         throw new Error(`${PROJECT}:sshPrivateKey is required with connection.mode ssh`);
     }
-    return { mode: "ssh", scriptsDir: c.scriptsDir, host: c.host, port: c.port, user: c.user, hostKey: c.hostKey, privateKey: input.sshPrivateKey };
+    return {
+        mode: "ssh",
+        scriptsDir: c.scriptsDir,
+        host: c.host,
+        port: c.port,
+        user: c.user,
+        hostKey: c.hostKey,
+        privateKey: input.sshPrivateKey,
+    };
 }
 
 /** Stack outputs: derived from the config alone, so they read the same before and after the maintenance. */
@@ -172,21 +197,29 @@ function logFacts(cfg: Config, checked: Checked, facts: HostFacts | undefined): 
     // Live figures go to the log, not to the outputs: they move with every task.
     const cap = checked.capacity;
     const u = facts?.usage;
-    const parts = u ? ` (${u.vips} VIPs, ${u.taskEndpoints + u.containerEndpoints} endpoints, ${u.lbEndpoints} load balancers: one per node using it)` : "";
-    pulumi.log.info(`${cfg.network.name}: ${cap.inUse} addresses in use${parts}; ${cap.cidr} gives ${cap.assignable} assignable` +
-        (cap.inUse > 0 ? ` (${(cap.assignable / cap.inUse).toFixed(1)}x)` : "") +
-        `; this run ${checked.replacing ? `replaces the network (live: ${checked.fromSubnets.join(", ") || "unknown"})` : "keeps the network"}`);
+    const parts = u
+        ? ` (${u.vips} VIPs, ${u.taskEndpoints + u.containerEndpoints} endpoints, ${u.lbEndpoints} load balancers: one per node using it)`
+        : "";
+    pulumi.log.info(
+        `${cfg.network.name}: ${cap.inUse} addresses in use${parts}; ${cap.cidr} gives ${cap.assignable} assignable` +
+            (cap.inUse > 0 ? ` (${(cap.assignable / cap.inUse).toFixed(1)}x)` : "") +
+            `; this run ${checked.replacing ? `replaces the network (live: ${checked.fromSubnets.join(", ") || "unknown"})` : "keeps the network"}`,
+    );
     const show = (d: Difference) => `${d.key} ${d.live} -> ${d.desired}`;
     if (checked.changes.length > 0) {
         pulumi.log.info(`at this maintenance the network changes: ${checked.changes.map(show).join("; ")}`);
     }
     if (checked.deferred.length > 0) {
-        pulumi.log.info(`${checked.deferred.map((d) => d.key).join(" and ")} follow the live network until it is next replaced ` +
-            `(Docker cannot change them in place); they change at the next maintenance: ${checked.deferred.map(show).join("; ")}`);
+        pulumi.log.info(
+            `${checked.deferred.map((d) => d.key).join(" and ")} follow the live network until it is next replaced ` +
+                `(Docker cannot change them in place); they change at the next maintenance: ${checked.deferred.map(show).join("; ")}`,
+        );
     }
     if (checked.insideDefaultPool) {
-        pulumi.log.warn(`${checked.subnet} lies inside the swarm's default address pool ${checked.insideDefaultPool}; ` +
-            `networks created later without --subnet may be given addresses next to it`);
+        pulumi.log.warn(
+            `${checked.subnet} lies inside the swarm's default address pool ${checked.insideDefaultPool}; ` +
+                `networks created later without --subnet may be given addresses next to it`,
+        );
     }
 }
 
@@ -220,34 +253,53 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
 
     // Over SSH the Docker provider reaches the host's dockerd through `ssh ... docker system dial-stdio` with the
     // operator's agent and the pinned host key; locally it uses DOCKER_HOST, as the default provider always did.
-    const dockerProvider = target.mode === "ssh" && cfg.network.implementation === "docker"
-        ? new docker.Provider("host-docker", {
-            host: `ssh://${target.user}@${target.host}:${target.port}`,
-            sshOpts: sshOptions(target.host, target.port, target.hostKey),
-        }, opts)
-        : undefined;
-    const network = new ProxyNetwork("proxy", {
-        name: cfg.network.name,
-        subnet: checked.subnet,
-        gateway: checked.gateway,
-        labels: checked.labels,
-        implementation: cfg.network.implementation,
-        importId: checked.importId,
-        removeTimeoutSeconds: cfg.network.removeTimeoutSeconds,
-        target,
-        dependsOn: [scripts.resource],
-        windowHook,
-        provider: dockerProvider,
-    }, opts);
+    const dockerProvider =
+        target.mode === "ssh" && cfg.network.implementation === "docker"
+            ? new docker.Provider(
+                  "host-docker",
+                  {
+                      host: `ssh://${target.user}@${target.host}:${target.port}`,
+                      sshOpts: sshOptions(target.host, target.port, target.hostKey),
+                  },
+                  opts,
+              )
+            : undefined;
+    const network = new ProxyNetwork(
+        "proxy",
+        {
+            name: cfg.network.name,
+            subnet: checked.subnet,
+            gateway: checked.gateway,
+            labels: checked.labels,
+            implementation: cfg.network.implementation,
+            importId: checked.importId,
+            removeTimeoutSeconds: cfg.network.removeTimeoutSeconds,
+            target,
+            dependsOn: [scripts.resource],
+            windowHook,
+            provider: dockerProvider,
+        },
+        opts,
+    );
 
-    const rebuild = checked.nixModuleDigest === undefined ? undefined : new NixosRebuild("rebuild", {
-        command: cfg.rebuild.command,
-        moduleDigest: checked.nixModuleDigest,
-        modulePath: cfg.connection.mode === "local" && cfg.rebuild.nixModule !== undefined ? path.resolve(input.baseDir, cfg.rebuild.nixModule) : undefined,
-        networkId: network.networkId,
-        target,
-        dependsOn: [network.resource],
-    }, opts);
+    const rebuild =
+        checked.nixModuleDigest === undefined
+            ? undefined
+            : new NixosRebuild(
+                  "rebuild",
+                  {
+                      command: cfg.rebuild.command,
+                      moduleDigest: checked.nixModuleDigest,
+                      modulePath:
+                          cfg.connection.mode === "local" && cfg.rebuild.nixModule !== undefined
+                              ? path.resolve(input.baseDir, cfg.rebuild.nixModule)
+                              : undefined,
+                      networkId: network.networkId,
+                      target,
+                      dependsOn: [network.resource],
+                  },
+                  opts,
+              );
 
     const stacks = new Map<string, SwarmStack>();
     // One value per run: every stack SWARM_PROXY_REDEPLOY names is updated in place (see SwarmStack).
@@ -260,29 +312,42 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         // a whole deploy to the outage.
         const waits = s.waitsFor.map((w) => stacks.get(w)!.deployed);
         const base = s.attached && rebuild ? [scripts.resource, rebuild.done] : [scripts.resource];
-        stacks.set(s.name, new SwarmStack(s.name, {
-            stack: s.name,
-            deploy: s.compose !== undefined ? composeDeploy(input, s.compose) : { unit: s.unit! },
-            network: s.attached ? { name: cfg.network.name, id: network.networkId, subnet: checked.subnet } : undefined,
-            teardownTimeoutSeconds: s.teardownTimeoutSeconds,
-            health: s.health,
-            target,
-            dependsOn: [...base, ...(s.attached ? [network.resource] : []), ...waits],
-            windowHook,
-            redeployToken: cfg.redeploy?.includes(s.name) ? redeployToken : undefined,
-        }, opts));
+        stacks.set(
+            s.name,
+            new SwarmStack(
+                s.name,
+                {
+                    stack: s.name,
+                    deploy: s.compose !== undefined ? composeDeploy(input, s.compose) : { unit: s.unit! },
+                    network: s.attached
+                        ? { name: cfg.network.name, id: network.networkId, subnet: checked.subnet }
+                        : undefined,
+                    teardownTimeoutSeconds: s.teardownTimeoutSeconds,
+                    health: s.health,
+                    target,
+                    dependsOn: [...base, ...(s.attached ? [network.resource] : []), ...waits],
+                    windowHook,
+                    redeployToken: cfg.redeploy?.includes(s.name) ? redeployToken : undefined,
+                },
+                opts,
+            ),
+        );
     }
 
     const teardown = checked.plan.teardown;
     if (teardown.length > 0) {
-        new ParallelTeardown("teardown", {
-            stacks: teardown,
-            network: { name: cfg.network.name, id: network.networkId },
-            timeoutSeconds: Math.max(...teardown.map((n) => byName.get(n)!.teardownTimeoutSeconds)),
-            target,
-            dependsOn: teardown.map((n) => stacks.get(n)!.deployed),
-            windowHook,
-        }, opts);
+        new ParallelTeardown(
+            "teardown",
+            {
+                stacks: teardown,
+                network: { name: cfg.network.name, id: network.networkId },
+                timeoutSeconds: Math.max(...teardown.map((n) => byName.get(n)!.teardownTimeoutSeconds)),
+                target,
+                dependsOn: teardown.map((n) => stacks.get(n)!.deployed),
+                windowHook,
+            },
+            opts,
+        );
     }
 
     return {

@@ -16,13 +16,24 @@ interface Figure {
     expected?: number;
 }
 
-async function surveyAndCapacity(engine: Engine, network: string): Promise<{ ms: number; calls: number; inUse: number }> {
+async function surveyAndCapacity(
+    engine: Engine,
+    network: string,
+): Promise<{ ms: number; calls: number; inUse: number }> {
     const t0 = process.hrtime.bigint();
     engine.calls = 0;
     const base = await engine.requireManager();
-    const { networks, services } = await gatherSurvey(engine, base, { proxyName: network, targetSubnet: "10.10.0.0/16", reserved: [] });
+    const { networks, services } = await gatherSurvey(engine, base, {
+        proxyName: network,
+        targetSubnet: "10.10.0.0/16",
+        reserved: [],
+    });
     const usage = countUsage(
-        await gatherUsage(engine, network, base.info.Swarm?.NodeID, { networks, services, apiVersion: base.version.ApiVersion }),
+        await gatherUsage(engine, network, base.info.Swarm?.NodeID, {
+            networks,
+            services,
+            apiVersion: base.version.ApiVersion,
+        }),
     );
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     return { ms, calls: engine.calls, inUse: usage.inUse };
@@ -31,7 +42,14 @@ async function surveyAndCapacity(engine: Engine, network: string): Promise<{ ms:
 async function fakeFigures(sizes: number[], apiVersion: string): Promise<Figure[]> {
     const out: Figure[] = [];
     for (const n of sizes) {
-        const fake = await startFakeEngine({ services: n, replicas: 1, history: 2, nodes: 3, subnet: "10.10.0.0/16", apiVersion });
+        const fake = await startFakeEngine({
+            services: n,
+            replicas: 1,
+            history: 2,
+            nodes: 3,
+            subnet: "10.10.0.0/16",
+            apiVersion,
+        });
         process.env.DOCKER_HOST = fake.host;
         try {
             const engine = new Engine(fake.host);
@@ -42,7 +60,14 @@ async function fakeFigures(sizes: number[], apiVersion: string): Promise<Figure[
             }
             const worst = runs.reduce((a, b) => (b.ms > a.ms ? b : a));
             const expected = n + n + Math.min(3, n);
-            out.push({ what: `fake Engine API ${apiVersion}`, services: n, ms: worst.ms, calls: worst.calls, inUse: worst.inUse, expected });
+            out.push({
+                what: `fake Engine API ${apiVersion}`,
+                services: n,
+                ms: worst.ms,
+                calls: worst.calls,
+                inUse: worst.inUse,
+                expected,
+            });
         } finally {
             await fake.close();
         }
@@ -58,7 +83,13 @@ async function realFigure(count: number): Promise<Figure[]> {
     const stale = await engine.findNetwork(name);
     const id =
         stale?.Id ??
-        (await engine.createNetwork({ Name: name, Driver: "overlay", Attachable: true, Labels: { "swarm-proxy.bench": "1" }, IPAM: { Config: [{ Subnet: "10.198.0.0/16" }] } }));
+        (await engine.createNetwork({
+            Name: name,
+            Driver: "overlay",
+            Attachable: true,
+            Labels: { "swarm-proxy.bench": "1" },
+            IPAM: { Config: [{ Subnet: "10.198.0.0/16" }] },
+        }));
     const label = { label: ["swarm-proxy.bench=1"] };
     const out: Figure[] = [];
     try {
@@ -81,7 +112,9 @@ async function realFigure(count: number): Promise<Figure[]> {
         process.stderr.write(`created ${count - have} services in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
         // Wait until the allocator has given every one its VIP, so the count is stable.
         for (let i = 0; i < 100; i++) {
-            const u = countUsage(await gatherUsage(engine, name, base.info.Swarm?.NodeID, { apiVersion: base.version.ApiVersion }));
+            const u = countUsage(
+                await gatherUsage(engine, name, base.info.Swarm?.NodeID, { apiVersion: base.version.ApiVersion }),
+            );
             if (u.vips >= count) break;
             await new Promise((r) => setTimeout(r, 200));
         }
@@ -91,7 +124,14 @@ async function realFigure(count: number): Promise<Figure[]> {
             runs.push(await surveyAndCapacity(engine, name));
         }
         const worst = runs.reduce((a, b) => (b.ms > a.ms ? b : a));
-        out.push({ what: `real dockerd ${base.version.Version}`, services: count, ms: worst.ms, calls: worst.calls, inUse: worst.inUse, expected: count });
+        out.push({
+            what: `real dockerd ${base.version.Version}`,
+            services: count,
+            ms: worst.ms,
+            calls: worst.calls,
+            inUse: worst.inUse,
+            expected: count,
+        });
     } finally {
         const svcs = await engine.services(label);
         const queue = [...svcs];
@@ -130,7 +170,9 @@ async function main(): Promise<void> {
     }
     const slow = figures.filter((f) => f.services >= 1000 && f.ms >= 2000);
     const callCounts = new Set(figures.filter((f) => f.what.startsWith("fake")).map((f) => f.calls));
-    console.log(`target: < 2000 ms at 1000 services: ${slow.length === 0 ? "met" : "MISSED"}; API calls constant across sizes: ${callCounts.size === 1 ? "yes" : "NO"}`);
+    console.log(
+        `target: < 2000 ms at 1000 services: ${slow.length === 0 ? "met" : "MISSED"}; API calls constant across sizes: ${callCounts.size === 1 ? "yes" : "NO"}`,
+    );
     if (slow.length > 0 || callCounts.size !== 1) {
         process.exitCode = 1;
     }

@@ -3,7 +3,7 @@
 // .cache/cli-build whenever a source is newer than that build: under ts-node every start paid about 3 s
 // of transpiling, a build starts in well under 1 s. Where the cache cannot be written it falls back to
 // ts-node, and without TypeScript installed to the `npm run build` output.
-"use strict";
+
 const fs = require("node:fs");
 const path = require("node:path");
 
@@ -44,7 +44,10 @@ function sources() {
 
 function fresh() {
     const files = sources();
-    const newest = Math.max(fs.statSync(__filename).mtimeMs, ...files.map((f) => fs.statSync(path.join(root, f)).mtimeMs));
+    const newest = Math.max(
+        fs.statSync(__filename).mtimeMs,
+        ...files.map((f) => fs.statSync(path.join(root, f)).mtimeMs),
+    );
     const stamp = path.join(cache, "stamp");
     let built = "";
     try {

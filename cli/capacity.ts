@@ -4,15 +4,15 @@
 // Engine API calls whatever the number of services; the probe measures what the allocator really has
 // left, so leaked addresses show as counted-free minus probed-free.
 import { randomBytes } from "node:crypto";
-import { Usage, UsageInput, vipOn } from "../src/docker";
-import { Engine, EngineNetwork, EngineService } from "./engine";
+import { type Usage, type UsageInput, vipOn } from "../src/docker";
+import type { Engine, EngineNetwork, EngineService } from "./engine";
 
 // The count itself is the program's (src/docker.ts): one number for `capacity` and `pulumi preview`.
 export { countUsage } from "../src/docker";
 export type { Usage, UsageInput } from "../src/docker";
 import { commandLine } from "./command";
 import { CliError, errorMessage } from "./errors";
-import { Progress } from "./progress";
+import type { Progress } from "./progress";
 
 export interface Prefetched {
     networks?: EngineNetwork[];
@@ -168,7 +168,12 @@ const PROBE_CLEANUP_MS = 120_000;
  * Removes the probe's services, waiting for dockerd to answer again after a restart. Never throws: resolves
  * to undefined once none is left, else to what is left and the command that removes it.
  */
-async function removeProbeServices(engine: Engine, filter: Record<string, string[]>, created: string[], progress: Progress): Promise<string | undefined> {
+async function removeProbeServices(
+    engine: Engine,
+    filter: Record<string, string[]>,
+    created: string[],
+    progress: Progress,
+): Promise<string | undefined> {
     const deadline = Date.now() + PROBE_CLEANUP_MS;
     const report = (head: string, names: string[]) =>
         `${head}: ${names.map((n) => `service ${n}`).join(", ")}\nremove it with: ${commandLine([["docker", "service", "rm", ...names]], engine.host)}`;
@@ -181,7 +186,10 @@ async function removeProbeServices(engine: Engine, filter: Record<string, string
             if (Date.now() > deadline) {
                 return created.length === 0
                     ? undefined
-                    : report(`could not check what is left (${errorMessage(e)}); this probe created, and may have left`, created);
+                    : report(
+                          `could not check what is left (${errorMessage(e)}); this probe created, and may have left`,
+                          created,
+                      );
             }
             if (errorMessage(e) !== lastError) {
                 // dockerd restarting under the probe: wait for it rather than leave the services behind.

@@ -17,7 +17,10 @@ export interface ChartSpec {
 const COLORS = ["#c0392b", "#2471a3", "#1e8449", "#b9770e", "#7d3c98"];
 
 export function escapeXml(s: string): string {
-    return s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c] ?? c);
+    return s.replace(
+        /[<>&"']/g,
+        (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c] ?? c,
+    );
 }
 
 /** A step that gives 4 to 8 ticks between 0 and max: 1, 2 or 5 times a power of ten. */
@@ -49,7 +52,7 @@ export function lineChartSvg(spec: ChartSpec): string {
     // A leak of a few addresses on a /24 is invisible from zero: start the axis near the data.
     const yMin = Math.max(0, (Math.floor(yMinRaw / yStep) - 1) * yStep);
     const yMax = (Math.ceil(yMaxRaw / yStep) + 1) * yStep;
-    const xStep = niceStep(xMax) < 1 ? 1 : niceStep(xMax);
+    const xStep = Math.max(1, niceStep(xMax));
     const sx = (x: number) => m.left + (x / xMax) * pw;
     const sy = (y: number) => m.top + ph - ((y - yMin) / (yMax - yMin || 1)) * ph;
 
@@ -78,7 +81,9 @@ export function lineChartSvg(spec: ChartSpec): string {
         const pts = s.points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(" ");
         out.push(`<polyline class="series" fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>`);
         for (const p of s.points) {
-            out.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${color}"><title>${escapeXml(`${s.label}: ${fmt(p.y)} after ${fmt(p.x)}`)}</title></circle>`);
+            out.push(
+                `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${color}"><title>${escapeXml(`${s.label}: ${fmt(p.y)} after ${fmt(p.x)}`)}</title></circle>`,
+            );
         }
         const ly = m.top + 10 + i * 20;
         out.push(
@@ -87,5 +92,5 @@ export function lineChartSvg(spec: ChartSpec): string {
         );
     });
     out.push("</svg>");
-    return out.join("\n") + "\n";
+    return `${out.join("\n")}\n`;
 }

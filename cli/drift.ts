@@ -2,14 +2,14 @@
 // cannot see — the stacks are Command resources without Read, so refresh never notices a stack removed
 // or a service detached; `proxy` recreated out of band; the address space running low; VIP failures.
 import { readFileSync } from "node:fs";
-import { CapacityReport, Usage, countUsage, gatherUsage } from "./capacity";
+import { type CapacityReport, type Usage, countUsage, gatherUsage } from "./capacity";
 import { childEnv, execFileP, failureDetail } from "./child";
 import { shellWord } from "./command";
-import { Engine, EngineNetwork, EngineService, serviceOnNetwork, stackOf, subnetsOf } from "./engine";
+import { type Engine, type EngineNetwork, type EngineService, serviceOnNetwork, stackOf, subnetsOf } from "./engine";
 import { CliError, EXIT_DRIFT, EXIT_ERROR, EXIT_OK, errorMessage } from "./errors";
-import { LogSource, VipFailure, findVipFailures } from "./logscan";
-import { Progress } from "./progress";
-import { StackConfig } from "./stackconfig";
+import { type LogSource, type VipFailure, findVipFailures } from "./logscan";
+import type { Progress } from "./progress";
+import type { StackConfig } from "./stackconfig";
 
 export type CheckStatus = "ok" | "drift" | "error" | "skipped";
 
@@ -112,7 +112,11 @@ export interface PreviewSource {
     cwd?: string;
 }
 
-export async function readPreview(src: PreviewSource, progress: Progress, env: NodeJS.ProcessEnv = process.env): Promise<PreviewSummary | undefined> {
+export async function readPreview(
+    src: PreviewSource,
+    progress: Progress,
+    env: NodeJS.ProcessEnv = process.env,
+): Promise<PreviewSummary | undefined> {
     if (src.kind === "none" || !src.value) {
         return undefined;
     }
@@ -138,7 +142,9 @@ export async function readPreview(src: PreviewSource, progress: Progress, env: N
         }
         const code = (e as { code?: unknown }).code;
         if (code === "ENOENT") {
-            throw new CliError("pulumi preview: the pulumi CLI is not on PATH; install it or pass --preview-json with a saved output");
+            throw new CliError(
+                "pulumi preview: the pulumi CLI is not on PATH; install it or pass --preview-json with a saved output",
+            );
         }
         throw new CliError(`pulumi preview failed: ${failureDetail(e, 3)}`);
     }
@@ -172,7 +178,13 @@ export function liveFindings(i: LiveInput): Finding[] {
     const netName = i.config.network.name;
     const net = i.networks.find((n) => n.Name === netName);
     if (!net) {
-        out.push({ check: "network", subject: netName, status: "drift", kind: "network-missing", detail: "network is missing" });
+        out.push({
+            check: "network",
+            subject: netName,
+            status: "drift",
+            kind: "network-missing",
+            detail: "network is missing",
+        });
     } else {
         const subnets = subnetsOf(net);
         const problems: string[] = [];
@@ -185,27 +197,51 @@ export function liveFindings(i: LiveInput): Finding[] {
         if (net.Attachable !== true) {
             problems.push("not attachable");
         }
-        const recreated = problems.length === 0 && i.stateNetworkId !== undefined && i.stateNetworkId !== "" && !net.Id.startsWith(i.stateNetworkId) && !i.stateNetworkId.startsWith(net.Id);
+        const recreated =
+            problems.length === 0 &&
+            i.stateNetworkId !== undefined &&
+            i.stateNetworkId !== "" &&
+            !net.Id.startsWith(i.stateNetworkId) &&
+            !i.stateNetworkId.startsWith(net.Id);
         if (recreated) {
-            problems.push(`recreated out of band: live id ${net.Id.slice(0, 12)}, Pulumi's state has ${(i.stateNetworkId ?? "").slice(0, 12)}`);
+            problems.push(
+                `recreated out of band: live id ${net.Id.slice(0, 12)}, Pulumi's state has ${(i.stateNetworkId ?? "").slice(0, 12)}`,
+            );
         }
         out.push({
             check: "network",
             subject: netName,
             status: problems.length > 0 ? "drift" : "ok",
             kind: problems.length === 0 ? "ok" : recreated ? "network-recreated" : "network-mismatch",
-            detail: problems.length > 0 ? problems.join("; ") : `overlay ${subnets.join(", ")} (id ${net.Id.slice(0, 12)})`,
+            detail:
+                problems.length > 0 ? problems.join("; ") : `overlay ${subnets.join(", ")} (id ${net.Id.slice(0, 12)})`,
             networkId: net.Id,
         });
     }
 
     for (const st of i.config.stacks) {
-        const svcs = i.services.filter((s) => stackOf(s) === st.name).sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name));
+        const svcs = i.services
+            .filter((s) => stackOf(s) === st.name)
+            .sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name));
         if (svcs.length === 0) {
-            out.push({ check: "stack", subject: st.name, stack: st.name, status: "drift", kind: "stack-missing", detail: "stack has no services (removed?)" });
+            out.push({
+                check: "stack",
+                subject: st.name,
+                stack: st.name,
+                status: "drift",
+                kind: "stack-missing",
+                detail: "stack has no services (removed?)",
+            });
             continue;
         }
-        out.push({ check: "stack", subject: st.name, stack: st.name, status: "ok", kind: "ok", detail: `${svcs.length} service(s)` });
+        out.push({
+            check: "stack",
+            subject: st.name,
+            stack: st.name,
+            status: "ok",
+            kind: "ok",
+            detail: `${svcs.length} service(s)`,
+        });
         if (net && st.attached !== false) {
             const on = svcs.filter((s) => serviceOnNetwork(s, net)).map((s) => s.Spec.Name);
             if (Array.isArray(st.attached)) {
@@ -216,7 +252,10 @@ export function liveFindings(i: LiveInput): Finding[] {
                     stack: st.name,
                     status: missing.length > 0 ? "drift" : "ok",
                     kind: missing.length > 0 ? "service-detached" : "ok",
-                    detail: missing.length > 0 ? `not on ${netName}: ${missing.join(", ")}` : `on ${netName}: ${on.join(", ")}`,
+                    detail:
+                        missing.length > 0
+                            ? `not on ${netName}: ${missing.join(", ")}`
+                            : `on ${netName}: ${on.join(", ")}`,
                 });
             } else {
                 out.push({
@@ -225,19 +264,36 @@ export function liveFindings(i: LiveInput): Finding[] {
                     stack: st.name,
                     status: on.length === 0 ? "drift" : "ok",
                     kind: on.length === 0 ? "service-detached" : "ok",
-                    detail: on.length === 0 ? `no service of the stack is on ${netName}` : `on ${netName}: ${on.join(", ")}`,
+                    detail:
+                        on.length === 0
+                            ? `no service of the stack is on ${netName}`
+                            : `on ${netName}: ${on.join(", ")}`,
                 });
             }
         } else if (st.attached === false && net) {
             const on = svcs.filter((s) => serviceOnNetwork(s, net)).map((s) => s.Spec.Name);
             if (on.length > 0) {
-                out.push({ check: "attached", subject: st.name, stack: st.name, status: "drift", kind: "service-detached", detail: `expected off ${netName}, but on it: ${on.join(", ")}` });
+                out.push({
+                    check: "attached",
+                    subject: st.name,
+                    stack: st.name,
+                    status: "drift",
+                    kind: "service-detached",
+                    detail: `expected off ${netName}, but on it: ${on.join(", ")}`,
+                });
             }
         }
         for (const s of svcs) {
             const status = s.ServiceStatus;
             if (!status) {
-                out.push({ check: "replicas", subject: s.Spec.Name, stack: st.name, status: "error", kind: "error", detail: "dockerd gave no ServiceStatus (API < 1.41)" });
+                out.push({
+                    check: "replicas",
+                    subject: s.Spec.Name,
+                    stack: st.name,
+                    status: "error",
+                    kind: "error",
+                    detail: "dockerd gave no ServiceStatus (API < 1.41)",
+                });
                 continue;
             }
             // A replicated service scaled to 0 out of band runs all it is asked to: still drift, since the stack's
@@ -266,7 +322,14 @@ export function liveFindings(i: LiveInput): Finding[] {
         }
     }
     for (const [st, names] of [...unknown.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-        out.push({ check: "stack", subject: st, stack: st, status: "drift", kind: "stack-unknown", detail: `deployed, but not in the stack config: ${names.sort().join(", ")}` });
+        out.push({
+            check: "stack",
+            subject: st,
+            stack: st,
+            status: "drift",
+            kind: "stack-unknown",
+            detail: `deployed, but not in the stack config: ${names.sort().join(", ")}`,
+        });
     }
 
     if (i.usage) {
@@ -311,7 +374,6 @@ export function previewFindings(p: PreviewSummary | undefined, skippedWhy: strin
     }
     return out;
 }
-
 
 /** One command of a fix: argv, with the environment it needs given as `env VAR=value …` in front. */
 export type FixCommand = string[];
@@ -374,7 +436,10 @@ export function parseStackExport(text: string): PulumiState {
         if (r.type === "pulumi:pulumi:Stack" && typeof r.outputs?.networkId === "string") {
             state.networkId = r.outputs.networkId;
         }
-        const unit = typeof r.inputs?.create === "string" ? /stack-restart-unit\.sh' '([^']+)' '([^']+)'/.exec(r.inputs.create) : null;
+        const unit =
+            typeof r.inputs?.create === "string"
+                ? /stack-restart-unit\.sh' '([^']+)' '([^']+)'/.exec(r.inputs.create)
+                : null;
         if (unit && name === `${unit[1]}-stack`) {
             state.units[unit[1]] = unit[2];
         }
@@ -382,7 +447,12 @@ export function parseStackExport(text: string): PulumiState {
     return state;
 }
 
-export async function readPulumiState(stack: string, cwd: string, progress: Progress, env: NodeJS.ProcessEnv = process.env): Promise<PulumiState> {
+export async function readPulumiState(
+    stack: string,
+    cwd: string,
+    progress: Progress,
+    env: NodeJS.ProcessEnv = process.env,
+): Promise<PulumiState> {
     const args = ["stack", "export", "--stack", stack, "--non-interactive"];
     progress.step(`pulumi ${args.join(" ")}`);
     try {
@@ -402,7 +472,10 @@ export function renderCommand(cmd: FixCommand): string {
 }
 
 function withEnv(ctx: FixContext, env: Record<string, string>, argv: string[]): FixCommand {
-    const assignments = [...(ctx.dockerHost ? [`DOCKER_HOST=${ctx.dockerHost}`] : []), ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
+    const assignments = [
+        ...(ctx.dockerHost ? [`DOCKER_HOST=${ctx.dockerHost}`] : []),
+        ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ];
     return assignments.length > 0 ? ["env", ...assignments, ...argv] : argv;
 }
 
@@ -412,14 +485,17 @@ function pulumi(ctx: FixContext, env: Record<string, string>, args: string[]): F
 
 /** The window, as the issue of a disruptive fix names it: CI's maintenance promotion, or on the host. */
 function windowNote(params: string): string {
-    return `Run it in the maintenance window: \`drone build promote <build> maintenance${params}\` runs the maintenance pipeline ` +
-        "(preview, `pulumi up` with the window open for that run, drift check), or run the commands on the host in the window.";
+    return (
+        `Run it in the maintenance window: \`drone build promote <build> maintenance${params}\` runs the maintenance pipeline ` +
+        "(preview, `pulumi up` with the window open for that run, drift check), or run the commands on the host in the window."
+    );
 }
 
 /** `pulumi up` that redeploys these stacks in place (an update: the idempotent deploy, nothing torn down). */
 function redeploy(ctx: FixContext, stacks: string[]): FixCommand {
     const targets = stacks.map((st) => ctx.state?.urns[`${st}-stack`]).filter((u): u is string => u !== undefined);
-    const narrow = targets.length === stacks.length ? [...targets.flatMap((u) => ["--target", u]), "--target-dependents"] : [];
+    const narrow =
+        targets.length === stacks.length ? [...targets.flatMap((u) => ["--target", u]), "--target-dependents"] : [];
     return pulumi(ctx, { SWARM_PROXY_REDEPLOY: stacks.join(",") }, ["up", "--yes", ...narrow]);
 }
 
@@ -438,12 +514,15 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
     }
     const st = f.stack ?? f.subject;
     const unit = ctx.state?.units[st];
-    const viaUnit = unit ? ` (its deploy restarts ${unit}; \`systemctl restart ${unit}\` alone also brings it back, outside Pulumi)` : "";
+    const viaUnit = unit
+        ? ` (its deploy restarts ${unit}; \`systemctl restart ${unit}\` alone also brings it back, outside Pulumi)`
+        : "";
     const netUrn = ctx.state?.urns[`${ctx.networkName}-network`] ?? ctx.state?.urns["proxy-network"];
     switch (f.kind) {
         case "stack-missing":
             return {
-                meaning: "The stack is gone from the swarm (removed out of band, or its deploy failed). Pulumi cannot see it: " +
+                meaning:
+                    "The stack is gone from the swarm (removed out of band, or its deploy failed). Pulumi cannot see it: " +
                     "the stack is a command resource without Read, so `pulumi up` and `pulumi refresh` think it still exists. " +
                     `Redeploying it in place brings it back and takes nothing down${viaUnit}.`,
                 commands: [redeploy(ctx, [st])],
@@ -454,7 +533,8 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
             // Redeploying with the compose file unchanged keeps the tasks that run; it only puts the replicas back.
             const detached = all.some((x) => x.kind === "service-detached" && x.stack === st);
             return {
-                meaning: `A service of stack ${st} runs fewer tasks than it should (scaled down out of band, or its tasks fail: ` +
+                meaning:
+                    `A service of stack ${st} runs fewer tasks than it should (scaled down out of band, or its tasks fail: ` +
                     `see \`docker service ps ${f.subject}\`). Redeploying the stack puts its spec back; tasks that run are kept${viaUnit}.`,
                 commands: [redeploy(ctx, [st])],
                 disruptive: false,
@@ -463,21 +543,25 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
         }
         case "service-detached":
             return {
-                meaning: `A service of stack ${st} is not on ${ctx.networkName} as configured (changed out of band): traefik cannot reach it. ` +
+                meaning:
+                    `A service of stack ${st} is not on ${ctx.networkName} as configured (changed out of band): traefik cannot reach it. ` +
                     "Redeploying the stack puts the network back; Docker restarts that service's tasks to do it.",
                 commands: [redeploy(ctx, [st])],
                 disruptive: true,
-                window: windowNote(` --param SWARM_PROXY_REDEPLOY=${st}`) + " It restarts the detached service only, not the stack's other services.",
+                window:
+                    windowNote(` --param SWARM_PROXY_REDEPLOY=${st}`) +
+                    " It restarts the detached service only, not the stack's other services.",
                 autoFix: false,
             };
         case "stack-unknown":
             return {
-                meaning: `Stack ${st} runs on the swarm but the stack file does not list it: Pulumi does not manage it, and the ` +
+                meaning:
+                    `Stack ${st} runs on the swarm but the stack file does not list it: Pulumi does not manage it, and the ` +
                     "maintenance refuses to run while it does (the host is not quiescent). Either add it to swarm-proxy:stacks in " +
                     `${ctx.stackFile} (with its compose file or unit) and \`pulumi up\`, or remove it with the leak-free teardown below.`,
                 commands: [withEnv(ctx, {}, ["bash", `${ctx.hostScripts}/stack-teardown.sh`, st, "180"])],
                 disruptive: true,
-                window: windowNote("") + " The teardown takes the stack down.",
+                window: `${windowNote("")} The teardown takes the stack down.`,
                 autoFix: false,
             };
         case "network-recreated":
@@ -485,7 +569,8 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
             // nothing on the host needs to change, only Pulumi's record of it. Adopting it again, as the first run on a
             // host does, converges without taking anything down; a replacement would tear every stack down for nothing.
             return {
-                meaning: `${ctx.networkName} was recreated out of band with the config's subnet (another network ID than Pulumi's state), ` +
+                meaning:
+                    `${ctx.networkName} was recreated out of band with the config's subnet (another network ID than Pulumi's state), ` +
                     "and the stacks run on it. Pulumi's state still points at the old network: a plain `pulumi up` would replace every " +
                     "attached stack. Adopting the live network again changes nothing on the host: the state entries of the network and " +
                     "of what depends on it are dropped (the host is not touched), the live network is imported by its ID, and the " +
@@ -509,12 +594,19 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
             // The stacks on it come down (leak-free), the hand-made network goes, then Pulumi's own replacement of the
             // network runs as at the maintenance: recreated as configured, the stacks redeployed and checked.
             return {
-                meaning: `${why} Only the maintenance converges it: the attached stacks come down, the network is recreated as the ` +
+                meaning:
+                    `${why} Only the maintenance converges it: the attached stacks come down, the network is recreated as the ` +
                     "config says, the stacks come back. It takes every attached stack down.",
                 commands: [
                     withEnv(ctx, {}, ["bash", `${ctx.hostScripts}/stacks-teardown.sh`, "180", ...ctx.attachedStacks]),
-                    ...(f.kind === "network-missing" ? [] : [withEnv(ctx, {}, ["bash", `${ctx.hostScripts}/network-remove.sh`, ctx.networkName, "120"])]),
-                    pulumi(ctx, { SWARM_PROXY_MAINTENANCE: "open" }, ["up", "--yes", ...(netUrn ? ["--replace", netUrn] : [])]),
+                    ...(f.kind === "network-missing"
+                        ? []
+                        : [withEnv(ctx, {}, ["bash", `${ctx.hostScripts}/network-remove.sh`, ctx.networkName, "120"])]),
+                    pulumi(ctx, { SWARM_PROXY_MAINTENANCE: "open" }, [
+                        "up",
+                        "--yes",
+                        ...(netUrn ? ["--replace", netUrn] : []),
+                    ]),
                 ],
                 disruptive: true,
                 window: windowNote(""),
@@ -524,7 +616,8 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
         case "capacity-low": {
             const target = ctx.subnet !== "10.10.0.0/16" ? "10.10.0.0/16" : undefined;
             return {
-                meaning: `Few addresses are left on ${ctx.networkName} (${f.detail}). Either addresses leaked (concurrent \`docker stack rm\`, ` +
+                meaning:
+                    `Few addresses are left on ${ctx.networkName} (${f.detail}). Either addresses leaked (concurrent \`docker stack rm\`, ` +
                     "moby/swarmkit#3230): `swarm-proxy capacity --probe` shows them as unaccounted, and `swarm-proxy guard --apply " +
                     "--restart-docker` reclaims them by restarting dockerd (every task restarts); or the stacks outgrew the subnet: " +
                     `the maintenance recreates ${ctx.networkName} larger${target ? ` (${target}, checked by the program for conflicts and headroom; the host's nix module must create it so)` : ""}.`,
@@ -534,16 +627,31 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
                     pulumi(ctx, { SWARM_PROXY_MAINTENANCE: "open" }, ["up", "--yes"]),
                 ],
                 disruptive: true,
-                window: windowNote("") + " The probe logs VIP-allocation failures: give the next drift check a later --since.",
+                window:
+                    windowNote("") +
+                    " The probe logs VIP-allocation failures: give the next drift check a later --since.",
                 autoFix: false,
             };
         }
         case "vip-failures":
             return {
-                meaning: "dockerd could not allocate an address for a service: new tasks stay `New`. The guard prunes unused " +
+                meaning:
+                    "dockerd could not allocate an address for a service: new tasks stay `New`. The guard prunes unused " +
                     `networks (never ${ctx.networkName}) and restarts dockerd, which rebuilds the allocator and reclaims leaked addresses; ` +
                     "every task restarts. Check the next run with a --since after the restart.",
-                commands: [withEnv(ctx, {}, ["swarm-proxy", "guard", "--stack-config", ctx.stackFile, ...ctx.logArgs, "--since", ctx.since.toISOString(), "--apply", "--restart-docker"])],
+                commands: [
+                    withEnv(ctx, {}, [
+                        "swarm-proxy",
+                        "guard",
+                        "--stack-config",
+                        ctx.stackFile,
+                        ...ctx.logArgs,
+                        "--since",
+                        ctx.since.toISOString(),
+                        "--apply",
+                        "--restart-docker",
+                    ]),
+                ],
                 disruptive: true,
                 window: windowNote(""),
                 autoFix: false,
@@ -552,7 +660,8 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
             const op = /^would (\S+)/.exec(f.detail)?.[1] ?? "";
             const takesDown = /delete|replace|discard/.test(op);
             return {
-                meaning: "Pulumi's refresh-preview shows changes: the config or the code changed since the last `pulumi up`, or a " +
+                meaning:
+                    "Pulumi's refresh-preview shows changes: the config or the code changed since the last `pulumi up`, or a " +
                     "resource Pulumi can read (the network) changed on the host. Review them, then apply them" +
                     (takesDown ? "; this one deletes or replaces, which only the maintenance window allows." : "."),
                 commands: [
@@ -572,16 +681,34 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
 /** Pure: every finding with its kind and, when it needs attention, its meaning and fix. */
 export function withRemedies(findings: Finding[], ctx: FixContext): Finding[] {
     return findings.map((f) => {
-        const kind: FindingKind = f.kind ?? (f.status === "drift" ? "pulumi-changes" : f.status === "error" ? "error" : f.status === "skipped" ? "skipped" : "ok");
+        const kind: FindingKind =
+            f.kind ??
+            (f.status === "drift"
+                ? "pulumi-changes"
+                : f.status === "error"
+                  ? "error"
+                  : f.status === "skipped"
+                    ? "skipped"
+                    : "ok");
         const g: Finding = { ...f, kind };
         if (f.status === "error") {
-            return { ...g, meaning: "The check could not be made; the detail says why. Fix that, then run drift again." };
+            return {
+                ...g,
+                meaning: "The check could not be made; the detail says why. Fix that, then run drift again.",
+            };
         }
         const r = remedy(g, ctx, findings);
         if (!r) {
             return g;
         }
-        return { ...g, meaning: r.meaning, fix: r.commands.map(renderCommand), disruptive: r.disruptive, window: r.window, autoFix: r.autoFix };
+        return {
+            ...g,
+            meaning: r.meaning,
+            fix: r.commands.map(renderCommand),
+            disruptive: r.disruptive,
+            window: r.window,
+            autoFix: r.autoFix,
+        };
     });
 }
 
@@ -599,7 +726,7 @@ export function autoFixes(findings: Finding[], ctx: FixContext): { finding: Find
     const out: { finding: Finding; command: FixCommand }[] = [];
     for (const f of findings) {
         const r = remedy(f, ctx, findings);
-        if (!r || !r.autoFix || r.disruptive) {
+        if (!r?.autoFix || r.disruptive) {
             continue;
         }
         for (const c of r.commands) {
@@ -622,14 +749,23 @@ export async function applyFixes(findings: Finding[], ctx: FixContext, progress:
         let exitCode = 0;
         let output = "";
         try {
-            const r = await execFileP(command[0], command.slice(1), { env: childEnv(ctx.dockerHost), maxBuffer: 256 * 1024 * 1024 });
+            const r = await execFileP(command[0], command.slice(1), {
+                env: childEnv(ctx.dockerHost),
+                maxBuffer: 256 * 1024 * 1024,
+            });
             output = r.stdout;
         } catch (e) {
             const err = e as { code?: unknown; stdout?: unknown; stderr?: unknown };
             exitCode = typeof err.code === "number" ? err.code : 1;
             output = `${typeof err.stdout === "string" ? err.stdout : ""}${typeof err.stderr === "string" ? err.stderr : errorMessage(e)}`;
         }
-        done.push({ kind: finding.kind ?? "ok", subject: finding.subject, command: line, exitCode, output: output.trim().split("\n").slice(-15).join("\n") });
+        done.push({
+            kind: finding.kind ?? "ok",
+            subject: finding.subject,
+            command: line,
+            exitCode,
+            output: output.trim().split("\n").slice(-15).join("\n"),
+        });
     }
     return done;
 }
@@ -647,9 +783,21 @@ export interface DriftReport {
     before?: { result: DriftReport["result"]; findings: Finding[] };
 }
 
-export function summarize(findings: Finding[], meta: Omit<DriftReport, "result" | "exitCode" | "findings" | "applied" | "before">): DriftReport {
-    const result = findings.some((f) => f.status === "error") ? "error" : findings.some((f) => f.status === "drift") ? "drift" : "clean";
-    return { result, exitCode: result === "error" ? EXIT_ERROR : result === "drift" ? EXIT_DRIFT : EXIT_OK, findings, ...meta };
+export function summarize(
+    findings: Finding[],
+    meta: Omit<DriftReport, "result" | "exitCode" | "findings" | "applied" | "before">,
+): DriftReport {
+    const result = findings.some((f) => f.status === "error")
+        ? "error"
+        : findings.some((f) => f.status === "drift")
+          ? "drift"
+          : "clean";
+    return {
+        result,
+        exitCode: result === "error" ? EXIT_ERROR : result === "drift" ? EXIT_DRIFT : EXIT_OK,
+        findings,
+        ...meta,
+    };
 }
 
 function cell(s: string): string {
@@ -673,10 +821,14 @@ export function renderDriftMarkdown(r: DriftReport): string {
     if (r.applied !== undefined) {
         lines.push("## Fixed by --fix (then checked again)", "");
         if (r.applied.length === 0) {
-            lines.push(`- nothing: no finding of the first check${r.before ? ` (${r.before.result})` : ""} has a fix that takes nothing down`);
+            lines.push(
+                `- nothing: no finding of the first check${r.before ? ` (${r.before.result})` : ""} has a fix that takes nothing down`,
+            );
         }
         for (const a of r.applied) {
-            lines.push(`- ${a.exitCode === 0 ? "done" : `**FAILED (exit ${a.exitCode})**`}: ${a.kind} \`${a.subject}\`: \`${a.command}\``);
+            lines.push(
+                `- ${a.exitCode === 0 ? "done" : `**FAILED (exit ${a.exitCode})**`}: ${a.kind} \`${a.subject}\`: \`${a.command}\``,
+            );
             if (a.exitCode !== 0) {
                 lines.push("", "  ```", ...a.output.split("\n").map((l) => `  ${l}`), "  ```");
             }
@@ -693,7 +845,7 @@ export function renderDriftMarkdown(r: DriftReport): string {
             if (f.fix !== undefined && f.fix.length > 0) {
                 const how = f.disruptive
                     ? "fix (**disruptive: maintenance window only**)"
-                    : `fix (takes nothing down${f.autoFix ? "; \`drift --fix\` applies it" : ""})`;
+                    : `fix (takes nothing down${f.autoFix ? "; `drift --fix` applies it" : ""})`;
                 lines.push(`  - ${how}:`, ...f.fix.map((c) => `    - \`${c}\``));
                 if (f.window !== undefined) {
                     lines.push(`  - window: ${f.window}`);
@@ -706,7 +858,7 @@ export function renderDriftMarkdown(r: DriftReport): string {
     for (const f of r.findings) {
         lines.push(`| ${f.check} | \`${cell(f.subject)}\` | ${MARK[f.status]} | ${cell(f.detail)} |`);
     }
-    return lines.join("\n") + "\n";
+    return `${lines.join("\n")}\n`;
 }
 
 export interface DriftOptions {
@@ -729,7 +881,10 @@ export async function runDrift(engine: Engine, o: DriftOptions): Promise<DriftRe
 }
 
 /** The check, and what its remedies were computed from (for --fix, which applies exactly those). */
-export async function runDriftWithContext(engine: Engine, o: DriftOptions): Promise<{ report: DriftReport; ctx?: FixContext }> {
+export async function runDriftWithContext(
+    engine: Engine,
+    o: DriftOptions,
+): Promise<{ report: DriftReport; ctx?: FixContext }> {
     const findings: Finding[] = [];
     try {
         const preview = await readPreview(o.preview, o.progress, childEnv(o.dockerHost));
@@ -742,7 +897,13 @@ export async function runDriftWithContext(engine: Engine, o: DriftOptions): Prom
         try {
             state = await readPulumiState(o.preview.value, o.fix.pulumiCwd, o.progress, childEnv(o.dockerHost));
         } catch (e) {
-            findings.push({ check: "pulumi", subject: "state", status: "error", kind: "error", detail: errorMessage(e) });
+            findings.push({
+                check: "pulumi",
+                subject: "state",
+                status: "error",
+                kind: "error",
+                detail: errorMessage(e),
+            });
         }
     }
     o.progress.step("reading live state");
@@ -751,7 +912,11 @@ export async function runDriftWithContext(engine: Engine, o: DriftOptions): Prom
     let capacity: CapacityReport | undefined;
     const net = networks.find((n) => n.Name === o.config.network.name);
     if (net && net.Driver === "overlay") {
-        const input = await gatherUsage(engine, net.Name, o.localNodeId, { networks, services, apiVersion: o.apiVersion });
+        const input = await gatherUsage(engine, net.Name, o.localNodeId, {
+            networks,
+            services,
+            apiVersion: o.apiVersion,
+        });
         usage = countUsage(input);
         capacity = { network: net.Name, networkId: net.Id, usage };
     }
@@ -760,13 +925,44 @@ export async function runDriftWithContext(engine: Engine, o: DriftOptions): Prom
         try {
             failures = await findVipFailures(o.logSource, o.since);
         } catch (e) {
-            findings.push({ check: "vip-failures", subject: `${o.logSource.kind} ${o.logSource.what}`, status: "error", kind: "error", detail: errorMessage(e) });
+            findings.push({
+                check: "vip-failures",
+                subject: `${o.logSource.kind} ${o.logSource.what}`,
+                status: "error",
+                kind: "error",
+                detail: errorMessage(e),
+            });
         }
     } else {
-        findings.push({ check: "vip-failures", subject: "logs", status: "skipped", kind: "skipped", detail: "--no-logs given" });
+        findings.push({
+            check: "vip-failures",
+            subject: "logs",
+            status: "skipped",
+            kind: "skipped",
+            detail: "--no-logs given",
+        });
     }
-    findings.push(...liveFindings({ config: o.config, stateNetworkId: state?.networkId, networks, services, usage, minFree: o.minFree, failures, logSource: o.logSource }));
+    findings.push(
+        ...liveFindings({
+            config: o.config,
+            stateNetworkId: state?.networkId,
+            networks,
+            services,
+            usage,
+            minFree: o.minFree,
+            failures,
+            logSource: o.logSource,
+        }),
+    );
     const ctx: FixContext | undefined = o.fix ? { ...o.fix, state } : undefined;
     const all = ctx ? withRemedies(findings, ctx) : findings;
-    return { report: summarize(all, { generatedAt: new Date().toISOString(), host: engine.where, stackConfig: o.config.source, capacity }), ctx };
+    return {
+        report: summarize(all, {
+            generatedAt: new Date().toISOString(),
+            host: engine.where,
+            stackConfig: o.config.source,
+            capacity,
+        }),
+        ctx,
+    };
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Docker from "dockerode";
-import {
+import type {
     EngineContainer,
     EngineInfo,
     EngineNetwork,
@@ -37,7 +37,16 @@ function asDockerodeError(e: unknown): DockerodeError {
     return typeof e === "object" && e !== null ? (e as DockerodeError) : { message: String(e) };
 }
 
-const UNREACHABLE = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND", "EPIPE"]);
+const UNREACHABLE = new Set([
+    "ECONNREFUSED",
+    "ENOENT",
+    "EACCES",
+    "ECONNRESET",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENOTFOUND",
+    "EPIPE",
+]);
 
 /** The Engine's own message for an API error, or undefined for a transport failure. */
 export function apiMessage(e: unknown): string | undefined {
@@ -261,7 +270,9 @@ export class Engine {
             );
         }
         if (info.Swarm?.ControlAvailable !== true) {
-            throw new CliError(`dockerd at ${this.where} is a swarm worker, not a manager; run this on a swarm manager`);
+            throw new CliError(
+                `dockerd at ${this.where} is a swarm worker, not a manager; run this on a swarm manager`,
+            );
         }
         const version = await this.version();
         return { info, version };

@@ -6,10 +6,16 @@
 // were found and only when asked for.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { Engine, EngineContainer, EngineNetwork, EngineService, serviceNetworkTargets } from "./engine";
+import {
+    type Engine,
+    type EngineContainer,
+    type EngineNetwork,
+    type EngineService,
+    serviceNetworkTargets,
+} from "./engine";
 import { CliError, errorMessage } from "./errors";
-import { LogSource, VipFailure, findVipFailures } from "./logscan";
-import { Progress } from "./progress";
+import { type LogSource, type VipFailure, findVipFailures } from "./logscan";
+import type { Progress } from "./progress";
 
 const execFileP = promisify(execFile);
 
@@ -18,9 +24,7 @@ export const OWNER_VALUE = "swarm-proxy";
 /** Networks dockerd itself owns; `docker network prune` leaves them too. */
 const BUILTIN = new Set(["bridge", "host", "none", "docker_gwbridge", "ingress"]);
 
-export type Verdict =
-    | { action: "remove"; reason: string }
-    | { action: "keep"; reason: string };
+export type Verdict = { action: "remove"; reason: string } | { action: "keep"; reason: string };
 
 export interface NetworkDecision {
     name: string;
@@ -66,7 +70,10 @@ export function planPrune(
                 return { ...base, verdict: { action: "keep", reason: "protected by name" } };
             }
             if (n.Labels?.[OWNER_LABEL] === OWNER_VALUE) {
-                return { ...base, verdict: { action: "keep", reason: `protected by label ${OWNER_LABEL}=${OWNER_VALUE}` } };
+                return {
+                    ...base,
+                    verdict: { action: "keep", reason: `protected by label ${OWNER_LABEL}=${OWNER_VALUE}` },
+                };
             }
             if (BUILTIN.has(n.Name) || n.Ingress === true) {
                 return { ...base, verdict: { action: "keep", reason: "dockerd's own network" } };
@@ -102,7 +109,11 @@ export interface GuardReport {
 export async function runGuard(engine: Engine, o: GuardOptions): Promise<GuardReport> {
     o.progress.step(`reading dockerd's log (${o.logSource.kind} ${o.logSource.what}) since ${o.since.toISOString()}`);
     const failures = await findVipFailures(o.logSource, o.since);
-    const [networks, services, containers] = await Promise.all([engine.networks(), engine.services(), engine.containers()]);
+    const [networks, services, containers] = await Promise.all([
+        engine.networks(),
+        engine.services(),
+        engine.containers(),
+    ]);
     const plan = planPrune(networks, services, containers, o.protectedNames);
     const prune: GuardReport["prune"] = plan.map((d) => ({ ...d }));
 
@@ -143,7 +154,14 @@ export async function runGuard(engine: Engine, o: GuardOptions): Promise<GuardRe
             restart.done = true;
         }
     }
-    return { mode: o.apply ? "apply" : "dry-run", since: o.since.toISOString(), logSource: o.logSource, failures, prune, restart };
+    return {
+        mode: o.apply ? "apply" : "dry-run",
+        since: o.since.toISOString(),
+        logSource: o.logSource,
+        failures,
+        prune,
+        restart,
+    };
 }
 
 async function waitForDockerd(engine: Engine, timeoutMs: number, progress: Progress): Promise<void> {
@@ -184,6 +202,8 @@ export function renderGuard(r: GuardReport): string {
                 : "keep";
         lines.push(`  ${what.padEnd(12)} ${d.name} (${d.driver}/${d.scope}): ${d.verdict.reason}`);
     }
-    lines.push(`restart: ${r.restart.done ? "done" : dry && r.restart.wanted ? "would restart" : r.restart.wanted ? "needed" : "no"} — ${r.restart.reason}`);
+    lines.push(
+        `restart: ${r.restart.done ? "done" : dry && r.restart.wanted ? "would restart" : r.restart.wanted ? "needed" : "no"} — ${r.restart.reason}`,
+    );
     return lines.join("\n");
 }

@@ -2,12 +2,12 @@
 // everything it created is removed, or the operator is told exactly what is left and how to remove it.
 import { join } from "node:path";
 import { runChild } from "./child";
-import { Engine } from "./engine";
+import type { Engine } from "./engine";
 import { errorMessage } from "./errors";
-import { Leftover, collectLeftovers, createdLeftover } from "./leakprobe-leftovers";
-import { TeardownMode } from "./leakprobe";
+import { type Leftover, collectLeftovers, createdLeftover } from "./leakprobe-leftovers";
+import type { TeardownMode } from "./leakprobe";
 import { hostScriptsDir } from "./package";
-import { Progress } from "./progress";
+import type { Progress } from "./progress";
 import { checkName } from "./validate";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

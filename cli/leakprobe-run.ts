@@ -11,14 +11,14 @@ import { join } from "node:path";
 import { findConflicts } from "../src/subnet";
 import { countUsage, gatherUsage, probeFree } from "./capacity";
 import { childEnv, runChild } from "./child";
-import { Engine, EngineNetwork, apiAtLeast, stackOf, subnetsOf } from "./engine";
+import { type Engine, type EngineNetwork, apiAtLeast, stackOf, subnetsOf } from "./engine";
 import { CliError, errorMessage } from "./errors";
 import {
-    LeakProbeSettings,
-    LeakReport,
-    ModeResult,
-    ProxyNow,
-    TeardownMode,
+    type LeakProbeSettings,
+    type LeakReport,
+    type ModeResult,
+    type ProxyNow,
+    type TeardownMode,
     composeFor,
     leakReport,
     leakStats,
@@ -26,7 +26,7 @@ import {
 import { cleanupRun } from "./leakprobe-cleanup";
 import { leftoverMessage } from "./leakprobe-leftovers";
 import { hostScriptsDir } from "./package";
-import { Progress } from "./progress";
+import type { Progress } from "./progress";
 import { checkName } from "./validate";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -140,7 +140,7 @@ class Run {
                 const svcs = (await this.engine.services()).filter((s) => names.includes(stackOf(s) ?? ""));
                 const notUp = names.filter((n) => {
                     const s = svcs.find((x) => stackOf(x) === n);
-                    return !s || !s.ServiceStatus || s.ServiceStatus.RunningTasks < 1;
+                    return !s?.ServiceStatus || s.ServiceStatus.RunningTasks < 1;
                 });
                 return notUp.length > 0 ? `running tasks in ${notUp.join(", ")}` : undefined;
             },
@@ -231,7 +231,7 @@ class Run {
             return this.createThrowaway(mode);
         }
         const net = await this.engine.findNetwork(this.o.network);
-        if (!net || net.Driver !== "overlay") {
+        if (net?.Driver !== "overlay") {
             throw new CliError(`--network: ${JSON.stringify(this.o.network)} is not an overlay network on this swarm`);
         }
         if (!apiAtLeast(this.o.apiVersion, 1, 52)) {
@@ -314,7 +314,7 @@ class Run {
 /** Today's overlay as counted now, or undefined when there is no overlay of that name. */
 async function proxyNow(engine: Engine, o: LeakProbeOptions): Promise<ProxyNow | undefined> {
     const proxy = await engine.findNetwork(o.proxyName);
-    if (!proxy || proxy.Driver !== "overlay") {
+    if (proxy?.Driver !== "overlay") {
         return undefined;
     }
     const usage = countUsage(await gatherUsage(engine, proxy.Id, o.localNodeId, { apiVersion: o.apiVersion }));

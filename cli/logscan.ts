@@ -95,10 +95,7 @@ export interface LogSource {
     what: string;
 }
 
-export async function findVipFailures(
-    source: LogSource,
-    since: Date,
-): Promise<VipFailure[]> {
+export async function findVipFailures(source: LogSource, since: Date): Promise<VipFailure[]> {
     if (source.kind === "file") {
         let text: string;
         try {
@@ -109,7 +106,16 @@ export async function findVipFailures(
         return scanLogText(text, since);
     }
     // journalctl takes "@<seconds since the epoch>", which sidesteps time zones.
-    const args = ["-u", source.what, "--since", `@${Math.floor(since.getTime() / 1000)}`, "-o", "json", "--no-pager", "-q"];
+    const args = [
+        "-u",
+        source.what,
+        "--since",
+        `@${Math.floor(since.getTime() / 1000)}`,
+        "-o",
+        "json",
+        "--no-pager",
+        "-q",
+    ];
     try {
         const { stdout } = await execFileP("journalctl", args, { maxBuffer: 512 * 1024 * 1024 });
         return scanJournalJson(stdout);

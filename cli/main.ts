@@ -1,10 +1,10 @@
 // The operator CLI: one entry point, one subcommand per task of the runbook (cli/commands/), `--json` on each.
 // This file only parses argv, finds the command, runs it, and turns what it throws into a message and an exit code.
 import { parseArgs } from "node:util";
-import { Io } from "./commands/command";
+import type { Io } from "./commands/command";
 import { commandHelp, usage } from "./commands/help";
 import { COMMANDS } from "./commands/index";
-import { COMMON, Options, Values, flag } from "./commands/options";
+import { COMMON, type Options, type Values, flag } from "./commands/options";
 import { CliError, EXIT_ERROR, EXIT_OK, errorMessage } from "./errors";
 
 export type { Io } from "./commands/command";
@@ -31,7 +31,7 @@ function parseSpec(opts: Options) {
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
     const [name, ...rest] = argv;
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-        io.out(usage() + "\n");
+        io.out(`${usage()}\n`);
         return name === undefined ? EXIT_ERROR : EXIT_OK;
     }
     const cmd = COMMANDS[name];
@@ -52,7 +52,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
             throw new CliError(`${errorMessage(e)} (see swarm-proxy ${name} --help)`);
         }
         if (flag(values, "help")) {
-            io.out(commandHelp(name) + "\n");
+            io.out(`${commandHelp(name)}\n`);
             return EXIT_OK;
         }
         return await cmd.exec(values, io);

@@ -30,7 +30,9 @@ let cached: string | undefined;
 export function packageRoot(): string {
     cached ??= findPackageRoot(__dirname);
     if (cached === undefined) {
-        throw new CliError(`cannot find the ${PACKAGE_NAME} package: no package.json named "${PACKAGE_NAME}" at or above ${__dirname}`);
+        throw new CliError(
+            `cannot find the ${PACKAGE_NAME} package: no package.json named "${PACKAGE_NAME}" at or above ${__dirname}`,
+        );
     }
     return cached;
 }

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
-import { Config, CONFIG_KEYS, ConfigError, parseConfig, PROJECT } from "../config";
+import { type Config, CONFIG_KEYS, ConfigError, parseConfig, PROJECT } from "../config";
 import { CliError, errorMessage } from "./errors";
 
 export interface StackExpectation {
@@ -52,7 +52,11 @@ export function parseStackConfig(raw: string, source: string, baseDir: string = 
     }
     let cfg: Config;
     try {
-        cfg = parseConfig(ours, { baseDir, env: {}, hasSshPrivateKey: config[`${PROJECT}:sshPrivateKey`] !== undefined });
+        cfg = parseConfig(ours, {
+            baseDir,
+            env: {},
+            hasSshPrivateKey: config[`${PROJECT}:sshPrivateKey`] !== undefined,
+        });
     } catch (e) {
         if (e instanceof ConfigError) {
             throw new CliError(`${source}: ${e.message}`);
@@ -64,7 +68,10 @@ export function parseStackConfig(raw: string, source: string, baseDir: string = 
         network: { name: cfg.network.name, subnet: cfg.network.subnet, reserved: cfg.network.reserved },
         stacks: cfg.stacks.map((s) => ({
             name: s.name,
-            attached: s.attached && s.compose !== undefined ? servicesOn(resolve(baseDir, s.compose), cfg.network.name) ?? true : s.attached,
+            attached:
+                s.attached && s.compose !== undefined
+                    ? (servicesOn(resolve(baseDir, s.compose), cfg.network.name) ?? true)
+                    : s.attached,
         })),
         config: cfg,
     };
@@ -86,7 +93,10 @@ export function servicesOn(composeFile: string, network: string): string[] | und
     }
     const nets = isRecord(doc.networks) ? doc.networks : {};
     const aliases = Object.entries(nets)
-        .filter(([alias, n]) => isRecord(n) && n.external === true && (typeof n.name === "string" ? n.name : alias) === network)
+        .filter(
+            ([alias, n]) =>
+                isRecord(n) && n.external === true && (typeof n.name === "string" ? n.name : alias) === network,
+        )
         .map(([alias]) => alias);
     return Object.entries(doc.services)
         .filter(([, svc]) => {

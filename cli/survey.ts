@@ -1,10 +1,18 @@
 // The live host survey: networks, host routes and addresses, what is on `proxy`, daemon facts, and whether
 // the target subnet conflicts with any of it (the program's own planning code decides that).
 import { networkInterfaces } from "node:os";
-import { localRunner, readRoutes, Runner } from "../src/hostFacts";
-import { Conflict, defaultPoolContaining, findConflicts } from "../src/subnet";
+import { localRunner, readRoutes, type Runner } from "../src/hostFacts";
+import { type Conflict, defaultPoolContaining, findConflicts } from "../src/subnet";
 import { CliError, errorMessage } from "./errors";
-import { Engine, EngineInfo, EngineNetwork, EngineService, EngineVersion, serviceOnNetwork, subnetsOf } from "./engine";
+import {
+    type Engine,
+    type EngineInfo,
+    type EngineNetwork,
+    type EngineService,
+    type EngineVersion,
+    serviceOnNetwork,
+    subnetsOf,
+} from "./engine";
 
 export interface SurveyReport {
     daemon: {
@@ -19,7 +27,15 @@ export interface SurveyReport {
         subnetSize: number | null;
         liveRestore: boolean;
     };
-    networks: { name: string; id: string; driver: string; scope: string; subnets: string[]; attachable: boolean; labels: Record<string, string> }[];
+    networks: {
+        name: string;
+        id: string;
+        driver: string;
+        scope: string;
+        subnets: string[];
+        attachable: boolean;
+        labels: Record<string, string>;
+    }[];
     host: { routes: string[]; addresses: { iface: string; cidr: string }[] };
     proxy: { name: string; id: string | null; subnets: string[]; services: string[] };
     target: { subnet: string; conflicts: Conflict[]; insideDefaultPool: string | null; ok: boolean } | null;
@@ -31,7 +47,9 @@ export function hostFacts(run: Runner = localRunner): SurveyReport["host"] {
     try {
         routes = readRoutes(run);
     } catch (e) {
-        throw new CliError(`cannot read this machine's routes with \`ip -j -4 route show table all\`: ${errorMessage(e)}`);
+        throw new CliError(
+            `cannot read this machine's routes with \`ip -j -4 route show table all\`: ${errorMessage(e)}`,
+        );
     }
     const addresses: { iface: string; cidr: string }[] = [];
     for (const [iface, addrs] of Object.entries(networkInterfaces())) {
@@ -64,7 +82,13 @@ export function buildSurvey(i: SurveyInput): SurveyReport {
     let target: SurveyReport["target"] = null;
     if (i.targetSubnet) {
         const conflicts = findConflicts(i.targetSubnet, {
-            networks: i.networks.map((n) => ({ name: n.Name, id: n.Id, driver: n.Driver, scope: n.Scope, subnets: subnetsOf(n) })),
+            networks: i.networks.map((n) => ({
+                name: n.Name,
+                id: n.Id,
+                driver: n.Driver,
+                scope: n.Scope,
+                subnets: subnetsOf(n),
+            })),
             // The host's own addresses are routes too: a subnet over them would shadow the host.
             routes: [...i.hostFacts.routes, ...i.hostFacts.addresses.map((a) => a.cidr)],
             reserved: i.reserved,
@@ -107,7 +131,12 @@ export function buildSurvey(i: SurveyInput): SurveyReport {
             name: i.proxyName,
             id: proxy?.Id ?? null,
             subnets: proxy ? subnetsOf(proxy) : [],
-            services: proxy ? i.services.filter((s) => serviceOnNetwork(s, proxy)).map((s) => s.Spec.Name).sort() : [],
+            services: proxy
+                ? i.services
+                      .filter((s) => serviceOnNetwork(s, proxy))
+                      .map((s) => s.Spec.Name)
+                      .sort()
+                : [],
         },
         target,
     };
@@ -124,7 +153,8 @@ export async function gatherSurvey(
         info: base.info,
         version: base.version,
         // Engines before 19.03 have no DefaultAddrPool: their pool was the fixed 10.0.0.0/8.
-        defaultAddrPool: swarm.DefaultAddrPool && swarm.DefaultAddrPool.length > 0 ? swarm.DefaultAddrPool : ["10.0.0.0/8"],
+        defaultAddrPool:
+            swarm.DefaultAddrPool && swarm.DefaultAddrPool.length > 0 ? swarm.DefaultAddrPool : ["10.0.0.0/8"],
         subnetSize: swarm.SubnetSize ?? null,
         networks,
         services,
@@ -144,11 +174,18 @@ export function renderSurvey(r: SurveyReport): string {
     ];
     const w = Math.max(4, ...r.networks.map((n) => n.name.length));
     for (const n of r.networks) {
-        lines.push(`  ${n.name.padEnd(w)}  ${n.driver.padEnd(7)} ${n.scope.padEnd(6)} ${n.subnets.join(", ") || "-"}${n.attachable ? "  attachable" : ""}`);
+        lines.push(
+            `  ${n.name.padEnd(w)}  ${n.driver.padEnd(7)} ${n.scope.padEnd(6)} ${n.subnets.join(", ") || "-"}${n.attachable ? "  attachable" : ""}`,
+        );
     }
     lines.push("", `host routes: ${r.host.routes.join(", ") || "-"}`);
     lines.push(`host addresses: ${r.host.addresses.map((a) => `${a.iface} ${a.cidr}`).join(", ") || "-"}`);
-    lines.push("", r.proxy.id ? `${r.proxy.name} (${r.proxy.subnets.join(", ")}): ${r.proxy.services.length} service(s)` : `${r.proxy.name}: no such network`);
+    lines.push(
+        "",
+        r.proxy.id
+            ? `${r.proxy.name} (${r.proxy.subnets.join(", ")}): ${r.proxy.services.length} service(s)`
+            : `${r.proxy.name}: no such network`,
+    );
     for (const s of r.proxy.services) {
         lines.push(`  ${s}`);
     }
@@ -159,7 +196,9 @@ export function renderSurvey(r: SurveyReport): string {
             lines.push(`  overlaps ${c.kind} ${c.name} (${c.cidr})`);
         }
         if (t.insideDefaultPool) {
-            lines.push(`  note: inside the swarm's default address pool ${t.insideDefaultPool}; a subnet outside it avoids future auto-allocated networks landing there`);
+            lines.push(
+                `  note: inside the swarm's default address pool ${t.insideDefaultPool}; a subnet outside it avoids future auto-allocated networks landing there`,
+            );
         }
     }
     return lines.join("\n");

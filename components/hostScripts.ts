@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { installer, Target, targetCommand } from "../src/hostCommand";
+import { installer, type Target, targetCommand } from "../src/hostCommand";
 import { shellQuote } from "../src/hostFacts";
 
 export interface HostScriptsArgs {
@@ -19,10 +19,15 @@ export class HostScripts extends pulumi.ComponentResource {
 
     constructor(name: string, args: HostScriptsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:HostScripts", name, {}, opts);
-        const cmd = targetCommand(`${name}-install`, {
-            create: `bash -s -- ${shellQuote(args.target.scriptsDir)}`,
-            stdin: installer(),
-        }, args.target, { parent: this });
+        const cmd = targetCommand(
+            `${name}-install`,
+            {
+                create: `bash -s -- ${shellQuote(args.target.scriptsDir)}`,
+                stdin: installer(),
+            },
+            args.target,
+            { parent: this },
+        );
         this.resource = cmd;
         this.digest = cmd.stdout.apply((s) => s.trim());
         this.registerOutputs({ digest: this.digest });

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { argvLine, Target, targetCommand } from "../src/hostCommand";
+import { argvLine, type Target, targetCommand } from "../src/hostCommand";
 
 export interface NixosRebuildArgs {
     command: string[];
@@ -22,12 +22,17 @@ export class NixosRebuild extends pulumi.ComponentResource {
 
     constructor(name: string, args: NixosRebuildArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:NixosRebuild", name, {}, opts);
-        this.done = targetCommand(`${name}-switch`, {
-            // stdin is closed: the rebuild must not wait for input.
-            create: `${argvLine(args.command)} </dev/null`,
-            triggers: [args.networkId, args.moduleDigest],
-            environment: args.modulePath !== undefined ? { SWARM_PROXY_NIX_MODULE: args.modulePath } : undefined,
-        }, args.target, { parent: this, dependsOn: args.dependsOn });
+        this.done = targetCommand(
+            `${name}-switch`,
+            {
+                // stdin is closed: the rebuild must not wait for input.
+                create: `${argvLine(args.command)} </dev/null`,
+                triggers: [args.networkId, args.moduleDigest],
+                environment: args.modulePath !== undefined ? { SWARM_PROXY_NIX_MODULE: args.modulePath } : undefined,
+            },
+            args.target,
+            { parent: this, dependsOn: args.dependsOn },
+        );
         this.registerOutputs({});
     }
 }

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { commandLine, Target, targetCommand } from "../src/hostCommand";
+import { commandLine, type Target, targetCommand } from "../src/hostCommand";
 
 export interface ParallelTeardownArgs {
     /** The attached stacks, torn down together. */
@@ -24,16 +24,24 @@ export class ParallelTeardown extends pulumi.ComponentResource {
 
     constructor(name: string, args: ParallelTeardownArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:ParallelTeardown", name, {}, opts);
-        this.resource = targetCommand(`${name}-all`, {
-            create: "true",
-            delete: commandLine(args.target.scriptsDir, { script: "stacks-teardown", args: [String(args.timeoutSeconds), ...args.stacks] }),
-            triggers: [args.network.name, args.network.id],
-        }, args.target, {
-            parent: this,
-            dependsOn: args.dependsOn,
-            deleteBeforeReplace: true,
-            hooks: { beforeDelete: [args.windowHook] },
-        });
+        this.resource = targetCommand(
+            `${name}-all`,
+            {
+                create: "true",
+                delete: commandLine(args.target.scriptsDir, {
+                    script: "stacks-teardown",
+                    args: [String(args.timeoutSeconds), ...args.stacks],
+                }),
+                triggers: [args.network.name, args.network.id],
+            },
+            args.target,
+            {
+                parent: this,
+                dependsOn: args.dependsOn,
+                deleteBeforeReplace: true,
+                hooks: { beforeDelete: [args.windowHook] },
+            },
+        );
         this.registerOutputs({});
     }
 }

@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { hostCommand, Target } from "../src/hostCommand";
+import { hostCommand, type Target } from "../src/hostCommand";
 
 export interface ProxyNetworkArgs {
     name: string;
@@ -29,31 +29,45 @@ export class ProxyNetwork extends pulumi.ComponentResource {
     constructor(name: string, args: ProxyNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:ProxyNetwork", name, {}, opts);
         // Explicitly named: the name is the identity stacks join by, so a create-before-delete would collide.
-        const childOpts = { parent: this, deleteBeforeReplace: true, dependsOn: args.dependsOn, hooks: { beforeDelete: [args.windowHook] } };
+        const childOpts = {
+            parent: this,
+            deleteBeforeReplace: true,
+            dependsOn: args.dependsOn,
+            hooks: { beforeDelete: [args.windowHook] },
+        };
         if (args.implementation === "docker") {
-            const net = new docker.Network(`${name}-network`, {
-                name: args.name,
-                driver: "overlay",
-                attachable: true,
-                ipamDriver: "default",
-                ipamConfigs: [{ subnet: args.subnet, gateway: args.gateway }],
-                labels: Object.entries(args.labels).map(([label, value]) => ({ label, value })),
-            }, {
-                ...childOpts,
-                provider: args.provider,
-                import: args.importId,
-                // Docker fills driver options (the VXLAN ID) on create; they are not ours to diff.
-                ignoreChanges: ["options"],
-            });
+            const net = new docker.Network(
+                `${name}-network`,
+                {
+                    name: args.name,
+                    driver: "overlay",
+                    attachable: true,
+                    ipamDriver: "default",
+                    ipamConfigs: [{ subnet: args.subnet, gateway: args.gateway }],
+                    labels: Object.entries(args.labels).map(([label, value]) => ({ label, value })),
+                },
+                {
+                    ...childOpts,
+                    provider: args.provider,
+                    import: args.importId,
+                    // Docker fills driver options (the VXLAN ID) on create; they are not ours to diff.
+                    ignoreChanges: ["options"],
+                },
+            );
             this.networkId = net.id;
             this.resource = net;
         } else {
             const labels = Object.entries(args.labels).map(([k, v]) => `${k}=${v}`);
-            const net = hostCommand(`${name}-network`, {
-                create: { script: "network-ensure", args: [args.name, args.subnet, args.gateway, ...labels] },
-                delete: { script: "network-remove", args: [args.name, String(args.removeTimeoutSeconds)] },
-                triggers: [args.name, args.subnet, args.gateway, ...labels],
-            }, args.target, childOpts);
+            const net = hostCommand(
+                `${name}-network`,
+                {
+                    create: { script: "network-ensure", args: [args.name, args.subnet, args.gateway, ...labels] },
+                    delete: { script: "network-remove", args: [args.name, String(args.removeTimeoutSeconds)] },
+                    triggers: [args.name, args.subnet, args.gateway, ...labels],
+                },
+                args.target,
+                childOpts,
+            );
             this.networkId = net.stdout.apply((s) => s.trim().split("\n").pop() ?? "");
             this.resource = net;
         }

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { hostCommand, Invocation, Target } from "../src/hostCommand";
+import { hostCommand, type Invocation, type Target } from "../src/hostCommand";
 
 export interface SwarmStackArgs {
     stack: string;
@@ -32,7 +32,10 @@ export const REDEPLOY_VAR = "SWARM_PROXY_REDEPLOY";
  * the command has no other variables, the whole `environment` is ignored, so that a token left in state does not
  * make the engine set a path under an input the program no longer gives.
  */
-export function redeployEnvironment(base: Record<string, string> | undefined, token: string | undefined): {
+export function redeployEnvironment(
+    base: Record<string, string> | undefined,
+    token: string | undefined,
+): {
     environment: Record<string, string> | undefined;
     ignoreChanges: string[];
 } {
@@ -49,7 +52,11 @@ export function deployInvocation(stack: string, deploy: SwarmStackArgs["deploy"]
 }
 
 /** Options of the stack's command: torn down before it comes back, never alongside the old one. */
-export function stackResourceOptions(parent: pulumi.Resource, dependsOn: pulumi.Resource[], windowHook: pulumi.ResourceHook): pulumi.CustomResourceOptions {
+export function stackResourceOptions(
+    parent: pulumi.Resource,
+    dependsOn: pulumi.Resource[],
+    windowHook: pulumi.ResourceHook,
+): pulumi.CustomResourceOptions {
     return { parent, dependsOn, deleteBeforeReplace: true, hooks: { beforeDelete: [windowHook] } };
 }
 
@@ -65,32 +72,56 @@ export class SwarmStack extends pulumi.ComponentResource {
     constructor(name: string, args: SwarmStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:SwarmStack", name, {}, opts);
         const deploy = deployInvocation(args.stack, args.deploy);
-        const digest = "compose" in args.deploy && args.deploy.digest ? { SWARM_PROXY_COMPOSE_SHA256: args.deploy.digest } : undefined;
+        const digest =
+            "compose" in args.deploy && args.deploy.digest
+                ? { SWARM_PROXY_COMPOSE_SHA256: args.deploy.digest }
+                : undefined;
         const deployEnv = redeployEnvironment(digest, args.redeployToken);
-        this.deployed = hostCommand(`${name}-stack`, {
-            create: deploy,
-            update: deploy,
-            delete: { script: "stack-teardown", args: [args.stack, String(args.teardownTimeoutSeconds)] },
-            // A property dependency on the network's ID, so that replacing the network replaces the stack first:
-            // with dependsOn alone the engine deletes the network while the stack still uses it, and Docker refuses.
-            triggers: args.network ? [args.network.name, args.network.id] : [],
-            environment: deployEnv.environment,
-        }, args.target, { ...stackResourceOptions(this, args.dependsOn, args.windowHook), ignoreChanges: deployEnv.ignoreChanges });
+        this.deployed = hostCommand(
+            `${name}-stack`,
+            {
+                create: deploy,
+                update: deploy,
+                delete: { script: "stack-teardown", args: [args.stack, String(args.teardownTimeoutSeconds)] },
+                // A property dependency on the network's ID, so that replacing the network replaces the stack first:
+                // with dependsOn alone the engine deletes the network while the stack still uses it, and Docker refuses.
+                triggers: args.network ? [args.network.name, args.network.id] : [],
+                environment: deployEnv.environment,
+            },
+            args.target,
+            { ...stackResourceOptions(this, args.dependsOn, args.windowHook), ignoreChanges: deployEnv.ignoreChanges },
+        );
 
         const net = args.network;
         // The health check has no update: a new token re-runs its create, so a redeploy is verified like a deploy.
         const healthEnv = redeployEnvironment(undefined, args.redeployToken);
-        this.healthy = hostCommand(`${name}-health`, {
-            create: { script: "stack-health", args: [args.stack, net?.name ?? "", net?.subnet ?? "", String(args.health.timeoutSeconds)] },
-            triggers: [this.deployed.id, "compose" in args.deploy ? args.deploy.digest ?? "" : args.deploy.unit],
-            environment: healthEnv.environment,
-        }, args.target, { parent: this, dependsOn: [this.deployed], ignoreChanges: healthEnv.ignoreChanges });
+        this.healthy = hostCommand(
+            `${name}-health`,
+            {
+                create: {
+                    script: "stack-health",
+                    args: [args.stack, net?.name ?? "", net?.subnet ?? "", String(args.health.timeoutSeconds)],
+                },
+                triggers: [this.deployed.id, "compose" in args.deploy ? (args.deploy.digest ?? "") : args.deploy.unit],
+                environment: healthEnv.environment,
+            },
+            args.target,
+            { parent: this, dependsOn: [this.deployed], ignoreChanges: healthEnv.ignoreChanges },
+        );
         const http = args.health.http;
         if (http) {
-            hostCommand(`${name}-http`, {
-                create: { script: "http-probe", args: [http.url, http.host, String(http.expectStatus), String(args.health.timeoutSeconds)] },
-                triggers: [this.deployed.id],
-            }, args.target, { parent: this, dependsOn: [this.healthy] });
+            hostCommand(
+                `${name}-http`,
+                {
+                    create: {
+                        script: "http-probe",
+                        args: [http.url, http.host, String(http.expectStatus), String(args.health.timeoutSeconds)],
+                    },
+                    triggers: [this.deployed.id],
+                },
+                args.target,
+                { parent: this, dependsOn: [this.healthy] },
+            );
         }
         this.registerOutputs({});
     }

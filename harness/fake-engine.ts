@@ -2,7 +2,7 @@
 // benchmark and the CLI's tests can run at 1000 services without a dockerd. It answers only the reads
 // the tools make, counts every request, and can pretend to be a worker or an inactive node.
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -58,7 +58,10 @@ export function fakeData(spec: FakeSwarmSpec) {
                 TaskTemplate: { Networks: [{ Target: PROXY_ID }] },
                 EndpointSpec: { Mode: "vip" },
             },
-            Endpoint: { Spec: { Mode: "vip" }, VirtualIPs: [{ NetworkID: PROXY_ID, Addr: `${ipIn(spec.subnet, next++)}/${prefix}` }] },
+            Endpoint: {
+                Spec: { Mode: "vip" },
+                VirtualIPs: [{ NetworkID: PROXY_ID, Addr: `${ipIn(spec.subnet, next++)}/${prefix}` }],
+            },
             ServiceStatus: { RunningTasks: spec.replicas, DesiredTasks: spec.replicas },
         });
         for (let r = 0; r < spec.replicas + spec.history; r++) {
@@ -90,8 +93,21 @@ export function fakeData(spec: FakeSwarmSpec) {
         IPAM: { Config: [{ Subnet: spec.subnet, Gateway: ipIn(spec.subnet, 1) }] },
     };
     const networks = [
-        { Name: "ingress", Id: "ingressid", Driver: "overlay", Scope: "swarm", Ingress: true, IPAM: { Config: [{ Subnet: "10.0.0.0/24" }] } },
-        { Name: "bridge", Id: "bridgeid", Driver: "bridge", Scope: "local", IPAM: { Config: [{ Subnet: "172.17.0.0/16" }] } },
+        {
+            Name: "ingress",
+            Id: "ingressid",
+            Driver: "overlay",
+            Scope: "swarm",
+            Ingress: true,
+            IPAM: { Config: [{ Subnet: "10.0.0.0/24" }] },
+        },
+        {
+            Name: "bridge",
+            Id: "bridgeid",
+            Driver: "bridge",
+            Scope: "local",
+            IPAM: { Config: [{ Subnet: "172.17.0.0/16" }] },
+        },
         { Name: "host", Id: "hostid", Driver: "host", Scope: "local", IPAM: { Config: [] } },
         proxy,
     ];
@@ -116,7 +132,10 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
         requests.push(`${req.method} ${path}${url.search}`);
         const managerOnly = () => {
             if (role !== "manager") {
-                body(res, 503, { message: "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again." });
+                body(res, 503, {
+                    message:
+                        'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.',
+                });
                 return true;
             }
             return false;
@@ -137,7 +156,11 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
                 },
             });
         } else if (path === "/version") {
-            body(res, 200, { Version: apiVersion === "1.41" ? "20.10.24" : "29.0.0", ApiVersion: apiVersion, MinAPIVersion: "1.12" });
+            body(res, 200, {
+                Version: apiVersion === "1.41" ? "20.10.24" : "29.0.0",
+                ApiVersion: apiVersion,
+                MinAPIVersion: "1.12",
+            });
         } else if (path === "/swarm") {
             if (!managerOnly()) body(res, 200, { ID: "swarmid", DefaultAddrPool: ["10.0.0.0/8"], SubnetSize: 24 });
         } else if (path === "/networks") {
@@ -148,7 +171,14 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
             if (!n) {
                 body(res, 404, { message: `network ${id} not found` });
             } else if (n === data.proxy && apiVersion !== "1.41") {
-                body(res, 200, { ...n, Status: { IPAM: { Subnets: { [spec.subnet]: { IPsInUse: data.expectedInUse + 3, DynamicIPsAvailable: 0 } } } } });
+                body(res, 200, {
+                    ...n,
+                    Status: {
+                        IPAM: {
+                            Subnets: { [spec.subnet]: { IPsInUse: data.expectedInUse + 3, DynamicIPsAvailable: 0 } },
+                        },
+                    },
+                });
             } else {
                 body(res, 200, { ...n, Services: {}, Containers: {} });
             }

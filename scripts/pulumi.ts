@@ -10,8 +10,8 @@
 //
 // The caller's environment is passed on (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, SWARM_PROXY_MAINTENANCE,
 // DOCKER_HOST, ...); plugin download and the update check are off. The exit code is the CLI's.
-import * as child_process from "child_process";
-import * as path from "path";
+import * as child_process from "node:child_process";
+import * as path from "node:path";
 import { enginePath, programFromModule, repoRoot, toolchainBin, withLanguageServer } from "../harness/engine/inline";
 import { allReal, describePlugins, findPlugins } from "../harness/engine/plugins";
 
@@ -37,7 +37,14 @@ async function main(): Promise<number> {
     const args = process.argv.slice(2);
     const plugins = findPlugins(toolchainBin());
     if (args[0] === "--engine-plugins") {
-        console.log(JSON.stringify({ allReal: allReal(plugins), language: Boolean(plugins.language.path), command: Boolean(plugins.command.path), docker: Boolean(plugins.docker.path) }));
+        console.log(
+            JSON.stringify({
+                allReal: allReal(plugins),
+                language: Boolean(plugins.language.path),
+                command: Boolean(plugins.command.path),
+                docker: Boolean(plugins.docker.path),
+            }),
+        );
         return 0;
     }
     const cli = path.join(toolchainBin(), "pulumi");
@@ -53,7 +60,8 @@ async function main(): Promise<number> {
     if (plugins.language.path) return (await run(cli, args, env)).code;
     const program = programFromModule(path.join(repoRoot, "index.ts"));
     const r = await withLanguageServer(program, (address) =>
-        run(cli, [`--client=${address}`, "--exec-kind", "auto.inline", ...args], env));
+        run(cli, [`--client=${address}`, "--exec-kind", "auto.inline", ...args], env),
+    );
     return r.code;
 }
 

@@ -7,9 +7,9 @@
 // delete runs the teardown installed on the host, the newest one the program delivered.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { createHash } from "crypto";
-import * as fs from "fs";
-import * as path from "path";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { shellQuote } from "./hostFacts";
 
 export const HOST_DIR = path.join(__dirname, "..", "host");
@@ -32,11 +32,20 @@ export interface Invocation {
 
 export type Target =
     | { mode: "local"; scriptsDir: string }
-    | { mode: "ssh"; scriptsDir: string; host: string; port: number; user: string; hostKey: string; privateKey: pulumi.Input<string> };
+    | {
+          mode: "ssh";
+          scriptsDir: string;
+          host: string;
+          port: number;
+          user: string;
+          hostKey: string;
+          privateKey: pulumi.Input<string>;
+      };
 
 /** The files the installer puts on the host: lib.sh and every script beside it, sorted by name. */
 export function hostFiles(hostDir: string = HOST_DIR): { name: string; text: string }[] {
-    return fs.readdirSync(hostDir)
+    return fs
+        .readdirSync(hostDir)
         .filter((f) => f.endsWith(".sh"))
         .sort()
         .map((name) => ({ name, text: fs.readFileSync(path.join(hostDir, name), "utf8") }));
@@ -51,10 +60,13 @@ export function hostFiles(hostDir: string = HOST_DIR): { name: string; text: str
 export function installer(hostDir: string = HOST_DIR): string {
     const files = hostFiles(hostDir);
     const digest = createHash("sha256");
-    files.forEach((f) => digest.update(`${f.name}\0${f.text}\0`));
+    for (const f of files) {
+        digest.update(`${f.name}\0${f.text}\0`);
+    }
     const lines = [
         "set -euo pipefail",
-        'dir=${1:?usage: bash -s -- DIR}',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash parameter expansion, not a template
+        "dir=${1:?usage: bash -s -- DIR}",
         'case "$dir" in /*) ;; *) echo "scripts directory $dir is not an absolute path" >&2; exit 2 ;; esac',
         'mkdir -p -- "$dir"',
         'put() { printf \'%s\' "$2" | base64 -d >"$dir/.$1.new"; chmod 0755 "$dir/.$1.new"; mv -f -- "$dir/.$1.new" "$dir/$1"; }',
@@ -63,7 +75,11 @@ export function installer(hostDir: string = HOST_DIR): string {
         lines.push(`put ${shellQuote(f.name)} ${shellQuote(Buffer.from(f.text).toString("base64"))}`);
     }
     const sum = digest.digest("hex");
-    lines.push(`printf '%s\\n' ${shellQuote(sum)} >"$dir/.digest.new"`, 'mv -f -- "$dir/.digest.new" "$dir/DIGEST"', `echo ${shellQuote(sum)}`);
+    lines.push(
+        `printf '%s\\n' ${shellQuote(sum)} >"$dir/.digest.new"`,
+        'mv -f -- "$dir/.digest.new" "$dir/DIGEST"',
+        `echo ${shellQuote(sum)}`,
+    );
     return `${lines.join("\n")}\n`;
 }
 
@@ -101,19 +117,34 @@ export interface HostCommandArgs {
 }
 
 /** A command resource that runs installed host scripts on the target. */
-export function hostCommand(name: string, args: HostCommandArgs, target: Target, opts: pulumi.CustomResourceOptions): command.local.Command | command.remote.Command {
+export function hostCommand(
+    name: string,
+    args: HostCommandArgs,
+    target: Target,
+    opts: pulumi.CustomResourceOptions,
+): command.local.Command | command.remote.Command {
     const line = (inv: Invocation | undefined) => (inv ? commandLine(target.scriptsDir, inv) : undefined);
-    return targetCommand(name, {
-        create: line(args.create)!,
-        update: line(args.update),
-        delete: line(args.delete),
-        triggers: args.triggers,
-        environment: args.environment,
-    }, target, opts);
+    return targetCommand(
+        name,
+        {
+            create: line(args.create)!,
+            update: line(args.update),
+            delete: line(args.delete),
+            triggers: args.triggers,
+            environment: args.environment,
+        },
+        target,
+        opts,
+    );
 }
 
 /** A command resource on the target: local.Command, or remote.Command with the pinned host key. */
-export function targetCommand(name: string, spec: CommandSpec, target: Target, opts: pulumi.CustomResourceOptions): command.local.Command | command.remote.Command {
+export function targetCommand(
+    name: string,
+    spec: CommandSpec,
+    target: Target,
+    opts: pulumi.CustomResourceOptions,
+): command.local.Command | command.remote.Command {
     const common = {
         create: spec.create,
         update: spec.update,
@@ -123,19 +154,27 @@ export function targetCommand(name: string, spec: CommandSpec, target: Target, o
         addPreviousOutputInEnv: false,
     };
     if (target.mode === "local") {
-        return new command.local.Command(name, { ...common, environment: spec.environment, interpreter: ["/bin/sh", "-c"] }, opts);
+        return new command.local.Command(
+            name,
+            { ...common, environment: spec.environment, interpreter: ["/bin/sh", "-c"] },
+            opts,
+        );
     }
-    return new command.remote.Command(name, {
-        ...common,
-        // sshd may drop variables it does not AcceptEnv; harmless, since they only carry digests whose
-        // change is what makes the engine re-run the update.
-        environment: spec.environment,
-        connection: {
-            host: target.host,
-            port: target.port,
-            user: target.user,
-            privateKey: pulumi.secret(target.privateKey),
-            hostKey: target.hostKey,
+    return new command.remote.Command(
+        name,
+        {
+            ...common,
+            // sshd may drop variables it does not AcceptEnv; harmless, since they only carry digests whose
+            // change is what makes the engine re-run the update.
+            environment: spec.environment,
+            connection: {
+                host: target.host,
+                port: target.port,
+                user: target.user,
+                privateKey: pulumi.secret(target.privateKey),
+                hostKey: target.hostKey,
+            },
         },
-    }, { ...opts, additionalSecretOutputs: ["connection"] });
+        { ...opts, additionalSecretOutputs: ["connection"] },
+    );
 }

@@ -1,13 +1,22 @@
 // Reads the live host at preview time: networks, routes, the swarm's default address pools and the
 // addresses in use on the managed network. Every call passes argv to execFile: nothing is spliced into a shell.
-import { execFileSync } from "child_process";
-import { createHash } from "crypto";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { PROJECT } from "../config";
-import { EngineInfo, EngineNetwork, EngineNode, EngineService, EngineTask, Usage, countUsage, subnetsOf } from "./docker";
-import { NetworkFact } from "./subnet";
+import {
+    type EngineInfo,
+    type EngineNetwork,
+    type EngineNode,
+    type EngineService,
+    type EngineTask,
+    type Usage,
+    countUsage,
+    subnetsOf,
+} from "./docker";
+import type { NetworkFact } from "./subnet";
 
 export interface LiveNetwork extends NetworkFact {
     id: string;
@@ -55,7 +64,10 @@ export function readRoutes(run: Runner): string[] {
 }
 
 function lines(text: string): string[] {
-    return text.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+    return text
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== "");
 }
 
 /** `docker inspect`-style JSON of the given IDs, or [] without any (inspect needs at least one). */
@@ -70,14 +82,18 @@ function inspectAll<T>(run: Runner, cmd: string[], ids: string[]): T[] {
 export function managerRefusal(info: EngineInfo, where: string, networkName: string): string | undefined {
     const state = info.Swarm?.LocalNodeState ?? "inactive";
     if (state !== "active") {
-        return `${PROJECT}:connection: the host at ${where} is not in an active swarm (LocalNodeState=${state}); ` +
-            "point the connection at a manager of the swarm that runs the stacks";
+        return (
+            `${PROJECT}:connection: the host at ${where} is not in an active swarm (LocalNodeState=${state}); ` +
+            "point the connection at a manager of the swarm that runs the stacks"
+        );
     }
     if (info.Swarm?.ControlAvailable !== true) {
-        return `${PROJECT}:connection: the host at ${where} is a swarm worker (node ${JSON.stringify(info.Name ?? "?")}, ` +
+        return (
+            `${PROJECT}:connection: the host at ${where} is a swarm worker (node ${JSON.stringify(info.Name ?? "?")}, ` +
             `ID ${info.Swarm?.NodeID ?? "?"}), not a manager: the swarm network ${JSON.stringify(networkName)} is created and removed ` +
             "only on a manager, and only a manager can read the stacks' services and tasks. Point the connection at a manager " +
-            "(`docker node ls --filter role=manager` on any manager lists them). Nothing was changed.";
+            "(`docker node ls --filter role=manager` on any manager lists them). Nothing was changed."
+        );
     }
     return undefined;
 }
@@ -99,7 +115,11 @@ function requireManager(run: Runner, where: string, networkName: string): Engine
  */
 export function readHostFacts(run: Runner, where: string, networkName: string): HostFacts {
     const info = requireManager(run, where, networkName);
-    const networks = inspectAll<EngineNetwork>(run, ["docker", "network", "inspect"], lines(run(["docker", "network", "ls", "--no-trunc", "--format", "{{.ID}}"])));
+    const networks = inspectAll<EngineNetwork>(
+        run,
+        ["docker", "network", "inspect"],
+        lines(run(["docker", "network", "ls", "--no-trunc", "--format", "{{.ID}}"])),
+    );
     const managed = networks.find((n) => n.Name === networkName && n.Driver === "overlay" && n.Scope === "swarm");
     const inUse: Record<string, number> = {};
     let usage: Usage | undefined;
@@ -107,11 +127,24 @@ export function readHostFacts(run: Runner, where: string, networkName: string): 
         const [verbose] = JSON.parse(run(["docker", "network", "inspect", "--verbose", managed.Id])) as EngineNetwork[];
         const serviceIds = lines(run(["docker", "service", "ls", "-q"]));
         const services = inspectAll<EngineService>(run, ["docker", "service", "inspect"], serviceIds);
-        const taskIds = serviceIds.length === 0 ? [] : lines(run(["docker", "service", "ps", "-q", "--no-trunc", ...serviceIds]));
+        const taskIds =
+            serviceIds.length === 0 ? [] : lines(run(["docker", "service", "ps", "-q", "--no-trunc", ...serviceIds]));
         const tasks = inspectAll<EngineTask>(run, ["docker", "inspect", "--type", "task"], [...new Set(taskIds)]);
-        const nodes = inspectAll<EngineNode>(run, ["docker", "node", "inspect"], lines(run(["docker", "node", "ls", "-q"])));
+        const nodes = inspectAll<EngineNode>(
+            run,
+            ["docker", "node", "inspect"],
+            lines(run(["docker", "node", "ls", "-q"])),
+        );
         const apiVersion = run(["docker", "version", "--format", "{{.Server.APIVersion}}"]).trim();
-        usage = countUsage({ network: { ...managed, Status: verbose.Status ?? managed.Status }, verbose, services, tasks, nodes, apiVersion, localNodeId: info.Swarm?.NodeID });
+        usage = countUsage({
+            network: { ...managed, Status: verbose.Status ?? managed.Status },
+            verbose,
+            services,
+            tasks,
+            nodes,
+            apiVersion,
+            localNodeId: info.Swarm?.NodeID,
+        });
         inUse[managed.Name] = usage.inUse;
     }
     return {
@@ -124,7 +157,8 @@ export function readHostFacts(run: Runner, where: string, networkName: string): 
 }
 
 /** Runs argv on this machine. */
-export const localRunner: Runner = (argv) => execFileSync(argv[0], argv.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+export const localRunner: Runner = (argv) =>
+    execFileSync(argv[0], argv.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 /**
  * A known_hosts file that pins the configured host key, at a path made from the host and port alone: the Docker
@@ -144,7 +178,14 @@ export function knownHostsFile(host: string, port: number, hostKey: string): str
 
 /** The options every ssh client of the program uses: no prompt, and only the pinned host key is accepted. */
 export function sshOptions(host: string, port: number, hostKey: string): string[] {
-    return ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHostsFile(host, port, hostKey)}`];
+    return [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        `UserKnownHostsFile=${knownHostsFile(host, port, hostKey)}`,
+    ];
 }
 
 /**
@@ -155,15 +196,24 @@ export function sshRunner(host: string, port: number, user: string, hostKey: str
     const opts = sshOptions(host, port, hostKey);
     return (argv) => {
         try {
-            return execFileSync("ssh", [...opts, "-p", String(port), "-l", user, "--", host, argv.map(shellQuote).join(" ")],
-                { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+            return execFileSync(
+                "ssh",
+                [...opts, "-p", String(port), "-l", user, "--", host, argv.map(shellQuote).join(" ")],
+                { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+            );
         } catch (e) {
             const stderr = String((e as { stderr?: unknown }).stderr ?? "");
             // ssh checks the host key before it authenticates, so nothing ran on the host.
-            if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/.test(stderr)) {
-                throw new Error(`${PROJECT}:connection.hostKey: the host key of ${host}:${port} does not match the pinned ` +
-                    `${hostKey.split(" ")[0]} key; ssh refused the host before any command ran. Check the host ` +
-                    "(`ssh-keyscan -p PORT HOST` from a trusted network) and pin its key.");
+            if (
+                /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/.test(
+                    stderr,
+                )
+            ) {
+                throw new Error(
+                    `${PROJECT}:connection.hostKey: the host key of ${host}:${port} does not match the pinned ` +
+                        `${hostKey.split(" ")[0]} key; ssh refused the host before any command ran. Check the host ` +
+                        "(`ssh-keyscan -p PORT HOST` from a trusted network) and pin its key.",
+                );
             }
             throw e;
         }

@@ -19,23 +19,35 @@ export interface WindowArgs {
 }
 
 function howToOpen(windowEnv: string): string {
-    return `Open the window for one run with \`${windowEnv}=open pulumi up\`, or set it with ` +
-        "`pulumi config set --path maintenance.windowOpen true`.";
+    return (
+        `Open the window for one run with \`${windowEnv}=open pulumi up\`, or set it with ` +
+        "`pulumi config set --path maintenance.windowOpen true`."
+    );
 }
 
 /** Why `pulumi up` refuses to delete `what` now (the window is closed). */
 export function deleteRefusal(what: string, windowEnv: string): string {
-    return `outside the maintenance window: this update would delete ${what}, which takes it down; ` +
-        `disruptive steps run only in a maintenance window. ${howToOpen(windowEnv)} Nothing was torn down.`;
+    return (
+        `outside the maintenance window: this update would delete ${what}, which takes it down; ` +
+        `disruptive steps run only in a maintenance window. ${howToOpen(windowEnv)} Nothing was torn down.`
+    );
 }
 
 /** Why `pulumi up` may not replace the network now, or undefined when it may. Checked before anything is registered. */
-export function replaceRefusal(a: { replacing: boolean; windowOpen: boolean; windowEnv: string; dryRun: boolean; networkName: string }): string | undefined {
+export function replaceRefusal(a: {
+    replacing: boolean;
+    windowOpen: boolean;
+    windowEnv: string;
+    dryRun: boolean;
+    networkName: string;
+}): string | undefined {
     if (!a.replacing || a.windowOpen || a.dryRun) {
         return undefined;
     }
-    return `this update replaces the network "${a.networkName}", which takes every attached stack down; ` +
-        `it runs only in a maintenance window. ${howToOpen(a.windowEnv)} Nothing was changed.`;
+    return (
+        `this update replaces the network "${a.networkName}", which takes every attached stack down; ` +
+        `it runs only in a maintenance window. ${howToOpen(a.windowEnv)} Nothing was changed.`
+    );
 }
 
 function describe(args: pulumi.ResourceHookArgs): string {
@@ -46,31 +58,37 @@ function describe(args: pulumi.ResourceHookArgs): string {
 export function maintenanceWindowHook(a: WindowArgs): pulumi.ResourceHook {
     let quiescent: Error | true | undefined;
     const warned = new Set<string>();
-    return new pulumi.ResourceHook(WINDOW_HOOK, (args) => {
-        if (!a.windowOpen) {
-            const refusal = deleteRefusal(describe(args), a.windowEnv);
-            if (!a.dryRun) {
-                throw new Error(refusal);
+    return new pulumi.ResourceHook(
+        WINDOW_HOOK,
+        (args) => {
+            if (!a.windowOpen) {
+                const refusal = deleteRefusal(describe(args), a.windowEnv);
+                if (!a.dryRun) {
+                    throw new Error(refusal);
+                }
+                if (!warned.has(args.urn)) {
+                    warned.add(args.urn);
+                    pulumi.log.warn(`\`pulumi up\` would refuse here: ${refusal}`);
+                }
+                return;
             }
-            if (!warned.has(args.urn)) {
-                warned.add(args.urn);
-                pulumi.log.warn(`\`pulumi up\` would refuse here: ${refusal}`);
+            if (a.dryRun) {
+                return;
             }
-            return;
-        }
-        if (a.dryRun) {
-            return;
-        }
-        if (quiescent === undefined) {
-            try {
-                a.checkQuiescent();
-                quiescent = true;
-            } catch (e) {
-                quiescent = e as Error;
+            if (quiescent === undefined) {
+                try {
+                    a.checkQuiescent();
+                    quiescent = true;
+                } catch (e) {
+                    quiescent = e as Error;
+                }
             }
-        }
-        if (quiescent !== true) {
-            throw new Error(`the maintenance needs a quiescent host, and it is not: ${quiescent.message}. Nothing was torn down.`);
-        }
-    }, { onDryRun: true });
+            if (quiescent !== true) {
+                throw new Error(
+                    `the maintenance needs a quiescent host, and it is not: ${quiescent.message}. Nothing was torn down.`,
+                );
+            }
+        },
+        { onDryRun: true },
+    );
 }

@@ -21,7 +21,9 @@ export function orderStacks(stacks: readonly Pick<StackNode, "name" | "waitsFor"
         }
         const at = visiting.indexOf(name);
         if (at >= 0) {
-            throw new Error(`the waits form a cycle: ${[...visiting.slice(at), name].join(" -> ")}; remove one of these waitsFor entries`);
+            throw new Error(
+                `the waits form a cycle: ${[...visiting.slice(at), name].join(" -> ")}; remove one of these waitsFor entries`,
+            );
         }
         const node = byName.get(name);
         if (!node) {
@@ -33,12 +35,14 @@ export function orderStacks(stacks: readonly Pick<StackNode, "name" | "waitsFor"
         wave.set(name, w);
         return w;
     };
-    stacks.forEach((s) => visit(s.name));
+    for (const s of stacks) {
+        visit(s.name);
+    }
     const waves: string[][] = [];
     // Config order within a wave keeps the plan stable across runs.
     for (const s of stacks) {
         const w = wave.get(s.name) ?? 0;
-        (waves[w] ??= []).push(s.name);
+        waves[w] = [...(waves[w] ?? []), s.name];
     }
     return waves;
 }
@@ -86,9 +90,17 @@ export function maintenancePlan(input: PlanInput): Plan {
     const attachedWaves = waves.map((w) => w.filter((n) => attachedNames.has(n))).filter((w) => w.length > 0);
     const steps: Omit<MaintenanceStep, "step">[] = [];
     const net = input.network;
-    steps.push({ action: "gate", targets: [net.name], detail: "the maintenance window is open and the host quiescent" });
+    steps.push({
+        action: "gate",
+        targets: [net.name],
+        detail: "the maintenance window is open and the host quiescent",
+    });
     if (attached.length > 0) {
-        steps.push({ action: "teardown", targets: attached, detail: "side by side, leak-free: services removed, tasks gone from the swarm on every node, then the stacks and their networks" });
+        steps.push({
+            action: "teardown",
+            targets: attached,
+            detail: "side by side, leak-free: services removed, tasks gone from the swarm on every node, then the stacks and their networks",
+        });
     }
     steps.push({ action: "delete-network", targets: [net.name], detail: "waits until the name is free" });
     steps.push({ action: "create-network", targets: [net.name], detail: `overlay, attachable, ${net.toSubnet}` });
@@ -96,8 +108,16 @@ export function maintenancePlan(input: PlanInput): Plan {
         steps.push({ action: "rebuild", targets: [net.name], detail: input.rebuildCommand.join(" ") });
     }
     for (const [i, w] of attachedWaves.entries()) {
-        steps.push({ action: "deploy", targets: w, detail: i === 0 ? "once the network exists" : "once the previous wave's services are accepted" });
+        steps.push({
+            action: "deploy",
+            targets: w,
+            detail: i === 0 ? "once the network exists" : "once the previous wave's services are accepted",
+        });
     }
-    steps.push({ action: "verify", targets: attached, detail: `replicas converged on every node, task addresses inside ${net.toSubnet}` });
+    steps.push({
+        action: "verify",
+        targets: attached,
+        detail: `replicas converged on every node, task addresses inside ${net.toSubnet}`,
+    });
     return { steps: steps.map((s, i) => ({ step: i + 1, ...s })), waves, teardown: attached };
 }

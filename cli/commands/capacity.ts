@@ -1,10 +1,20 @@
 // `swarm-proxy capacity`: addresses assignable, in use, free and headroom on one overlay; --probe measures
 // the real free space by allocation, so leaked addresses show as unaccounted.
-import { CapacityReport, countUsage, gatherUsage, probeFree, renderCapacity } from "../capacity";
+import { type CapacityReport, countUsage, gatherUsage, probeFree, renderCapacity } from "../capacity";
 import { CliError, EXIT_OK } from "../errors";
 import { checkName } from "../validate";
-import { Command, Io, command, connect, emit } from "./command";
-import { Common, DEFAULT_NETWORK, Options, STACK_CONFIG, Values, flag, intOf, stackConfigOf, str } from "./options";
+import { type Command, type Io, command, connect, emit } from "./command";
+import {
+    type Common,
+    DEFAULT_NETWORK,
+    type Options,
+    STACK_CONFIG,
+    type Values,
+    flag,
+    intOf,
+    stackConfigOf,
+    str,
+} from "./options";
 
 /** Services one probe may create: a /24's worth many times over, a /16 only when raised. */
 export const DEFAULT_PROBE_MAX = 2048;

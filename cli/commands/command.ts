@@ -1,9 +1,9 @@
 // What a command is: its options, a parse step that turns the parsed values into one typed object (every
 // check of the operator's input, before anything reaches dockerd or a child process), and a run step
 // with the effects. main.ts only finds the command and calls it.
-import { Engine, EngineInfo, EngineVersion, checkDockerHost, envDockerHost } from "../engine";
-import { Progress, stderrProgress } from "../progress";
-import { Common, Options, Values, commonOf } from "./options";
+import { Engine, type EngineInfo, type EngineVersion, checkDockerHost, envDockerHost } from "../engine";
+import { type Progress, stderrProgress } from "../progress";
+import { type Common, type Options, type Values, commonOf } from "./options";
 
 export interface Io {
     out(text: string): void;
@@ -55,5 +55,5 @@ export async function connect(common: Common, name: string): Promise<Connection>
 
 /** The report on stdout: one JSON document with --json, else the text. */
 export function emit(io: Io, common: Common, data: unknown, text: string): void {
-    io.out(common.json ? JSON.stringify(data, null, 2) + "\n" : text.endsWith("\n") ? text : text + "\n");
+    io.out(common.json ? `${JSON.stringify(data, null, 2)}\n` : text.endsWith("\n") ? text : `${text}\n`);
 }

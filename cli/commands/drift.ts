@@ -4,11 +4,11 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import {
-    DriftOptions,
-    DriftReport,
-    FixContext,
-    MinFree,
-    PreviewSource,
+    type DriftOptions,
+    type DriftReport,
+    type FixContext,
+    type MinFree,
+    type PreviewSource,
     applyFixes,
     renderDriftMarkdown,
     runDrift,
@@ -16,12 +16,22 @@ import {
 } from "../drift";
 import { describeDockerHost, envDockerHost } from "../engine";
 import { CliError, EXIT_ERROR, errorMessage } from "../errors";
-import { LogSource } from "../logscan";
+import type { LogSource } from "../logscan";
 import { hostScriptsDir, packageRoot, resolveStackFile } from "../package";
-import { StackConfig, readStackConfig } from "../stackconfig";
+import { type StackConfig, readStackConfig } from "../stackconfig";
 import { checkInt, checkName, checkNumber, checkSince } from "../validate";
-import { Command, Io, command, connect, dockerHostOf, emit } from "./command";
-import { Common, DEFAULT_SINCE, LOG_OPTIONS, Options, STACK_CONFIG, Values, flag, logSourceOf, str } from "./options";
+import { type Command, type Io, command, connect, dockerHostOf, emit } from "./command";
+import {
+    type Common,
+    DEFAULT_SINCE,
+    LOG_OPTIONS,
+    type Options,
+    STACK_CONFIG,
+    type Values,
+    flag,
+    logSourceOf,
+    str,
+} from "./options";
 
 /** Least free addresses on proxy before it counts as drift. */
 export const DEFAULT_MIN_FREE = "10%";
@@ -201,7 +211,7 @@ export async function runDriftCommand(o: DriftCommandOptions, common: Common, io
         writeFileSync(o.markdownOut, md);
     }
     if (o.jsonOut !== undefined) {
-        writeFileSync(o.jsonOut, JSON.stringify(report, null, 2) + "\n");
+        writeFileSync(o.jsonOut, `${JSON.stringify(report, null, 2)}\n`);
     }
     emit(io, common, report, md);
     return report.exitCode;

@@ -1,18 +1,18 @@
 // `swarm-proxy guard`: the weekly upgrade's Step-0 safety net — VIP-allocation failures in dockerd's log,
 // a prune that never removes proxy, a docker restart only when asked. A dry run unless --apply.
 import { EXIT_OK } from "../errors";
-import { GuardOptions, renderGuard, runGuard } from "../guard";
+import { type GuardOptions, renderGuard, runGuard } from "../guard";
 import { checkName, checkSince } from "../validate";
-import { Command, Io, command, connect, emit } from "./command";
+import { type Command, type Io, command, connect, emit } from "./command";
 import {
-    Common,
+    type Common,
     DEFAULT_NETWORK,
     DEFAULT_SINCE,
     DEFAULT_UNIT,
     LOG_OPTIONS,
-    Options,
+    type Options,
     STACK_CONFIG,
-    Values,
+    type Values,
     flag,
     logSourceOf,
     stackConfigOf,

@@ -3,13 +3,23 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CliError, EXIT_OK } from "../errors";
-import { LeakProbeSettings, TEARDOWN_MODES, TeardownMode, leakChart, renderLeak } from "../leakprobe";
+import { type LeakProbeSettings, TEARDOWN_MODES, type TeardownMode, leakChart, renderLeak } from "../leakprobe";
 import { runLeakProbe } from "../leakprobe-run";
 import { hostScriptsDir } from "../package";
 import { checkChoice, checkName, checkCidr } from "../validate";
 import { DEFAULT_PROBE_MAX, parseProbeMax } from "./capacity";
-import { Command, Io, command, connect, emit } from "./command";
-import { Common, DEFAULT_NETWORK, Options, STACK_CONFIG, Values, intOf, numberOf, stackConfigOf, str } from "./options";
+import { type Command, type Io, command, connect, emit } from "./command";
+import {
+    type Common,
+    DEFAULT_NETWORK,
+    type Options,
+    STACK_CONFIG,
+    type Values,
+    intOf,
+    numberOf,
+    stackConfigOf,
+    str,
+} from "./options";
 
 /** What the probe does unless told otherwise. */
 export const LEAK_PROBE_DEFAULTS = {
@@ -110,10 +120,7 @@ export function parseLeakProbe(v: Values): LeakProbeCommandOptions {
         portBase: intOf(v, "port-base", D.portBase, 1024, 65000),
         timeoutSec: intOf(v, "timeout", D.timeoutSec, 5, 3600),
         proxyName: checkName("--proxy", str(v, "proxy") ?? cfg?.network.name ?? DEFAULT_NETWORK),
-        targetSubnet: checkCidr(
-            "--target-subnet",
-            str(v, "target-subnet") ?? cfg?.network.subnet ?? D.targetSubnet,
-        ),
+        targetSubnet: checkCidr("--target-subnet", str(v, "target-subnet") ?? cfg?.network.subnet ?? D.targetSubnet),
         removalsPerDay: numberOf(v, "removals-per-day", D.removalsPerDay, 0, 100000),
         hostScripts: resolve(str(v, "host-scripts") ?? hostScriptsDir()),
     };

@@ -1,8 +1,8 @@
 // The option tables every command shares and reading parsed values back as typed ones. Values come from
 // node:util parseArgs (strict): a key is a string, a boolean or a list of strings when the table says so.
-import { LogSource } from "../logscan";
+import type { LogSource } from "../logscan";
 import { resolveStackFile } from "../package";
-import { StackConfig, readStackConfig } from "../stackconfig";
+import { type StackConfig, readStackConfig } from "../stackconfig";
 import { checkInt, checkName, checkNumber } from "../validate";
 
 export interface OptionSpec {

@@ -2,8 +2,17 @@
 import { EXIT_DRIFT, EXIT_OK } from "../errors";
 import { gatherSurvey, renderSurvey } from "../survey";
 import { checkName, checkCidr } from "../validate";
-import { Command, Io, command, connect, emit } from "./command";
-import { Common, DEFAULT_NETWORK, Options, STACK_CONFIG, Values, stackConfigOf, str, strs } from "./options";
+import { type Command, type Io, command, connect, emit } from "./command";
+import {
+    type Common,
+    DEFAULT_NETWORK,
+    type Options,
+    STACK_CONFIG,
+    type Values,
+    stackConfigOf,
+    str,
+    strs,
+} from "./options";
 
 export const surveyOptions: Options = {
     network: { type: "string", arg: "NAME", help: "the shared overlay (default: from --stack-config, else proxy)" },
@@ -24,10 +33,7 @@ export function parseSurvey(v: Values): SurveyOptions {
     const cfg = stackConfigOf(v);
     const subnet = str(v, "subnet");
     const targetSubnet = subnet !== undefined ? checkCidr("--subnet", subnet) : cfg?.network.subnet;
-    const reserved = [
-        ...strs(v, "reserve").map((r) => checkCidr("--reserve", r)),
-        ...(cfg?.network.reserved ?? []),
-    ];
+    const reserved = [...strs(v, "reserve").map((r) => checkCidr("--reserve", r)), ...(cfg?.network.reserved ?? [])];
     const proxyName = checkName("--network", str(v, "network") ?? cfg?.network.name ?? DEFAULT_NETWORK);
     return { proxyName, targetSubnet, reserved };
 }

@@ -3,12 +3,13 @@
 // language-runtime server here. The FALLBACK for a machine without `pulumi-language-nodejs` (plugins.ts), and
 // how the harness's own smoke tests serve small programs. Shared by the engine harness (pulumi.ts) and the
 // demo's wrapper scripts/pulumi.ts; also where both find the CLI.
-import * as child_process from "child_process";
-import * as path from "path";
+import * as child_process from "node:child_process";
+import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 
 export const repoRoot = path.resolve(__dirname, "..", "..");
 
+// biome-ignore lint/suspicious/noConfusingVoidType: a program may return no outputs
 export type Program = () => Promise<Record<string, unknown> | void>;
 
 /**
@@ -17,37 +18,37 @@ export type Program = () => Promise<Record<string, unknown> | void>;
  * exports become the stack outputs. Modules it imports stay cached (they only define things).
  */
 export function programFromModule(file: string): Program {
-  return async () => {
-    const resolved = require.resolve(file);
-    delete require.cache[resolved];
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(resolved) as Record<string, unknown> & { default?: unknown };
-    if (typeof mod.default === "function") {
-      return ((await (mod.default as () => unknown)()) ?? undefined) as Record<string, unknown> | undefined;
-    }
-    const outputs: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(mod)) if (k !== "default" && k !== "__esModule") outputs[k] = v;
-    return outputs;
-  };
+    return async () => {
+        const resolved = require.resolve(file);
+        delete require.cache[resolved];
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const mod = require(resolved) as Record<string, unknown> & { default?: unknown };
+        if (typeof mod.default === "function") {
+            return ((await (mod.default as () => unknown)()) ?? undefined) as Record<string, unknown> | undefined;
+        }
+        const outputs: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(mod)) if (k !== "default" && k !== "__esModule") outputs[k] = v;
+        return outputs;
+    };
 }
 
 let cachedBin: string | undefined;
 
 /** The directory holding `pulumi` and its plugins (runs the toolchain script once per process; cached). */
 export function toolchainBin(): string {
-  if (cachedBin) return cachedBin;
-  const fromEnv = process.env.SWARM_PROXY_PULUMI_BIN;
-  if (fromEnv) {
-    cachedBin = fromEnv;
+    if (cachedBin) return cachedBin;
+    const fromEnv = process.env.SWARM_PROXY_PULUMI_BIN;
+    if (fromEnv) {
+        cachedBin = fromEnv;
+        return cachedBin;
+    }
+    const out = child_process.execFileSync(path.join(repoRoot, "scripts", "pulumi-toolchain.sh"), [], {
+        cwd: repoRoot,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+    });
+    cachedBin = out.trim().split("\n").pop()!;
     return cachedBin;
-  }
-  const out = child_process.execFileSync(path.join(repoRoot, "scripts", "pulumi-toolchain.sh"), [], {
-    cwd: repoRoot,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  cachedBin = out.trim().split("\n").pop()!;
-  return cachedBin;
 }
 
 /**
@@ -58,7 +59,7 @@ export const standInProviderBin = path.join(__dirname, "command-provider", "bin"
 
 /** The directory of the `node` running this process (Node >= 22, put first on PATH by scripts/node.sh). */
 export function nodeDir(): string {
-  return path.dirname(process.execPath);
+    return path.dirname(process.execPath);
 }
 
 /**
@@ -66,13 +67,15 @@ export function nodeDir(): string {
  * this Node (the language host runs `node` from PATH), then the caller's.
  */
 export function enginePath(standInCommand: boolean): string {
-  return [toolchainBin(), ...(standInCommand ? [standInProviderBin] : []), nodeDir(), process.env.PATH ?? ""].join(path.delimiter);
+    return [toolchainBin(), ...(standInCommand ? [standInProviderBin] : []), nodeDir(), process.env.PATH ?? ""].join(
+        path.delimiter,
+    );
 }
 
 // The language-runtime server the Automation API uses for inline programs. It is internal to @pulumi/pulumi,
 // so it is loaded from the same installed copy the program's resources register through.
 interface LanguageServerLike {
-  onPulumiExit(hasError: boolean): void;
+    onPulumiExit(hasError: boolean): void;
 }
 type LanguageServerCtor = new (program: Program) => LanguageServerLike & grpc.UntypedServiceImplementation;
 
@@ -80,28 +83,33 @@ type LanguageServerCtor = new (program: Program) => LanguageServerLike & grpc.Un
  * Serves `program` on a loopback port for as long as `fn` runs; `fn` gets the address to pass as
  * `--client=<address>` (with `--exec-kind auto.inline`) and resolves with the CLI's exit code in `code`.
  */
-export async function withLanguageServer<T extends { code: number }>(program: Program, fn: (address: string) => Promise<T>): Promise<T> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { LanguageServer } = require("@pulumi/pulumi/automation/server") as { LanguageServer: LanguageServerCtor };
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const langrpc = require("@pulumi/pulumi/proto/language_grpc_pb") as {
-    LanguageRuntimeService: grpc.ServiceDefinition;
-  };
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
-  const languageServer = new LanguageServer(program);
-  server.addService(langrpc.LanguageRuntimeService, languageServer);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  let result: T | undefined;
-  try {
-    result = await fn(`127.0.0.1:${port}`);
-    return result;
-  } finally {
+export async function withLanguageServer<T extends { code: number }>(
+    program: Program,
+    fn: (address: string) => Promise<T>,
+): Promise<T> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { LanguageServer } = require("@pulumi/pulumi/automation/server") as { LanguageServer: LanguageServerCtor };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const langrpc = require("@pulumi/pulumi/proto/language_grpc_pb") as {
+        LanguageRuntimeService: grpc.ServiceDefinition;
+    };
+    const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
+    const languageServer = new LanguageServer(program);
+    server.addService(langrpc.LanguageRuntimeService, languageServer);
+    const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) =>
+            e ? reject(e) : resolve(p),
+        ),
+    );
+    let result: T | undefined;
     try {
-      languageServer.onPulumiExit(!result || result.code !== 0);
+        result = await fn(`127.0.0.1:${port}`);
+        return result;
     } finally {
-      server.forceShutdown();
+        try {
+            languageServer.onPulumiExit(result?.code !== 0);
+        } finally {
+            server.forceShutdown();
+        }
     }
-  }
 }

@@ -4,9 +4,9 @@
 // language host, command provider and docker provider are there; only for a missing one do they fall back to
 // a stand-in (the program served inline, the stand-in command provider, the network as host scripts), and
 // they say which path they use.
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { repoRoot, standInProviderBin } from "./inline";
 
 export interface Plugin {
@@ -56,9 +56,13 @@ function onPath(binary: string, skip: string[]): string | undefined {
 function inCache(kind: string, name: string, version: string | undefined): string | undefined {
     const cache = pluginCache();
     const binary = `pulumi-${kind}-${name}`;
-    const dirs = version !== undefined
-        ? [`${kind}-${name}-v${version}`]
-        : (fs.existsSync(cache) ? fs.readdirSync(cache) : []).filter((d) => d.startsWith(`${kind}-${name}-v`)).sort().reverse();
+    const dirs =
+        version !== undefined
+            ? [`${kind}-${name}-v${version}`]
+            : (fs.existsSync(cache) ? fs.readdirSync(cache) : [])
+                  .filter((d) => d.startsWith(`${kind}-${name}-v`))
+                  .sort()
+                  .reverse();
     for (const d of dirs) {
         const file = path.join(cache, d, binary);
         // A `.partial` marker means an install that did not finish: the CLI ignores such a plugin too.
@@ -85,14 +89,24 @@ export function findPlugins(cliDir: string): Plugins {
 
 /** Which path the engine takes, then one line per plugin: real (and where), or the stand-in used instead. */
 export function describePlugins(p: Plugins): string {
-    const headline = allReal(p) ? "every plugin REAL (as operators run it)" : "FALLBACK to stand-ins for what is missing";
+    const headline = allReal(p)
+        ? "every plugin REAL (as operators run it)"
+        : "FALLBACK to stand-ins for what is missing";
     const line = (what: string, plugin: Plugin, fallback: string) =>
         plugin.path ? `  ${what}: REAL ${plugin.path}` : `  ${what}: not installed -> STAND-IN: ${fallback}`;
     return [
         `${headline}:`,
         line("language host pulumi-language-nodejs", p.language, "the program is served to the CLI inline (--client)"),
-        line(`command provider ${p.command.version}`, p.command, "test stand-in provider (harness/engine/command-provider)"),
-        line(`docker provider ${p.docker.version}`, p.docker, "the network is managed by the host scripts (network.implementation: command)"),
+        line(
+            `command provider ${p.command.version}`,
+            p.command,
+            "test stand-in provider (harness/engine/command-provider)",
+        ),
+        line(
+            `docker provider ${p.docker.version}`,
+            p.docker,
+            "the network is managed by the host scripts (network.implementation: command)",
+        ),
     ].join("\n");
 }
 

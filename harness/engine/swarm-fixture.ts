@@ -1,12 +1,12 @@
 // What the engine tests and bench/outage.ts share beside their sandbox instance (../sandbox.ts): this
 // repository's program run by the real CLI as an operator runs it (pulumi.ts), and the engine's event stream
 // with the time each event reached us.
-import * as child_process from "child_process";
-import * as fs from "fs";
-import * as path from "path";
+import * as child_process from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as YAML from "yaml";
 import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../sandbox";
-import { enginePlugins, PulumiProject, repoRoot, RunResult } from "./pulumi";
+import { enginePlugins, PulumiProject, repoRoot, type RunResult } from "./pulumi";
 
 // test/drift and test/multinode still call harness/sandbox.ts's sync forms by these older names.
 export type { Sandbox } from "../sandbox";
@@ -16,60 +16,88 @@ export const sandboxSeed = sandboxSeedSync;
 export const sandboxDown = (sb: Sandbox): void => sandboxDownSync(sb.name);
 
 export function docker(args: string[]): string {
-  return child_process.execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    return child_process.execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
 /** Running tasks as "service taskID" lines, sorted: equal before and after means no task was restarted. */
 export function runningTasks(): string[] {
-  const services = docker(["service", "ls", "--format", "{{.Name}}"]).split("\n").filter(Boolean);
-  if (services.length === 0) return [];
-  return docker(["service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.Name}} {{.ID}}", ...services])
-    .split("\n").filter(Boolean).map((l) => l.replace(/\.\d+ /, " ")).sort();
+    const services = docker(["service", "ls", "--format", "{{.Name}}"]).split("\n").filter(Boolean);
+    if (services.length === 0) return [];
+    return docker([
+        "service",
+        "ps",
+        "--no-trunc",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Name}} {{.ID}}",
+        ...services,
+    ])
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.replace(/\.\d+ /, " "))
+        .sort();
 }
 
 /** Each running task's addresses on `network`: "taskID address" lines. */
 export function taskAddresses(network: string): string[] {
-  const services = docker(["service", "ls", "-q"]).split("\n").filter(Boolean);
-  if (services.length === 0) return [];
-  const tasks = docker(["service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", ...services]).split("\n").filter(Boolean);
-  const rows = docker(["inspect", "--type", "task", "--format",
-    "{{.ID}}{{range .NetworksAttachments}} {{.Network.Spec.Name}}={{range .Addresses}}{{.}},{{end}}{{end}}", ...tasks]).split("\n");
-  const out: string[] = [];
-  for (const row of rows) {
-    const [id, ...atts] = row.split(" ");
-    for (const a of atts) {
-      const [net, addrs] = a.split("=");
-      if (net !== network) continue;
-      for (const addr of addrs.split(",").filter(Boolean)) out.push(`${id} ${addr}`);
+    const services = docker(["service", "ls", "-q"]).split("\n").filter(Boolean);
+    if (services.length === 0) return [];
+    const tasks = docker(["service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", ...services])
+        .split("\n")
+        .filter(Boolean);
+    const rows = docker([
+        "inspect",
+        "--type",
+        "task",
+        "--format",
+        "{{.ID}}{{range .NetworksAttachments}} {{.Network.Spec.Name}}={{range .Addresses}}{{.}},{{end}}{{end}}",
+        ...tasks,
+    ]).split("\n");
+    const out: string[] = [];
+    for (const row of rows) {
+        const [id, ...atts] = row.split(" ");
+        for (const a of atts) {
+            const [net, addrs] = a.split("=");
+            if (net !== network) continue;
+            for (const addr of addrs.split(",").filter(Boolean)) out.push(`${id} ${addr}`);
+        }
     }
-  }
-  return out;
+    return out;
 }
 
 export function networkSubnet(name: string): string {
-  return docker(["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", name]);
+    return docker(["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", name]);
 }
 
 export function networkId(name: string): string {
-  return docker(["network", "inspect", "--format", "{{.Id}}", name]);
+    return docker(["network", "inspect", "--format", "{{.Id}}", name]);
 }
 
 /**
  * The committed sandbox config (Pulumi.sandbox.yaml) as the raw object the program parses, keys unprefixed.
  * On a machine without the real Docker provider the network falls back to the host scripts.
  */
-export function sandboxConfig(): Record<string, any> {
-  const doc = YAML.parse(fs.readFileSync(path.join(repoRoot, "Pulumi.sandbox.yaml"), "utf8")) as { config: Record<string, unknown> };
-  const raw: Record<string, any> = {};
-  for (const [k, v] of Object.entries(doc.config)) raw[k.replace(/^swarm-proxy:/, "")] = v;
-  if (!enginePlugins().docker.path) raw.network.implementation = "command";
-  return raw;
+/**
+ * A stack config as the tests edit it, key by key, before the program validates it (config.ts): any shape.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the raw config is edited freely by tests and validated by the program
+export type RawStackConfig = Record<string, any>;
+
+export function sandboxConfig(): RawStackConfig {
+    const doc = YAML.parse(fs.readFileSync(path.join(repoRoot, "Pulumi.sandbox.yaml"), "utf8")) as {
+        config: Record<string, unknown>;
+    };
+    const raw: RawStackConfig = {};
+    for (const [k, v] of Object.entries(doc.config)) raw[k.replace(/^swarm-proxy:/, "")] = v;
+    if (!enginePlugins().docker.path) raw.network.implementation = "command";
+    return raw;
 }
 
 /** What a run of the program sees: its raw config and the value of SWARM_PROXY_MAINTENANCE. */
 export interface ProgramState {
-  raw: Record<string, any>;
-  window?: "open" | "closed";
+    raw: RawStackConfig;
+    window?: "open" | "closed";
 }
 
 /**
@@ -78,90 +106,94 @@ export interface ProgramState {
  * them between runs as an operator would with `pulumi config set` and SWARM_PROXY_MAINTENANCE.
  */
 export function swarmProject(sb: Sandbox, state: ProgramState): Promise<PulumiProject> {
-  return PulumiProject.create({
-    repo: true,
-    env: sb.env,
-    prepare: (p) => {
-      p.writeConfig(state.raw);
-      return { SWARM_PROXY_MAINTENANCE: state.window ?? "" };
-    },
-  });
+    return PulumiProject.create({
+        repo: true,
+        env: sb.env,
+        prepare: (p) => {
+            p.writeConfig(state.raw);
+            return { SWARM_PROXY_MAINTENANCE: state.window ?? "" };
+        },
+    });
 }
 
 /** One engine event as written by `--event-log`, with the time (ms since the epoch) we read it. */
 export interface TimedEvent {
-  at: number;
-  sequence: number;
-  resourcePreEvent?: { metadata: { op: string; urn: string } };
-  resOutputsEvent?: { metadata: { op: string; urn: string } };
-  resOpFailedEvent?: { metadata: { op: string; urn: string } };
-  diagnosticEvent?: { message: string; severity: string; urn?: string };
-  [key: string]: unknown;
+    at: number;
+    sequence: number;
+    resourcePreEvent?: { metadata: { op: string; urn: string } };
+    resOutputsEvent?: { metadata: { op: string; urn: string } };
+    resOpFailedEvent?: { metadata: { op: string; urn: string } };
+    diagnosticEvent?: { message: string; severity: string; urn?: string };
+    [key: string]: unknown;
 }
 
 /** A step of the run: resource (its name), op, when it started and ended (ms), whether it failed. */
 export interface Step {
-  name: string;
-  urn: string;
-  op: string;
-  start: number;
-  end?: number;
-  failed?: boolean;
+    name: string;
+    urn: string;
+    op: string;
+    start: number;
+    end?: number;
+    failed?: boolean;
 }
 
 /**
  * `pulumi up --json`, whose stdout is the engine's event stream (one JSON event a line), each event stamped with
  * the time it reached us: the events carry only whole-second timestamps, and the outage figures need better.
  */
-export async function upWithEvents(p: PulumiProject, extra: string[] = [], onEvent?: (e: TimedEvent) => void): Promise<{ run: RunResult; events: TimedEvent[]; steps: Step[] }> {
-  const events: TimedEvent[] = [];
-  let partial = "";
-  const onStdout = (chunk: Buffer) => {
-    const now = Date.now();
-    const lines = (partial + chunk.toString("utf8")).split("\n");
-    partial = lines.pop() ?? "";
-    for (const l of lines) {
-      if (!l.trim().startsWith("{")) continue;
-      try {
-        const e = { ...(JSON.parse(l) as TimedEvent), at: now };
-        events.push(e);
-        onEvent?.(e);
-      } catch {
-        // not an event line
-      }
-    }
-  };
-  const run = await p.run(["up", "--yes", "--skip-preview", "--json", ...extra], { program: true, onStdout });
-  return { run, events, steps: stepsOf(events) };
+export async function upWithEvents(
+    p: PulumiProject,
+    extra: string[] = [],
+    onEvent?: (e: TimedEvent) => void,
+): Promise<{ run: RunResult; events: TimedEvent[]; steps: Step[] }> {
+    const events: TimedEvent[] = [];
+    let partial = "";
+    const onStdout = (chunk: Buffer) => {
+        const now = Date.now();
+        const lines = (partial + chunk.toString("utf8")).split("\n");
+        partial = lines.pop() ?? "";
+        for (const l of lines) {
+            if (!l.trim().startsWith("{")) continue;
+            try {
+                const e = { ...(JSON.parse(l) as TimedEvent), at: now };
+                events.push(e);
+                onEvent?.(e);
+            } catch {
+                // not an event line
+            }
+        }
+    };
+    const run = await p.run(["up", "--yes", "--skip-preview", "--json", ...extra], { program: true, onStdout });
+    return { run, events, steps: stepsOf(events) };
 }
 
 export function stepsOf(events: TimedEvent[]): Step[] {
-  const steps: Step[] = [];
-  const open = new Map<string, Step>();
-  for (const e of [...events].sort((a, b) => a.sequence - b.sequence)) {
-    const pre = e.resourcePreEvent?.metadata;
-    const done = e.resOutputsEvent?.metadata ?? e.resOpFailedEvent?.metadata;
-    if (pre) {
-      const s: Step = { name: pre.urn.split("::").pop()!, urn: pre.urn, op: pre.op, start: e.at };
-      steps.push(s);
-      open.set(`${pre.op} ${pre.urn}`, s);
-    } else if (done) {
-      const s = open.get(`${done.op} ${done.urn}`);
-      if (s) {
-        s.end = e.at;
-        s.failed = e.resOpFailedEvent !== undefined;
-        open.delete(`${done.op} ${done.urn}`);
-      }
+    const steps: Step[] = [];
+    const open = new Map<string, Step>();
+    for (const e of [...events].sort((a, b) => a.sequence - b.sequence)) {
+        const pre = e.resourcePreEvent?.metadata;
+        const done = e.resOutputsEvent?.metadata ?? e.resOpFailedEvent?.metadata;
+        if (pre) {
+            const s: Step = { name: pre.urn.split("::").pop()!, urn: pre.urn, op: pre.op, start: e.at };
+            steps.push(s);
+            open.set(`${pre.op} ${pre.urn}`, s);
+        } else if (done) {
+            const s = open.get(`${done.op} ${done.urn}`);
+            if (s) {
+                s.end = e.at;
+                s.failed = e.resOpFailedEvent !== undefined;
+                open.delete(`${done.op} ${done.urn}`);
+            }
+        }
     }
-  }
-  return steps;
+    return steps;
 }
 
 /** The stacks of the sandbox config attached to the network, and those that are not. */
-export function stackNames(raw: Record<string, any>): { attached: string[]; unattached: string[] } {
-  const stacks = raw.stacks as { name: string; attached?: boolean }[];
-  return {
-    attached: stacks.filter((s) => s.attached !== false).map((s) => s.name),
-    unattached: stacks.filter((s) => s.attached === false).map((s) => s.name),
-  };
+export function stackNames(raw: RawStackConfig): { attached: string[]; unattached: string[] } {
+    const stacks = raw.stacks as { name: string; attached?: boolean }[];
+    return {
+        attached: stacks.filter((s) => s.attached !== false).map((s) => s.name),
+        unattached: stacks.filter((s) => s.attached === false).map((s) => s.name),
+    };
 }

@@ -8,9 +8,18 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DriftReport, Finding } from "../../cli/drift";
+import type { DriftReport, Finding } from "../../cli/drift";
 import { enginePlugins, PulumiProject, repoRoot } from "../../harness/engine/pulumi";
-import { docker, networkId, networkSubnet, runningTasks, sandboxConfig, sandboxDown, sandboxUp, Sandbox } from "../../harness/engine/swarm-fixture";
+import {
+    docker,
+    networkId,
+    networkSubnet,
+    runningTasks,
+    sandboxConfig,
+    sandboxDown,
+    sandboxUp,
+    type Sandbox,
+} from "../../harness/engine/swarm-fixture";
 import { runBin } from "../tools/bin";
 
 const SANDBOX = process.env.SWARM_DRIFT_SANDBOX ?? "drift-tier";
@@ -50,10 +59,13 @@ function argvOf(line: string): string[] {
 
 /** Sorted "kind subject" of what needs attention. */
 function drifted(r: DriftReport): string[] {
-    return r.findings.filter((f) => f.status === "drift" || f.status === "error").map((f) => `${f.kind} ${f.subject}`).sort();
+    return r.findings
+        .filter((f) => f.status === "drift" || f.status === "error")
+        .map((f) => `${f.kind} ${f.subject}`)
+        .sort();
 }
 
-describe("drift: each kind detected, its fix named, run, and the next check clean (real engine, sandbox swarm)", function () {
+describe("drift: each kind detected, its fix named, run, and the next check clean (real engine, sandbox swarm)", () => {
     let sb: Sandbox | undefined;
     let p: PulumiProject;
     let tmp: string;
@@ -61,13 +73,34 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
     let stackFile: string;
     let since = new Date();
 
-    const sh = (argv: string[]): string => execFileSync(argv[0], argv.slice(1), { cwd: repoRoot, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const sh = (argv: string[]): string =>
+        execFileSync(argv[0], argv.slice(1), {
+            cwd: repoRoot,
+            env,
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "pipe"],
+        });
 
     /** The CLI through its bin in a child process, from a folder outside the package, as CI runs it. */
     async function drift(extra: string[] = []): Promise<{ code: number | null; report: DriftReport; err: string }> {
         const r = await runBin(
-            ["drift", "--stack-config", stackFile, "--pulumi-stack", p.stack, "--pulumi-cwd", p.projectDir, "--log-file", sb!.env.SANDBOX_DOCKERD_LOG,
-                "--since", since.toISOString(), "--json", "--markdown-out", join(tmp, "drift.md"), ...extra],
+            [
+                "drift",
+                "--stack-config",
+                stackFile,
+                "--pulumi-stack",
+                p.stack,
+                "--pulumi-cwd",
+                p.projectDir,
+                "--log-file",
+                sb!.env.SANDBOX_DOCKERD_LOG,
+                "--since",
+                since.toISOString(),
+                "--json",
+                "--markdown-out",
+                join(tmp, "drift.md"),
+                ...extra,
+            ],
             { cwd: tmp, env },
         );
         assert.doesNotMatch(r.err, /unexpected error/, out(r));
@@ -86,9 +119,16 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         for (const line of f.fix) {
             const argv = argvOf(line);
             const t0 = Date.now();
-            const r = spawnSync(argv[0], argv.slice(1), { cwd: tmp, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+            const r = spawnSync(argv[0], argv.slice(1), {
+                cwd: tmp,
+                env,
+                encoding: "utf8",
+                maxBuffer: 256 * 1024 * 1024,
+            });
             assert.equal(r.status, 0, `${line} exited ${r.status}\n${out(r)}`);
-            console.log(`      ran (${((Date.now() - t0) / 1000).toFixed(1)} s): ${line.length > 160 ? `${line.slice(0, 157)}...` : line}`);
+            console.log(
+                `      ran (${((Date.now() - t0) / 1000).toFixed(1)} s): ${line.length > 160 ? `${line.slice(0, 157)}...` : line}`,
+            );
         }
     }
 
@@ -114,7 +154,14 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
     /** `docker stack rm` returns before the stack is gone; a redeploy racing it finds its network removed under it. */
     const stackGone = (stack: string): void => {
         for (let i = 0; i < 240; i++) {
-            const left = docker(["network", "ls", "--format", "{{.Name}}", "--filter", `label=com.docker.stack.namespace=${stack}`]);
+            const left = docker([
+                "network",
+                "ls",
+                "--format",
+                "{{.Name}}",
+                "--filter",
+                `label=com.docker.stack.namespace=${stack}`,
+            ]);
             const svcs = docker(["service", "ls", "-q", "--filter", `label=com.docker.stack.namespace=${stack}`]);
             if (left === "" && svcs === "") return;
             spawnSync("sleep", ["0.5"]);
@@ -122,18 +169,33 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         throw new Error(`stack ${stack} did not go`);
     };
 
-    before(async function () {
+    before(async () => {
         const plugins = enginePlugins();
         const missing = (["language", "command", "docker"] as const).filter((k) => plugins[k].path === undefined);
         // The point of this tier is what the real engine and providers do with a command resource and the network.
-        assert.deepEqual(missing, [], `the drift tier runs only on the real plugins; missing: ${missing.join(", ")} (see README "The Pulumi plugins")`);
+        assert.deepEqual(
+            missing,
+            [],
+            `the drift tier runs only on the real plugins; missing: ${missing.join(", ")} (see README "The Pulumi plugins")`,
+        );
         tmp = mkdtempSync(join(tmpdir(), "spx-drift-"));
         sb = sandboxUp(SANDBOX);
         // A previous run's leftovers: start from the reference host's before state again.
-        if (docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" || docker(["network", "ls", "-q", "--filter", "name=^proxy$"]) !== "") {
-            execFileSync("bash", ["sandbox/seed.sh", "--remove"], { cwd: repoRoot, env: { ...process.env, SANDBOX }, stdio: "ignore" });
+        if (
+            docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" ||
+            docker(["network", "ls", "-q", "--filter", "name=^proxy$"]) !== ""
+        ) {
+            execFileSync("bash", ["sandbox/seed.sh", "--remove"], {
+                cwd: repoRoot,
+                env: { ...process.env, SANDBOX },
+                stdio: "ignore",
+            });
         }
-        execFileSync("bash", ["sandbox/seed.sh"], { cwd: repoRoot, env: { ...process.env, SANDBOX, ...sb.env, PROXY_SUBNET: SMALL_SUBNET }, stdio: "ignore" });
+        execFileSync("bash", ["sandbox/seed.sh"], {
+            cwd: repoRoot,
+            env: { ...process.env, SANDBOX, ...sb.env, PROXY_SUBNET: SMALL_SUBNET },
+            stdio: "ignore",
+        });
         const raw = sandboxConfig();
         raw.network.subnet = networkSubnet("proxy");
         raw.network.adoptId = networkId("proxy");
@@ -147,20 +209,23 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         // `swarm-proxy` on PATH as `npm install` links it, for the fixes that name it.
         const bin = join(tmp, "bin");
         mkdirSync(bin);
-        writeFileSync(join(bin, "swarm-proxy"), `#!/bin/sh\nexec '${process.execPath}' '${join(repoRoot, "cli", "bin.js")}' "$@"\n`);
+        writeFileSync(
+            join(bin, "swarm-proxy"),
+            `#!/bin/sh\nexec '${process.execPath}' '${join(repoRoot, "cli", "bin.js")}' "$@"\n`,
+        );
         chmodSync(join(bin, "swarm-proxy"), 0o755);
         env = { ...p.env, PATH: `${bin}:${p.env.PATH ?? ""}` };
         delete env.SWARM_PROXY_MAINTENANCE;
         delete env.SWARM_PROXY_REDEPLOY;
     });
 
-    after(function () {
+    after(() => {
         p?.cleanup();
         if (tmp) rmSync(tmp, { recursive: true, force: true });
         if (sb && !process.env.SWARM_DRIFT_KEEP) sandboxDown(sb);
     });
 
-    it("state made before the redeploy token previews clean with it (no change to any existing stack)", async function () {
+    it("state made before the redeploy token previews clean with it (no change to any existing stack)", async () => {
         const component = join(p.projectDir, "components", "swarmStack.ts");
         copyFileSync(join(__dirname, "fixtures", "swarmStack.before.ts.txt"), component);
         const tasks = runningTasks();
@@ -176,10 +241,13 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         const bad = await p.preview([], { SWARM_PROXY_REDEPLOY: "drone,nope" });
         assert.notEqual(bad.code, 0);
         const said = (bad.json.diagnostics ?? []).map((d) => d.message).join("\n");
-        assert.match(said, /SWARM_PROXY_REDEPLOY: "drone,nope" is not allowed; "nope" is not a configured stack; use configured stack names separated by commas \(known stacks: traefik, drone, ccci-bridge, ccci-dashboard, ccci-reports, warm-keycloak, backups\)/);
+        assert.match(
+            said,
+            /SWARM_PROXY_REDEPLOY: "drone,nope" is not allowed; "nope" is not a configured stack; use configured stack names separated by commas \(known stacks: traefik, drone, ccci-bridge, ccci-dashboard, ccci-reports, warm-keycloak, backups\)/,
+        );
     });
 
-    it("the pool running low: exit 3 naming the probe and the maintenance in the window; after them, clean", async function () {
+    it("the pool running low: exit 3 naming the probe and the maintenance in the window; after them, clean", async () => {
         const { code, report } = await drift();
         assert.deepEqual(drifted(report), ["capacity-low proxy"]);
         assert.equal(code, 3);
@@ -195,7 +263,10 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
             `${dh} pulumi config set --path network.subnet ${BIG_SUBNET} ${where}`,
             `${dh} SWARM_PROXY_MAINTENANCE=open pulumi up --yes ${where}`,
         ]);
-        assert.match(readFileSync(join(tmp, "drift.md"), "utf8"), /kind `capacity-low`: Few addresses are left on proxy/);
+        assert.match(
+            readFileSync(join(tmp, "drift.md"), "utf8"),
+            /kind `capacity-low`: Few addresses are left on proxy/,
+        );
         runFix(f);
         assert.equal(networkSubnet("proxy"), BIG_SUBNET);
         // The probe logged VIP-allocation failures on purpose: the next check looks from now on.
@@ -203,13 +274,17 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         await clean();
     });
 
-    it("a stack removed (docker stack rm): Pulumi sees nothing; drift names the targeted redeploy; after it, clean", async function () {
+    it("a stack removed (docker stack rm): Pulumi sees nothing; drift names the targeted redeploy; after it, clean", async () => {
         docker(["stack", "rm", "drone"]);
         stackGone("drone");
         const { code, report } = await drift();
         assert.deepEqual(drifted(report), ["stack-missing drone"]);
         assert.equal(code, 3);
-        assert.equal(report.findings.find((x) => x.check === "pulumi")?.status, "ok", "the refresh-preview cannot see it");
+        assert.equal(
+            report.findings.find((x) => x.check === "pulumi")?.status,
+            "ok",
+            "the refresh-preview cannot see it",
+        );
         const f = only(report, "stack-missing");
         assert.equal(f.disruptive, false);
         assert.equal(f.autoFix, true);
@@ -218,13 +293,17 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         ]);
         const others = runningTasks();
         runFix(f);
-        assert.deepEqual(runningTasks().filter((t) => !t.startsWith("drone_")), others, "the redeploy restarted another stack's tasks");
+        assert.deepEqual(
+            runningTasks().filter((t) => !t.startsWith("drone_")),
+            others,
+            "the redeploy restarted another stack's tasks",
+        );
         await clean();
         const pre = await p.preview(["--expect-no-changes"]);
         assert.equal(pre.code, 0, `a later plain run changes nothing: ${out(pre)}`);
     });
 
-    it("--fix redeploys a removed stack, leaves a detached service alone, prints what it did and checks again", async function () {
+    it("--fix redeploys a removed stack, leaves a detached service alone, prints what it did and checks again", async () => {
         docker(["stack", "rm", "ccci-bridge"]);
         stackGone("ccci-bridge");
         const svc = "ccci-dashboard_app";
@@ -233,24 +312,43 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         const { code, report } = await drift(["--fix"]);
         assert.equal(code, 3, "the detached service is still drift after --fix");
         assert.equal(report.before?.result, "drift");
-        assert.deepEqual(report.before && drifted({ ...report, findings: report.before.findings }), ["service-detached ccci-dashboard", "stack-missing ccci-bridge"]);
-        assert.deepEqual(report.applied?.map((a) => `${a.kind} ${a.subject} ${a.exitCode}`), ["stack-missing ccci-bridge 0"]);
+        assert.deepEqual(report.before && drifted({ ...report, findings: report.before.findings }), [
+            "service-detached ccci-dashboard",
+            "stack-missing ccci-bridge",
+        ]);
+        assert.deepEqual(
+            report.applied?.map((a) => `${a.kind} ${a.subject} ${a.exitCode}`),
+            ["stack-missing ccci-bridge 0"],
+        );
         assert.match(report.applied?.[0].command ?? "", /SWARM_PROXY_REDEPLOY=ccci-bridge pulumi up --yes --target /);
         assert.deepEqual(drifted(report), ["service-detached ccci-dashboard"]);
-        assert.deepEqual(runningTasks().filter((t) => t.startsWith("ccci-dashboard_")), dashboard, "--fix touched a running stack");
+        assert.deepEqual(
+            runningTasks().filter((t) => t.startsWith("ccci-dashboard_")),
+            dashboard,
+            "--fix touched a running stack",
+        );
         const md = readFileSync(join(tmp, "drift.md"), "utf8");
-        assert.match(md, /## Fixed by --fix \(then checked again\)\n\n- done: stack-missing `ccci-bridge`: `env DOCKER_HOST=\S+ SWARM_PROXY_REDEPLOY=ccci-bridge pulumi up/);
+        assert.match(
+            md,
+            /## Fixed by --fix \(then checked again\)\n\n- done: stack-missing `ccci-bridge`: `env DOCKER_HOST=\S+ SWARM_PROXY_REDEPLOY=ccci-bridge pulumi up/,
+        );
 
         // The detached service: the fix restarts its tasks, so it is named with the window and run by hand.
         const f = only(report, "service-detached");
         assert.equal(f.disruptive, true);
-        assert.match(f.window ?? "", /drone build promote <build> maintenance --param SWARM_PROXY_REDEPLOY=ccci-dashboard/);
-        assert.match(f.fix?.[0] ?? "", /SWARM_PROXY_REDEPLOY=ccci-dashboard pulumi up --yes --target '\S+::ccci-dashboard-stack' --target-dependents/);
+        assert.match(
+            f.window ?? "",
+            /drone build promote <build> maintenance --param SWARM_PROXY_REDEPLOY=ccci-dashboard/,
+        );
+        assert.match(
+            f.fix?.[0] ?? "",
+            /SWARM_PROXY_REDEPLOY=ccci-dashboard pulumi up --yes --target '\S+::ccci-dashboard-stack' --target-dependents/,
+        );
         runFix(f);
         await clean();
     });
 
-    it("a service scaled to 0: drift names the redeploy (which --fix may apply); after it, clean", async function () {
+    it("a service scaled to 0: drift names the redeploy (which --fix may apply); after it, clean", async () => {
         docker(["service", "scale", "--detach=false", "ccci-reports_app=0"]);
         const { code, report } = await drift();
         assert.deepEqual(drifted(report), ["replicas-down ccci-reports_app"]);
@@ -258,12 +356,15 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         const f = only(report, "replicas-down");
         assert.equal(f.detail, "0/0 running (scaled to 0)");
         assert.equal(f.autoFix, true);
-        assert.match(f.fix?.[0] ?? "", /SWARM_PROXY_REDEPLOY=ccci-reports pulumi up --yes --target '\S+::ccci-reports-stack' --target-dependents/);
+        assert.match(
+            f.fix?.[0] ?? "",
+            /SWARM_PROXY_REDEPLOY=ccci-reports pulumi up --yes --target '\S+::ccci-reports-stack' --target-dependents/,
+        );
         runFix(f);
         await clean();
     });
 
-    it("a stack the config does not know: drift names the leak-free teardown with the window; after it, clean", async function () {
+    it("a stack the config does not know: drift names the leak-free teardown with the window; after it, clean", async () => {
         sh(["bash", "host/stack-deploy.sh", "intruder", join(repoRoot, "sandbox/stacks/backups.yml")]);
         const { code, report } = await drift(["--fix"]);
         assert.deepEqual(drifted(report), ["stack-unknown intruder"]);
@@ -272,17 +373,30 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         const f = only(report, "stack-unknown");
         assert.equal(f.disruptive, true);
         assert.match(f.meaning ?? "", /add it to swarm-proxy:stacks in .*Pulumi\.test\.yaml/);
-        assert.deepEqual(f.fix, [`env DOCKER_HOST=${sb!.env.DOCKER_HOST} bash ${join(repoRoot, "host")}/stack-teardown.sh intruder 180`]);
+        assert.deepEqual(f.fix, [
+            `env DOCKER_HOST=${sb!.env.DOCKER_HOST} bash ${join(repoRoot, "host")}/stack-teardown.sh intruder 180`,
+        ]);
         runFix(f);
         await clean();
     });
 
-    it("proxy recreated by hand (same subnet, new ID): drift names the re-adoption, which takes nothing down; after it, clean", async function () {
+    it("proxy recreated by hand (same subnet, new ID): drift names the re-adoption, which takes nothing down; after it, clean", async () => {
         const was = networkId("proxy");
         // What a prune of an idle proxy followed by the host's swarm-init does, with the stacks put back by hand.
         sh(["bash", "host/stacks-teardown.sh", "180", ...ATTACHED]);
         sh(["bash", "host/network-remove.sh", "proxy", "120"]);
-        docker(["network", "create", "--driver", "overlay", "--attachable", "--subnet", BIG_SUBNET, "--label", "owner=swarm-proxy", "proxy"]);
+        docker([
+            "network",
+            "create",
+            "--driver",
+            "overlay",
+            "--attachable",
+            "--subnet",
+            BIG_SUBNET,
+            "--label",
+            "owner=swarm-proxy",
+            "proxy",
+        ]);
         for (const s of ATTACHED) sh(["bash", "host/stack-deploy.sh", s, join(repoRoot, `sandbox/stacks/${s}.yml`)]);
         for (const s of ATTACHED) sh(["bash", "host/stack-health.sh", s, "proxy", BIG_SUBNET, "120"]);
         const live = networkId("proxy");
@@ -294,8 +408,16 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         const f = only(report, "network-recreated");
         assert.match(f.detail, /^recreated out of band: live id \w{12}, Pulumi's state has \w{12}$/);
         // Pulumi's refresh-preview sees it too (the network's Read finds the old ID gone): every stack would be replaced.
-        assert.ok(report.findings.some((x) => x.kind === "pulumi-changes" && /::drone-stack$/.test(x.subject) && x.detail === "would replace"), JSON.stringify(drifted(report)));
-        assert.deepEqual(drifted(report).filter((x) => !x.startsWith("pulumi-changes ")), ["network-recreated proxy"]);
+        assert.ok(
+            report.findings.some(
+                (x) => x.kind === "pulumi-changes" && /::drone-stack$/.test(x.subject) && x.detail === "would replace",
+            ),
+            JSON.stringify(drifted(report)),
+        );
+        assert.deepEqual(
+            drifted(report).filter((x) => !x.startsWith("pulumi-changes ")),
+            ["network-recreated proxy"],
+        );
         assert.equal(f.disruptive, false);
         const where = `--stack ${p.stack} --cwd ${p.projectDir}`;
         const dh = `env DOCKER_HOST=${sb!.env.DOCKER_HOST}`;

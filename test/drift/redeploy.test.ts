@@ -6,7 +6,8 @@ import { ConfigError, parseConfig, REDEPLOY_ENV } from "../../config";
 import { rawConfig, ROOT } from "../unit/fixtures";
 
 describe("drift: SWARM_PROXY_REDEPLOY", () => {
-    const parse = (value: string | undefined) => parseConfig(rawConfig(), { baseDir: ROOT, env: { [REDEPLOY_ENV]: value } });
+    const parse = (value: string | undefined) =>
+        parseConfig(rawConfig(), { baseDir: ROOT, env: { [REDEPLOY_ENV]: value } });
 
     it("names configured stacks, comma-separated; unset or empty redeploys nothing and leaves the config as it was", () => {
         assert.deepEqual(parse("drone").redeploy, ["drone"]);
@@ -17,9 +18,17 @@ describe("drift: SWARM_PROXY_REDEPLOY", () => {
 
     it("refuses anything else with one message naming the variable, the value and the known stacks", () => {
         const known = "known stacks: traefik, drone, ccci-bridge, ccci-dashboard, ccci-reports, warm-keycloak, backups";
-        assert.throws(() => parse("drone,nope"), (e: Error) => e instanceof ConfigError &&
-            e.message === `SWARM_PROXY_REDEPLOY: "drone,nope" is not allowed; "nope" is not a configured stack; use configured stack names separated by commas (${known})`);
-        assert.throws(() => parse("drone,"), /SWARM_PROXY_REDEPLOY: "drone," is not allowed; an empty name is not a configured stack/);
+        assert.throws(
+            () => parse("drone,nope"),
+            (e: Error) =>
+                e instanceof ConfigError &&
+                e.message ===
+                    `SWARM_PROXY_REDEPLOY: "drone,nope" is not allowed; "nope" is not a configured stack; use configured stack names separated by commas (${known})`,
+        );
+        assert.throws(
+            () => parse("drone,"),
+            /SWARM_PROXY_REDEPLOY: "drone," is not allowed; an empty name is not a configured stack/,
+        );
         assert.throws(() => parse("$(reboot)"), /SWARM_PROXY_REDEPLOY: "\$\(reboot\)" is not allowed/);
     });
 
@@ -29,11 +38,17 @@ describe("drift: SWARM_PROXY_REDEPLOY", () => {
             environment: { SWARM_PROXY_COMPOSE_SHA256: "d", SWARM_PROXY_REDEPLOY: "t1" },
             ignoreChanges: [],
         });
-        assert.deepEqual(redeployEnvironment(undefined, "t1"), { environment: { SWARM_PROXY_REDEPLOY: "t1" }, ignoreChanges: [] });
+        assert.deepEqual(redeployEnvironment(undefined, "t1"), {
+            environment: { SWARM_PROXY_REDEPLOY: "t1" },
+            ignoreChanges: [],
+        });
         assert.deepEqual(redeployEnvironment({ SWARM_PROXY_COMPOSE_SHA256: "d" }, undefined), {
             environment: { SWARM_PROXY_COMPOSE_SHA256: "d" },
             ignoreChanges: ["environment.SWARM_PROXY_REDEPLOY"],
         });
-        assert.deepEqual(redeployEnvironment(undefined, undefined), { environment: undefined, ignoreChanges: ["environment"] });
+        assert.deepEqual(redeployEnvironment(undefined, undefined), {
+            environment: undefined,
+            ignoreChanges: ["environment"],
+        });
     });
 });

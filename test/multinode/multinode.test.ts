@@ -4,16 +4,28 @@
 // through its bin. Each `it` continues from the state the previous one left: three nodes → one count of addresses
 // → a worker refused → adopt over SSH → the change over SSH → a wrong host key → no key anywhere → a worker
 // stopped in the middle of the teardown → a worker joining during the window.
-import * as assert from "assert";
-import * as child_process from "child_process";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
-import { multiNodeUp, MultiNode, Ssh, sshDown, sshUp, workerDockerd } from "../../harness/engine/multinode";
-import { enginePlugins, PulumiProject, repoRoot, RunResult } from "../../harness/engine/pulumi";
+import * as assert from "node:assert";
+import * as child_process from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { multiNodeUp, type MultiNode, type Ssh, sshDown, sshUp, workerDockerd } from "../../harness/engine/multinode";
+import { enginePlugins, type PulumiProject, repoRoot, type RunResult } from "../../harness/engine/pulumi";
 import {
-  docker, networkId, networkSubnet, ProgramState, runningTasks, sandboxConfig, sandboxDown, sandboxSeed,
-  stackNames, swarmProject, taskAddresses, TimedEvent, upWithEvents,
+    docker,
+    networkId,
+    networkSubnet,
+    type ProgramState,
+    runningTasks,
+    sandboxConfig,
+    sandboxDown,
+    sandboxSeed,
+    stackNames,
+    swarmProject,
+    taskAddresses,
+    type TimedEvent,
+    upWithEvents,
+    type RawStackConfig,
 } from "../../harness/engine/swarm-fixture";
 import { runBin } from "../tools/bin";
 
@@ -27,298 +39,394 @@ const TEARDOWN_SECONDS = 40;
 
 /** The engine starts deleting something: the teardown of the maintenance is under way. */
 function isDelete(e: TimedEvent): boolean {
-  return /^(delete|delete-replaced|discard)$/.test(e.resourcePreEvent?.metadata.op ?? "");
+    return /^(delete|delete-replaced|discard)$/.test(e.resourcePreEvent?.metadata.op ?? "");
 }
 
 /** What a run said: the preview's diagnostics (its stdout is JSON) and the plain output. */
 function said(r: RunResult & { json?: { diagnostics?: { message: string }[] } }): string {
-  return [...(r.json?.diagnostics ?? []).map((d) => d.message), r.stdout, r.stderr].join("\n");
+    return [...(r.json?.diagnostics ?? []).map((d) => d.message), r.stdout, r.stderr].join("\n");
 }
 
 function out(r: { stdout: string; stderr: string }): string {
-  return `--- stdout (end)\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
+    return `--- stdout (end)\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
 }
 
 function inSubnet(addr: string, cidr: string): boolean {
-  const toInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-  const [net, len] = cidr.split("/");
-  const a = toInt(addr.split("/")[0]);
-  const n = toInt(net);
-  return a >= n && a < n + 2 ** (32 - Number(len));
+    const toInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+    const [net, len] = cidr.split("/");
+    const a = toInt(addr.split("/")[0]);
+    const n = toInt(net);
+    return a >= n && a < n + 2 ** (32 - Number(len));
 }
 
 /** Running tasks as "node hostname" → count, over the whole swarm (the manager's view). */
 function tasksPerNode(): Map<string, number> {
-  const services = docker(["service", "ls", "-q"]).split("\n").filter(Boolean);
-  const per = new Map<string, number>();
-  if (services.length === 0) return per;
-  for (const node of docker(["service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}", ...services]).split("\n")) {
-    const [name, state] = node.split(" ");
-    if (state === "Running") per.set(name, (per.get(name) ?? 0) + 1);
-  }
-  return per;
+    const services = docker(["service", "ls", "-q"]).split("\n").filter(Boolean);
+    const per = new Map<string, number>();
+    if (services.length === 0) return per;
+    for (const node of docker([
+        "service",
+        "ps",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Node}} {{.CurrentState}}",
+        ...services,
+    ]).split("\n")) {
+        const [name, state] = node.split(" ");
+        if (state === "Running") per.set(name, (per.get(name) ?? 0) + 1);
+    }
+    return per;
 }
 
 /** "taskID address node" of every running task on `network`, over all nodes. */
 function addressesByNode(network: string): { task: string; addr: string; node: string }[] {
-  const rows = taskAddresses(network).map((l) => l.split(" "));
-  if (rows.length === 0) return [];
-  const nodeOf = new Map(docker(["inspect", "--type", "task", "--format", "{{.ID}} {{.NodeID}}", ...rows.map((r) => r[0])])
-    .split("\n").map((l) => l.split(" ") as [string, string]));
-  const names = new Map(docker(["node", "ls", "--format", "{{.ID}} {{.Hostname}}"]).split("\n").map((l) => l.split(" ") as [string, string]));
-  return rows.map(([task, addr]) => ({ task, addr, node: names.get(nodeOf.get(task) ?? "") ?? "?" }));
+    const rows = taskAddresses(network).map((l) => l.split(" "));
+    if (rows.length === 0) return [];
+    const nodeOf = new Map(
+        docker(["inspect", "--type", "task", "--format", "{{.ID}} {{.NodeID}}", ...rows.map((r) => r[0])])
+            .split("\n")
+            .map((l) => l.split(" ") as [string, string]),
+    );
+    const names = new Map(
+        docker(["node", "ls", "--format", "{{.ID}} {{.Hostname}}"])
+            .split("\n")
+            .map((l) => l.split(" ") as [string, string]),
+    );
+    return rows.map(([task, addr]) => ({ task, addr, node: names.get(nodeOf.get(task) ?? "") ?? "?" }));
 }
 
-describe("several nodes, and the manager over SSH (real engine, real sshd)", function () {
-  let sb: MultiNode | undefined;
-  let ssh: Ssh | undefined;
-  let p: PulumiProject | undefined;
-  let privateKey = "";
-  const logs: string[] = [];
-  const state: ProgramState = { raw: sandboxConfig() };
-  const { attached } = stackNames(state.raw);
-  const plugins = enginePlugins();
-  const realCommand = plugins.command.path !== undefined;
+describe("several nodes, and the manager over SSH (real engine, real sshd)", () => {
+    let sb: MultiNode | undefined;
+    let ssh: Ssh | undefined;
+    let p: PulumiProject | undefined;
+    let privateKey = "";
+    const logs: string[] = [];
+    const state: ProgramState = { raw: sandboxConfig() };
+    const { attached } = stackNames(state.raw);
+    const plugins = enginePlugins();
+    const realCommand = plugins.command.path !== undefined;
 
-  const keep = <R extends RunResult>(r: R): R => {
-    logs.push(r.stdout, r.stderr);
-    return r;
-  };
-
-  before(async function () {
-    this.timeout(900_000);
-    sb = multiNodeUp(SANDBOX, 3);
-    if (docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" || docker(["network", "ls", "-q", "--filter", "name=^proxy$"]) !== "") {
-      child_process.execFileSync("bash", ["sandbox/seed.sh", "--remove"], { cwd: repoRoot, env: { ...process.env, SANDBOX }, stdio: "ignore" });
-    }
-    sandboxSeed(sb);
-    ssh = sshUp(sb);
-    privateKey = fs.readFileSync(ssh.keyFile, "utf8");
-    // The reference host's runbook step 1, now over SSH: the live subnet and the live network's ID to adopt.
-    state.raw.network.subnet = networkSubnet("proxy");
-    state.raw.network.adoptId = networkId("proxy");
-    // The rebuild stand-in evaluates a module on this machine; over SSH the host would run nixos-rebuild itself.
-    delete state.raw.rebuild;
-    state.raw.connection = { mode: "ssh", host: ssh.host, port: ssh.port, user: ssh.user, hostKey: ssh.hostKey, scriptsDir: SCRIPTS };
-    for (const s of state.raw.stacks as { compose: string; teardownTimeoutSeconds?: number }[]) {
-      s.teardownTimeoutSeconds = TEARDOWN_SECONDS;
-      // Over SSH a compose file is named by its path on the host (here the same filesystem).
-      s.compose = path.join(repoRoot, s.compose);
-    }
-    if (!realCommand) {
-      console.log("multinode: the SSH engine path did NOT run on this machine: no pulumi-resource-command plugin (the stand-in has no SSH); " +
-        "the steps that need it fail below instead of passing");
-    }
-    p = await swarmProject(sb, state);
-    // The key is a Pulumi secret: set once, its ciphertext then written with the rest of the config each run.
-    await p.run(["config", "set", "--secret", "swarm-proxy:sshPrivateKey"], { input: privateKey });
-    const file = fs.readFileSync(path.join(p.projectDir, `Pulumi.${p.stack}.yaml`), "utf8");
-    const secure = /swarm-proxy:sshPrivateKey:\s*\n\s*secure:\s*(\S+)/.exec(file)?.[1];
-    assert.ok(secure, `no secure sshPrivateKey in the stack file:\n${file}`);
-    state.raw.sshPrivateKey = { secure };
-    Object.assign(p.env, { SSH_AUTH_SOCK: ssh.agentSocket });
-  });
-
-  after(function () {
-    this.timeout(300_000);
-    p?.cleanup();
-    if (sb && !process.env.SWARM_MULTINODE_KEEP) {
-      sshDown(sb, ssh);
-      sandboxDown(sb);
-    }
-  });
-
-  it("runs three Ready nodes, with the stacks' tasks on every one of them", function () {
-    const nodes = docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"]).split("\n");
-    assert.strictEqual(nodes.length, 3, nodes.join("\n"));
-    assert.ok(nodes.every((n) => n.split(" ")[1] === "Ready"), nodes.join("\n"));
-    const per = tasksPerNode();
-    assert.strictEqual(per.size, 3, `tasks per node: ${JSON.stringify([...per])}`);
-    console.log(`      tasks per node: ${[...per].map(([n, c]) => `${n} ${c}`).join(", ")}`);
-  });
-
-  it("counts one load-balancer address per node using proxy, the same in `swarm-proxy capacity` and `pulumi preview`", async function () {
-    const cap = await runBin(["capacity", "--json", "--network", "proxy"], { cwd: os.tmpdir() });
-    assert.strictEqual(cap.code, 0, cap.err);
-    const report = JSON.parse(cap.out) as { usage: { lbEndpoints: number; inUse: number; nodesUsing: string[] } };
-    assert.strictEqual(report.usage.lbEndpoints, 3, cap.out);
-    assert.strictEqual(report.usage.nodesUsing.length, 3, cap.out);
-    const pre = keep(await p!.preview());
-    assert.strictEqual(pre.code, 0, out(pre));
-    const line = (pre.json.diagnostics ?? []).map((d) => d.message).find((m) => m.includes("addresses in use"));
-    assert.ok(line, out(pre));
-    assert.match(line, new RegExp(`^proxy: ${report.usage.inUse} addresses in use \\(\\d+ VIPs, \\d+ endpoints, 3 load balancers: one per node using it\\)`));
-  });
-
-  it("stops at preview, naming the node's role, when pointed at a worker", async function () {
-    const worker: ProgramState = { raw: JSON.parse(JSON.stringify(state.raw)) as Record<string, any> };
-    worker.raw.connection = { mode: "local" };
-    delete worker.raw.sshPrivateKey;
-    const q = await swarmProject({ ...sb!, env: { ...sb!.env, DOCKER_HOST: sb!.workers[0] } }, worker);
-    try {
-      const r = keep(await q.preview());
-      assert.notStrictEqual(r.code, 0, out(r));
-      assert.match(said(r), new RegExp(`the host at this machine \\(DOCKER_HOST=${sb!.workers[0].replace(/[/.]/g, "\\$&")}\\) is a swarm worker \\(node "${SANDBOX}-w1"`));
-      assert.match(said(r), /created and removed only on a manager/);
-      assert.strictEqual((await q.resources()).length, 0);
-    } finally {
-      q.cleanup();
-    }
-  });
-
-  let tasksBefore: string[] = [];
-  it("adopts the live network and stacks over SSH, changing nothing", async function () {
-    tasksBefore = runningTasks();
-    const proxy = networkId("proxy");
-    const r = keep(await p!.up());
-    assert.strictEqual(r.code, 0, out(r));
-    assert.deepStrictEqual(runningTasks(), tasksBefore, "a task was restarted by the adoption");
-    assert.strictEqual(networkId("proxy"), proxy);
-    const clean = keep(await p!.preview(["--expect-no-changes"]));
-    assert.strictEqual(clean.code, 0, out(clean));
-    // Every command ran over SSH: the state holds remote commands only, and the Docker provider's host is ssh://.
-    const res = await p!.resources();
-    assert.ok(res.some((x) => x.type === "command:remote:Command"), res.map((x) => x.type).join(", "));
-    assert.ok(!res.some((x) => x.type === "command:local:Command"), res.map((x) => x.type).join(", "));
-    if (plugins.docker.path) {
-      const prov = res.find((x) => x.type === "pulumi:providers:docker");
-      assert.strictEqual((prov?.outputs as { host?: string } | undefined)?.host, `ssh://${ssh!.user}@${ssh!.host}:${ssh!.port}`);
-    }
-  });
-
-  it("recreates proxy as a /16 over SSH in the window: tasks on the workers too hold addresses in it, and the re-preview is clean", async function () {
-    state.raw.network.subnet = NEW_SUBNET;
-    delete state.raw.network.adoptId;
-    const pre = keep(await p!.preview());
-    assert.strictEqual(pre.code, 0, out(pre));
-    const replaced = (pre.json.steps ?? []).filter((s) => s.op === "replace" || s.op === "delete-replaced" || s.op === "create-replacement").map((s) => s.urn.split("::").pop());
-    for (const st of attached) assert.ok(replaced.includes(`${st}-stack`), `${st} is not replaced: ${replaced.join(", ")}`);
-    state.window = "open";
-    const t0 = Date.now();
-    const { run } = await upWithEvents(p!);
-    keep(run);
-    const seconds = (Date.now() - t0) / 1000;
-    state.window = undefined;
-    assert.strictEqual(run.code, 0, out(run));
-    console.log(`      3-node maintenance over SSH: pulumi up took ${seconds.toFixed(1)} s`);
-    assert.strictEqual(networkSubnet("proxy"), NEW_SUBNET);
-    const addrs = addressesByNode("proxy");
-    const nodes = new Set(addrs.map((a) => a.node));
-    assert.strictEqual(nodes.size, 3, `tasks on proxy by node: ${JSON.stringify(addrs)}`);
-    for (const a of addrs) assert.ok(inSubnet(a.addr, NEW_SUBNET), `task ${a.task} on ${a.node} has ${a.addr}, outside ${NEW_SUBNET}`);
-    const clean = keep(await p!.preview(["--expect-no-changes"]));
-    assert.strictEqual(clean.code, 0, out(clean));
-  });
-
-  it("refuses a wrong pinned host key before any command runs, naming the host", async function () {
-    const digest = fs.statSync(path.join(SCRIPTS, "DIGEST")).mtimeMs;
-    const wrong = child_process.execFileSync("bash", ["-c", 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f "$d/k" && cut -d" " -f1,2 "$d/k.pub" && rm -rf "$d"'], { encoding: "utf8" }).trim();
-    const saved = state.raw.connection.hostKey;
-    state.raw.connection.hostKey = wrong;
-    try {
-      const r = keep(await p!.preview());
-      assert.notStrictEqual(r.code, 0, out(r));
-      assert.match(said(r), new RegExp(`host key of ${ssh!.host.replace(/\./g, "\\.")}:${ssh!.port} does not match`));
-      // The command provider checks the same pin: without the survey (which would stop first), a command that
-      // must run (the scripts' installer, replaced on purpose) meets the mismatch before it runs anything.
-      const install = (await p!.resources()).find((x) => x.urn.endsWith("::host-install"));
-      assert.ok(install, "no host-install resource in the state");
-      state.raw.survey = false;
-      state.window = "open";
-      const up = keep(await p!.up(["--replace", install.urn, "--target", install.urn]));
-      assert.notStrictEqual(up.code, 0, out(up));
-      assert.match(said(up), /ssh: handshake failed: ssh: host key mismatch/);
-      assert.strictEqual(fs.statSync(path.join(SCRIPTS, "DIGEST")).mtimeMs, digest, "the host scripts were reinstalled");
-    } finally {
-      state.raw.connection.hostKey = saved;
-      delete state.raw.survey;
-      state.window = undefined;
-    }
-    const clean = keep(await p!.preview(["--expect-no-changes"]));
-    assert.strictEqual(clean.code, 0, out(clean));
-  });
-
-  it("keeps the private key out of the logs, the state export and every file the program writes", async function () {
-    const needle = privateKey.split("\n").find((l) => l.length > 40 && !l.startsWith("-----"))!;
-    assert.ok(needle, "the key file has no body line");
-    const exported = await p!.run(["stack", "export"]);
-    assert.strictEqual(exported.code, 0, out(exported));
-    assert.ok(!exported.stdout.includes(needle), "the key is in `pulumi stack export`");
-    assert.ok(exported.stdout.includes("sshPrivateKey") || exported.stdout.includes("4dabf18193072939515e22adb298388d"), "the export shows no secret at all");
-    for (const [i, l] of logs.entries()) assert.ok(!l.includes(needle), `the key is in output #${i}`);
-    const grep = child_process.spawnSync("grep", ["-rlF", "--", needle, p!.stateDir, p!.homeDir, p!.projectDir, SCRIPTS, os.tmpdir()],
-      { encoding: "utf8" });
-    const hits = grep.stdout.split("\n").filter((f) => f && f !== ssh!.keyFile && !f.startsWith(path.dirname(ssh!.keyFile)) && !f.includes("node_modules"));
-    assert.deepStrictEqual(hits, [], "files holding the private key");
-  });
-
-  it("stops with one error naming the node and its tasks when a worker's dockerd stops in the middle of the teardown; a rerun converges", async function () {
-    const proxy = networkId("proxy");
-    state.raw.network.subnet = FAULT_SUBNET;
-    state.window = "open";
-    let stopped = false;
-    // The worker dies as the first teardown starts (the engine's first delete), as a crash would.
-    const onEvent = (e: TimedEvent) => {
-      if (!stopped && isDelete(e)) {
-        stopped = true;
-        workerDockerd(sb!, "stop", "w1");
-      }
+    const keep = <R extends RunResult>(r: R): R => {
+        logs.push(r.stdout, r.stderr);
+        return r;
     };
-    const t0 = Date.now();
-    const failed = keep((await upWithEvents(p!, [], onEvent)).run);
-    const seconds = (Date.now() - t0) / 1000;
-    try {
-      assert.ok(stopped, "the up never started a delete");
-      assert.notStrictEqual(failed.code, 0, out(failed));
-      const text = failed.stdout + failed.stderr;
-      assert.match(text, new RegExp(`after ${TEARDOWN_SECONDS}s these tasks are still in the swarm: on node \\w+ \\(${SANDBOX}-w1, down\\)`));
-      assert.ok(seconds < TEARDOWN_SECONDS + 120, `the wait took ${seconds} s`);
-      // Nothing else was removed: proxy is still the /16 of before, with its ID.
-      assert.strictEqual(networkId("proxy"), proxy);
-      assert.strictEqual(networkSubnet("proxy"), NEW_SUBNET);
-    } finally {
-      workerDockerd(sb!, "start", "w1");
-    }
-    const rerun = keep(await p!.up());
-    state.window = undefined;
-    assert.strictEqual(rerun.code, 0, out(rerun));
-    assert.strictEqual(networkSubnet("proxy"), FAULT_SUBNET);
-    for (const a of addressesByNode("proxy")) assert.ok(inSubnet(a.addr, FAULT_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
-    const clean = keep(await p!.preview(["--expect-no-changes"]));
-    assert.strictEqual(clean.code, 0, out(clean));
-  });
 
-  it("changes nothing of the above when a worker joins during the window", async function () {
-    const w2 = sb!.workers[1];
-    const id = child_process.execFileSync("docker", ["-H", w2, "info", "--format", "{{.Swarm.NodeID}}"], { encoding: "utf8" }).trim();
-    child_process.execFileSync("docker", ["-H", w2, "swarm", "leave", "--force"], { stdio: "ignore" });
-    for (let i = 0; i < 60 && !docker(["node", "ls", "--format", "{{.ID}} {{.Status}}"]).includes(`${id} Down`); i++) child_process.execFileSync("sleep", ["1"]);
-    docker(["node", "rm", "--force", id]);
-    const token = docker(["swarm", "join-token", "-q", "worker"]);
-    const addr = docker(["info", "--format", "{{.Swarm.NodeAddr}}"]);
-    state.raw.network.subnet = NEW_SUBNET;
-    state.window = "open";
-    let joined = false;
-    const onEvent = (e: TimedEvent) => {
-      if (!joined && isDelete(e)) {
-        joined = true;
-        child_process.execFileSync("docker", ["-H", w2, "swarm", "join", "--token", token, `${addr}:2377`], { stdio: "ignore" });
-      }
-    };
-    const r = keep((await upWithEvents(p!, [], onEvent)).run);
-    state.window = undefined;
-    assert.ok(joined, "the up never started a delete");
-    assert.strictEqual(r.code, 0, out(r));
-    assert.strictEqual(networkSubnet("proxy"), NEW_SUBNET);
-    // The joined worker runs the global stack's task there, with an address in the new subnet.
-    let addrs = addressesByNode("proxy");
-    for (let i = 0; i < 60 && new Set(addrs.map((a) => a.node)).size < 3; i++) {
-      child_process.execFileSync("sleep", ["1"]);
-      addrs = addressesByNode("proxy");
-    }
-    assert.strictEqual(new Set(addrs.map((a) => a.node)).size, 3, JSON.stringify(addrs));
-    for (const a of addrs) assert.ok(inSubnet(a.addr, NEW_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
-    const clean = keep(await p!.preview(["--expect-no-changes"]));
-    assert.strictEqual(clean.code, 0, out(clean));
-  });
+    before(async function () {
+        this.timeout(900_000);
+        sb = multiNodeUp(SANDBOX, 3);
+        if (
+            docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" ||
+            docker(["network", "ls", "-q", "--filter", "name=^proxy$"]) !== ""
+        ) {
+            child_process.execFileSync("bash", ["sandbox/seed.sh", "--remove"], {
+                cwd: repoRoot,
+                env: { ...process.env, SANDBOX },
+                stdio: "ignore",
+            });
+        }
+        sandboxSeed(sb);
+        ssh = sshUp(sb);
+        privateKey = fs.readFileSync(ssh.keyFile, "utf8");
+        // The reference host's runbook step 1, now over SSH: the live subnet and the live network's ID to adopt.
+        state.raw.network.subnet = networkSubnet("proxy");
+        state.raw.network.adoptId = networkId("proxy");
+        // The rebuild stand-in evaluates a module on this machine; over SSH the host would run nixos-rebuild itself.
+        delete state.raw.rebuild;
+        state.raw.connection = {
+            mode: "ssh",
+            host: ssh.host,
+            port: ssh.port,
+            user: ssh.user,
+            hostKey: ssh.hostKey,
+            scriptsDir: SCRIPTS,
+        };
+        for (const s of state.raw.stacks as { compose: string; teardownTimeoutSeconds?: number }[]) {
+            s.teardownTimeoutSeconds = TEARDOWN_SECONDS;
+            // Over SSH a compose file is named by its path on the host (here the same filesystem).
+            s.compose = path.join(repoRoot, s.compose);
+        }
+        if (!realCommand) {
+            console.log(
+                "multinode: the SSH engine path did NOT run on this machine: no pulumi-resource-command plugin (the stand-in has no SSH); " +
+                    "the steps that need it fail below instead of passing",
+            );
+        }
+        p = await swarmProject(sb, state);
+        // The key is a Pulumi secret: set once, its ciphertext then written with the rest of the config each run.
+        await p.run(["config", "set", "--secret", "swarm-proxy:sshPrivateKey"], { input: privateKey });
+        const file = fs.readFileSync(path.join(p.projectDir, `Pulumi.${p.stack}.yaml`), "utf8");
+        const secure = /swarm-proxy:sshPrivateKey:\s*\n\s*secure:\s*(\S+)/.exec(file)?.[1];
+        assert.ok(secure, `no secure sshPrivateKey in the stack file:\n${file}`);
+        state.raw.sshPrivateKey = { secure };
+        Object.assign(p.env, { SSH_AUTH_SOCK: ssh.agentSocket });
+    });
+
+    after(function () {
+        this.timeout(300_000);
+        p?.cleanup();
+        if (sb && !process.env.SWARM_MULTINODE_KEEP) {
+            sshDown(sb, ssh);
+            sandboxDown(sb);
+        }
+    });
+
+    it("runs three Ready nodes, with the stacks' tasks on every one of them", () => {
+        const nodes = docker(["node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"]).split("\n");
+        assert.strictEqual(nodes.length, 3, nodes.join("\n"));
+        assert.ok(
+            nodes.every((n) => n.split(" ")[1] === "Ready"),
+            nodes.join("\n"),
+        );
+        const per = tasksPerNode();
+        assert.strictEqual(per.size, 3, `tasks per node: ${JSON.stringify([...per])}`);
+        console.log(`      tasks per node: ${[...per].map(([n, c]) => `${n} ${c}`).join(", ")}`);
+    });
+
+    it("counts one load-balancer address per node using proxy, the same in `swarm-proxy capacity` and `pulumi preview`", async () => {
+        const cap = await runBin(["capacity", "--json", "--network", "proxy"], { cwd: os.tmpdir() });
+        assert.strictEqual(cap.code, 0, cap.err);
+        const report = JSON.parse(cap.out) as { usage: { lbEndpoints: number; inUse: number; nodesUsing: string[] } };
+        assert.strictEqual(report.usage.lbEndpoints, 3, cap.out);
+        assert.strictEqual(report.usage.nodesUsing.length, 3, cap.out);
+        const pre = keep(await p!.preview());
+        assert.strictEqual(pre.code, 0, out(pre));
+        const line = (pre.json.diagnostics ?? []).map((d) => d.message).find((m) => m.includes("addresses in use"));
+        assert.ok(line, out(pre));
+        assert.match(
+            line,
+            new RegExp(
+                `^proxy: ${report.usage.inUse} addresses in use \\(\\d+ VIPs, \\d+ endpoints, 3 load balancers: one per node using it\\)`,
+            ),
+        );
+    });
+
+    it("stops at preview, naming the node's role, when pointed at a worker", async () => {
+        const worker: ProgramState = { raw: JSON.parse(JSON.stringify(state.raw)) as RawStackConfig };
+        worker.raw.connection = { mode: "local" };
+        delete worker.raw.sshPrivateKey;
+        const q = await swarmProject({ ...sb!, env: { ...sb!.env, DOCKER_HOST: sb!.workers[0] } }, worker);
+        try {
+            const r = keep(await q.preview());
+            assert.notStrictEqual(r.code, 0, out(r));
+            assert.match(
+                said(r),
+                new RegExp(
+                    `the host at this machine \\(DOCKER_HOST=${sb!.workers[0].replace(/[/.]/g, "\\$&")}\\) is a swarm worker \\(node "${SANDBOX}-w1"`,
+                ),
+            );
+            assert.match(said(r), /created and removed only on a manager/);
+            assert.strictEqual((await q.resources()).length, 0);
+        } finally {
+            q.cleanup();
+        }
+    });
+
+    let tasksBefore: string[] = [];
+    it("adopts the live network and stacks over SSH, changing nothing", async () => {
+        tasksBefore = runningTasks();
+        const proxy = networkId("proxy");
+        const r = keep(await p!.up());
+        assert.strictEqual(r.code, 0, out(r));
+        assert.deepStrictEqual(runningTasks(), tasksBefore, "a task was restarted by the adoption");
+        assert.strictEqual(networkId("proxy"), proxy);
+        const clean = keep(await p!.preview(["--expect-no-changes"]));
+        assert.strictEqual(clean.code, 0, out(clean));
+        // Every command ran over SSH: the state holds remote commands only, and the Docker provider's host is ssh://.
+        const res = await p!.resources();
+        assert.ok(
+            res.some((x) => x.type === "command:remote:Command"),
+            res.map((x) => x.type).join(", "),
+        );
+        assert.ok(!res.some((x) => x.type === "command:local:Command"), res.map((x) => x.type).join(", "));
+        if (plugins.docker.path) {
+            const prov = res.find((x) => x.type === "pulumi:providers:docker");
+            assert.strictEqual(
+                (prov?.outputs as { host?: string } | undefined)?.host,
+                `ssh://${ssh!.user}@${ssh!.host}:${ssh!.port}`,
+            );
+        }
+    });
+
+    it("recreates proxy as a /16 over SSH in the window: tasks on the workers too hold addresses in it, and the re-preview is clean", async () => {
+        state.raw.network.subnet = NEW_SUBNET;
+        delete state.raw.network.adoptId;
+        const pre = keep(await p!.preview());
+        assert.strictEqual(pre.code, 0, out(pre));
+        const replaced = (pre.json.steps ?? [])
+            .filter((s) => s.op === "replace" || s.op === "delete-replaced" || s.op === "create-replacement")
+            .map((s) => s.urn.split("::").pop());
+        for (const st of attached)
+            assert.ok(replaced.includes(`${st}-stack`), `${st} is not replaced: ${replaced.join(", ")}`);
+        state.window = "open";
+        const t0 = Date.now();
+        const { run } = await upWithEvents(p!);
+        keep(run);
+        const seconds = (Date.now() - t0) / 1000;
+        state.window = undefined;
+        assert.strictEqual(run.code, 0, out(run));
+        console.log(`      3-node maintenance over SSH: pulumi up took ${seconds.toFixed(1)} s`);
+        assert.strictEqual(networkSubnet("proxy"), NEW_SUBNET);
+        const addrs = addressesByNode("proxy");
+        const nodes = new Set(addrs.map((a) => a.node));
+        assert.strictEqual(nodes.size, 3, `tasks on proxy by node: ${JSON.stringify(addrs)}`);
+        for (const a of addrs)
+            assert.ok(inSubnet(a.addr, NEW_SUBNET), `task ${a.task} on ${a.node} has ${a.addr}, outside ${NEW_SUBNET}`);
+        const clean = keep(await p!.preview(["--expect-no-changes"]));
+        assert.strictEqual(clean.code, 0, out(clean));
+    });
+
+    it("refuses a wrong pinned host key before any command runs, naming the host", async () => {
+        const digest = fs.statSync(path.join(SCRIPTS, "DIGEST")).mtimeMs;
+        const wrong = child_process
+            .execFileSync(
+                "bash",
+                [
+                    "-c",
+                    'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f "$d/k" && cut -d" " -f1,2 "$d/k.pub" && rm -rf "$d"',
+                ],
+                { encoding: "utf8" },
+            )
+            .trim();
+        const saved = state.raw.connection.hostKey;
+        state.raw.connection.hostKey = wrong;
+        try {
+            const r = keep(await p!.preview());
+            assert.notStrictEqual(r.code, 0, out(r));
+            assert.match(
+                said(r),
+                new RegExp(`host key of ${ssh!.host.replace(/\./g, "\\.")}:${ssh!.port} does not match`),
+            );
+            // The command provider checks the same pin: without the survey (which would stop first), a command that
+            // must run (the scripts' installer, replaced on purpose) meets the mismatch before it runs anything.
+            const install = (await p!.resources()).find((x) => x.urn.endsWith("::host-install"));
+            assert.ok(install, "no host-install resource in the state");
+            state.raw.survey = false;
+            state.window = "open";
+            const up = keep(await p!.up(["--replace", install.urn, "--target", install.urn]));
+            assert.notStrictEqual(up.code, 0, out(up));
+            assert.match(said(up), /ssh: handshake failed: ssh: host key mismatch/);
+            assert.strictEqual(
+                fs.statSync(path.join(SCRIPTS, "DIGEST")).mtimeMs,
+                digest,
+                "the host scripts were reinstalled",
+            );
+        } finally {
+            state.raw.connection.hostKey = saved;
+            delete state.raw.survey;
+            state.window = undefined;
+        }
+        const clean = keep(await p!.preview(["--expect-no-changes"]));
+        assert.strictEqual(clean.code, 0, out(clean));
+    });
+
+    it("keeps the private key out of the logs, the state export and every file the program writes", async () => {
+        const needle = privateKey.split("\n").find((l) => l.length > 40 && !l.startsWith("-----"))!;
+        assert.ok(needle, "the key file has no body line");
+        const exported = await p!.run(["stack", "export"]);
+        assert.strictEqual(exported.code, 0, out(exported));
+        assert.ok(!exported.stdout.includes(needle), "the key is in `pulumi stack export`");
+        assert.ok(
+            exported.stdout.includes("sshPrivateKey") || exported.stdout.includes("4dabf18193072939515e22adb298388d"),
+            "the export shows no secret at all",
+        );
+        for (const [i, l] of logs.entries()) assert.ok(!l.includes(needle), `the key is in output #${i}`);
+        const grep = child_process.spawnSync(
+            "grep",
+            ["-rlF", "--", needle, p!.stateDir, p!.homeDir, p!.projectDir, SCRIPTS, os.tmpdir()],
+            { encoding: "utf8" },
+        );
+        const hits = grep.stdout
+            .split("\n")
+            .filter(
+                (f) =>
+                    f && f !== ssh!.keyFile && !f.startsWith(path.dirname(ssh!.keyFile)) && !f.includes("node_modules"),
+            );
+        assert.deepStrictEqual(hits, [], "files holding the private key");
+    });
+
+    it("stops with one error naming the node and its tasks when a worker's dockerd stops in the middle of the teardown; a rerun converges", async () => {
+        const proxy = networkId("proxy");
+        state.raw.network.subnet = FAULT_SUBNET;
+        state.window = "open";
+        let stopped = false;
+        // The worker dies as the first teardown starts (the engine's first delete), as a crash would.
+        const onEvent = (e: TimedEvent) => {
+            if (!stopped && isDelete(e)) {
+                stopped = true;
+                workerDockerd(sb!, "stop", "w1");
+            }
+        };
+        const t0 = Date.now();
+        const failed = keep((await upWithEvents(p!, [], onEvent)).run);
+        const seconds = (Date.now() - t0) / 1000;
+        try {
+            assert.ok(stopped, "the up never started a delete");
+            assert.notStrictEqual(failed.code, 0, out(failed));
+            const text = failed.stdout + failed.stderr;
+            assert.match(
+                text,
+                new RegExp(
+                    `after ${TEARDOWN_SECONDS}s these tasks are still in the swarm: on node \\w+ \\(${SANDBOX}-w1, down\\)`,
+                ),
+            );
+            assert.ok(seconds < TEARDOWN_SECONDS + 120, `the wait took ${seconds} s`);
+            // Nothing else was removed: proxy is still the /16 of before, with its ID.
+            assert.strictEqual(networkId("proxy"), proxy);
+            assert.strictEqual(networkSubnet("proxy"), NEW_SUBNET);
+        } finally {
+            workerDockerd(sb!, "start", "w1");
+        }
+        const rerun = keep(await p!.up());
+        state.window = undefined;
+        assert.strictEqual(rerun.code, 0, out(rerun));
+        assert.strictEqual(networkSubnet("proxy"), FAULT_SUBNET);
+        for (const a of addressesByNode("proxy"))
+            assert.ok(inSubnet(a.addr, FAULT_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
+        const clean = keep(await p!.preview(["--expect-no-changes"]));
+        assert.strictEqual(clean.code, 0, out(clean));
+    });
+
+    it("changes nothing of the above when a worker joins during the window", async () => {
+        const w2 = sb!.workers[1];
+        const id = child_process
+            .execFileSync("docker", ["-H", w2, "info", "--format", "{{.Swarm.NodeID}}"], { encoding: "utf8" })
+            .trim();
+        child_process.execFileSync("docker", ["-H", w2, "swarm", "leave", "--force"], { stdio: "ignore" });
+        for (
+            let i = 0;
+            i < 60 && !docker(["node", "ls", "--format", "{{.ID}} {{.Status}}"]).includes(`${id} Down`);
+            i++
+        )
+            child_process.execFileSync("sleep", ["1"]);
+        docker(["node", "rm", "--force", id]);
+        const token = docker(["swarm", "join-token", "-q", "worker"]);
+        const addr = docker(["info", "--format", "{{.Swarm.NodeAddr}}"]);
+        state.raw.network.subnet = NEW_SUBNET;
+        state.window = "open";
+        let joined = false;
+        const onEvent = (e: TimedEvent) => {
+            if (!joined && isDelete(e)) {
+                joined = true;
+                child_process.execFileSync("docker", ["-H", w2, "swarm", "join", "--token", token, `${addr}:2377`], {
+                    stdio: "ignore",
+                });
+            }
+        };
+        const r = keep((await upWithEvents(p!, [], onEvent)).run);
+        state.window = undefined;
+        assert.ok(joined, "the up never started a delete");
+        assert.strictEqual(r.code, 0, out(r));
+        assert.strictEqual(networkSubnet("proxy"), NEW_SUBNET);
+        // The joined worker runs the global stack's task there, with an address in the new subnet.
+        let addrs = addressesByNode("proxy");
+        for (let i = 0; i < 60 && new Set(addrs.map((a) => a.node)).size < 3; i++) {
+            child_process.execFileSync("sleep", ["1"]);
+            addrs = addressesByNode("proxy");
+        }
+        assert.strictEqual(new Set(addrs.map((a) => a.node)).size, 3, JSON.stringify(addrs));
+        for (const a of addrs) assert.ok(inSubnet(a.addr, NEW_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
+        const clean = keep(await p!.preview(["--expect-no-changes"]));
+        assert.strictEqual(clean.code, 0, out(clean));
+    });
 });

@@ -1,6 +1,6 @@
 // Runs the program under pulumi.runtime.setMocks and records every resource with its inputs and options.
 // The mocks throw on any type token they do not know, so a resource the program should not create fails.
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 
 // The SDK's mock monitor accepts resource hooks as a feature but has no RPC to register one: answer it, so a

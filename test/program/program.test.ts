@@ -1,12 +1,12 @@
 // The program under pulumi.runtime.setMocks: which resources it creates, with which links and options.
 import * as pulumi from "@pulumi/pulumi";
-import * as assert from "assert";
-import * as path from "path";
+import * as assert from "node:assert";
+import * as path from "node:path";
 import { parseConfig } from "../../config";
 import { buildProgram, check } from "../../program";
 import { hostFiles, installer } from "../../src/hostCommand";
-import { HostFacts } from "../../src/hostFacts";
-import { RawConfig, rawConfig, referenceFacts, ROOT } from "../unit/fixtures";
+import type { HostFacts } from "../../src/hostFacts";
+import { type RawConfig, rawConfig, referenceFacts, ROOT } from "../unit/fixtures";
 import { Recorder } from "./harness";
 
 function dependsOnScripts(rec: Recorder, name: string, seen = new Set<string>()): boolean {
@@ -20,12 +20,15 @@ function dependsOnScripts(rec: Recorder, name: string, seen = new Set<string>())
 
 const DIR = "/var/lib/swarm-proxy/host";
 /** The command line that runs an installed host script, every word quoted. */
-const sh = (script: string, ...args: string[]) => ["bash", `${DIR}/${script}.sh`, ...args].map((w) => `'${w}'`).join(" ");
+const sh = (script: string, ...args: string[]) =>
+    ["bash", `${DIR}/${script}.sh`, ...args].map((w) => `'${w}'`).join(" ");
 const WINDOW_HOOK = "swarm-proxy-maintenance-window";
 
 const ATTACHED = ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"];
 
-async function run(opts: { mutate?: (c: RawConfig) => void; facts?: HostFacts; dryRun?: boolean } = {}): Promise<Recorder> {
+async function run(
+    opts: { mutate?: (c: RawConfig) => void; facts?: HostFacts; dryRun?: boolean } = {},
+): Promise<Recorder> {
     const rec = new Recorder();
     pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", opts.dryRun ?? true);
     const raw = rawConfig();
@@ -46,7 +49,11 @@ describe("program (mocked engine)", () => {
         describe(`with the ${implementation} network`, () => {
             let rec: Recorder;
             before(async () => {
-                rec = await run({ mutate: (c) => { c.network.implementation = implementation; } });
+                rec = await run({
+                    mutate: (c) => {
+                        c.network.implementation = implementation;
+                    },
+                });
             });
             const networkId = implementation === "command" ? "id-of-proxy-network" : "proxy-network-id";
 
@@ -60,9 +67,17 @@ describe("program (mocked engine)", () => {
                     assert.deepStrictEqual(net.inputs.ipamConfigs, [{ subnet: "10.10.0.0/16", gateway: "10.10.0.1" }]);
                     assert.deepStrictEqual(net.inputs.labels, [{ label: "owner", value: "swarm-proxy" }]);
                 } else {
-                    assert.strictEqual(net.inputs.create, sh("network-ensure", "proxy", "10.10.0.0/16", "10.10.0.1", "owner=swarm-proxy"));
+                    assert.strictEqual(
+                        net.inputs.create,
+                        sh("network-ensure", "proxy", "10.10.0.0/16", "10.10.0.1", "owner=swarm-proxy"),
+                    );
                     assert.strictEqual(net.inputs.delete, sh("network-remove", "proxy", "120"));
-                    assert.deepStrictEqual(net.inputs.triggers, ["proxy", "10.10.0.0/16", "10.10.0.1", "owner=swarm-proxy"]);
+                    assert.deepStrictEqual(net.inputs.triggers, [
+                        "proxy",
+                        "10.10.0.0/16",
+                        "10.10.0.1",
+                        "owner=swarm-proxy",
+                    ]);
                 }
             });
 
@@ -71,7 +86,9 @@ describe("program (mocked engine)", () => {
                 assert.strictEqual(order[0], "host");
                 assert.ok(order.indexOf("host-install") < order.indexOf("proxy-network"), order.join(", "));
                 assert.deepStrictEqual(rec.get("proxy-network").dependsOn, ["host-install"]);
-                for (const r of rec.registered.filter((x) => x.type.startsWith("command:") || x.type.startsWith("docker:"))) {
+                for (const r of rec.registered.filter(
+                    (x) => x.type.startsWith("command:") || x.type.startsWith("docker:"),
+                )) {
                     if (r.name !== "host-install") {
                         assert.ok(dependsOnScripts(rec, r.name), `${r.name} does not depend on the host scripts`);
                     }
@@ -79,11 +96,18 @@ describe("program (mocked engine)", () => {
                 const install = rec.get("host-install");
                 assert.strictEqual(install.inputs.create, `bash -s -- '${DIR}'`);
                 assert.strictEqual(install.inputs.stdin, installer());
-                assert.strictEqual(install.inputs.delete, undefined, "the scripts stay on the host for any later teardown");
+                assert.strictEqual(
+                    install.inputs.delete,
+                    undefined,
+                    "the scripts stay on the host for any later teardown",
+                );
             });
 
             it("no input but the installer's holds a script's text, so a changed script updates that resource alone", () => {
-                const libLine = hostFiles().find((f) => f.name === "lib.sh")!.text.split("\n").find((l) => l.startsWith("sp_die()"))!;
+                const libLine = hostFiles()
+                    .find((f) => f.name === "lib.sh")!
+                    .text.split("\n")
+                    .find((l) => l.startsWith("sp_die()"))!;
                 for (const r of rec.registered.filter((x) => x.name !== "host-install")) {
                     assert.ok(!JSON.stringify(r.inputs).includes(libLine), `${r.name} carries script text`);
                     assert.strictEqual(r.inputs.stdin, undefined, `${r.name} has stdin`);
@@ -91,8 +115,14 @@ describe("program (mocked engine)", () => {
             });
 
             it("binds the maintenance-window hook to every resource whose delete takes something down, and only to those", () => {
-                const guarded = rec.registered.filter((r) => rec.get(r.name).beforeDelete.includes(WINDOW_HOOK)).map((r) => r.name).sort();
-                assert.deepStrictEqual(guarded, ["proxy-network", "teardown-all", ...[...ATTACHED, "backups"].map((s) => `${s}-stack`)].sort());
+                const guarded = rec.registered
+                    .filter((r) => rec.get(r.name).beforeDelete.includes(WINDOW_HOOK))
+                    .map((r) => r.name)
+                    .sort();
+                assert.deepStrictEqual(
+                    guarded,
+                    ["proxy-network", "teardown-all", ...[...ATTACHED, "backups"].map((s) => `${s}-stack`)].sort(),
+                );
                 for (const r of rec.registered.filter((x) => x.type.startsWith("command:"))) {
                     if (r.inputs.delete !== undefined) {
                         assert.ok(guarded.includes(r.name), `${r.name} has a delete but no window hook`);
@@ -105,13 +135,22 @@ describe("program (mocked engine)", () => {
                     const s = rec.get(`${stack}-stack`);
                     assert.deepStrictEqual(s.inputs.triggers, ["proxy", networkId]);
                     assert.strictEqual(s.deleteBeforeReplace, true);
-                    assert.strictEqual(s.inputs.create, sh("stack-deploy", stack, path.join(ROOT, "sandbox", "stacks", `${stack}.yml`)));
+                    assert.strictEqual(
+                        s.inputs.create,
+                        sh("stack-deploy", stack, path.join(ROOT, "sandbox", "stacks", `${stack}.yml`)),
+                    );
                     assert.strictEqual(s.inputs.delete, sh("stack-teardown", stack, "180"));
-                    assert.match(String((s.inputs.environment as Record<string, string>).SWARM_PROXY_COMPOSE_SHA256), /^[0-9a-f]{64}$/);
+                    assert.match(
+                        String((s.inputs.environment as Record<string, string>).SWARM_PROXY_COMPOSE_SHA256),
+                        /^[0-9a-f]{64}$/,
+                    );
                 });
                 it(`${stack}: comes back after the rebuild, and is checked in the new subnet`, () => {
                     assert.ok(rec.get(`${stack}-stack`).dependsOn.includes("rebuild-switch"));
-                    assert.strictEqual(rec.get(`${stack}-health`).inputs.create, sh("stack-health", stack, "proxy", "10.10.0.0/16", "180"));
+                    assert.strictEqual(
+                        rec.get(`${stack}-health`).inputs.create,
+                        sh("stack-health", stack, "proxy", "10.10.0.0/16", "180"),
+                    );
                     assert.deepStrictEqual(rec.get(`${stack}-health`).dependsOn, [`${stack}-stack`]);
                 });
             }
@@ -120,7 +159,9 @@ describe("program (mocked engine)", () => {
                 const r = rec.get("rebuild-switch");
                 assert.deepStrictEqual(r.dependsOn, ["proxy-network"]);
                 assert.strictEqual(r.inputs.create, "'nixos-rebuild' 'switch' </dev/null");
-                assert.deepStrictEqual(r.inputs.environment, { SWARM_PROXY_NIX_MODULE: path.join(ROOT, "nix", "swarm.nix") });
+                assert.deepStrictEqual(r.inputs.environment, {
+                    SWARM_PROXY_NIX_MODULE: path.join(ROOT, "nix", "swarm.nix"),
+                });
                 const triggers = r.inputs.triggers as string[];
                 assert.strictEqual(triggers[0], networkId);
                 assert.match(triggers[1], /^[0-9a-f]{64}$/);
@@ -129,7 +170,10 @@ describe("program (mocked engine)", () => {
             it("deploys traefik before the stacks that wait for it", () => {
                 assert.ok(!rec.get("traefik-stack").dependsOn.some((d) => ATTACHED.some((a) => d.startsWith(`${a}-`))));
                 for (const stack of ATTACHED.slice(1)) {
-                    assert.ok(rec.get(`${stack}-stack`).dependsOn.includes("traefik-stack"), `${stack} waits for traefik`);
+                    assert.ok(
+                        rec.get(`${stack}-stack`).dependsOn.includes("traefik-stack"),
+                        `${stack} waits for traefik`,
+                    );
                 }
                 const order = rec.registered.map((r) => r.name);
                 assert.ok(order.indexOf("traefik-stack") < order.indexOf("drone-stack"));
@@ -140,7 +184,10 @@ describe("program (mocked engine)", () => {
                 assert.deepStrictEqual(t.inputs.triggers, ["proxy", networkId]);
                 assert.strictEqual(t.deleteBeforeReplace, true);
                 // Depending on every attached stack makes the engine delete it before any of them.
-                assert.deepStrictEqual(t.dependsOn, ATTACHED.map((s) => `${s}-stack`));
+                assert.deepStrictEqual(
+                    t.dependsOn,
+                    ATTACHED.map((s) => `${s}-stack`),
+                );
                 assert.strictEqual(t.inputs.delete, sh("stacks-teardown", "180", ...ATTACHED));
                 assert.strictEqual(t.inputs.create, "true");
             });
@@ -149,7 +196,10 @@ describe("program (mocked engine)", () => {
                 const b = rec.get("backups-stack");
                 assert.deepStrictEqual(b.inputs.triggers, []);
                 assert.deepStrictEqual(b.dependsOn, ["host-install"]);
-                assert.strictEqual(rec.get("backups-health").inputs.create, sh("stack-health", "backups", "", "", "180"));
+                assert.strictEqual(
+                    rec.get("backups-health").inputs.create,
+                    sh("stack-health", "backups", "", "", "180"),
+                );
             });
         });
     }
@@ -160,14 +210,23 @@ describe("program (mocked engine)", () => {
         const rec = await run({
             facts,
             mutate: (c) => {
-                c.network = { ...c.network, implementation: "docker", subnet: "10.0.1.0/24", adoptId: live.id, labels: { owner: "swarm-proxy" } };
+                c.network = {
+                    ...c.network,
+                    implementation: "docker",
+                    subnet: "10.0.1.0/24",
+                    adoptId: live.id,
+                    labels: { owner: "swarm-proxy" },
+                };
                 c.rebuild = {};
             },
         });
         const net = rec.get("proxy-network");
         assert.strictEqual(net.import, live.id);
         assert.deepStrictEqual(net.inputs.ipamConfigs, [{ subnet: "10.0.1.0/24", gateway: live.gateways[0] }]);
-        assert.deepStrictEqual(net.inputs.labels, Object.entries(live.labels).map(([label, value]) => ({ label, value })));
+        assert.deepStrictEqual(
+            net.inputs.labels,
+            Object.entries(live.labels).map(([label, value]) => ({ label, value })),
+        );
         assert.ok(!rec.registered.some((r) => r.name.startsWith("rebuild")));
     });
 
@@ -176,16 +235,31 @@ describe("program (mocked engine)", () => {
         pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
         const raw = rawConfig();
         raw.network = { ...raw.network, implementation: "docker", subnet: "10.0.1.0/24", adoptId: "q".repeat(25) };
-        assert.throws(() => buildProgram({ config: parseConfig(raw, { baseDir: ROOT }), facts: referenceFacts(), baseDir: ROOT, dryRun: true }),
-            /network\.adoptId: "q{25}" is not the ID of the live network "proxy"/);
+        assert.throws(
+            () =>
+                buildProgram({
+                    config: parseConfig(raw, { baseDir: ROOT }),
+                    facts: referenceFacts(),
+                    baseDir: ROOT,
+                    dryRun: true,
+                }),
+            /network\.adoptId: "q{25}" is not the ID of the live network "proxy"/,
+        );
         await rec.settle();
         assert.deepStrictEqual(rec.registered, []);
     });
 
     it("probes traefik's routing when a stack has an HTTP check", async () => {
-        const rec = await run({ mutate: (c) => { c.stacks[1].health = { http: { url: "http://127.0.0.1/healthz", host: "ci.example" } }; } });
+        const rec = await run({
+            mutate: (c) => {
+                c.stacks[1].health = { http: { url: "http://127.0.0.1/healthz", host: "ci.example" } };
+            },
+        });
         const probe = rec.get("drone-http");
-        assert.strictEqual(probe.inputs.create, sh("http-probe", "http://127.0.0.1/healthz", "ci.example", "200", "180"));
+        assert.strictEqual(
+            probe.inputs.create,
+            sh("http-probe", "http://127.0.0.1/healthz", "ci.example", "200", "180"),
+        );
         assert.deepStrictEqual(probe.dependsOn, ["drone-health"]);
     });
 
@@ -219,23 +293,48 @@ describe("program (mocked engine)", () => {
         it("when `up` would replace the network outside the window", async () => {
             const rec = new Recorder();
             pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", false);
-            assert.throws(() => buildProgram({
-                config: parseConfig(rawConfig(), { baseDir: ROOT }),
-                facts: referenceFacts(),
-                baseDir: ROOT,
-                dryRun: false,
-                transformations: [rec.transformation],
-            }), /runs only in a maintenance window/);
+            assert.throws(
+                () =>
+                    buildProgram({
+                        config: parseConfig(rawConfig(), { baseDir: ROOT }),
+                        facts: referenceFacts(),
+                        baseDir: ROOT,
+                        dryRun: false,
+                        transformations: [rec.transformation],
+                    }),
+                /runs only in a maintenance window/,
+            );
             await rec.settle();
             assert.deepStrictEqual(rec.registered, []);
         });
 
         const invalid: [string, Record<string, string>, RegExp][] = [
             ["a non-canonical subnet", { network: JSON.stringify({ subnet: "10.10.1.0/16" }) }, /has host bits set/],
-            ["a stack cycle", { stacks: JSON.stringify([{ name: "a", compose: "sandbox/stacks/drone.yml", waitsFor: ["b"] }, { name: "b", compose: "sandbox/stacks/traefik.yml", waitsFor: ["a"] }]) }, /cycle: a -> b -> a/],
-            ["a stack name with shell metacharacters", { stacks: JSON.stringify([{ name: "x;reboot", compose: "sandbox/stacks/drone.yml" }]) }, /"x;reboot" is not allowed/],
-            ["a missing nix module", { rebuild: JSON.stringify({ nixModule: "nix/none.nix" }) }, /"nix\/none.nix" is not a file/],
-            ["a subnet that overlaps a reserved range", { network: JSON.stringify({ subnet: "10.10.0.0/16", reserved: ["10.0.0.0/8"] }) }, /overlaps reserved range 10.0.0.0\/8/],
+            [
+                "a stack cycle",
+                {
+                    stacks: JSON.stringify([
+                        { name: "a", compose: "sandbox/stacks/drone.yml", waitsFor: ["b"] },
+                        { name: "b", compose: "sandbox/stacks/traefik.yml", waitsFor: ["a"] },
+                    ]),
+                },
+                /cycle: a -> b -> a/,
+            ],
+            [
+                "a stack name with shell metacharacters",
+                { stacks: JSON.stringify([{ name: "x;reboot", compose: "sandbox/stacks/drone.yml" }]) },
+                /"x;reboot" is not allowed/,
+            ],
+            [
+                "a missing nix module",
+                { rebuild: JSON.stringify({ nixModule: "nix/none.nix" }) },
+                /"nix\/none.nix" is not a file/,
+            ],
+            [
+                "a subnet that overlaps a reserved range",
+                { network: JSON.stringify({ subnet: "10.10.0.0/16", reserved: ["10.0.0.0/8"] }) },
+                /overlaps reserved range 10.0.0.0\/8/,
+            ],
         ];
         for (const [what, config, message] of invalid) {
             it(`with ${what} (through index.ts)`, async () => {
@@ -252,7 +351,10 @@ describe("program (mocked engine)", () => {
                 pulumi.runtime.setAllConfig(all);
                 const index = require.resolve("../../index");
                 delete require.cache[index];
-                assert.throws(() => require(index), (e: unknown) => e instanceof pulumi.RunError && message.test(e.message));
+                assert.throws(
+                    () => require(index),
+                    (e: unknown) => e instanceof pulumi.RunError && message.test(e.message),
+                );
                 await rec.settle();
                 assert.deepStrictEqual(rec.registered, []);
             });
@@ -263,11 +365,22 @@ describe("program (mocked engine)", () => {
 describe("the plan drives the resources", () => {
     it("registers the stacks in the plan's waves and tears down exactly the plan's teardown targets, in one resource", async () => {
         // ccci-reports waits for drone: three waves, which the program must follow as the plan states them.
-        const mutate = (c: RawConfig) => { c.stacks.find((s) => s.name === "ccci-reports")!.waitsFor = ["drone"]; };
+        const mutate = (c: RawConfig) => {
+            c.stacks.find((s) => s.name === "ccci-reports")!.waitsFor = ["drone"];
+        };
         const raw = rawConfig();
         mutate(raw);
-        const plan = check({ config: parseConfig(raw, { baseDir: ROOT }), facts: referenceFacts(), baseDir: ROOT, dryRun: true }).plan;
-        assert.deepStrictEqual(plan.waves, [["traefik", "backups"], ["drone", "ccci-bridge", "ccci-dashboard", "warm-keycloak"], ["ccci-reports"]]);
+        const plan = check({
+            config: parseConfig(raw, { baseDir: ROOT }),
+            facts: referenceFacts(),
+            baseDir: ROOT,
+            dryRun: true,
+        }).plan;
+        assert.deepStrictEqual(plan.waves, [
+            ["traefik", "backups"],
+            ["drone", "ccci-bridge", "ccci-dashboard", "warm-keycloak"],
+            ["ccci-reports"],
+        ]);
         const rec = await run({ mutate });
         const built = rec.registered.filter((r) => r.name.endsWith("-stack")).map((r) => r.name.replace(/-stack$/, ""));
         assert.deepStrictEqual([...built].sort(), [...plan.waves.flat()].sort());
@@ -276,7 +389,14 @@ describe("the plan drives the resources", () => {
         assert.deepStrictEqual(teardownSteps[0].targets, plan.teardown);
         assert.strictEqual(rec.get("teardown-all").inputs.delete, sh("stacks-teardown", "180", ...plan.teardown));
         const deploys = plan.steps.filter((s) => s.action === "deploy").map((s) => s.targets);
-        assert.deepStrictEqual(deploys, [["traefik"], ["drone", "ccci-bridge", "ccci-dashboard", "warm-keycloak"], ["ccci-reports"]]);
-        assert.ok(rec.get("ccci-reports-stack").dependsOn.includes("drone-stack"), "ccci-reports does not wait for drone");
+        assert.deepStrictEqual(deploys, [
+            ["traefik"],
+            ["drone", "ccci-bridge", "ccci-dashboard", "warm-keycloak"],
+            ["ccci-reports"],
+        ]);
+        assert.ok(
+            rec.get("ccci-reports-stack").dependsOn.includes("drone-stack"),
+            "ccci-reports does not wait for drone",
+        );
     });
 });

@@ -5,18 +5,18 @@ import { resetSwarm, sandboxName, swarmSandboxUp } from "../../harness/swarm";
 let startedHere = false;
 
 export const mochaHooks = {
-  async beforeAll(this: Mocha.Context): Promise<void> {
-    this.timeout(900_000);
-    startedHere = !(await sandboxResponds(sandboxName));
-    await swarmSandboxUp();
-    await resetSwarm();
-  },
-  async afterAll(this: Mocha.Context): Promise<void> {
-    this.timeout(300_000);
-    try {
-      await resetSwarm();
-    } finally {
-      if (startedHere && process.env.SWARM_TEST_KEEP !== "1") await sandboxDown(sandboxName);
-    }
-  },
+    async beforeAll(this: Mocha.Context): Promise<void> {
+        this.timeout(900_000);
+        startedHere = !(await sandboxResponds(sandboxName));
+        await swarmSandboxUp();
+        await resetSwarm();
+    },
+    async afterAll(this: Mocha.Context): Promise<void> {
+        this.timeout(300_000);
+        try {
+            await resetSwarm();
+        } finally {
+            if (startedHere && process.env.SWARM_TEST_KEEP !== "1") await sandboxDown(sandboxName);
+        }
+    },
 };

@@ -1,7 +1,7 @@
 // The CLI as users and the Drone pipeline run it: `node cli/bin.js …` or `npx swarm-proxy …` in a child
 // process, from any working directory, against the package's compiled build. In-process tests under ts-node
 // cannot catch what differs there (where __dirname points, the build cache, exit codes, signals).
-import { ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, cpSync, mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,7 +38,14 @@ export function runBin(args: string[], o: BinOptions): Promise<BinResult> {
         : [process.execPath, [join(o.packageDir ?? root, "cli", "bin.js"), ...args]];
     const t0 = Date.now();
     // Its own process group, so a test can send SIGINT to the whole group as a terminal's Ctrl-C does.
-    const child = spawn(cmd, argv, { cwd: o.cwd, env: o.env ?? process.env, uid: o.uid, gid: o.gid, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, argv, {
+        cwd: o.cwd,
+        env: o.env ?? process.env,
+        uid: o.uid,
+        gid: o.gid,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     let first = -1;
@@ -61,7 +68,9 @@ export function runBin(args: string[], o: BinOptions): Promise<BinResult> {
     o.started?.(child);
     return new Promise((resolve, reject) => {
         child.on("error", reject);
-        child.on("close", (code, signal) => resolve({ code, signal, out, err, firstOutputMs: first, totalMs: Date.now() - t0 }));
+        child.on("close", (code, signal) =>
+            resolve({ code, signal, out, err, firstOutputMs: first, totalMs: Date.now() - t0 }),
+        );
     });
 }
 

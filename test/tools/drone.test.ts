@@ -59,24 +59,34 @@ describe("tools: .drone.yml", () => {
             for (const s of p.steps) {
                 assert.ok((s.commands ?? []).length > 0, `${p.name}/${s.name} runs something`);
                 // exec steps run on the host and take no image; docker steps need one.
-                assert.equal(s.image === undefined, p.type === "exec", `${p.name}/${s.name}: image only on docker pipelines`);
+                assert.equal(
+                    s.image === undefined,
+                    p.type === "exec",
+                    `${p.name}/${s.name}: image only on docker pipelines`,
+                );
             }
         }
     });
 
     it("previews pull requests with the replacement steps shown", () => {
-        const pr = pipelines.filter((p) => admits(p, "pull_request") && commands(p).some((c) => c.includes("pulumi preview")));
+        const pr = pipelines.filter(
+            (p) => admits(p, "pull_request") && commands(p).some((c) => c.includes("pulumi preview")),
+        );
         assert.equal(pr.length, 1);
         const preview = commands(pr[0]).find((c) => c.includes("pulumi preview"));
         assert.match(preview ?? "", /pulumi preview --diff --show-replacement-steps/);
     });
 
     it("a pull request without secrets ends the preview early instead of failing", () => {
-        const pr = pipelines.find((p) => admits(p, "pull_request") && commands(p).some((c) => c.includes("pulumi preview")));
+        const pr = pipelines.find(
+            (p) => admits(p, "pull_request") && commands(p).some((c) => c.includes("pulumi preview")),
+        );
         const step = pr?.steps.find((s) => (s.commands ?? []).some((c) => c.includes("pulumi preview")));
         const secret = step?.environment?.PULUMI_CONFIG_PASSPHRASE;
         assert.deepEqual(secret, { from_secret: "pulumi_config_passphrase" });
-        const guard = (step?.commands ?? []).findIndex((c) => c.includes('-z "$PULUMI_CONFIG_PASSPHRASE"') && c.includes("exit 78"));
+        const guard = (step?.commands ?? []).findIndex(
+            (c) => c.includes('-z "$PULUMI_CONFIG_PASSPHRASE"') && c.includes("exit 78"),
+        );
         const run = (step?.commands ?? []).findIndex((c) => c.includes("pulumi preview"));
         assert.ok(guard >= 0 && guard < run, "the secret check comes before the preview");
     });
@@ -96,7 +106,10 @@ describe("tools: .drone.yml", () => {
 
     it("runs the maintenance only on promotion to the maintenance target: preview, up with the window open for that step only, drift", () => {
         const promoted = pipelines.filter((p) => admits(p, "promote"));
-        assert.deepEqual(promoted.map((p) => p.name), ["maintenance"]);
+        assert.deepEqual(
+            promoted.map((p) => p.name),
+            ["maintenance"],
+        );
         const m = promoted[0];
         for (const event of ["push", "pull_request", "cron", "tag", "custom"]) {
             assert.equal(admits(m, event), false, `maintenance runs on ${event}`);
@@ -113,10 +126,17 @@ describe("tools: .drone.yml", () => {
         // The window is open for the `pulumi up` step alone: never set on the pipeline, never on the preview or drift.
         const windowOf = (s: Step) => s.environment?.SWARM_PROXY_MAINTENANCE;
         assert.deepEqual(steps.map(windowOf), [undefined, "open", undefined]);
-        assert.match((steps[1].commands ?? []).join("\n"), /pulumi up --yes --non-interactive --stack "\$SWARM_PROXY_STACK"/);
+        assert.match(
+            (steps[1].commands ?? []).join("\n"),
+            /pulumi up --yes --non-interactive --stack "\$SWARM_PROXY_STACK"/,
+        );
         assert.match((steps[2].commands ?? []).join("\n"), /cli\/bin\.js drift --stack-config \S+ --pulumi-stack \S+/);
         for (const s of steps) {
-            assert.deepEqual(s.environment?.PULUMI_CONFIG_PASSPHRASE, { from_secret: "pulumi_config_passphrase" }, s.name);
+            assert.deepEqual(
+                s.environment?.PULUMI_CONFIG_PASSPHRASE,
+                { from_secret: "pulumi_config_passphrase" },
+                s.name,
+            );
         }
         for (const p of pipelines.filter((x) => x.name !== "maintenance")) {
             for (const s of p.steps) {

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { FakeEngine, startFakeEngine } from "../../harness/fake-engine";
+import { type FakeEngine, startFakeEngine } from "../../harness/fake-engine";
 import { main } from "../../cli/main";
 import { copyPackage, runBin } from "./bin";
 
@@ -28,7 +28,10 @@ describe("tools: CLI against a fake Engine API", () => {
         else process.env.DOCKER_HOST = saved;
     });
 
-    async function withFake<T>(spec: Parameters<typeof startFakeEngine>[0], fn: (f: FakeEngine) => Promise<T>): Promise<T> {
+    async function withFake<T>(
+        spec: Parameters<typeof startFakeEngine>[0],
+        fn: (f: FakeEngine) => Promise<T>,
+    ): Promise<T> {
         const f = await startFakeEngine(spec);
         try {
             return await fn(f);
@@ -50,10 +53,24 @@ describe("tools: CLI against a fake Engine API", () => {
                 const s = JSON.parse(survey.out) as { proxy: { services: string[] }; target: { ok: boolean } };
                 assert.equal(s.proxy.services.length, services);
                 assert.equal(s.target.ok, true);
-                const c = JSON.parse(cap.out) as { usage: { vips: number; taskEndpoints: number; lbEndpoints: number; inUse: number; free: number } };
+                const c = JSON.parse(cap.out) as {
+                    usage: { vips: number; taskEndpoints: number; lbEndpoints: number; inUse: number; free: number };
+                };
                 assert.deepEqual(
-                    { vips: c.usage.vips, tasks: c.usage.taskEndpoints, lb: c.usage.lbEndpoints, inUse: c.usage.inUse, free: c.usage.free },
-                    { vips: services, tasks: services, lb: 3, inUse: 2 * services + 3, free: 65533 - (2 * services + 3) },
+                    {
+                        vips: c.usage.vips,
+                        tasks: c.usage.taskEndpoints,
+                        lb: c.usage.lbEndpoints,
+                        inUse: c.usage.inUse,
+                        free: c.usage.free,
+                    },
+                    {
+                        vips: services,
+                        tasks: services,
+                        lb: 3,
+                        inUse: 2 * services + 3,
+                        free: 65533 - (2 * services + 3),
+                    },
                 );
                 assert.ok(ms < 2000, `took ${ms} ms`);
                 calls.push(f.requests.length);
@@ -63,24 +80,39 @@ describe("tools: CLI against a fake Engine API", () => {
     });
 
     it("uses the Engine's IPsInUse on API 1.52", async () => {
-        await withFake({ services: 5, replicas: 2, history: 0, nodes: 2, subnet: "10.10.0.0/16", apiVersion: "1.52" }, async (f) => {
-            const cap = await run(["capacity", "--host", f.host, "--json", "-q"]);
-            const c = JSON.parse(cap.out) as { usage: { method: string; inUse: number } };
-            assert.deepEqual(c.usage, { ...c.usage, method: "ipsInUse", inUse: 5 + 10 + 2 });
-        });
+        await withFake(
+            { services: 5, replicas: 2, history: 0, nodes: 2, subnet: "10.10.0.0/16", apiVersion: "1.52" },
+            async (f) => {
+                const cap = await run(["capacity", "--host", f.host, "--json", "-q"]);
+                const c = JSON.parse(cap.out) as { usage: { method: string; inUse: number } };
+                assert.deepEqual(c.usage, { ...c.usage, method: "ipsInUse", inUse: 5 + 10 + 2 });
+            },
+        );
     });
 
     it("says so when the node is a worker, or not in a swarm", async () => {
-        await withFake({ services: 1, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16", role: "worker" }, async (f) => {
-            const r = await run(["capacity", "--host", f.host, "-q"]);
-            assert.equal(r.code, 2);
-            assert.match(r.err, /^swarm-proxy capacity: dockerd at unix:\/\/\S+ is a swarm worker, not a manager; run this on a swarm manager\n$/);
-        });
-        await withFake({ services: 1, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16", role: "inactive" }, async (f) => {
-            const r = await run(["survey", "--host", f.host, "-q"]);
-            assert.equal(r.code, 2);
-            assert.match(r.err, /is not in an active swarm \(LocalNodeState=inactive\); run this on a swarm manager/);
-        });
+        await withFake(
+            { services: 1, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16", role: "worker" },
+            async (f) => {
+                const r = await run(["capacity", "--host", f.host, "-q"]);
+                assert.equal(r.code, 2);
+                assert.match(
+                    r.err,
+                    /^swarm-proxy capacity: dockerd at unix:\/\/\S+ is a swarm worker, not a manager; run this on a swarm manager\n$/,
+                );
+            },
+        );
+        await withFake(
+            { services: 1, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16", role: "inactive" },
+            async (f) => {
+                const r = await run(["survey", "--host", f.host, "-q"]);
+                assert.equal(r.code, 2);
+                assert.match(
+                    r.err,
+                    /is not in an active swarm \(LocalNodeState=inactive\); run this on a swarm manager/,
+                );
+            },
+        );
     });
 
     it("says so when dockerd cannot be reached; drift still prints a report, with exit 2", async () => {
@@ -88,7 +120,16 @@ describe("tools: CLI against a fake Engine API", () => {
         assert.equal(r.code, 2);
         assert.match(r.err, /cannot reach dockerd at unix:\/\/\/nonexistent\/docker.sock \(ENOENT\): is it running/);
         const cfg = join(__dirname, "fixtures", "Pulumi.tools.yaml");
-        const d = await run(["drift", "--host", "unix:///nonexistent/docker.sock", "-q", "--stack-config", cfg, "--no-logs", "--json"]);
+        const d = await run([
+            "drift",
+            "--host",
+            "unix:///nonexistent/docker.sock",
+            "-q",
+            "--stack-config",
+            cfg,
+            "--no-logs",
+            "--json",
+        ]);
         assert.equal(d.code, 2);
         const rep = JSON.parse(d.out) as { result: string; findings: { detail: string }[] };
         assert.equal(rep.result, "error");
@@ -99,22 +140,46 @@ describe("tools: CLI against a fake Engine API", () => {
         const dir = mkdtempSync(join(tmpdir(), "spx-journal-"));
         const args = join(dir, "args");
         const line = JSON.stringify({
-            MESSAGE: 'level=error msg="Failed allocation for service abc" error="could not find an available IP while allocating VIP"',
+            MESSAGE:
+                'level=error msg="Failed allocation for service abc" error="could not find an available IP while allocating VIP"',
             __REALTIME_TIMESTAMP: "1795000000000000",
         });
-        writeFileSync(join(dir, "journalctl"), `#!/bin/sh\necho "$@" > '${args}'\necho '${line}'\necho '{"MESSAGE":"Started docker.service"}'\n`);
+        writeFileSync(
+            join(dir, "journalctl"),
+            `#!/bin/sh\necho "$@" > '${args}'\necho '${line}'\necho '{"MESSAGE":"Started docker.service"}'\n`,
+        );
         chmodSync(join(dir, "journalctl"), 0o755);
         const path = process.env.PATH;
         process.env.PATH = `${dir}:${path ?? ""}`;
         try {
             await withFake({ services: 2, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16" }, async (f) => {
-                const r = await run(["guard", "--host", f.host, "--json", "-q", "--since", "2026-11-21T10:00:00Z", "--unit", "docker"]);
+                const r = await run([
+                    "guard",
+                    "--host",
+                    f.host,
+                    "--json",
+                    "-q",
+                    "--since",
+                    "2026-11-21T10:00:00Z",
+                    "--unit",
+                    "docker",
+                ]);
                 assert.equal(r.code, 0, r.err);
-                const rep = JSON.parse(r.out) as { mode: string; failures: { service: string }[]; restart: { wanted: boolean; done: boolean } };
-                assert.deepEqual(rep.failures.map((x) => x.service), ["abc"]);
+                const rep = JSON.parse(r.out) as {
+                    mode: string;
+                    failures: { service: string }[];
+                    restart: { wanted: boolean; done: boolean };
+                };
+                assert.deepEqual(
+                    rep.failures.map((x) => x.service),
+                    ["abc"],
+                );
                 assert.equal(rep.mode, "dry-run");
                 assert.deepEqual(rep.restart, { ...rep.restart, wanted: true, done: false });
-                assert.equal(readFileSync(args, "utf8").trim(), `-u docker --since @${Date.parse("2026-11-21T10:00:00Z") / 1000} -o json --no-pager -q`);
+                assert.equal(
+                    readFileSync(args, "utf8").trim(),
+                    `-u docker --since @${Date.parse("2026-11-21T10:00:00Z") / 1000} -o json --no-pager -q`,
+                );
             });
         } finally {
             process.env.PATH = path;
@@ -125,12 +190,18 @@ describe("tools: CLI against a fake Engine API", () => {
     it("the package bin lists the subcommands and passes exit codes through", async function () {
         this.timeout(60000);
         const help = await execFileP(process.execPath, [bin, "--help"]);
-        assert.match(help.stdout, /commands:\n  survey .*\n  capacity .*\n  leak-probe .*\n  guard .*\n  drift /);
-        await assert.rejects(execFileP(process.execPath, [bin, "capacity", "--host", "unix:///nonexistent/docker.sock", "-q"]), (e: { code?: number; stderr?: string }) => {
-            assert.equal(e.code, 2);
-            assert.match(e.stderr ?? "", /cannot reach dockerd/);
-            return true;
-        });
+        assert.match(
+            help.stdout,
+            /commands:\n {2}survey .*\n {2}capacity .*\n {2}leak-probe .*\n {2}guard .*\n {2}drift /,
+        );
+        await assert.rejects(
+            execFileP(process.execPath, [bin, "capacity", "--host", "unix:///nonexistent/docker.sock", "-q"]),
+            (e: { code?: number; stderr?: string }) => {
+                assert.equal(e.code, 2);
+                assert.match(e.stderr ?? "", /cannot reach dockerd/);
+                return true;
+            },
+        );
     });
 
     it("the bin works from a fresh clone whose build cache cannot be written (the ts-node fallback), from another folder", async function () {
@@ -138,10 +209,18 @@ describe("tools: CLI against a fake Engine API", () => {
         const clone = copyPackage();
         try {
             // As nobody, the root-owned clone cannot take .cache/: the bin must fall back, not fail.
-            const r = await runBin(["capacity", "--host", "unix:///nonexistent/docker.sock", "-q"], { cwd: tmpdir(), packageDir: clone, uid: 65534, gid: 65534 });
+            const r = await runBin(["capacity", "--host", "unix:///nonexistent/docker.sock", "-q"], {
+                cwd: tmpdir(),
+                packageDir: clone,
+                uid: 65534,
+                gid: 65534,
+            });
             assert.equal(r.code, 2, r.err);
             assert.equal(r.out, "");
-            assert.match(r.err, /^swarm-proxy capacity: cannot reach dockerd at unix:\/\/\/nonexistent\/docker.sock \(ENOENT\)/);
+            assert.match(
+                r.err,
+                /^swarm-proxy capacity: cannot reach dockerd at unix:\/\/\/nonexistent\/docker.sock \(ENOENT\)/,
+            );
             assert.ok(!existsSync(join(clone, ".cache")), "nothing was written");
             // As root the same clone builds its cache on the first run and reuses it after.
             const cold = await runBin(["--help"], { cwd: tmpdir(), packageDir: clone });

@@ -1,11 +1,11 @@
 // The CLI's pure parts: address counting, leak arithmetic, the chart, log matching, the prune plan, config
 // and preview parsing, drift findings and their report, input checks.
 import * as assert from "node:assert/strict";
-import { UsageInput, countUsage } from "../../cli/capacity";
+import { type UsageInput, countUsage } from "../../cli/capacity";
 import { escapeXml, lineChartSvg, niceStep } from "../../cli/chart";
 import { commandLine } from "../../cli/command";
 import {
-    FixContext,
+    type FixContext,
     autoFixes,
     liveFindings,
     parsePreviewJson,
@@ -16,7 +16,7 @@ import {
     summarize,
     withRemedies,
 } from "../../cli/drift";
-import { EngineNetwork, EngineService, EngineTask } from "../../cli/engine";
+import type { EngineNetwork, EngineService, EngineTask } from "../../cli/engine";
 import { CliError } from "../../cli/errors";
 import { planPrune } from "../../cli/guard";
 import { composeFor, leakStats, project } from "../../cli/leakprobe";
@@ -37,10 +37,21 @@ import { removalCommands } from "./bin";
 const NET = "proxyid";
 
 function net(over: Partial<EngineNetwork> = {}): EngineNetwork {
-    return { Name: "proxy", Id: NET, Driver: "overlay", Scope: "swarm", Attachable: true, IPAM: { Config: [{ Subnet: "10.77.0.0/24" }] }, ...over };
+    return {
+        Name: "proxy",
+        Id: NET,
+        Driver: "overlay",
+        Scope: "swarm",
+        Attachable: true,
+        IPAM: { Config: [{ Subnet: "10.77.0.0/24" }] },
+        ...over,
+    };
 }
 
-function svc(name: string, opts: { vip?: boolean; stack?: string; onProxy?: boolean; running?: number; desired?: number } = {}): EngineService {
+function svc(
+    name: string,
+    opts: { vip?: boolean; stack?: string; onProxy?: boolean; running?: number; desired?: number } = {},
+): EngineService {
     const onProxy = opts.onProxy ?? true;
     return {
         ID: `id-${name}`,
@@ -55,7 +66,12 @@ function svc(name: string, opts: { vip?: boolean; stack?: string; onProxy?: bool
 }
 
 function task(node: string, state: string, netId = NET, addr = "10.77.0.9/24"): EngineTask {
-    return { ID: `t-${Math.random()}`, NodeID: node, Status: { State: state }, NetworksAttachments: [{ Network: { ID: netId }, Addresses: [addr] }] };
+    return {
+        ID: `t-${Math.random()}`,
+        NodeID: node,
+        Status: { State: state },
+        NetworksAttachments: [{ Network: { ID: netId }, Addresses: [addr] }],
+    };
 }
 
 function input(over: Partial<UsageInput>): UsageInput {
@@ -65,7 +81,12 @@ function input(over: Partial<UsageInput>): UsageInput {
 describe("tools: capacity counting", () => {
     it("counts the sandbox layout: VIPs, task endpoints, an attached container and the node's load balancer", () => {
         const verbose = net({
-            Services: { "": { VIP: "<nil>", Tasks: [{ Name: "attached1", EndpointIP: "10.77.0.7", Info: { "Host IP": "127.0.0.1" } }] } },
+            Services: {
+                "": {
+                    VIP: "<nil>",
+                    Tasks: [{ Name: "attached1", EndpointIP: "10.77.0.7", Info: { "Host IP": "127.0.0.1" } }],
+                },
+            },
             Containers: { "lb-proxy": { Name: "proxy-endpoint" } },
         });
         const u = countUsage(
@@ -78,23 +99,60 @@ describe("tools: capacity counting", () => {
             }),
         );
         assert.deepEqual(
-            { vips: u.vips, tasks: u.taskEndpoints, containers: u.containerEndpoints, lb: u.lbEndpoints, inUse: u.inUse, free: u.free, assignable: u.assignable },
+            {
+                vips: u.vips,
+                tasks: u.taskEndpoints,
+                containers: u.containerEndpoints,
+                lb: u.lbEndpoints,
+                inUse: u.inUse,
+                free: u.free,
+                assignable: u.assignable,
+            },
             { vips: 2, tasks: 2, containers: 1, lb: 1, inUse: 6, free: 247, assignable: 253 },
         );
         assert.equal(u.method, "counted");
     });
 
     const cases: { name: string; in: Partial<UsageInput>; inUse: number; lb: number }[] = [
-        { name: "a dnsrr service has tasks but no VIP", in: { services: [svc("d", { vip: false })], tasks: [task("n1", "running"), task("n1", "running")] }, inUse: 3, lb: 1 },
+        {
+            name: "a dnsrr service has tasks but no VIP",
+            in: { services: [svc("d", { vip: false })], tasks: [task("n1", "running"), task("n1", "running")] },
+            inUse: 3,
+            lb: 1,
+        },
         {
             name: "finished tasks hold no address, pending ones do",
-            in: { services: [svc("a")], tasks: [task("n1", "shutdown"), task("n1", "complete"), task("n1", "failed"), task("n1", "pending"), task("n1", "running")] },
+            in: {
+                services: [svc("a")],
+                tasks: [
+                    task("n1", "shutdown"),
+                    task("n1", "complete"),
+                    task("n1", "failed"),
+                    task("n1", "pending"),
+                    task("n1", "running"),
+                ],
+            },
             inUse: 4,
             lb: 1,
         },
-        { name: "one load balancer per node that runs a task on the network", in: { services: [svc("a")], tasks: [task("n1", "running"), task("n2", "running"), task("n3", "running")] }, inUse: 7, lb: 3 },
-        { name: "tasks on other networks do not count", in: { services: [svc("x", { onProxy: false })], tasks: [task("n1", "running", "other")] }, inUse: 0, lb: 0 },
-        { name: "a zero-replica vip service takes only its VIP", in: { services: [svc("z", { desired: 0, running: 0 })] }, inUse: 1, lb: 0 },
+        {
+            name: "one load balancer per node that runs a task on the network",
+            in: { services: [svc("a")], tasks: [task("n1", "running"), task("n2", "running"), task("n3", "running")] },
+            inUse: 7,
+            lb: 3,
+        },
+        {
+            name: "tasks on other networks do not count",
+            in: { services: [svc("x", { onProxy: false })], tasks: [task("n1", "running", "other")] },
+            inUse: 0,
+            lb: 0,
+        },
+        {
+            name: "a zero-replica vip service takes only its VIP",
+            in: { services: [svc("z", { desired: 0, running: 0 })] },
+            inUse: 1,
+            lb: 0,
+        },
         {
             name: "a node with only an attached container still has a load balancer",
             in: {
@@ -116,7 +174,9 @@ describe("tools: capacity counting", () => {
     it("takes the Engine's IPsInUse (less the 3 reserved) on API >= 1.52", () => {
         const u = countUsage(
             input({
-                network: net({ Status: { IPAM: { Subnets: { "10.77.0.0/24": { IPsInUse: 20, DynamicIPsAvailable: 233 } } } } }),
+                network: net({
+                    Status: { IPAM: { Subnets: { "10.77.0.0/24": { IPsInUse: 20, DynamicIPsAvailable: 233 } } } },
+                }),
                 services: [svc("a")],
                 apiVersion: "1.52",
             }),
@@ -128,21 +188,36 @@ describe("tools: capacity counting", () => {
     });
 
     it("sums every subnet of the network", () => {
-        const u = countUsage(input({ network: net({ IPAM: { Config: [{ Subnet: "10.77.0.0/24" }, { Subnet: "10.78.0.0/25" }] } }) }));
+        const u = countUsage(
+            input({ network: net({ IPAM: { Config: [{ Subnet: "10.77.0.0/24" }, { Subnet: "10.78.0.0/25" }] } }) }),
+        );
         assert.equal(u.assignable, 253 + 125);
         assert.equal(u.reserved, 6);
         assert.equal(u.headroom, null);
     });
 
     it("refuses a network without a subnet, naming it", () => {
-        assert.throws(() => countUsage(input({ network: net({ IPAM: { Config: [] } }) })), /network proxy has no IPAM subnet/);
+        assert.throws(
+            () => countUsage(input({ network: net({ IPAM: { Config: [] } }) })),
+            /network proxy has no IPAM subnet/,
+        );
     });
 });
 
 describe("tools: leak arithmetic and projection", () => {
     it("derives leaks per cycle, the total and the rate per removal", () => {
-        assert.deepEqual(leakStats([125, 121, 117], 4), { leakedPerCycle: [4, 4], leaked: 8, removals: 8, perRemoval: 1 });
-        assert.deepEqual(leakStats([125, 125, 125], 4), { leakedPerCycle: [0, 0], leaked: 0, removals: 8, perRemoval: 0 });
+        assert.deepEqual(leakStats([125, 121, 117], 4), {
+            leakedPerCycle: [4, 4],
+            leaked: 8,
+            removals: 8,
+            perRemoval: 1,
+        });
+        assert.deepEqual(leakStats([125, 125, 125], 4), {
+            leakedPerCycle: [0, 0],
+            leaked: 0,
+            removals: 8,
+            perRemoval: 0,
+        });
         assert.deepEqual(leakStats([125], 4), { leakedPerCycle: [], leaked: 0, removals: 0, perRemoval: 0 });
     });
 
@@ -171,13 +246,24 @@ describe("tools: leak arithmetic and projection", () => {
 
 describe("tools: what a failed leak probe leaves", () => {
     const p = "spxlpab12cd";
-    const stackNet = (name: string, stack: string) => net({ Name: name, Id: `id-${name}`, Labels: { "com.docker.stack.namespace": stack } });
+    const stackNet = (name: string, stack: string) =>
+        net({ Name: name, Id: `id-${name}`, Labels: { "com.docker.stack.namespace": stack } });
 
     it("finds this run's stacks (services and networks) and throwaway overlays by name, nothing else", () => {
         const left = collectLeftovers(
             p,
-            [svc(`${p}t1_app`, { stack: `${p}t1` }), svc(`${p}t0_app`, { stack: `${p}t0` }), svc("spxlpfffffft0_app", { stack: "spxlpfffffft0" }), svc("drone_app", { stack: "drone" })],
-            [stackNet(`${p}t0_internal`, `${p}t0`), net({ Name: `${p}t-net`, Id: "x" }), net(), stackNet("spxlpfffffft0_internal", "spxlpfffffft0")],
+            [
+                svc(`${p}t1_app`, { stack: `${p}t1` }),
+                svc(`${p}t0_app`, { stack: `${p}t0` }),
+                svc("spxlpfffffft0_app", { stack: "spxlpfffffft0" }),
+                svc("drone_app", { stack: "drone" }),
+            ],
+            [
+                stackNet(`${p}t0_internal`, `${p}t0`),
+                net({ Name: `${p}t-net`, Id: "x" }),
+                net(),
+                stackNet("spxlpfffffft0_internal", "spxlpfffffft0"),
+            ],
         );
         assert.deepEqual(left, {
             stacks: [
@@ -189,14 +275,25 @@ describe("tools: what a failed leak probe leaves", () => {
     });
 
     it("prints exactly what is left and the one command that removes it", () => {
-        const left = collectLeftovers(p, [svc(`${p}t0_app`, { stack: `${p}t0` })], [stackNet(`${p}t0_internal`, `${p}t0`), net({ Name: `${p}t-net`, Id: "x" })]);
+        const left = collectLeftovers(
+            p,
+            [svc(`${p}t0_app`, { stack: `${p}t0` })],
+            [stackNet(`${p}t0_internal`, `${p}t0`), net({ Name: `${p}t-net`, Id: "x" })],
+        );
         assert.equal(
             leftoverMessage(left, "/opt/swarm-proxy/host/stack-teardown.sh"),
             `left on the swarm: stack ${p}t0 (service ${p}t0_app, network ${p}t0_internal), network ${p}t-net\n` +
                 `remove it with: bash /opt/swarm-proxy/host/stack-teardown.sh ${p}t0 && docker network rm ${p}t-net`,
         );
         assert.equal(
-            leftoverMessage({ stacks: [{ name: `${p}c0`, services: [], networks: [] }], networks: [], unverified: "cannot reach dockerd" }, "/h/stack-teardown.sh"),
+            leftoverMessage(
+                {
+                    stacks: [{ name: `${p}c0`, services: [], networks: [] }],
+                    networks: [],
+                    unverified: "cannot reach dockerd",
+                },
+                "/h/stack-teardown.sh",
+            ),
             `could not check what is left (cannot reach dockerd); this run created, and may have left: stack ${p}c0\nremove it with: bash /h/stack-teardown.sh ${p}c0`,
         );
         assert.equal(
@@ -213,9 +310,15 @@ describe("tools: printed removal commands", () => {
             ["docker", "network", "rm", "a-net", "b.net"],
         ];
         const line = commandLine(steps, undefined);
-        assert.equal(line, `bash '/opt/it'\\''s here/host/stack-teardown.sh' spxlpab12cdt0 && docker network rm a-net b.net`);
+        assert.equal(
+            line,
+            `bash '/opt/it'\\''s here/host/stack-teardown.sh' spxlpab12cdt0 && docker network rm a-net b.net`,
+        );
         assert.deepEqual(removalCommands(`remove it with: ${line}\n`), steps);
-        assert.deepEqual(removalCommands(`remove it with: ${commandLine(steps, "tcp://10.0.0.1:2375")}`), steps.map((st) => ["env", "DOCKER_HOST=tcp://10.0.0.1:2375", ...st]));
+        assert.deepEqual(
+            removalCommands(`remove it with: ${commandLine(steps, "tcp://10.0.0.1:2375")}`),
+            steps.map((st) => ["env", "DOCKER_HOST=tcp://10.0.0.1:2375", ...st]),
+        );
     });
 });
 
@@ -279,12 +382,22 @@ describe("tools: VIP-failure log matching", () => {
     });
 
     it("reads dockerd's JSON log format too", () => {
-        const line = JSON.stringify({ level: "error", msg: "Failed allocation for service abc123", error: VIP_FAILURE, time: "2026-11-21T10:00:00Z" });
+        const line = JSON.stringify({
+            level: "error",
+            msg: "Failed allocation for service abc123",
+            error: VIP_FAILURE,
+            time: "2026-11-21T10:00:00Z",
+        });
         assert.deepEqual(matchVipFailure(line), { time: "2026-11-21T10:00:00.000Z", service: "abc123", line });
     });
 
     it("ignores other lines, including other allocation errors", () => {
-        assert.equal(matchVipFailure('time="2026-11-21T16:37:19Z" level=error msg="task allocation failure" error="service x has pending allocations"'), undefined);
+        assert.equal(
+            matchVipFailure(
+                'time="2026-11-21T16:37:19Z" level=error msg="task allocation failure" error="service x has pending allocations"',
+            ),
+            undefined,
+        );
         assert.equal(matchVipFailure(""), undefined);
     });
 
@@ -304,7 +417,10 @@ describe("tools: VIP-failure log matching", () => {
     it("reads journalctl -o json, MESSAGE as text or as bytes", () => {
         const text = [
             JSON.stringify({ MESSAGE: logfmt, __REALTIME_TIMESTAMP: "1795000000000000" }),
-            JSON.stringify({ MESSAGE: [...Buffer.from(`msg="Failed allocation for service zz9" error="${VIP_FAILURE}"`)], __REALTIME_TIMESTAMP: "1795000000000000" }),
+            JSON.stringify({
+                MESSAGE: [...Buffer.from(`msg="Failed allocation for service zz9" error="${VIP_FAILURE}"`)],
+                __REALTIME_TIMESTAMP: "1795000000000000",
+            }),
             JSON.stringify({ MESSAGE: "Started docker.service", __REALTIME_TIMESTAMP: "1795000000000000" }),
             "not json",
         ].join("\n");
@@ -331,7 +447,9 @@ describe("tools: guard's prune plan", () => {
         { ID: "s1", Spec: { Name: "a", TaskTemplate: { Networks: [{ Target: "u1" }] } } },
         { ID: "s2", Spec: { Name: "b" }, Endpoint: { VirtualIPs: [{ NetworkID: "u2", Addr: "10.0.0.2/24" }] } },
     ];
-    const containers = [{ Id: "c1", Names: ["/web"], NetworkSettings: { Networks: { "used-by-container": { NetworkID: "u3" } } } }];
+    const containers = [
+        { Id: "c1", Names: ["/web"], NetworkSettings: { Networks: { "used-by-container": { NetworkID: "u3" } } } },
+    ];
 
     it("removes only the unused, unprotected network", () => {
         const plan = planPrune(networks, services, containers, ["proxy"]);
@@ -351,7 +469,11 @@ describe("tools: guard's prune plan", () => {
         assert.equal(planPrune(labelled, [], [], [])[0].verdict.action, "keep");
         const unlabelled = [net({ Name: "proxy", Id: "p", Labels: {} })];
         assert.equal(planPrune(unlabelled, [], [], ["proxy"])[0].verdict.action, "keep");
-        assert.equal(planPrune(unlabelled, [], [], [])[0].verdict.action, "remove", "with neither, an idle proxy is prunable: both guards matter");
+        assert.equal(
+            planPrune(unlabelled, [], [], [])[0].verdict.action,
+            "remove",
+            "with neither, an idle proxy is prunable: both guards matter",
+        );
     });
 });
 
@@ -386,7 +508,10 @@ config:
         assert.throws(
             () => parseStackConfig(good.replace("10.10.0.0/16", "10.10.0.1/16"), "f", FIXTURES),
             (e: Error) =>
-                e instanceof CliError && e.message.includes("swarm-proxy:network.subnet") && e.message.includes('"10.10.0.1/16"') && e.message.includes("10.10.0.0/16"),
+                e instanceof CliError &&
+                e.message.includes("swarm-proxy:network.subnet") &&
+                e.message.includes('"10.10.0.1/16"') &&
+                e.message.includes("10.10.0.0/16"),
         );
     });
 
@@ -407,14 +532,22 @@ config:
                 expected = (e as Error).message;
             }
             assert.ok(expected !== "", `config.ts accepted ${text}`);
-            assert.throws(() => parseStackConfig(text, "Pulumi.x.yaml", FIXTURES), (e: Error) => e instanceof CliError && e.message === `Pulumi.x.yaml: ${expected}`);
+            assert.throws(
+                () => parseStackConfig(text, "Pulumi.x.yaml", FIXTURES),
+                (e: Error) => e instanceof CliError && e.message === `Pulumi.x.yaml: ${expected}`,
+            );
         }
         assert.throws(() => parseStackConfig("foo: 1\n", "f"), /no top-level "config:" map/);
         assert.throws(() => parseStackConfig("config: [", "f"), CliError);
     });
 
     it("reads every committed stack file and the tools tier's fixture", () => {
-        for (const f of ["Pulumi.prod.yaml", "Pulumi.sandbox.yaml", "Pulumi.sandbox-demo.yaml", "test/tools/fixtures/Pulumi.tools.yaml"]) {
+        for (const f of [
+            "Pulumi.prod.yaml",
+            "Pulumi.sandbox.yaml",
+            "Pulumi.sandbox-demo.yaml",
+            "test/tools/fixtures/Pulumi.tools.yaml",
+        ]) {
             assert.ok(readStackConfig(join(__dirname, "..", "..", f)).stacks.length > 0, f);
         }
     });
@@ -442,24 +575,45 @@ describe("tools: drift", () => {
 
     it("is clean on a converged layout", () => {
         const f = liveFindings(base);
-        assert.deepEqual(f.filter((x) => x.status !== "ok"), []);
+        assert.deepEqual(
+            f.filter((x) => x.status !== "ok"),
+            [],
+        );
         assert.equal(summarize(f, { generatedAt: "t", host: "h", stackConfig: "s" }).exitCode, 0);
     });
 
     it("reports each kind of drift", () => {
-        const bad = (f: ReturnType<typeof liveFindings>) => f.filter((x) => x.status === "drift").map((x) => `${x.check} ${x.subject}: ${x.detail}`);
+        const bad = (f: ReturnType<typeof liveFindings>) =>
+            f.filter((x) => x.status === "drift").map((x) => `${x.check} ${x.subject}: ${x.detail}`);
         assert.deepEqual(bad(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "web_app") })), [
             "stack web: stack has no services (removed?)",
         ]);
-        assert.deepEqual(bad(liveFindings({ ...base, networks: [net({ IPAM: { Config: [{ Subnet: "10.99.0.0/24" }] } })] })), [
-            "network proxy: subnet 10.99.0.0/24, config says 10.77.0.0/24",
-        ]);
-        assert.deepEqual(bad(liveFindings({ ...base, services: services.map((s) => (s.Spec.Name === "ci_app" ? svc("ci_app", { stack: "ci", onProxy: false }) : s)) })), [
-            "attached ci: not on proxy: app",
-        ]);
-        assert.deepEqual(bad(liveFindings({ ...base, services: services.map((s) => (s.Spec.Name === "web_app" ? svc("web_app", { stack: "web", running: 0 }) : s)) })), [
-            "replicas web_app: 0/1 running",
-        ]);
+        assert.deepEqual(
+            bad(liveFindings({ ...base, networks: [net({ IPAM: { Config: [{ Subnet: "10.99.0.0/24" }] } })] })),
+            ["network proxy: subnet 10.99.0.0/24, config says 10.77.0.0/24"],
+        );
+        assert.deepEqual(
+            bad(
+                liveFindings({
+                    ...base,
+                    services: services.map((s) =>
+                        s.Spec.Name === "ci_app" ? svc("ci_app", { stack: "ci", onProxy: false }) : s,
+                    ),
+                }),
+            ),
+            ["attached ci: not on proxy: app"],
+        );
+        assert.deepEqual(
+            bad(
+                liveFindings({
+                    ...base,
+                    services: services.map((s) =>
+                        s.Spec.Name === "web_app" ? svc("web_app", { stack: "web", running: 0 }) : s,
+                    ),
+                }),
+            ),
+            ["replicas web_app: 0/1 running"],
+        );
         assert.deepEqual(bad(liveFindings({ ...base, networks: [] })), ["network proxy: network is missing"]);
         const usage = countUsage(input({}));
         assert.deepEqual(bad(liveFindings({ ...base, usage, minFree: { count: 300 } })), [
@@ -472,18 +626,35 @@ describe("tools: drift", () => {
     });
 
     it("reads pulumi preview --json: same steps are clean, others are drift, error diagnostics are errors", () => {
-        const clean = parsePreviewJson(JSON.stringify({ steps: [{ op: "same", urn: "u1" }], changeSummary: { same: 1 }, diagnostics: [] }), "p");
+        const clean = parsePreviewJson(
+            JSON.stringify({ steps: [{ op: "same", urn: "u1" }], changeSummary: { same: 1 }, diagnostics: [] }),
+            "p",
+        );
         assert.deepEqual(previewFindings(clean, "")[0].status, "ok");
         const drift = parsePreviewJson(
-            JSON.stringify({ steps: [{ op: "same", urn: "u1" }, { op: "replace", urn: "urn:pulumi:host::swarm-proxy::docker:index/network:Network::proxy" }], diagnostics: [{ severity: "error", message: "boom\n" }] }),
+            JSON.stringify({
+                steps: [
+                    { op: "same", urn: "u1" },
+                    { op: "replace", urn: "urn:pulumi:host::swarm-proxy::docker:index/network:Network::proxy" },
+                ],
+                diagnostics: [{ severity: "error", message: "boom\n" }],
+            }),
             "p",
         );
         const f = previewFindings(drift, "");
-        assert.deepEqual(f.map((x) => x.status), ["error", "drift"]);
+        assert.deepEqual(
+            f.map((x) => x.status),
+            ["error", "drift"],
+        );
         assert.equal(summarize(f, { generatedAt: "t", host: "h", stackConfig: "s" }).exitCode, 2);
         assert.equal(summarize([f[1]], { generatedAt: "t", host: "h", stackConfig: "s" }).exitCode, 3);
-        assert.deepEqual(parsePreviewJson(JSON.stringify({ changeSummary: { same: 3, update: 2 } }), "p").changes, [{ op: "update", urn: "2 resource(s)" }]);
-        assert.throws(() => parsePreviewJson("Previewing update (host)", "saved.json"), /saved.json: not the JSON of pulumi preview --json/);
+        assert.deepEqual(parsePreviewJson(JSON.stringify({ changeSummary: { same: 3, update: 2 } }), "p").changes, [
+            { op: "update", urn: "2 resource(s)" },
+        ]);
+        assert.throws(
+            () => parsePreviewJson("Previewing update (host)", "saved.json"),
+            /saved.json: not the JSON of pulumi preview --json/,
+        );
         assert.equal(previewFindings(undefined, "no preview given")[0].status, "skipped");
     });
 
@@ -520,11 +691,16 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
         Spec: { ...s.Spec, Mode: { Replicated: { Replicas: desired } } },
         ServiceStatus: { RunningTasks: 0, DesiredTasks: desired },
     });
-    const services = [svc("web_app", { stack: "web" }), svc("ci_app", { stack: "ci" }), svc("backups_app", { stack: "backups", onProxy: false })];
+    const services = [
+        svc("web_app", { stack: "web" }),
+        svc("ci_app", { stack: "ci" }),
+        svc("backups_app", { stack: "backups", onProxy: false }),
+    ];
     const base = { config, networks: [net()], services, minFree: { percent: 10 } };
     const webUrn = "urn:pulumi:prod::swarm-proxy::swarm-proxy:index:SwarmStack$command:local:Command::web-stack";
     const ciUrn = "urn:pulumi:prod::swarm-proxy::swarm-proxy:index:SwarmStack$command:local:Command::ci-stack";
-    const netUrn = "urn:pulumi:prod::swarm-proxy::swarm-proxy:index:ProxyNetwork$docker:index/network:Network::proxy-network";
+    const netUrn =
+        "urn:pulumi:prod::swarm-proxy::swarm-proxy:index:ProxyNetwork$docker:index/network:Network::proxy-network";
     const ctx: FixContext = {
         pulumiStack: "prod",
         pulumiCwd: "/srv/swarm-proxy",
@@ -535,7 +711,11 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
         attachedStacks: ["web", "ci"],
         networkName: "proxy",
         subnet: "10.77.0.0/24",
-        state: { urns: { "web-stack": webUrn, "ci-stack": ciUrn, "proxy-network": netUrn }, networkId: NET, units: { ci: "deploy-ci.service" } },
+        state: {
+            urns: { "web-stack": webUrn, "ci-stack": ciUrn, "proxy-network": netUrn },
+            networkId: NET,
+            units: { ci: "deploy-ci.service" },
+        },
     };
     const bad = (f: ReturnType<typeof withRemedies>) => f.filter((x) => x.status === "drift");
     const where = "--stack prod --cwd /srv/swarm-proxy";
@@ -545,9 +725,21 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
             JSON.stringify({
                 deployment: {
                     resources: [
-                        { urn: "urn:pulumi:prod::swarm-proxy::pulumi:pulumi:Stack::swarm-proxy-prod", type: "pulumi:pulumi:Stack", outputs: { networkId: "abc" } },
-                        { urn: webUrn, type: "command:local:Command", inputs: { create: "'bash' '/h/stack-deploy.sh' 'web' '/x/web.yml'" } },
-                        { urn: ciUrn, type: "command:local:Command", inputs: { create: "'bash' '/h/stack-restart-unit.sh' 'ci' 'deploy-ci.service'" } },
+                        {
+                            urn: "urn:pulumi:prod::swarm-proxy::pulumi:pulumi:Stack::swarm-proxy-prod",
+                            type: "pulumi:pulumi:Stack",
+                            outputs: { networkId: "abc" },
+                        },
+                        {
+                            urn: webUrn,
+                            type: "command:local:Command",
+                            inputs: { create: "'bash' '/h/stack-deploy.sh' 'web' '/x/web.yml'" },
+                        },
+                        {
+                            urn: ciUrn,
+                            type: "command:local:Command",
+                            inputs: { create: "'bash' '/h/stack-restart-unit.sh' 'ci' 'deploy-ci.service'" },
+                        },
                     ],
                 },
             }),
@@ -559,43 +751,102 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
     });
 
     it("a removed stack: the targeted in-place redeploy, safe for --fix; a unit stack also names its unit", () => {
-        const f = bad(withRemedies(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "web_app") }), ctx));
-        assert.deepEqual(f.map((x) => [x.kind, x.subject, x.disruptive, x.autoFix]), [["stack-missing", "web", false, true]]);
-        assert.deepEqual(f[0].fix, [`env SWARM_PROXY_REDEPLOY=web pulumi up --yes --target '${webUrn}' --target-dependents ${where}`]);
-        assert.match(f[0].meaning ?? "", /command resource without Read, so `pulumi up` and `pulumi refresh` think it still exists/);
-        const unit = bad(withRemedies(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "ci_app") }), ctx));
+        const f = bad(
+            withRemedies(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "web_app") }), ctx),
+        );
+        assert.deepEqual(
+            f.map((x) => [x.kind, x.subject, x.disruptive, x.autoFix]),
+            [["stack-missing", "web", false, true]],
+        );
+        assert.deepEqual(f[0].fix, [
+            `env SWARM_PROXY_REDEPLOY=web pulumi up --yes --target '${webUrn}' --target-dependents ${where}`,
+        ]);
+        assert.match(
+            f[0].meaning ?? "",
+            /command resource without Read, so `pulumi up` and `pulumi refresh` think it still exists/,
+        );
+        const unit = bad(
+            withRemedies(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "ci_app") }), ctx),
+        );
         assert.match(unit[0].meaning ?? "", /`systemctl restart deploy-ci\.service` alone also brings it back/);
         // Without the state (no --pulumi-stack) the redeploy is not narrowed to guessed URNs; with another dockerd it is aimed there.
-        const noState = bad(withRemedies(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "web_app") }), { ...ctx, state: undefined, dockerHost: "tcp://h:2375" }));
-        assert.deepEqual(noState[0].fix, [`env DOCKER_HOST=tcp://h:2375 SWARM_PROXY_REDEPLOY=web pulumi up --yes ${where}`]);
+        const noState = bad(
+            withRemedies(liveFindings({ ...base, services: services.filter((s) => s.Spec.Name !== "web_app") }), {
+                ...ctx,
+                state: undefined,
+                dockerHost: "tcp://h:2375",
+            }),
+        );
+        assert.deepEqual(noState[0].fix, [
+            `env DOCKER_HOST=tcp://h:2375 SWARM_PROXY_REDEPLOY=web pulumi up --yes ${where}`,
+        ]);
     });
 
     it("scaled to 0, detached, unknown stack: kinds, fixes, and which --fix may apply", () => {
-        const scaled = withRemedies(liveFindings({ ...base, services: services.map((s) => (s.Spec.Name === "web_app" ? replicated(s, 0) : s)) }), ctx);
-        assert.deepEqual(bad(scaled).map((x) => `${x.kind} ${x.subject}: ${x.detail}`), ["replicas-down web_app: 0/0 running (scaled to 0)"]);
+        const scaled = withRemedies(
+            liveFindings({
+                ...base,
+                services: services.map((s) => (s.Spec.Name === "web_app" ? replicated(s, 0) : s)),
+            }),
+            ctx,
+        );
+        assert.deepEqual(
+            bad(scaled).map((x) => `${x.kind} ${x.subject}: ${x.detail}`),
+            ["replicas-down web_app: 0/0 running (scaled to 0)"],
+        );
         assert.equal(bad(scaled)[0].autoFix, true);
-        const detached = withRemedies(liveFindings({ ...base, services: services.map((s) => (s.Spec.Name === "ci_app" ? svc("ci_app", { stack: "ci", onProxy: false }) : s)) }), ctx);
+        const detached = withRemedies(
+            liveFindings({
+                ...base,
+                services: services.map((s) =>
+                    s.Spec.Name === "ci_app" ? svc("ci_app", { stack: "ci", onProxy: false }) : s,
+                ),
+            }),
+            ctx,
+        );
         const d = bad(detached)[0];
         assert.deepEqual([d.kind, d.disruptive, d.autoFix], ["service-detached", true, false]);
         assert.match(d.window ?? "", /drone build promote <build> maintenance --param SWARM_PROXY_REDEPLOY=ci`/);
         assert.deepEqual(autoFixes(detached, ctx), []);
         // A stack both detached and down is not redeployed by --fix: that would restart the detached service.
         const both = withRemedies(
-            liveFindings({ ...base, services: [...services.filter((s) => s.Spec.Name !== "ci_app"), replicated(svc("ci_app", { stack: "ci", onProxy: false }), 1)] }),
+            liveFindings({
+                ...base,
+                services: [
+                    ...services.filter((s) => s.Spec.Name !== "ci_app"),
+                    replicated(svc("ci_app", { stack: "ci", onProxy: false }), 1),
+                ],
+            }),
             ctx,
         );
-        assert.deepEqual(bad(both).map((x) => x.kind).sort(), ["replicas-down", "service-detached"]);
+        assert.deepEqual(
+            bad(both)
+                .map((x) => x.kind)
+                .sort(),
+            ["replicas-down", "service-detached"],
+        );
         assert.deepEqual(autoFixes(both, ctx), []);
-        const unknown = bad(withRemedies(liveFindings({ ...base, services: [...services, svc("intruder_app", { stack: "intruder" })] }), ctx));
-        assert.deepEqual(unknown.map((x) => [x.kind, x.subject, x.detail, x.disruptive, x.autoFix]), [
-            ["stack-unknown", "intruder", "deployed, but not in the stack config: intruder_app", true, false],
-        ]);
+        const unknown = bad(
+            withRemedies(
+                liveFindings({ ...base, services: [...services, svc("intruder_app", { stack: "intruder" })] }),
+                ctx,
+            ),
+        );
+        assert.deepEqual(
+            unknown.map((x) => [x.kind, x.subject, x.detail, x.disruptive, x.autoFix]),
+            [["stack-unknown", "intruder", "deployed, but not in the stack config: intruder_app", true, false]],
+        );
         assert.deepEqual(unknown[0].fix, ["bash /srv/swarm-proxy/host/stack-teardown.sh intruder 180"]);
     });
 
     it("proxy recreated (same subnet, another ID): adopted again, nothing torn down; another subnet: the maintenance; never --fix", () => {
-        const recreated = bad(withRemedies(liveFindings({ ...base, stateNetworkId: "0123456789abcdef0123456789" }), ctx));
-        assert.deepEqual(recreated.map((x) => `${x.kind}: ${x.detail}`), [`network-recreated: recreated out of band: live id ${NET.slice(0, 12)}, Pulumi's state has 0123456789ab`]);
+        const recreated = bad(
+            withRemedies(liveFindings({ ...base, stateNetworkId: "0123456789abcdef0123456789" }), ctx),
+        );
+        assert.deepEqual(
+            recreated.map((x) => `${x.kind}: ${x.detail}`),
+            [`network-recreated: recreated out of band: live id ${NET.slice(0, 12)}, Pulumi's state has 0123456789ab`],
+        );
         assert.deepEqual(recreated[0].fix, [
             `pulumi state delete '${netUrn}' --target-dependents --yes ${where}`,
             `pulumi config set --path network.adoptId ${NET} ${where}`,
@@ -603,13 +854,28 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
             `pulumi config rm --path network.adoptId ${where}`,
         ]);
         assert.equal(recreated[0].disruptive, false);
-        assert.ok(!recreated[0].fix!.some((c) => c.includes("SWARM_PROXY_MAINTENANCE") || c.includes("host/")), "no teardown, no window");
-        const mismatch = withRemedies(liveFindings({ ...base, networks: [net({ IPAM: { Config: [{ Subnet: "10.99.0.0/24" }] } })] }), ctx);
-        assert.deepEqual(bad(mismatch).map((x) => x.kind), ["network-mismatch"]);
+        assert.ok(
+            !recreated[0].fix!.some((c) => c.includes("SWARM_PROXY_MAINTENANCE") || c.includes("host/")),
+            "no teardown, no window",
+        );
+        const mismatch = withRemedies(
+            liveFindings({ ...base, networks: [net({ IPAM: { Config: [{ Subnet: "10.99.0.0/24" }] } })] }),
+            ctx,
+        );
+        assert.deepEqual(
+            bad(mismatch).map((x) => x.kind),
+            ["network-mismatch"],
+        );
         assert.equal(bad(mismatch)[0].disruptive, true);
-        assert.ok(bad(mismatch)[0].fix!.some((c) => c.includes("SWARM_PROXY_MAINTENANCE=open pulumi up")), "the maintenance, in the window");
+        assert.ok(
+            bad(mismatch)[0].fix!.some((c) => c.includes("SWARM_PROXY_MAINTENANCE=open pulumi up")),
+            "the maintenance, in the window",
+        );
         assert.deepEqual(autoFixes([...recreated, ...mismatch], ctx), []);
-        assert.deepEqual(bad(withRemedies(liveFindings({ ...base, networks: [] }), ctx)).map((x) => x.kind), ["network-missing"]);
+        assert.deepEqual(
+            bad(withRemedies(liveFindings({ ...base, networks: [] }), ctx)).map((x) => x.kind),
+            ["network-missing"],
+        );
     });
 
     it("capacity, VIP failures, Pulumi's changes: figures and guard, the window where it takes something down", () => {
@@ -622,15 +888,36 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
             `env SWARM_PROXY_MAINTENANCE=open pulumi up --yes ${where}`,
         ]);
         const failures = [{ time: "2026-11-21T10:00:00.000Z", service: "x", line: "l" }];
-        const vip = bad(withRemedies(liveFindings({ ...base, failures, logSource: { kind: "journal", what: "docker" } }), ctx))[0];
+        const vip = bad(
+            withRemedies(liveFindings({ ...base, failures, logSource: { kind: "journal", what: "docker" } }), ctx),
+        )[0];
         assert.equal(vip.kind, "vip-failures");
-        assert.deepEqual(vip.fix, ["swarm-proxy guard --stack-config /srv/swarm-proxy/Pulumi.prod.yaml --unit docker --since 2026-11-21T00:00:00.000Z --apply --restart-docker"]);
+        assert.deepEqual(vip.fix, [
+            "swarm-proxy guard --stack-config /srv/swarm-proxy/Pulumi.prod.yaml --unit docker --since 2026-11-21T00:00:00.000Z --apply --restart-docker",
+        ]);
         assert.equal(vip.disruptive, true);
-        const preview = parsePreviewJson(JSON.stringify({ steps: [{ op: "update", urn: "u1" }, { op: "replace", urn: "u2" }] }), "p");
+        const preview = parsePreviewJson(
+            JSON.stringify({
+                steps: [
+                    { op: "update", urn: "u1" },
+                    { op: "replace", urn: "u2" },
+                ],
+            }),
+            "p",
+        );
         const changes = withRemedies(previewFindings(preview, ""), ctx);
-        assert.deepEqual(changes.map((x) => [x.kind, x.disruptive]), [["pulumi-changes", false], ["pulumi-changes", true]]);
+        assert.deepEqual(
+            changes.map((x) => [x.kind, x.disruptive]),
+            [
+                ["pulumi-changes", false],
+                ["pulumi-changes", true],
+            ],
+        );
         assert.deepEqual(changes[0].fix, [`pulumi preview --diff ${where}`, `pulumi up --yes ${where}`]);
-        assert.deepEqual(changes[1].fix, [`pulumi preview --diff ${where}`, `env SWARM_PROXY_MAINTENANCE=open pulumi up --yes ${where}`]);
+        assert.deepEqual(changes[1].fix, [
+            `pulumi preview --diff ${where}`,
+            `env SWARM_PROXY_MAINTENANCE=open pulumi up --yes ${where}`,
+        ]);
         // Every finding has a kind; errors say what they mean; clean findings carry no fix.
         const clean = withRemedies(liveFindings(base), ctx);
         assert.ok(clean.every((x) => x.kind === "ok" && x.fix === undefined));
@@ -639,11 +926,35 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
     });
 
     it("the Markdown report gives each finding its kind, meaning, fix and window", () => {
-        const findings = withRemedies(liveFindings({ ...base, services: [...services.filter((s) => s.Spec.Name !== "web_app"), svc("intruder_app", { stack: "intruder" })] }), ctx);
+        const findings = withRemedies(
+            liveFindings({
+                ...base,
+                services: [
+                    ...services.filter((s) => s.Spec.Name !== "web_app"),
+                    svc("intruder_app", { stack: "intruder" }),
+                ],
+            }),
+            ctx,
+        );
         const md = renderDriftMarkdown(summarize(findings, { generatedAt: "t", host: "h", stackConfig: "s" }));
-        assert.ok(md.includes("- **DRIFT** stack `web`: stack has no services (removed?)\n  - kind `stack-missing`: The stack is gone"), md);
-        assert.ok(md.includes(`  - fix (takes nothing down; \`drift --fix\` applies it):\n    - \`env SWARM_PROXY_REDEPLOY=web pulumi up --yes --target '${webUrn}'`), md);
-        assert.ok(md.includes("  - fix (**disruptive: maintenance window only**):\n    - `bash /srv/swarm-proxy/host/stack-teardown.sh intruder 180`\n  - window: Run it in the maintenance window"), md);
+        assert.ok(
+            md.includes(
+                "- **DRIFT** stack `web`: stack has no services (removed?)\n  - kind `stack-missing`: The stack is gone",
+            ),
+            md,
+        );
+        assert.ok(
+            md.includes(
+                `  - fix (takes nothing down; \`drift --fix\` applies it):\n    - \`env SWARM_PROXY_REDEPLOY=web pulumi up --yes --target '${webUrn}'`,
+            ),
+            md,
+        );
+        assert.ok(
+            md.includes(
+                "  - fix (**disruptive: maintenance window only**):\n    - `bash /srv/swarm-proxy/host/stack-teardown.sh intruder 180`\n  - window: Run it in the maintenance window",
+            ),
+            md,
+        );
         assert.equal(renderCommand(["env", "A=b c", "x"]), "env 'A=b c' x");
     });
 });
@@ -651,7 +962,10 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
 describe("tools: input checks and the command line", () => {
     it("checks names, integers and times with one message naming key, value and form", () => {
         assert.equal(checkName("--network", "proxy"), "proxy");
-        assert.throws(() => checkName("--network", "pro xy;rm"), /--network: "pro xy;rm" is not a valid name \(letters, digits/);
+        assert.throws(
+            () => checkName("--network", "pro xy;rm"),
+            /--network: "pro xy;rm" is not a valid name \(letters, digits/,
+        );
         assert.throws(() => checkInt("--stacks", "8x", 1, 50), /--stacks: "8x" is not an integer from 1 to 50/);
         const now = new Date("2026-11-21T12:00:00Z");
         assert.equal(checkSince("--since", "90m", now).toISOString(), "2026-11-21T10:30:00.000Z");

@@ -6,17 +6,17 @@
 // so that it must print what is left and the command that removes it.
 // Every command also runs through the package's bin in a child process, from another folder.
 import * as assert from "node:assert/strict";
-import { ChildProcess, execFile } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { CapacityReport } from "../../cli/capacity";
-import { DriftReport } from "../../cli/drift";
-import { GuardReport } from "../../cli/guard";
-import { LeakReport } from "../../cli/leakprobe";
-import { SurveyReport } from "../../cli/survey";
-import { BinOptions, BinResult, copyPackage, parsed, removalCommands, runBin } from "./bin";
+import type { CapacityReport } from "../../cli/capacity";
+import type { DriftReport } from "../../cli/drift";
+import type { GuardReport } from "../../cli/guard";
+import type { LeakReport } from "../../cli/leakprobe";
+import type { SurveyReport } from "../../cli/survey";
+import { type BinOptions, type BinResult, copyPackage, parsed, removalCommands, runBin } from "./bin";
 import { type Sandbox, sandboxDown, sandboxUp } from "../../harness/sandbox";
 import { waitFor } from "../../harness/wait";
 import { cli, converged, deployStack, docker, json, networkGone, networkNames, root, script } from "./sandbox";
@@ -39,7 +39,9 @@ describe("tools: against the sandbox's dockerd", function () {
     /** The bin in a child process, from a folder outside the package, against the sandbox; progress on stderr. */
     async function viaBin(args: string[], o: Partial<BinOptions> = {}): Promise<BinResult> {
         const r = await runBin([...args, "--host", sb.dockerHost], { cwd: elsewhere, ...o });
-        timings.push(`${o.npx ? "npx swarm-proxy" : "node cli/bin.js"} ${args[0]}: first output ${r.firstOutputMs} ms, exit ${r.code} after ${r.totalMs} ms`);
+        timings.push(
+            `${o.npx ? "npx swarm-proxy" : "node cli/bin.js"} ${args[0]}: first output ${r.firstOutputMs} ms, exit ${r.code} after ${r.totalMs} ms`,
+        );
         assert.doesNotMatch(r.err, /unexpected error/);
         return r;
     }
@@ -58,7 +60,16 @@ describe("tools: against the sandbox's dockerd", function () {
         ];
     }
 
-    const smallProbe = ["leak-probe", "--mode", "teardown", "--probe-subnet", "10.199.0.0/27", "--timeout", "90", "--chart"];
+    const smallProbe = [
+        "leak-probe",
+        "--mode",
+        "teardown",
+        "--probe-subnet",
+        "10.199.0.0/27",
+        "--timeout",
+        "90",
+        "--chart",
+    ];
 
     before(async () => {
         tmp = mkdtempSync(join(tmpdir(), "spx-tools-"));
@@ -72,7 +83,18 @@ describe("tools: against the sandbox's dockerd", function () {
         // A stale instance from an interrupted run would carry its networks and leaks into this one.
         await sandboxDown(INSTANCE);
         sb = await sandboxUp({ name: INSTANCE });
-        await docker(sb, ["network", "create", "--driver", "overlay", "--attachable", "--subnet", "10.77.0.0/24", "--label", "owner=swarm-proxy", "proxy"]);
+        await docker(sb, [
+            "network",
+            "create",
+            "--driver",
+            "overlay",
+            "--attachable",
+            "--subnet",
+            "10.77.0.0/24",
+            "--label",
+            "owner=swarm-proxy",
+            "proxy",
+        ]);
         for (const s of STACKS) {
             await deployStack(sb, s);
         }
@@ -88,7 +110,8 @@ describe("tools: against the sandbox's dockerd", function () {
 
     const failure = (t: Date, svc: string) =>
         `time="${t.toISOString()}" level=error msg="Failed allocation for service ${svc}" error="could not find an available IP while allocating VIP" module=node node.id=abc`;
-    const benign = (t: Date) => `time="${t.toISOString()}" level=info msg="Node 1 change state NodeActive --> NodeActive"`;
+    const benign = (t: Date) =>
+        `time="${t.toISOString()}" level=info msg="Node 1 change state NodeActive --> NodeActive"`;
 
     async function guard(args: string[]): Promise<{ code: number; report: GuardReport }> {
         // A stand-in systemctl first on PATH records what it was asked: the real dockerd is not restarted here.
@@ -103,26 +126,54 @@ describe("tools: against the sandbox's dockerd", function () {
     }
 
     async function drift(extra: string[] = []): Promise<{ code: number; report: DriftReport }> {
-        const r = await cli(sb, ["drift", "--stack-config", CONFIG, "--log-file", sb.log, "--since", new Date().toISOString(), "--json", ...extra]);
+        const r = await cli(sb, [
+            "drift",
+            "--stack-config",
+            CONFIG,
+            "--log-file",
+            sb.log,
+            "--since",
+            new Date().toISOString(),
+            "--json",
+            ...extra,
+        ]);
         return { code: r.code, report: json<DriftReport>(r) };
     }
 
     function drifted(r: DriftReport): string[] {
-        return r.findings.filter((f) => f.status !== "ok" && f.status !== "skipped").map((f) => `${f.check} ${f.subject}`);
+        return r.findings
+            .filter((f) => f.status !== "ok" && f.status !== "skipped")
+            .map((f) => `${f.check} ${f.subject}`);
     }
 
     it("drift: exit 0 on the converged sandbox, with a saved clean preview", async () => {
         const preview = join(tmp, "preview.json");
-        writeFileSync(preview, JSON.stringify({ steps: [{ op: "same", urn: "urn:pulumi:sandbox::swarm-proxy::docker:index/network:Network::proxy" }], changeSummary: { same: 1 } }));
+        writeFileSync(
+            preview,
+            JSON.stringify({
+                steps: [{ op: "same", urn: "urn:pulumi:sandbox::swarm-proxy::docker:index/network:Network::proxy" }],
+                changeSummary: { same: 1 },
+            }),
+        );
         const { code, report } = await drift(["--preview-json", preview, "--markdown-out", join(tmp, "drift.md")]);
         assert.deepEqual(drifted(report), []);
         assert.equal(code, 0);
         assert.equal(report.result, "clean");
         assert.match(readFileSync(join(tmp, "drift.md"), "utf8"), /Result: \*\*CLEAN\*\*/);
-        assert.deepEqual(
-            report.findings.map((f) => f.check).sort(),
-            ["attached", "attached", "capacity", "network", "pulumi", "replicas", "replicas", "replicas", "stack", "stack", "stack", "vip-failures"],
-        );
+        assert.deepEqual(report.findings.map((f) => f.check).sort(), [
+            "attached",
+            "attached",
+            "capacity",
+            "network",
+            "pulumi",
+            "replicas",
+            "replicas",
+            "replicas",
+            "stack",
+            "stack",
+            "stack",
+            "vip-failures",
+        ]);
     });
 
     it("bin: survey, drift and guard from another folder, the stack file named relative to the package", async () => {
@@ -134,7 +185,16 @@ describe("tools: against the sandbox's dockerd", function () {
         assert.ok(sr.networks.some((n) => n.name === "proxy"));
         assert.match(survey.err, /^(swarm-proxy survey \[[^\n]*\n)*$/, "stderr holds progress lines only");
 
-        const drift = await viaBin(["drift", "--stack-config", cfg, "--log-file", sb.log, "--since", new Date().toISOString(), "--json"]);
+        const drift = await viaBin([
+            "drift",
+            "--stack-config",
+            cfg,
+            "--log-file",
+            sb.log,
+            "--since",
+            new Date().toISOString(),
+            "--json",
+        ]);
         assert.equal(drift.code, 0, drift.err);
         assert.equal(parsed<DriftReport>(drift).result, "clean");
 
@@ -172,7 +232,18 @@ describe("tools: against the sandbox's dockerd", function () {
         }
         await docker(sb, ["network", "rm", "proxy"]);
         await networkGone(sb, "proxy");
-        await docker(sb, ["network", "create", "--driver", "overlay", "--attachable", "--subnet", "10.78.0.0/24", "--label", "owner=swarm-proxy", "proxy"]);
+        await docker(sb, [
+            "network",
+            "create",
+            "--driver",
+            "overlay",
+            "--attachable",
+            "--subnet",
+            "10.78.0.0/24",
+            "--label",
+            "owner=swarm-proxy",
+            "proxy",
+        ]);
         for (const s of ["ccci-bridge", "drone"]) {
             await deployStack(sb, s);
         }
@@ -180,22 +251,67 @@ describe("tools: against the sandbox's dockerd", function () {
         const { code, report } = await drift();
         assert.equal(code, 3);
         assert.deepEqual(drifted(report), ["network proxy"]);
-        assert.match(report.findings.find((f) => f.check === "network")?.detail ?? "", /subnet 10.78.0.0\/24, config says 10.77.0.0\/24/);
+        assert.match(
+            report.findings.find((f) => f.check === "network")?.detail ?? "",
+            /subnet 10.78.0.0\/24, config says 10.77.0.0\/24/,
+        );
     });
 
     it("capacity: exact on a known layout, and the probe agrees", async () => {
         // On proxy now: ccci-bridge_app and drone's app (VIP + 1 task each), plus a dnsrr service with 2 tasks
         // (no VIP), a zero-replica vip service (VIP only) and a standalone container; one node, one load balancer.
-        await docker(sb, ["service", "create", "--detach=false", "-q", "--name", "dnsrr2", "--endpoint-mode", "dnsrr", "--replicas", "2", "--network", "proxy", "swarm-sandbox/standin:1"]);
-        await docker(sb, ["service", "create", "--detach=true", "-q", "--name", "zero", "--replicas", "0", "--network", "proxy", "swarm-sandbox/standin:1"]);
+        await docker(sb, [
+            "service",
+            "create",
+            "--detach=false",
+            "-q",
+            "--name",
+            "dnsrr2",
+            "--endpoint-mode",
+            "dnsrr",
+            "--replicas",
+            "2",
+            "--network",
+            "proxy",
+            "swarm-sandbox/standin:1",
+        ]);
+        await docker(sb, [
+            "service",
+            "create",
+            "--detach=true",
+            "-q",
+            "--name",
+            "zero",
+            "--replicas",
+            "0",
+            "--network",
+            "proxy",
+            "swarm-sandbox/standin:1",
+        ]);
         await docker(sb, ["run", "-d", "--name", "attached1", "--network", "proxy", "swarm-sandbox/standin:1"]);
         try {
-            const r = await cli(sb, ["capacity", "--network", "proxy", "--probe", "--image", "swarm-sandbox/standin:1", "--json"]);
+            const r = await cli(sb, [
+                "capacity",
+                "--network",
+                "proxy",
+                "--probe",
+                "--image",
+                "swarm-sandbox/standin:1",
+                "--json",
+            ]);
             assert.equal(r.code, 0, r.err);
             const c = json<CapacityReport>(r);
             const u = c.usage;
             assert.deepEqual(
-                { vips: u.vips, tasks: u.taskEndpoints, containers: u.containerEndpoints, lb: u.lbEndpoints, inUse: u.inUse, assignable: u.assignable, free: u.free },
+                {
+                    vips: u.vips,
+                    tasks: u.taskEndpoints,
+                    containers: u.containerEndpoints,
+                    lb: u.lbEndpoints,
+                    inUse: u.inUse,
+                    assignable: u.assignable,
+                    free: u.free,
+                },
                 { vips: 3, tasks: 4, containers: 1, lb: 1, inUse: 9, assignable: 253, free: 244 },
             );
             assert.equal(c.probe?.free, 244, "the allocator hands out exactly the counted free addresses");
@@ -210,17 +326,42 @@ describe("tools: against the sandbox's dockerd", function () {
     });
 
     it("bin: capacity --probe on a small overlay, exact, and the probe removes its services", async () => {
-        await docker(sb, ["network", "create", "--driver", "overlay", "--attachable", "--subnet", "10.79.0.0/27", "small"]);
+        await docker(sb, [
+            "network",
+            "create",
+            "--driver",
+            "overlay",
+            "--attachable",
+            "--subnet",
+            "10.79.0.0/27",
+            "small",
+        ]);
         try {
-            const r = await viaBin(["capacity", "--network", "small", "--probe", "--image", "swarm-sandbox/standin:1", "--json"]);
+            const r = await viaBin([
+                "capacity",
+                "--network",
+                "small",
+                "--probe",
+                "--image",
+                "swarm-sandbox/standin:1",
+                "--json",
+            ]);
             assert.equal(r.code, 0, r.err);
             const c = parsed<CapacityReport>(r);
-            assert.deepEqual({ assignable: c.usage.assignable, free: c.usage.free, probed: c.probe?.free, unaccounted: c.probe?.unaccounted }, {
-                assignable: 29,
-                free: 29,
-                probed: 29,
-                unaccounted: 0,
-            });
+            assert.deepEqual(
+                {
+                    assignable: c.usage.assignable,
+                    free: c.usage.free,
+                    probed: c.probe?.free,
+                    unaccounted: c.probe?.unaccounted,
+                },
+                {
+                    assignable: 29,
+                    free: 29,
+                    probed: 29,
+                    unaccounted: 0,
+                },
+            );
             assert.match(r.err, /swarm-proxy capacity \[.*\] probe: 29 addresses taken on small \(full\)/);
             assert.deepEqual(await probeLeftovers(), []);
         } finally {
@@ -234,15 +375,27 @@ describe("tools: against the sandbox's dockerd", function () {
         const now = new Date();
         writeFileSync(
             log,
-            [benign(now), failure(new Date(now.getTime() - 3 * 3600_000), "old1"), failure(now, "svc1"), failure(now, "svc2"), benign(now)].join("\n"),
+            [
+                benign(now),
+                failure(new Date(now.getTime() - 3 * 3600_000), "old1"),
+                failure(now, "svc1"),
+                failure(now, "svc2"),
+                benign(now),
+            ].join("\n"),
         );
         const { code, report } = await guard(["--log-file", log, "--since", "1h", "--restart-docker"]);
         assert.equal(code, 0);
-        assert.deepEqual(report.failures.map((f) => f.service), ["svc1", "svc2"]);
+        assert.deepEqual(
+            report.failures.map((f) => f.service),
+            ["svc1", "svc2"],
+        );
         assert.equal(report.mode, "dry-run");
         assert.equal(report.restart.wanted, true);
         assert.equal(report.restart.done, false);
-        assert.deepEqual(report.prune.filter((d) => d.verdict.action === "remove").map((d) => d.name), ["junk-a"]);
+        assert.deepEqual(
+            report.prune.filter((d) => d.verdict.action === "remove").map((d) => d.name),
+            ["junk-a"],
+        );
         assert.ok((await networkNames(sb)).includes("junk-a"), "a dry run removes nothing");
         assert.ok(!existsSync(calls), "a dry run restarts nothing");
     });
@@ -254,7 +407,10 @@ describe("tools: against the sandbox's dockerd", function () {
         assert.equal(none.report.failures.length, 0);
         assert.equal(none.report.restart.wanted, false);
         assert.ok(!existsSync(calls), "no failures: no restart");
-        assert.deepEqual(none.report.prune.filter((d) => d.done === "removed").map((d) => d.name), ["junk-a"]);
+        assert.deepEqual(
+            none.report.prune.filter((d) => d.done === "removed").map((d) => d.name),
+            ["junk-a"],
+        );
 
         const noisy = join(tmp, "noisy.log");
         writeFileSync(noisy, failure(new Date(), "svc9"));
@@ -273,32 +429,41 @@ describe("tools: against the sandbox's dockerd", function () {
     it("leak-probe through `npx swarm-proxy` in a fresh clone (no build cache, no --host-scripts): concurrent `docker stack rm` leaks, our teardown does not", async () => {
         const chart = join(tmp, "leak.svg");
         const clone = copyPackage();
-        const r = await viaBin([
-            "leak-probe",
-            "--mode",
-            "both",
-            "--stacks",
-            "4",
-            "--cycles",
-            "2",
-            "--probe-subnet",
-            "10.199.0.0/25",
-            "--chart",
-            chart,
-            "--stack-config",
-            CONFIG,
-            "--json",
-        ], { npx: true, cwd: clone }).finally(() => rmSync(clone, { recursive: true, force: true }));
+        const r = await viaBin(
+            [
+                "leak-probe",
+                "--mode",
+                "both",
+                "--stacks",
+                "4",
+                "--cycles",
+                "2",
+                "--probe-subnet",
+                "10.199.0.0/25",
+                "--chart",
+                chart,
+                "--stack-config",
+                CONFIG,
+                "--json",
+            ],
+            { npx: true, cwd: clone },
+        ).finally(() => rmSync(clone, { recursive: true, force: true }));
         assert.equal(r.code, 0, r.err);
         const rep = parsed<LeakReport>(r);
         const [concurrent, teardown] = rep.modes;
         assert.equal(concurrent.mode, "concurrent");
         assert.equal(concurrent.free.length, 3);
-        assert.ok(concurrent.leaked > 0, `concurrent removal lost ${concurrent.leaked} (free ${concurrent.free.join(" → ")})`);
+        assert.ok(
+            concurrent.leaked > 0,
+            `concurrent removal lost ${concurrent.leaked} (free ${concurrent.free.join(" → ")})`,
+        );
         assert.equal(teardown.mode, "teardown");
         assert.equal(teardown.leaked, 0, `our teardown lost ${teardown.leaked} (free ${teardown.free.join(" → ")})`);
         assert.ok(rep.rate > 0);
-        assert.ok(rep.projections.some((p) => p.network === "proxy" && p.daysToExhaustion !== null), JSON.stringify(rep.projections));
+        assert.ok(
+            rep.projections.some((p) => p.network === "proxy" && p.daysToExhaustion !== null),
+            JSON.stringify(rep.projections),
+        );
         const svg = readFileSync(chart, "utf8");
         assert.equal((svg.match(/<polyline /g) ?? []).length, 2);
         assert.deepEqual(await probeLeftovers(), [], "the probe cleaned up");
@@ -312,12 +477,29 @@ describe("tools: against the sandbox's dockerd", function () {
         await docker(sb, ["network", "create", "--driver", "overlay", "keep-by-name"]);
         await docker(sb, ["network", "create", "--driver", "overlay", "--label", "owner=swarm-proxy", "edge"]);
         await docker(sb, ["network", "create", "--driver", "overlay", "junk-b"]);
-        const r = await cli(sb, ["guard", "--apply", "--protect", "keep-by-name", "--log-file", sb.log, "--since", "1m", "--json"]);
+        const r = await cli(sb, [
+            "guard",
+            "--apply",
+            "--protect",
+            "keep-by-name",
+            "--log-file",
+            sb.log,
+            "--since",
+            "1m",
+            "--json",
+        ]);
         assert.equal(r.code, 0, r.err);
         const rep = json<GuardReport>(r);
-        const done = rep.prune.filter((d) => d.done === "removed").map((d) => d.name).sort();
+        const done = rep.prune
+            .filter((d) => d.done === "removed")
+            .map((d) => d.name)
+            .sort();
         assert.deepEqual(done, ["junk-b"]);
-        await waitFor("junk networks to go", 30_000, async () => !(await networkNames(sb)).some((n) => n.startsWith("junk-")));
+        await waitFor(
+            "junk networks to go",
+            30_000,
+            async () => !(await networkNames(sb)).some((n) => n.startsWith("junk-")),
+        );
         const afterGuard = await networkNames(sb);
         for (const n of ["proxy", "keep-by-name", "edge", "backups_internal"]) {
             assert.ok(afterGuard.includes(n), `guard kept ${n}`);
@@ -334,13 +516,33 @@ describe("tools: against the sandbox's dockerd", function () {
         const scripts = join(tmp, "failing-host");
         const log = join(tmp, "failing-teardown.calls");
         mkdirSync(scripts);
-        writeFileSync(join(scripts, "stack-teardown.sh"), `#!/usr/bin/env bash\necho "$1" >> '${log}'\necho "injected teardown failure" >&2\nexit 1\n`);
-        const r = await viaBin([...smallProbe, join(tmp, "f1.svg"), "--stacks", "2", "--cycles", "1", "--host-scripts", scripts, "--json"]);
+        writeFileSync(
+            join(scripts, "stack-teardown.sh"),
+            `#!/usr/bin/env bash\necho "$1" >> '${log}'\necho "injected teardown failure" >&2\nexit 1\n`,
+        );
+        const r = await viaBin([
+            ...smallProbe,
+            join(tmp, "f1.svg"),
+            "--stacks",
+            "2",
+            "--cycles",
+            "1",
+            "--host-scripts",
+            scripts,
+            "--json",
+        ]);
         assert.equal(r.code, 2, r.err);
         assert.equal(r.out, "");
-        assert.match(r.err, /\nswarm-proxy leak-probe: stack-teardown.sh spxlp\w+t[01] failed: injected teardown failure; everything it had created was removed\n$/);
+        assert.match(
+            r.err,
+            /\nswarm-proxy leak-probe: stack-teardown.sh spxlp\w+t[01] failed: injected teardown failure; everything it had created was removed\n$/,
+        );
         const tried = readFileSync(log, "utf8").trim().split("\n");
-        assert.equal(tried.length, 6, `the cycle's two calls, then the given script twice more for both stacks: ${tried.join(", ")}`);
+        assert.equal(
+            tried.length,
+            6,
+            `the cycle's two calls, then the given script twice more for both stacks: ${tried.join(", ")}`,
+        );
         assert.match(r.err, new RegExp(`cleaning up spxlp\\w+t0, spxlp\\w+t1 \\(${root}/host/stack-teardown.sh\\)`));
         assert.deepEqual(await probeLeftovers(), []);
     });
@@ -349,18 +551,21 @@ describe("tools: against the sandbox's dockerd", function () {
         let interrupted = false;
         const r = await viaBin([...smallProbe, join(tmp, "f2.svg"), "--stacks", "3", "--cycles", "3", "--json"], {
             started: (child) => {
-                void waitFor("the probe's stacks", 120_000, async () => (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp")).then(
-                    () => {
-                        interrupted = true;
-                        process.kill(-(child.pid ?? 0), "SIGINT");
-                    },
-                );
+                void waitFor("the probe's stacks", 120_000, async () =>
+                    (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp"),
+                ).then(() => {
+                    interrupted = true;
+                    process.kill(-(child.pid ?? 0), "SIGINT");
+                });
             },
         });
         assert.ok(interrupted);
         assert.equal(r.code, 2, r.err);
         assert.match(r.err, /interrupted: removing what this run created \(stacks and networks named spxlp\w+\*\)/);
-        assert.match(r.err, /\nswarm-proxy leak-probe: leak-probe interrupted; everything it had created was removed\n$/);
+        assert.match(
+            r.err,
+            /\nswarm-proxy leak-probe: leak-probe interrupted; everything it had created was removed\n$/,
+        );
         assert.deepEqual(await probeLeftovers(), []);
     });
 
@@ -368,9 +573,9 @@ describe("tools: against the sandbox's dockerd", function () {
         let restarted: Promise<unknown> = Promise.resolve();
         const r = await viaBin([...smallProbe, join(tmp, "f3.svg"), "--stacks", "3", "--cycles", "2", "--json"], {
             started: () => {
-                restarted = waitFor("the probe's stacks", 120_000, async () => (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp")).then(
-                    () => sandboxUp({ name: INSTANCE, restart: true }),
-                );
+                restarted = waitFor("the probe's stacks", 120_000, async () =>
+                    (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp"),
+                ).then(() => sandboxUp({ name: INSTANCE, restart: true }));
             },
         });
         await restarted;
@@ -386,13 +591,16 @@ describe("tools: against the sandbox's dockerd", function () {
         await docker(sb, ["network", "create", "--driver", "overlay", "--subnet", "10.81.0.0/23", "wide"]);
         let injected: Promise<unknown> = Promise.resolve();
         try {
-            const r = await viaBin(["capacity", "--network", "wide", "--probe", "--image", "swarm-sandbox/standin:1", "--json"], {
-                started: (child) => {
-                    injected = waitFor("the probe's services", 30_000, async () => (await docker(sb, ["service", "ls", "--format", "{{.Name}}"])).includes("spx-probe-")).then(
-                        () => during(child),
-                    );
+            const r = await viaBin(
+                ["capacity", "--network", "wide", "--probe", "--image", "swarm-sandbox/standin:1", "--json"],
+                {
+                    started: (child) => {
+                        injected = waitFor("the probe's services", 30_000, async () =>
+                            (await docker(sb, ["service", "ls", "--format", "{{.Name}}"])).includes("spx-probe-"),
+                        ).then(() => during(child));
+                    },
                 },
-            });
+            );
             await injected;
             return r;
         } finally {
@@ -406,7 +614,10 @@ describe("tools: against the sandbox's dockerd", function () {
         assert.equal(r.code, 2, r.err);
         assert.equal(r.out, "");
         assert.match(r.err, /probe: interrupted: removing the probe services \(spx-probe-[0-9a-f]{8}-\*\)/);
-        assert.match(r.err, /\nswarm-proxy capacity: probe interrupted; every probe service it had created was removed\n$/);
+        assert.match(
+            r.err,
+            /\nswarm-proxy capacity: probe interrupted; every probe service it had created was removed\n$/,
+        );
         assert.deepEqual(await probeLeftovers(), []);
     });
 
@@ -423,12 +634,27 @@ describe("tools: against the sandbox's dockerd", function () {
         this.timeout(90_000);
         let stopped: Promise<unknown> = Promise.resolve();
         const r = await viaBin(
-            ["leak-probe", "--mode", "teardown", "--probe-subnet", "10.199.0.0/27", "--timeout", "8", "--stacks", "1", "--cycles", "1", "--chart", join(tmp, "f4.svg"), "--json"],
+            [
+                "leak-probe",
+                "--mode",
+                "teardown",
+                "--probe-subnet",
+                "10.199.0.0/27",
+                "--timeout",
+                "8",
+                "--stacks",
+                "1",
+                "--cycles",
+                "1",
+                "--chart",
+                join(tmp, "f4.svg"),
+                "--json",
+            ],
             {
                 started: () => {
-                    stopped = waitFor("the probe's stacks", 60_000, async () => (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp")).then(
-                        () => sandboxDown(INSTANCE, { keepState: true }),
-                    );
+                    stopped = waitFor("the probe's stacks", 60_000, async () =>
+                        (await docker(sb, ["stack", "ls", "--format", "{{.Name}}"])).includes("spxlp"),
+                    ).then(() => sandboxDown(INSTANCE, { keepState: true }));
                 },
             },
         );
@@ -439,7 +665,10 @@ describe("tools: against the sandbox's dockerd", function () {
             // The cleanup waits up to 3 × --timeout for dockerd, then reports.
             assert.ok(r.totalMs < 60_000, `gave up after ${r.totalMs} ms`);
             assert.match(r.err, /teardown: cleanup: waiting for dockerd/);
-            const what = /could not check what is left \([^\n]*\); this run created, and may have left: (stack (spxlp[0-9a-f]{6})t0, network \2t-net)\n/.exec(r.err);
+            const what =
+                /could not check what is left \([^\n]*\); this run created, and may have left: (stack (spxlp[0-9a-f]{6})t0, network \2t-net)\n/.exec(
+                    r.err,
+                );
             assert.ok(what, r.err);
             const steps = removalCommands(r.err);
             const env = ["env", `DOCKER_HOST=${sb.dockerHost}`];

@@ -13,7 +13,10 @@ export const root = join(__dirname, "..", "..");
 
 export async function docker(sb: Sandbox, args: string[]): Promise<string> {
     try {
-        const { stdout } = await execFileP("docker", args, { env: { ...process.env, DOCKER_HOST: sb.dockerHost }, maxBuffer: 64 * 1024 * 1024 });
+        const { stdout } = await execFileP("docker", args, {
+            env: { ...process.env, DOCKER_HOST: sb.dockerHost },
+            maxBuffer: 64 * 1024 * 1024,
+        });
         return stdout;
     } catch (e) {
         const err = e as { stderr?: string; message: string };
@@ -22,19 +25,32 @@ export async function docker(sb: Sandbox, args: string[]): Promise<string> {
 }
 
 export async function script(sb: Sandbox, name: string, args: string[]): Promise<string> {
-    const { stdout } = await execFileP("bash", [join(root, "host", name), ...args], { env: { ...process.env, DOCKER_HOST: sb.dockerHost } });
+    const { stdout } = await execFileP("bash", [join(root, "host", name), ...args], {
+        env: { ...process.env, DOCKER_HOST: sb.dockerHost },
+    });
     return stdout;
 }
 
 export async function deployStack(sb: Sandbox, stack: string): Promise<void> {
-    await docker(sb, ["stack", "deploy", "--resolve-image", "never", "-c", join(root, "sandbox", "stacks", `${stack}.yml`), stack]);
+    await docker(sb, [
+        "stack",
+        "deploy",
+        "--resolve-image",
+        "never",
+        "-c",
+        join(root, "sandbox", "stacks", `${stack}.yml`),
+        stack,
+    ]);
 }
 
 /** Every service of the stacks has all its replicas running. */
 export async function converged(sb: Sandbox, stacks: string[]): Promise<void> {
     await waitFor(`${stacks.join(", ")} to converge`, 120_000, async () => {
         const out = await docker(sb, ["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]);
-        const lines = out.trim().split("\n").filter((l) => stacks.some((s) => l.startsWith(`${s}_`)));
+        const lines = out
+            .trim()
+            .split("\n")
+            .filter((l) => stacks.some((s) => l.startsWith(`${s}_`)));
         const stacksSeen = new Set(lines.map((l) => stacks.find((s) => l.startsWith(`${s}_`))));
         return stacksSeen.size === stacks.length && lines.every((l) => /\s(\d+)\/\1(\s|$)/.test(l));
     });
@@ -61,7 +77,10 @@ export interface CliResult {
 export async function cli(sb: Sandbox, args: string[]): Promise<CliResult> {
     let out = "";
     let err = "";
-    const code = await main([...args, "--host", sb.dockerHost, "-q"], { out: (t) => (out += t), err: (t) => (err += t) });
+    const code = await main([...args, "--host", sb.dockerHost, "-q"], {
+        out: (t) => (out += t),
+        err: (t) => (err += t),
+    });
     return { code, out, err };
 }
 

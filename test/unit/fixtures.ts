@@ -1,7 +1,7 @@
 // Plain data shared by the unit and program tiers: the reference host of the project's context, as
 // config and as live facts.
-import * as path from "path";
-import { HostFacts } from "../../src/hostFacts";
+import * as path from "node:path";
+import type { HostFacts } from "../../src/hostFacts";
 
 export const ROOT = path.join(__dirname, "..", "..");
 
@@ -37,7 +37,16 @@ export function rawConfig(): RawConfig {
 }
 
 function overlay(name: string, id: string, subnet: string): HostFacts["networks"][number] {
-    return { name, id, driver: "overlay", scope: "swarm", attachable: name !== "ingress", labels: {}, subnets: [subnet], gateways: [subnet.replace(/0\/\d+$/, "1")] };
+    return {
+        name,
+        id,
+        driver: "overlay",
+        scope: "swarm",
+        attachable: name !== "ingress",
+        labels: {},
+        subnets: [subnet],
+        gateways: [subnet.replace(/0\/\d+$/, "1")],
+    };
 }
 
 /** The reference host before the maintenance: proxy is Docker's default /24. */
@@ -49,9 +58,36 @@ export function referenceFacts(): HostFacts {
             overlay("traefik_internal", "t".repeat(25), "10.0.2.0/24"),
             overlay("warm-keycloak_internal", "k".repeat(25), "10.0.3.0/24"),
             overlay("backups_default", "b".repeat(25), "10.0.4.0/24"),
-            { name: "bridge", id: "1".repeat(64), driver: "bridge", scope: "local", attachable: false, labels: {}, subnets: ["172.17.0.0/16"], gateways: ["172.17.0.1"] },
-            { name: "docker_gwbridge", id: "2".repeat(64), driver: "bridge", scope: "local", attachable: false, labels: {}, subnets: ["172.18.0.0/16"], gateways: ["172.18.0.1"] },
-            { name: "host", id: "3".repeat(64), driver: "host", scope: "local", attachable: false, labels: {}, subnets: [], gateways: [] },
+            {
+                name: "bridge",
+                id: "1".repeat(64),
+                driver: "bridge",
+                scope: "local",
+                attachable: false,
+                labels: {},
+                subnets: ["172.17.0.0/16"],
+                gateways: ["172.17.0.1"],
+            },
+            {
+                name: "docker_gwbridge",
+                id: "2".repeat(64),
+                driver: "bridge",
+                scope: "local",
+                attachable: false,
+                labels: {},
+                subnets: ["172.18.0.0/16"],
+                gateways: ["172.18.0.1"],
+            },
+            {
+                name: "host",
+                id: "3".repeat(64),
+                driver: "host",
+                scope: "local",
+                attachable: false,
+                labels: {},
+                subnets: [],
+                gateways: [],
+            },
         ],
         routes: ["172.17.0.0/16", "172.18.0.0/16", "203.0.113.7", "100.101.102.103"],
         defaultAddressPools: ["10.0.0.0/8"],

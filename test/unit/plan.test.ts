@@ -1,19 +1,19 @@
 // The maintenance plan and the checks the program makes before it creates anything, without mocks.
-import * as assert from "assert";
-import { spawnSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import * as assert from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { deleteRefusal, replaceRefusal } from "../../src/maintenanceWindow";
 import { parseConfig } from "../../config";
 import { check } from "../../program";
-import { readHostFacts, routesFrom, Runner } from "../../src/hostFacts";
+import { readHostFacts, routesFrom, type Runner } from "../../src/hostFacts";
 import { NAME_PATTERN } from "../../src/names";
 import { checkName } from "../../cli/validate";
-import { argvLine, commandLine, HostScript, hostFiles, installer } from "../../src/hostCommand";
+import { argvLine, commandLine, type HostScript, hostFiles, installer } from "../../src/hostCommand";
 import { checkNixModule, findNetworkCreate } from "../../src/nix";
 import { isReplacing, orderStacks } from "../../src/plan";
-import { RawConfig, rawConfig, referenceFacts, ROOT } from "./fixtures";
+import { type RawConfig, rawConfig, referenceFacts, ROOT } from "./fixtures";
 
 function checked(mutate: (c: RawConfig) => void = () => undefined, facts = referenceFacts()) {
     const raw = rawConfig();
@@ -29,9 +29,23 @@ describe("stack order", () => {
         ]);
     });
     it("orders chains and names a cycle", () => {
-        assert.deepStrictEqual(orderStacks([{ name: "c", waitsFor: ["b"] }, { name: "b", waitsFor: ["a"] }, { name: "a", waitsFor: [] }]), [["a"], ["b"], ["c"]]);
-        assert.throws(() => orderStacks([{ name: "a", waitsFor: ["c"] }, { name: "b", waitsFor: ["a"] }, { name: "c", waitsFor: ["b"] }]),
-            { message: "the waits form a cycle: a -> c -> b -> a; remove one of these waitsFor entries" });
+        assert.deepStrictEqual(
+            orderStacks([
+                { name: "c", waitsFor: ["b"] },
+                { name: "b", waitsFor: ["a"] },
+                { name: "a", waitsFor: [] },
+            ]),
+            [["a"], ["b"], ["c"]],
+        );
+        assert.throws(
+            () =>
+                orderStacks([
+                    { name: "a", waitsFor: ["c"] },
+                    { name: "b", waitsFor: ["a"] },
+                    { name: "c", waitsFor: ["b"] },
+                ]),
+            { message: "the waits form a cycle: a -> c -> b -> a; remove one of these waitsFor entries" },
+        );
     });
 });
 
@@ -45,45 +59,91 @@ describe("maintenance plan", () => {
 
     it("tears down attached stacks dependents first, swaps the network, rebuilds, redeploys traefik first, verifies", () => {
         const plan = checked().plan;
-        assert.deepStrictEqual(plan.steps.map((s) => `${s.step} ${s.action} ${s.targets.join(",")}`), [
-            "1 gate proxy",
-            "2 teardown traefik,drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
-            "3 delete-network proxy",
-            "4 create-network proxy",
-            "5 rebuild proxy",
-            "6 deploy traefik",
-            "7 deploy drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
-            "8 verify traefik,drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
-        ]);
-        assert.ok(!plan.steps.some((s) => s.targets.includes("backups")), "backups is not on proxy and must not be touched");
+        assert.deepStrictEqual(
+            plan.steps.map((s) => `${s.step} ${s.action} ${s.targets.join(",")}`),
+            [
+                "1 gate proxy",
+                "2 teardown traefik,drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
+                "3 delete-network proxy",
+                "4 create-network proxy",
+                "5 rebuild proxy",
+                "6 deploy traefik",
+                "7 deploy drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
+                "8 verify traefik,drone,ccci-bridge,ccci-dashboard,ccci-reports,warm-keycloak",
+            ],
+        );
+        assert.ok(
+            !plan.steps.some((s) => s.targets.includes("backups")),
+            "backups is not on proxy and must not be touched",
+        );
         // What the program builds from: every stack in its wave (backups too), and one teardown of the attached.
-        assert.deepStrictEqual(plan.waves, [["traefik", "backups"], ["drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"]]);
-        assert.deepStrictEqual(plan.teardown, ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"]);
+        assert.deepStrictEqual(plan.waves, [
+            ["traefik", "backups"],
+            ["drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"],
+        ]);
+        assert.deepStrictEqual(plan.teardown, [
+            "traefik",
+            "drone",
+            "ccci-bridge",
+            "ccci-dashboard",
+            "ccci-reports",
+            "warm-keycloak",
+        ]);
     });
 
     it("adopting the live network is no replacement; the plan still describes the maintenance", () => {
         const facts = referenceFacts();
-        const c = checked((r) => { r.network.subnet = "10.0.1.0/24"; r.rebuild = {}; }, facts);
+        const c = checked((r) => {
+            r.network.subnet = "10.0.1.0/24";
+            r.rebuild = {};
+        }, facts);
         assert.strictEqual(c.replacing, false);
         assert.strictEqual(c.gateway, "10.0.1.1");
-        assert.deepStrictEqual(c.plan.steps.map((s) => s.action),
-            ["gate", "teardown", "delete-network", "create-network", "deploy", "deploy", "verify"]);
+        assert.deepStrictEqual(
+            c.plan.steps.map((s) => s.action),
+            ["gate", "teardown", "delete-network", "create-network", "deploy", "deploy", "verify"],
+        );
     });
 });
 
 describe("checks before anything is created", () => {
     const KEY = "swarm-proxy:network.subnet";
     const refused: [string, (c: RawConfig) => void, string][] = [
-        ["overlap with ingress", (c) => { c.network.subnet = "10.0.0.0/16"; },
-            `${KEY}: 10.0.0.0/16 overlaps network "ingress" (10.0.0.0/24), network "traefik_internal" (10.0.2.0/24), network "warm-keycloak_internal" (10.0.3.0/24), network "backups_default" (10.0.4.0/24); choose a subnet that overlaps no existing network, host route or reserved range`],
-        ["overlap with docker_gwbridge", (c) => { c.network.subnet = "172.18.0.0/24"; },
-            `${KEY}: 172.18.0.0/24 overlaps network "docker_gwbridge" (172.18.0.0/16), host route 172.18.0.0/16; choose a subnet that overlaps no existing network, host route or reserved range`],
-        ["overlap with a host route", (c) => { c.network.subnet = "100.101.0.0/16"; },
-            `${KEY}: 100.101.0.0/16 overlaps host route 100.101.102.103/32; choose a subnet that overlaps no existing network, host route or reserved range`],
-        ["prefix too small", (c) => { c.network.subnet = "10.10.0.0/26"; },
-            `${KEY}: 10.10.0.0/26 gives 61 assignable addresses, 1.5x the 40 in use; at least 10x is configured (minHeadroom): use a /23 or larger`],
-        ["nix module with another subnet", (c) => { c.network.subnet = "10.20.0.0/16"; },
-            "swarm-proxy:rebuild.nixModule: nix/swarm.nix:33 creates proxy with --subnet 10.10.0.0/16 but the config wants 10.20.0.0/16; make them equal"],
+        [
+            "overlap with ingress",
+            (c) => {
+                c.network.subnet = "10.0.0.0/16";
+            },
+            `${KEY}: 10.0.0.0/16 overlaps network "ingress" (10.0.0.0/24), network "traefik_internal" (10.0.2.0/24), network "warm-keycloak_internal" (10.0.3.0/24), network "backups_default" (10.0.4.0/24); choose a subnet that overlaps no existing network, host route or reserved range`,
+        ],
+        [
+            "overlap with docker_gwbridge",
+            (c) => {
+                c.network.subnet = "172.18.0.0/24";
+            },
+            `${KEY}: 172.18.0.0/24 overlaps network "docker_gwbridge" (172.18.0.0/16), host route 172.18.0.0/16; choose a subnet that overlaps no existing network, host route or reserved range`,
+        ],
+        [
+            "overlap with a host route",
+            (c) => {
+                c.network.subnet = "100.101.0.0/16";
+            },
+            `${KEY}: 100.101.0.0/16 overlaps host route 100.101.102.103/32; choose a subnet that overlaps no existing network, host route or reserved range`,
+        ],
+        [
+            "prefix too small",
+            (c) => {
+                c.network.subnet = "10.10.0.0/26";
+            },
+            `${KEY}: 10.10.0.0/26 gives 61 assignable addresses, 1.5x the 40 in use; at least 10x is configured (minHeadroom): use a /23 or larger`,
+        ],
+        [
+            "nix module with another subnet",
+            (c) => {
+                c.network.subnet = "10.20.0.0/16";
+            },
+            "swarm-proxy:rebuild.nixModule: nix/swarm.nix:33 creates proxy with --subnet 10.10.0.0/16 but the config wants 10.20.0.0/16; make them equal",
+        ],
     ];
     for (const [what, mutate, message] of refused) {
         it(`refuses ${what}`, () => assert.throws(() => checked(mutate), { message }));
@@ -91,19 +151,33 @@ describe("checks before anything is created", () => {
 
     it("refuses a nix module that creates the network with Docker's default /24 once the subnet changes", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nix-"));
-        fs.writeFileSync(path.join(dir, "swarm.nix"), "script = ''\n  docker network create --driver overlay --attachable proxy\n'';\n");
+        fs.writeFileSync(
+            path.join(dir, "swarm.nix"),
+            "script = ''\n  docker network create --driver overlay --attachable proxy\n'';\n",
+        );
         const text = fs.readFileSync(path.join(dir, "swarm.nix"), "utf8");
-        assert.throws(() => checkNixModule("k", "swarm.nix", text, "proxy", "10.10.0.0/16", ["10.0.1.0/24"]),
-            { message: "k: swarm.nix:2 creates proxy without --subnet (Docker's default /24) but the config wants 10.10.0.0/16; add --subnet 10.10.0.0/16 to the module" });
+        assert.throws(() => checkNixModule("k", "swarm.nix", text, "proxy", "10.10.0.0/16", ["10.0.1.0/24"]), {
+            message:
+                "k: swarm.nix:2 creates proxy without --subnet (Docker's default /24) but the config wants 10.10.0.0/16; add --subnet 10.10.0.0/16 to the module",
+        });
         // ...but accepts it for the adoption run, which keeps the live /24.
         checkNixModule("k", "swarm.nix", text, "proxy", "10.0.1.0/24", ["10.0.1.0/24"]);
-        assert.throws(() => checkNixModule("k", "m.nix", "{ }", "proxy", "10.10.0.0/16", []),
-            { message: "k: \"m.nix\" has no `docker network create … proxy` line; the module must create the network the program manages" });
+        assert.throws(() => checkNixModule("k", "m.nix", "{ }", "proxy", "10.10.0.0/16", []), {
+            message:
+                'k: "m.nix" has no `docker network create … proxy` line; the module must create the network the program manages',
+        });
     });
 
     it("reads --subnet=, literal and let-bound subnets", () => {
-        assert.deepStrictEqual(findNetworkCreate("docker network create --subnet=10.9.0.0/16 -d overlay proxy", "proxy"), { line: 1, subnet: "10.9.0.0/16" });
-        assert.deepStrictEqual(findNetworkCreate("s = \"10.8.0.0/16\";\nx\n${docker} network create --subnet ${s} proxy", "proxy"), { line: 3, subnet: "10.8.0.0/16" });
+        assert.deepStrictEqual(
+            findNetworkCreate("docker network create --subnet=10.9.0.0/16 -d overlay proxy", "proxy"),
+            { line: 1, subnet: "10.9.0.0/16" },
+        );
+        assert.deepStrictEqual(
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: Nix string interpolation, not a template
+            findNetworkCreate('s = "10.8.0.0/16";\nx\n${docker} network create --subnet ${s} proxy', "proxy"),
+            { line: 3, subnet: "10.8.0.0/16" },
+        );
         assert.strictEqual(findNetworkCreate("docker network create --subnet 10.9.0.0/16 other", "proxy"), undefined);
     });
 
@@ -112,7 +186,12 @@ describe("checks before anything is created", () => {
         const live = facts.networks.find((n) => n.name === "proxy")!;
         live.labels = { team: "ops" };
         const adopt = rawConfig();
-        adopt.network = { ...adopt.network, subnet: "10.0.1.0/24", gateway: "10.0.1.9", labels: { owner: "swarm-proxy" } };
+        adopt.network = {
+            ...adopt.network,
+            subnet: "10.0.1.0/24",
+            gateway: "10.0.1.9",
+            labels: { owner: "swarm-proxy" },
+        };
         adopt.rebuild = {};
         const kept = check({ config: parseConfig(adopt, { baseDir: ROOT }), facts, baseDir: ROOT, dryRun: true });
         assert.strictEqual(kept.replacing, false);
@@ -138,17 +217,30 @@ describe("checks before anything is created", () => {
     });
 
     it("without a survey it assumes a replacement, so the window is demanded", () => {
-        const c = check({ config: parseConfig(rawConfig(), { baseDir: ROOT }), facts: undefined, baseDir: ROOT, dryRun: false });
+        const c = check({
+            config: parseConfig(rawConfig(), { baseDir: ROOT }),
+            facts: undefined,
+            baseDir: ROOT,
+            dryRun: false,
+        });
         assert.strictEqual(c.replacing, true);
     });
 });
 
 describe("maintenance window", () => {
-    const base = { replacing: true, windowOpen: false, windowEnv: "SWARM_PROXY_MAINTENANCE", dryRun: false, networkName: "proxy" };
+    const base = {
+        replacing: true,
+        windowOpen: false,
+        windowEnv: "SWARM_PROXY_MAINTENANCE",
+        dryRun: false,
+        networkName: "proxy",
+    };
     it("refuses a replacing `up` outside the window and says how to open it", () => {
-        assert.strictEqual(replaceRefusal(base),
-            "this update replaces the network \"proxy\", which takes every attached stack down; it runs only in a maintenance window. " +
-            "Open the window for one run with `SWARM_PROXY_MAINTENANCE=open pulumi up`, or set it with `pulumi config set --path maintenance.windowOpen true`. Nothing was changed.");
+        assert.strictEqual(
+            replaceRefusal(base),
+            'this update replaces the network "proxy", which takes every attached stack down; it runs only in a maintenance window. ' +
+                "Open the window for one run with `SWARM_PROXY_MAINTENANCE=open pulumi up`, or set it with `pulumi config set --path maintenance.windowOpen true`. Nothing was changed.",
+        );
     });
     it("never blocks a preview, an open window, or a run that replaces nothing", () => {
         assert.strictEqual(replaceRefusal({ ...base, dryRun: true }), undefined);
@@ -156,18 +248,25 @@ describe("maintenance window", () => {
         assert.strictEqual(replaceRefusal({ ...base, replacing: false }), undefined);
     });
     it("a refused delete names the resource and how to open the window", () => {
-        assert.strictEqual(deleteRefusal("drone-stack (command:local:Command)", "SWARM_PROXY_MAINTENANCE"),
+        assert.strictEqual(
+            deleteRefusal("drone-stack (command:local:Command)", "SWARM_PROXY_MAINTENANCE"),
             "outside the maintenance window: this update would delete drone-stack (command:local:Command), which takes it down; " +
-            "disruptive steps run only in a maintenance window. Open the window for one run with `SWARM_PROXY_MAINTENANCE=open pulumi up`, " +
-            "or set it with `pulumi config set --path maintenance.windowOpen true`. Nothing was torn down.");
+                "disruptive steps run only in a maintenance window. Open the window for one run with `SWARM_PROXY_MAINTENANCE=open pulumi up`, " +
+                "or set it with `pulumi config set --path maintenance.windowOpen true`. Nothing was torn down.",
+        );
     });
 });
 
 describe("host commands", () => {
     it("quotes every word and never splices an argument into the command", () => {
-        assert.strictEqual(commandLine("/var/lib/swarm-proxy/host", { script: "stack-teardown", args: ["drone", "180"] }),
-            "'bash' '/var/lib/swarm-proxy/host/stack-teardown.sh' 'drone' '180'");
-        assert.strictEqual(commandLine("/d", { script: "http-probe", args: ["echo", "it's $(x)"] }), "'bash' '/d/http-probe.sh' 'echo' 'it'\\''s $(x)'");
+        assert.strictEqual(
+            commandLine("/var/lib/swarm-proxy/host", { script: "stack-teardown", args: ["drone", "180"] }),
+            "'bash' '/var/lib/swarm-proxy/host/stack-teardown.sh' 'drone' '180'",
+        );
+        assert.strictEqual(
+            commandLine("/d", { script: "http-probe", args: ["echo", "it's $(x)"] }),
+            "'bash' '/d/http-probe.sh' 'echo' 'it'\\''s $(x)'",
+        );
     });
     it("installs every host script byte for byte, with the bundle's digest, and prints it", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "swarm-proxy-install-"));
@@ -180,7 +279,11 @@ describe("host commands", () => {
             for (const f of files) {
                 assert.strictEqual(fs.readFileSync(path.join(target, f.name), "utf8"), f.text, f.name);
             }
-            assert.deepStrictEqual(fs.readdirSync(target).filter((n) => n.startsWith(".")), [], "no temporary file is left");
+            assert.deepStrictEqual(
+                fs.readdirSync(target).filter((n) => n.startsWith(".")),
+                [],
+                "no temporary file is left",
+            );
             assert.strictEqual(r.stdout.trim(), fs.readFileSync(path.join(target, "DIGEST"), "utf8").trim());
             assert.match(r.stdout.trim(), /^[0-9a-f]{64}$/);
         } finally {
@@ -209,10 +312,15 @@ describe("host commands", () => {
             fs.writeFileSync(path.join(host, "print-args.sh"), "printf '%s|' \"$@\"\n");
             const installed = path.join(dir, "installed");
             assert.strictEqual(spawnSync("bash", ["-s", "--", installed], { input: installer(host) }).status, 0);
-            const ok = spawnSync("/bin/sh", ["-c", argvLine(["bash", path.join(installed, "print-args.sh"), "a b", "it's", "$(reboot)"])], { encoding: "utf8" });
+            const ok = spawnSync(
+                "/bin/sh",
+                ["-c", argvLine(["bash", path.join(installed, "print-args.sh"), "a b", "it's", "$(reboot)"])],
+                { encoding: "utf8" },
+            );
             assert.strictEqual(ok.status, 0, ok.stderr);
             assert.strictEqual(ok.stdout, "a b|it's|$(reboot)|");
-            const run = (script: HostScript, args: string[]) => spawnSync("/bin/sh", ["-c", commandLine(installed, { script, args })], { encoding: "utf8" });
+            const run = (script: HostScript, args: string[]) =>
+                spawnSync("/bin/sh", ["-c", commandLine(installed, { script, args })], { encoding: "utf8" });
             const bad = run("stack-teardown", ["drone;reboot", "10"]);
             assert.notStrictEqual(bad.status, 0);
             assert.match(bad.stderr, /STACK 'drone;reboot' is not a valid name/);
@@ -227,11 +335,41 @@ describe("one naming rule", () => {
         const lib = fs.readFileSync(path.join(ROOT, "host", "lib.sh"), "utf8");
         const re = /^sp_name_re='([^']*)'$/m.exec(lib)?.[1];
         assert.strictEqual(re, NAME_PATTERN.source);
-        const samples = ["drone", "ccci-bridge", "warm_keycloak.1", "a".repeat(63), "a".repeat(64), "-rf", ".x", "a b", "a;b", "$(x)", "é", ""];
+        const samples = [
+            "drone",
+            "ccci-bridge",
+            "warm_keycloak.1",
+            "a".repeat(63),
+            "a".repeat(64),
+            "-rf",
+            ".x",
+            "a b",
+            "a;b",
+            "$(x)",
+            "é",
+            "",
+        ];
         for (const s of samples) {
-            const sh = spawnSync("bash", ["-c", 'source "$1"; sp_check_name "$2" NAME', "_", path.join(ROOT, "host", "lib.sh"), s], { encoding: "utf8" });
-            assert.strictEqual(sh.status === 0, NAME_PATTERN.test(s), `${JSON.stringify(s)}: lib.sh says ${sh.status}, the program ${NAME_PATTERN.test(s)}`);
-            assert.strictEqual((() => { try { return checkName("--stack", s) === s; } catch { return false; } })(), NAME_PATTERN.test(s));
+            const sh = spawnSync(
+                "bash",
+                ["-c", 'source "$1"; sp_check_name "$2" NAME', "_", path.join(ROOT, "host", "lib.sh"), s],
+                { encoding: "utf8" },
+            );
+            assert.strictEqual(
+                sh.status === 0,
+                NAME_PATTERN.test(s),
+                `${JSON.stringify(s)}: lib.sh says ${sh.status}, the program ${NAME_PATTERN.test(s)}`,
+            );
+            assert.strictEqual(
+                (() => {
+                    try {
+                        return checkName("--stack", s) === s;
+                    } catch {
+                        return false;
+                    }
+                })(),
+                NAME_PATTERN.test(s),
+            );
         }
     });
 });
@@ -239,9 +377,16 @@ describe("one naming rule", () => {
 describe("host facts", () => {
     // What `docker` prints on a 3-node swarm's manager: one service with a VIP and a task on each node.
     const NET = "p".repeat(25);
-    const node = (id: string, addr: string) => ({ ID: id, Description: { Hostname: id }, Status: { State: "ready", Addr: addr } });
+    const node = (id: string, addr: string) => ({
+        ID: id,
+        Description: { Hostname: id },
+        Status: { State: "ready", Addr: addr },
+    });
     const task = (id: string, nodeId: string, addr: string, state = "running") => ({
-        ID: id, ServiceID: "svc", NodeID: nodeId, Status: { State: state },
+        ID: id,
+        ServiceID: "svc",
+        NodeID: nodeId,
+        Status: { State: state },
         NetworksAttachments: [{ Network: { ID: NET, Spec: { Name: "proxy" } }, Addresses: [`${addr}/24`] }],
     });
     function hostRunner(info: object): { run: Runner; calls: string[][] } {
@@ -249,14 +394,58 @@ describe("host facts", () => {
         const answers: [string, unknown][] = [
             ["docker info", info],
             ["docker network ls", `${NET}\n`],
-            ["docker network inspect --verbose", [{ Name: "proxy", Id: NET, Driver: "overlay", Scope: "swarm", Containers: { lb: { Name: "lb-proxy", IPv4Address: "10.0.1.9/24" } }, Services: {} }]],
-            ["docker network inspect", [{ Name: "proxy", Id: NET, Driver: "overlay", Scope: "swarm", Attachable: true, IPAM: { Config: [{ Subnet: "10.0.1.0/24", Gateway: "10.0.1.1" }] } }]],
+            [
+                "docker network inspect --verbose",
+                [
+                    {
+                        Name: "proxy",
+                        Id: NET,
+                        Driver: "overlay",
+                        Scope: "swarm",
+                        Containers: { lb: { Name: "lb-proxy", IPv4Address: "10.0.1.9/24" } },
+                        Services: {},
+                    },
+                ],
+            ],
+            [
+                "docker network inspect",
+                [
+                    {
+                        Name: "proxy",
+                        Id: NET,
+                        Driver: "overlay",
+                        Scope: "swarm",
+                        Attachable: true,
+                        IPAM: { Config: [{ Subnet: "10.0.1.0/24", Gateway: "10.0.1.1" }] },
+                    },
+                ],
+            ],
             ["docker service ls", "svc\n"],
-            ["docker service inspect", [{ ID: "svc", Spec: { Name: "warm_app" }, Endpoint: { VirtualIPs: [{ NetworkID: NET, Addr: "10.0.1.2/24" }] } }]],
+            [
+                "docker service inspect",
+                [
+                    {
+                        ID: "svc",
+                        Spec: { Name: "warm_app" },
+                        Endpoint: { VirtualIPs: [{ NetworkID: NET, Addr: "10.0.1.2/24" }] },
+                    },
+                ],
+            ],
             ["docker service ps", "t1\nt2\nt3\nt4\n"],
-            ["docker inspect --type task", [task("t1", "m", "10.0.1.3"), task("t2", "w1", "10.0.1.4"), task("t3", "w2", "10.0.1.5"), task("t4", "w2", "10.0.1.6", "shutdown")]],
+            [
+                "docker inspect --type task",
+                [
+                    task("t1", "m", "10.0.1.3"),
+                    task("t2", "w1", "10.0.1.4"),
+                    task("t3", "w2", "10.0.1.5"),
+                    task("t4", "w2", "10.0.1.6", "shutdown"),
+                ],
+            ],
             ["docker node ls", "m\nw1\nw2\n"],
-            ["docker node inspect", [node("m", "192.168.77.1"), node("w1", "192.168.77.2"), node("w2", "192.168.77.3")]],
+            [
+                "docker node inspect",
+                [node("m", "192.168.77.1"), node("w1", "192.168.77.2"), node("w2", "192.168.77.3")],
+            ],
             ["docker version", "1.41\n"],
             ["ip -j", "[]"],
         ];
@@ -273,7 +462,15 @@ describe("host facts", () => {
             },
         };
     }
-    const manager = { Name: "m", Swarm: { LocalNodeState: "active", ControlAvailable: true, NodeID: "m", Cluster: { DefaultAddrPool: ["10.0.0.0/8"] } } };
+    const manager = {
+        Name: "m",
+        Swarm: {
+            LocalNodeState: "active",
+            ControlAvailable: true,
+            NodeID: "m",
+            Cluster: { DefaultAddrPool: ["10.0.0.0/8"] },
+        },
+    };
 
     it("counts one load-balancer address per node that runs a task on the network, as `swarm-proxy capacity` does", () => {
         const { run } = hostRunner(manager);
@@ -287,17 +484,30 @@ describe("host facts", () => {
         const { run, calls } = hostRunner(manager);
         readHostFacts(run, "here", "proxy");
         assert.strictEqual(calls.length, 12);
-        const worker = hostRunner({ Name: "node-2", Swarm: { LocalNodeState: "active", ControlAvailable: false, NodeID: "w1" } });
+        const worker = hostRunner({
+            Name: "node-2",
+            Swarm: { LocalNodeState: "active", ControlAvailable: false, NodeID: "w1" },
+        });
         assert.throws(() => readHostFacts(worker.run, "ssh root@198.18.0.2:22", "proxy"), {
-            message: 'swarm-proxy:connection: the host at ssh root@198.18.0.2:22 is a swarm worker (node "node-2", ID w1), not a manager: ' +
+            message:
+                'swarm-proxy:connection: the host at ssh root@198.18.0.2:22 is a swarm worker (node "node-2", ID w1), not a manager: ' +
                 'the swarm network "proxy" is created and removed only on a manager, and only a manager can read the stacks\' services ' +
                 "and tasks. Point the connection at a manager (`docker node ls --filter role=manager` on any manager lists them). Nothing was changed.",
         });
-        assert.deepStrictEqual(worker.calls.map((c) => c.slice(0, 2).join(" ")), ["docker info"]);
+        assert.deepStrictEqual(
+            worker.calls.map((c) => c.slice(0, 2).join(" ")),
+            ["docker info"],
+        );
         const inactive = hostRunner({ Name: "lone", Swarm: { LocalNodeState: "inactive" } });
-        assert.throws(() => readHostFacts(inactive.run, "here", "proxy"), /the host at here is not in an active swarm \(LocalNodeState=inactive\)/);
+        assert.throws(
+            () => readHostFacts(inactive.run, "here", "proxy"),
+            /the host at here is not in an active swarm \(LocalNodeState=inactive\)/,
+        );
     });
     it("reads route destinations, without the default route", () => {
-        assert.deepStrictEqual(routesFrom(JSON.stringify([{ dst: "default" }, { dst: "172.17.0.0/16" }, { dst: "100.101.102.103" }])), ["172.17.0.0/16", "100.101.102.103/32"]);
+        assert.deepStrictEqual(
+            routesFrom(JSON.stringify([{ dst: "default" }, { dst: "172.17.0.0/16" }, { dst: "100.101.102.103" }])),
+            ["172.17.0.0/16", "100.101.102.103/32"],
+        );
     });
 });

@@ -20,9 +20,9 @@
 // - The ID is the resource name followed by random hex.
 // Not implemented (not used by this project): remote.Command, CopyToRemote, the run invoke, assetPaths,
 // archivePaths, logging of output lines as diagnostics.
-import * as child_process from "child_process";
-import { randomBytes } from "crypto";
-import * as pulumi from "@pulumi/pulumi";
+import * as child_process from "node:child_process";
+import { randomBytes } from "node:crypto";
+import type * as pulumi from "@pulumi/pulumi";
 
 export const TYPE = "command:local:Command";
 /** The version @pulumi/command 1.2.1 asks the engine for: the engine loads this stand-in in its place. */
@@ -33,8 +33,17 @@ export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d";
 
 export const INPUT_KEYS = [
-    "interpreter", "dir", "environment", "stdin", "assetPaths", "archivePaths", "addPreviousOutputInEnv",
-    "triggers", "create", "update", "delete",
+    "interpreter",
+    "dir",
+    "environment",
+    "stdin",
+    "assetPaths",
+    "archivePaths",
+    "addPreviousOutputInEnv",
+    "triggers",
+    "create",
+    "update",
+    "delete",
 ] as const;
 /** Inputs whose change replaces the resource (`provider:"replaceOnChanges"` in the real provider's schema). */
 export const REPLACE_ON_CHANGES = ["triggers"];
@@ -64,7 +73,11 @@ function canonical(v: unknown): string {
     const norm = (x: unknown): unknown => {
         if (Array.isArray(x)) return x.map(norm);
         if (x !== null && typeof x === "object") {
-            return Object.fromEntries(Object.keys(x as Props).sort().map((k) => [k, norm((x as Props)[k])]));
+            return Object.fromEntries(
+                Object.keys(x as Props)
+                    .sort()
+                    .map((k) => [k, norm((x as Props)[k])]),
+            );
         }
         return x;
     };
@@ -113,8 +126,10 @@ export interface RunOutputs {
 /** Runs one command as the real provider does; rejects with the combined output when it exits non-zero. */
 export function runCommand(command: string, inputs: Props, previous?: RunOutputs): Promise<RunOutputs> {
     const plain = reveal(inputs) as Props;
-    const interpreter = Array.isArray(plain.interpreter) && plain.interpreter.length > 0
-        ? (plain.interpreter as string[]) : ["/bin/sh", "-c"];
+    const interpreter =
+        Array.isArray(plain.interpreter) && plain.interpreter.length > 0
+            ? (plain.interpreter as string[])
+            : ["/bin/sh", "-c"];
     const env: NodeJS.ProcessEnv = { ...process.env, ...((plain.environment as Record<string, string>) ?? {}) };
     if (plain.addPreviousOutputInEnv !== false && previous) {
         if (previous.stdout) env.PULUMI_COMMAND_STDOUT = previous.stdout;
@@ -130,15 +145,25 @@ export function runCommand(command: string, inputs: Props, previous?: RunOutputs
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         const both: Buffer[] = [];
-        child.stdout.on("data", (d: Buffer) => { out.push(d); both.push(d); });
-        child.stderr.on("data", (d: Buffer) => { err.push(d); both.push(d); });
+        child.stdout.on("data", (d: Buffer) => {
+            out.push(d);
+            both.push(d);
+        });
+        child.stderr.on("data", (d: Buffer) => {
+            err.push(d);
+            both.push(d);
+        });
         // A command that does not read all of its stdin closes the pipe early: not an error of the command.
         child.stdin.on("error", () => undefined);
         child.on("error", reject);
         child.on("close", (code, signal) => {
             if (code !== 0) {
                 const status = signal ? `signal: ${signal}` : `exit status ${code}`;
-                reject(new Error(`${status}: running ${JSON.stringify(command)}:\n${Buffer.concat(both).toString("utf8")}`));
+                reject(
+                    new Error(
+                        `${status}: running ${JSON.stringify(command)}:\n${Buffer.concat(both).toString("utf8")}`,
+                    ),
+                );
                 return;
             }
             const trim = (b: Buffer[]) => Buffer.concat(b).toString("utf8").replace(/\n$/, "");
@@ -176,7 +201,8 @@ export const provider: pulumi.provider.Provider = {
         const props = inputsOf(inputs as Props);
         const name = urn.split("::")[3] ?? "command";
         const id = `${name}${randomBytes(4).toString("hex")}`;
-        const outs = typeof props.create === "string" ? await runCommand(props.create, props) : { stdout: "", stderr: "" };
+        const outs =
+            typeof props.create === "string" ? await runCommand(props.create, props) : { stdout: "", stderr: "" };
         return { id, outs: { ...props, ...outs } };
     },
     async update(_id, urn, olds, news) {
@@ -199,6 +225,9 @@ export const provider: pulumi.provider.Provider = {
         checkType(urn);
         const state = props as Props;
         if (typeof state.delete !== "string") return;
-        await runCommand(state.delete, inputsOf(state), { stdout: String(state.stdout ?? ""), stderr: String(state.stderr ?? "") });
+        await runCommand(state.delete, inputsOf(state), {
+            stdout: String(state.stdout ?? ""),
+            stderr: String(state.stderr ?? ""),
+        });
     },
 };
