@@ -65,7 +65,7 @@ export function installer(hostDir: string = HOST_DIR): string {
     }
     const lines = [
         "set -euo pipefail",
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash parameter expansion, not a template
+        // a bash parameter expansion, not a template
         "dir=${1:?usage: bash -s -- DIR}",
         'case "$dir" in /*) ;; *) echo "scripts directory $dir is not an absolute path" >&2; exit 2 ;; esac',
         'mkdir -p -- "$dir"',

@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 
 export const repoRoot = path.resolve(__dirname, "..", "..");
 
-// biome-ignore lint/suspicious/noConfusingVoidType: a program may return no outputs
+// a program may return no outputs
 export type Program = () => Promise<Record<string, unknown> | void>;
 
 /**

@@ -108,7 +108,7 @@ export interface ProjectOptions {
      * Called before every run of the program: writes what the run should see (its config, with writeConfig) and
      * returns extra environment for that run (SWARM_PROXY_MAINTENANCE, say).
      */
-    // biome-ignore lint/suspicious/noConfusingVoidType: a prepare hook may return nothing
+    // a prepare hook may return nothing
     prepare?: (p: PulumiProject) => Record<string, string> | void;
     /** Stack config, `key: value` (plain) or `{ value, secret: true }`. Namespaced keys like `proj:key` allowed. */
     config?: Record<string, string | { value: string; secret: true }>;
@@ -130,7 +130,7 @@ export class PulumiProject {
     readonly languageHost: boolean;
     program?: Program;
     private readonly keep: boolean;
-    // biome-ignore lint/suspicious/noConfusingVoidType: a prepare hook may return nothing
+    // a prepare hook may return nothing
     private readonly prepare?: (p: PulumiProject) => Record<string, string> | void;
 
     private constructor(opts: ProjectOptions) {

@@ -81,7 +81,7 @@ export function networkId(name: string): string {
 /**
  * A stack config as the tests edit it, key by key, before the program validates it (config.ts): any shape.
  */
-// biome-ignore lint/suspicious/noExplicitAny: the raw config is edited freely by tests and validated by the program
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the raw config is edited freely by tests and validated by the program
 export type RawStackConfig = Record<string, any>;
 
 export function sandboxConfig(): RawStackConfig {

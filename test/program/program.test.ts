@@ -352,6 +352,8 @@ describe("program (mocked engine)", () => {
                 const index = require.resolve("../../index");
                 delete require.cache[index];
                 assert.throws(
+                    // index.ts runs the program when loaded: required afresh for each config, as the language host does.
+                    // eslint-disable-next-line @typescript-eslint/no-require-imports
                     () => require(index),
                     (e: unknown) => e instanceof pulumi.RunError && message.test(e.message),
                 );

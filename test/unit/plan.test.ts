@@ -174,7 +174,7 @@ describe("checks before anything is created", () => {
             { line: 1, subnet: "10.9.0.0/16" },
         );
         assert.deepStrictEqual(
-            // biome-ignore lint/suspicious/noTemplateCurlyInString: Nix string interpolation, not a template
+            // Nix string interpolation, not a template
             findNetworkCreate('s = "10.8.0.0/16";\nx\n${docker} network create --subnet ${s} proxy', "proxy"),
             { line: 3, subnet: "10.8.0.0/16" },
         );
