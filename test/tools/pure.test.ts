@@ -542,12 +542,7 @@ config:
     });
 
     it("reads every committed stack file and the tools tier's fixture", () => {
-        for (const f of [
-            "Pulumi.prod.yaml",
-            "Pulumi.sandbox.yaml",
-            "Pulumi.sandbox-demo.yaml",
-            "test/tools/fixtures/Pulumi.tools.yaml",
-        ]) {
+        for (const f of ["Pulumi.prod.yaml", "Pulumi.sandbox.yaml", "test/tools/fixtures/Pulumi.tools.yaml"]) {
             assert.ok(readStackConfig(join(__dirname, "..", "..", f)).stacks.length > 0, f);
         }
     });
