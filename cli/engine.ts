@@ -13,6 +13,7 @@ import type {
     EngineVersion,
     SwarmInfo,
 } from "../src/docker";
+import { swarmRole } from "../src/docker";
 import { CliError, errorMessage } from "./errors";
 
 // The Docker object types and their pure helpers live in src/docker.ts, shared with the program.
@@ -261,15 +262,15 @@ export class Engine {
      */
     async requireManager(): Promise<{ info: EngineInfo; version: EngineVersion }> {
         const info = await this.info();
-        const state = info.Swarm?.LocalNodeState ?? "inactive";
-        if (state !== "active") {
+        const role = swarmRole(info);
+        if (role === "inactive") {
             throw new CliError(
-                `dockerd at ${this.where} is not in an active swarm (LocalNodeState=${state}${
+                `dockerd at ${this.where} is not in an active swarm (LocalNodeState=${info.Swarm?.LocalNodeState ?? "inactive"}${
                     info.Swarm?.Error ? `: ${info.Swarm.Error}` : ""
                 }); run this on a swarm manager`,
             );
         }
-        if (info.Swarm?.ControlAvailable !== true) {
+        if (role === "worker") {
             throw new CliError(
                 `dockerd at ${this.where} is a swarm worker, not a manager; run this on a swarm manager`,
             );

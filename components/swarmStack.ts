@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { REDEPLOY_ENV } from "../config";
 import { hostCommand, type Invocation, type Target } from "../src/hostCommand";
 
 export interface SwarmStackArgs {
@@ -20,9 +21,6 @@ export interface SwarmStackArgs {
     redeployToken?: string;
 }
 
-/** The environment variable (on the deploy and the health command) whose change redeploys a stack in place. */
-export const REDEPLOY_VAR = "SWARM_PROXY_REDEPLOY";
-
 /**
  * The redeploy token in a command's environment, and what the command ignores so that a later run without it
  * changes nothing. A command resource has no Read, so a stack removed out of band stays "created" in state:
@@ -40,9 +38,9 @@ export function redeployEnvironment(
     ignoreChanges: string[];
 } {
     if (token !== undefined) {
-        return { environment: { ...(base ?? {}), [REDEPLOY_VAR]: token }, ignoreChanges: [] };
+        return { environment: { ...(base ?? {}), [REDEPLOY_ENV]: token }, ignoreChanges: [] };
     }
-    return { environment: base, ignoreChanges: base === undefined ? ["environment"] : [`environment.${REDEPLOY_VAR}`] };
+    return { environment: base, ignoreChanges: base === undefined ? ["environment"] : [`environment.${REDEPLOY_ENV}`] };
 }
 
 export function deployInvocation(stack: string, deploy: SwarmStackArgs["deploy"]): Invocation {

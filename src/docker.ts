@@ -118,6 +118,17 @@ export const LIVE_TASK_STATES: ReadonlySet<string> = new Set([
     "running",
 ]);
 
+/**
+ * Where a node stands in its swarm. Only an active manager can create or remove a swarm network and read the
+ * services and tasks, so the program and the tools both refuse anything else (each with its own message).
+ */
+export function swarmRole(info: EngineInfo): "inactive" | "worker" | "manager" {
+    if ((info.Swarm?.LocalNodeState ?? "inactive") !== "active") {
+        return "inactive";
+    }
+    return info.Swarm?.ControlAvailable === true ? "manager" : "worker";
+}
+
 /** Engine >= 29 (API >= 1.52) reports addresses in use per subnet. */
 export function apiAtLeast(apiVersion: string, major: number, minor: number): boolean {
     const [a, b] = apiVersion.split(".").map((x) => Number(x));

@@ -15,6 +15,7 @@ import {
     type Usage,
     countUsage,
     subnetsOf,
+    swarmRole,
 } from "./docker";
 import type { NetworkFact } from "./subnet";
 
@@ -80,14 +81,14 @@ function inspectAll<T>(run: Runner, cmd: string[], ids: string[]): T[] {
  * of a swarm network are manager-only (daemon/cluster/networks.go), and so are the service and task reads.
  */
 export function managerRefusal(info: EngineInfo, where: string, networkName: string): string | undefined {
-    const state = info.Swarm?.LocalNodeState ?? "inactive";
-    if (state !== "active") {
+    const role = swarmRole(info);
+    if (role === "inactive") {
         return (
-            `${PROJECT}:connection: the host at ${where} is not in an active swarm (LocalNodeState=${state}); ` +
+            `${PROJECT}:connection: the host at ${where} is not in an active swarm (LocalNodeState=${info.Swarm?.LocalNodeState ?? "inactive"}); ` +
             "point the connection at a manager of the swarm that runs the stacks"
         );
     }
-    if (info.Swarm?.ControlAvailable !== true) {
+    if (role === "worker") {
         return (
             `${PROJECT}:connection: the host at ${where} is a swarm worker (node ${JSON.stringify(info.Name ?? "?")}, ` +
             `ID ${info.Swarm?.NodeID ?? "?"}), not a manager: the swarm network ${JSON.stringify(networkName)} is created and removed ` +

@@ -24,7 +24,7 @@ import { collectLeftovers, leftoverMessage } from "../../cli/leakprobe-leftovers
 import { VIP_FAILURE, matchVipFailure, scanJournalJson, scanLogText } from "../../cli/logscan";
 import { main, SUBCOMMANDS } from "../../cli/main";
 import { findPackageRoot, hostScriptsDir, packageRoot } from "../../cli/package";
-import { parseStackConfig, readStackConfig } from "../../cli/stackconfig";
+import { parseStackConfig, readStackConfig, type StackConfig } from "../../cli/stackconfig";
 import { parseConfig } from "../../config";
 import { parse as parseYaml } from "yaml";
 import { checkInt, checkName, checkSince } from "../../cli/validate";
@@ -548,8 +548,9 @@ config:
     });
 });
 
-describe("tools: drift", () => {
-    const config = parseStackConfig(
+/** The drift tests' stack file: web and ci on proxy (their compose files), backups off it (a unit). */
+function driftConfig(source: string): StackConfig {
+    return parseStackConfig(
         `config:
   swarm-proxy:network: {name: proxy, subnet: 10.77.0.0/24}
   swarm-proxy:stacks:
@@ -557,9 +558,13 @@ describe("tools: drift", () => {
     - {name: ci, compose: ci.yml}
     - {name: backups, unit: deploy-backups.service, attached: false}
 `,
-        "Pulumi.test.yaml",
+        source,
         join(__dirname, "fixtures"),
     );
+}
+
+describe("tools: drift", () => {
+    const config = driftConfig("Pulumi.test.yaml");
     const services = [
         svc("web_app", { stack: "web" }),
         svc("ci_app", { stack: "ci" }),
@@ -670,17 +675,7 @@ describe("tools: drift", () => {
 });
 
 describe("tools: drift findings carry their kind, meaning and fix", () => {
-    const config = parseStackConfig(
-        `config:
-  swarm-proxy:network: {name: proxy, subnet: 10.77.0.0/24}
-  swarm-proxy:stacks:
-    - {name: web, compose: web.yml}
-    - {name: ci, compose: ci.yml}
-    - {name: backups, unit: deploy-backups.service, attached: false}
-`,
-        "Pulumi.prod.yaml",
-        join(__dirname, "fixtures"),
-    );
+    const config = driftConfig("Pulumi.prod.yaml");
     const replicated = (s: EngineService, desired: number): EngineService => ({
         ...s,
         Spec: { ...s.Spec, Mode: { Replicated: { Replicas: desired } } },
