@@ -1,12 +1,11 @@
 // Drift for scheduled CI: what Pulumi sees (a refresh-preview that must show no changes) plus what it
 // cannot see — the stacks are Command resources without Read, so refresh never notices a stack removed
 // or a service detached; `proxy` recreated out of band; the address space running low; VIP failures.
-import { readFileSync } from "node:fs";
 import { type CapacityReport, type Usage, countUsage, gatherUsage } from "./capacity";
 import { childEnv, execFileP, failureDetail } from "./child";
 import { shellWord } from "./command";
 import { type Engine, type EngineNetwork, type EngineService, serviceOnNetwork, stackOf, subnetsOf } from "./engine";
-import { CliError, EXIT_DRIFT, EXIT_ERROR, EXIT_OK, errorMessage } from "./errors";
+import { CliError, EXIT_DRIFT, EXIT_ERROR, EXIT_OK, errorMessage, readOptionFile } from "./errors";
 import { type LogSource, type VipFailure, findVipFailures } from "./logscan";
 import type { Progress } from "./progress";
 import type { StackConfig } from "./stackconfig";
@@ -121,13 +120,7 @@ export async function readPreview(
         return undefined;
     }
     if (src.kind === "file") {
-        let text: string;
-        try {
-            text = readFileSync(src.value, "utf8");
-        } catch (e) {
-            throw new CliError(`--preview-json: cannot read ${JSON.stringify(src.value)}: ${errorMessage(e)}`);
-        }
-        return parsePreviewJson(text, src.value);
+        return parsePreviewJson(readOptionFile("--preview-json", src.value), src.value);
     }
     const args = ["preview", "--refresh", "--expect-no-changes", "--json", "--non-interactive", "--stack", src.value];
     progress.step(`pulumi ${args.join(" ")}`);

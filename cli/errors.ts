@@ -1,4 +1,6 @@
 // Exit codes are part of the CLI's contract: scheduled CI tells "drift found" from "could not check".
+import { readFileSync } from "node:fs";
+
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 2;
 export const EXIT_DRIFT = 3;
@@ -16,4 +18,13 @@ export class CliError extends Error {
 
 export function errorMessage(e: unknown): string {
     return e instanceof Error ? e.message : String(e);
+}
+
+/** A file an option names, as text; an unreadable one is one message naming the option and the path. */
+export function readOptionFile(option: string, path: string): string {
+    try {
+        return readFileSync(path, "utf8");
+    } catch (e) {
+        throw new CliError(`${option}: cannot read ${JSON.stringify(path)}: ${errorMessage(e)}`);
+    }
 }

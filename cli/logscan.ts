@@ -1,9 +1,8 @@
 // Finds dockerd's VIP-allocation failures ("could not find an available IP while allocating VIP") since
 // a time, in the journal or in a log file. These are the sign of an exhausted overlay (moby#37338).
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
-import { CliError, errorMessage } from "./errors";
+import { CliError, errorMessage, readOptionFile } from "./errors";
 
 const execFileP = promisify(execFile);
 
@@ -97,13 +96,7 @@ export interface LogSource {
 
 export async function findVipFailures(source: LogSource, since: Date): Promise<VipFailure[]> {
     if (source.kind === "file") {
-        let text: string;
-        try {
-            text = readFileSync(source.what, "utf8");
-        } catch (e) {
-            throw new CliError(`--log-file: cannot read ${JSON.stringify(source.what)}: ${errorMessage(e)}`);
-        }
-        return scanLogText(text, since);
+        return scanLogText(readOptionFile("--log-file", source.what), since);
     }
     // journalctl takes "@<seconds since the epoch>", which sidesteps time zones.
     const args = [

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import { type Config, CONFIG_KEYS, ConfigError, parseConfig, PROJECT } from "../config";
-import { CliError, errorMessage } from "./errors";
+import { CliError, errorMessage, readOptionFile } from "./errors";
 
 export interface StackExpectation {
     name: string;
@@ -109,11 +109,5 @@ export function servicesOn(composeFile: string, network: string): string[] | und
 }
 
 export function readStackConfig(path: string): StackConfig {
-    let raw: string;
-    try {
-        raw = readFileSync(path, "utf8");
-    } catch (e) {
-        throw new CliError(`--stack-config: cannot read ${JSON.stringify(path)}: ${errorMessage(e)}`);
-    }
-    return parseStackConfig(raw, path);
+    return parseStackConfig(readOptionFile("--stack-config", path), path);
 }
