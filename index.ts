@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { type Config, CONFIG_KEYS, parseConfig, PROJECT } from "./config";
 import { buildProgram, type ProgramOutputs } from "./program";
-import { localRunner, readHostFacts, sshRunner } from "./src/hostFacts";
+import { Engine } from "./src/engine";
+import { localRunner, readHostFacts } from "./src/hostFacts";
+import { sshRunner } from "./src/ssh";
 
 /** Reads the Pulumi config of the current stack through config.ts's schema; the SSH key stays a secret Output. */
 function readConfig(baseDir: string): { config: Config; sshPrivateKey?: pulumi.Output<string> } {
@@ -20,17 +22,24 @@ function readConfig(baseDir: string): { config: Config; sshPrivateKey?: pulumi.O
     };
 }
 
-function main(): ProgramOutputs {
+/**
+ * The program: reads the config, then (with `survey`) the host through the Engine API, the tools' reader,
+ * over the configured connection, and builds the resources. Async because the Engine API is; the stack
+ * outputs are the returned object's keys.
+ */
+async function main(): Promise<ProgramOutputs> {
     try {
         const { config, sshPrivateKey } = readConfig(__dirname);
         const c = config.connection;
-        const runner = c.mode === "local" ? localRunner : sshRunner(c.host, c.port, c.user, c.hostKey);
-        const where =
-            c.mode === "local"
-                ? `this machine (DOCKER_HOST=${process.env.DOCKER_HOST || "unix:///var/run/docker.sock"})`
-                : `ssh ${c.user}@${c.host}:${c.port}`;
+        const runner = c.mode === "local" ? localRunner : sshRunner(c);
         // Pointed at a worker, the survey stops the program here, at preview, before anything is registered.
-        const facts = config.survey ? readHostFacts(runner, where, config.network.name) : undefined;
+        let facts;
+        if (config.survey) {
+            const engine = new Engine(c.mode === "local" ? {} : { ssh: c });
+            const where =
+                c.mode === "local" ? `this machine (DOCKER_HOST=${engine.where})` : `ssh ${c.user}@${c.host}:${c.port}`;
+            facts = await readHostFacts(engine, runner, where, config.network.name);
+        }
         return buildProgram({
             config,
             facts,
@@ -45,10 +54,4 @@ function main(): ProgramOutputs {
     }
 }
 
-const out = main();
-export const subnet = out.subnet;
-export const gateway = out.gateway;
-export const assignableAddresses = out.assignableAddresses;
-export const insideDefaultPool = out.insideDefaultPool;
-export const maintenancePlan = out.maintenancePlan;
-export const networkId = out.networkId;
+export = main;

@@ -3,7 +3,7 @@
 // carrying 1000 zero-replica vip services on a throwaway /16.
 // Usage: ts-node --transpile-only bench/capacity.ts [--real] [--services N]
 import { countUsage, gatherUsage } from "../cli/capacity";
-import { Engine, describeDockerHost } from "../cli/engine";
+import { Engine, describeDockerHost } from "../src/engine";
 import { gatherSurvey } from "../cli/survey";
 import { startFakeEngine } from "../harness/fake-engine";
 
@@ -52,7 +52,7 @@ async function fakeFigures(sizes: number[], apiVersion: string): Promise<Figure[
         });
         process.env.DOCKER_HOST = fake.host;
         try {
-            const engine = new Engine(fake.host);
+            const engine = new Engine({ host: fake.host });
             await surveyAndCapacity(engine, "proxy"); // warm-up: module loading and the first connection
             const runs = [];
             for (let i = 0; i < 5; i++) {
@@ -77,7 +77,7 @@ async function fakeFigures(sizes: number[], apiVersion: string): Promise<Figure[
 
 async function realFigure(count: number): Promise<Figure[]> {
     process.env.DOCKER_HOST = realHost;
-    const engine = new Engine(realHost);
+    const engine = new Engine({ host: realHost });
     const base = await engine.requireManager();
     const name = "spx-bench-capacity";
     const stale = await engine.findNetwork(name);

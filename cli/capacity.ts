@@ -4,8 +4,8 @@
 // Engine API calls whatever the number of services; the probe measures what the allocator really has
 // left, so leaked addresses show as counted-free minus probed-free.
 import { randomBytes } from "node:crypto";
-import { type Usage, type UsageInput, vipOn } from "../src/docker";
-import type { Engine, EngineNetwork, EngineService } from "./engine";
+import { type EngineNetwork, type EngineService, type Usage, type UsageInput, vipOn } from "../src/docker";
+import { type Engine, type Prefetched, readUsage } from "../src/engine";
 
 // The count itself is the program's (src/docker.ts): one number for `capacity` and `pulumi preview`.
 export { countUsage } from "../src/docker";
@@ -14,18 +14,15 @@ import { commandLine } from "./command";
 import { CliError, errorMessage } from "./errors";
 import type { Progress } from "./progress";
 
-export interface Prefetched {
-    networks?: EngineNetwork[];
-    services?: EngineService[];
-    apiVersion?: string;
-}
-
-/** Reads what countUsage needs in a fixed number of calls (network list, verbose inspect, services, tasks, nodes). */
+/**
+ * The named overlay and what countUsage needs for it (src/engine.ts readUsage: the program's read at
+ * preview too); a missing or non-overlay network is one message naming --network.
+ */
 export async function gatherUsage(
     engine: Engine,
     networkName: string,
     localNodeId: string | undefined,
-    pre: Prefetched = {},
+    pre: Prefetched & { networks?: EngineNetwork[] } = {},
 ): Promise<UsageInput> {
     const networks = pre.networks ?? (await engine.networks());
     const network = networks.find((n) => n.Name === networkName) ?? networks.find((n) => n.Id === networkName);
@@ -37,23 +34,7 @@ export async function gatherUsage(
             `--network: ${networkName} is a ${network.Driver}/${network.Scope} network; capacity is for swarm overlays`,
         );
     }
-    const [verbose, services, tasks, nodes, apiVersion] = await Promise.all([
-        engine.network(network.Id, true),
-        pre.services ? Promise.resolve(pre.services) : engine.services(),
-        engine.tasks(),
-        engine.nodes(),
-        pre.apiVersion ? Promise.resolve(pre.apiVersion) : engine.version().then((v) => v.ApiVersion),
-    ]);
-    // The list view lacks Status; the inspect view has it on engines that report IPsInUse.
-    return {
-        network: { ...network, Status: verbose.Status ?? network.Status },
-        verbose,
-        services,
-        tasks,
-        nodes,
-        apiVersion,
-        localNodeId,
-    };
+    return readUsage(engine, network, localNodeId, pre);
 }
 
 export interface ProbeOptions {

@@ -4,7 +4,8 @@
 import { type CapacityReport, type Usage, countUsage, gatherUsage } from "./capacity";
 import { childEnv, execFileP, failureDetail } from "./child";
 import { shellWord } from "./command";
-import { type Engine, type EngineNetwork, type EngineService, serviceOnNetwork, stackOf, subnetsOf } from "./engine";
+import { type EngineNetwork, type EngineService, serviceOnNetwork, stackOf, subnetsOf } from "../src/docker";
+import type { Engine } from "../src/engine";
 import { CliError, EXIT_DRIFT, EXIT_ERROR, EXIT_OK, errorMessage, readOptionFile } from "./errors";
 import { type LogSource, type VipFailure, findVipFailures } from "./logscan";
 import type { Progress } from "./progress";

@@ -6,13 +6,8 @@
 // were found and only when asked for.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import {
-    type Engine,
-    type EngineContainer,
-    type EngineNetwork,
-    type EngineService,
-    serviceNetworkTargets,
-} from "./engine";
+import { type EngineContainer, type EngineNetwork, type EngineService, serviceNetworkTargets } from "../src/docker";
+import type { Engine } from "../src/engine";
 import { CliError, errorMessage } from "./errors";
 import { type LogSource, type VipFailure, findVipFailures } from "./logscan";
 import type { Progress } from "./progress";

@@ -2,7 +2,7 @@
 // everything it created is removed, or the operator is told exactly what is left and how to remove it.
 import { join } from "node:path";
 import { runChild } from "./child";
-import type { Engine } from "./engine";
+import type { Engine } from "../src/engine";
 import { errorMessage } from "./errors";
 import { type Leftover, collectLeftovers, createdLeftover } from "./leakprobe-leftovers";
 import type { TeardownMode } from "./leakprobe";

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { findConflicts } from "../src/subnet";
 import { countUsage, gatherUsage, probeFree } from "./capacity";
 import { childEnv, runChild } from "./child";
-import { type Engine, type EngineNetwork, apiAtLeast, stackOf, subnetsOf } from "./engine";
+import { type EngineNetwork, apiAtLeast, stackOf, subnetsOf } from "../src/docker";
+import type { Engine } from "../src/engine";
 import { CliError, errorMessage } from "./errors";
 import {
     type LeakProbeSettings,

@@ -5,6 +5,7 @@ import type { Io } from "./commands/command";
 import { commandHelp, usage } from "./commands/help";
 import { COMMANDS } from "./commands/index";
 import { COMMON, type Options, type Values, flag } from "./commands/options";
+import { EngineError } from "../src/engine";
 import { CliError, EXIT_ERROR, EXIT_OK, errorMessage } from "./errors";
 
 export type { Io } from "./commands/command";
@@ -57,10 +58,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         }
         return await cmd.exec(values, io);
     } catch (e) {
-        const msg =
-            e instanceof CliError
-                ? e.message
-                : `unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+        // The operator's input and dockerd's answers are messages; anything else is a bug, with its stack.
+        const meant = e instanceof CliError || e instanceof EngineError;
+        const msg = meant ? e.message : `unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
         io.err(`swarm-proxy ${name}: ${msg}\n`);
         return e instanceof CliError ? e.exitCode : EXIT_ERROR;
     }

@@ -5,14 +5,14 @@ import { localRunner, readRoutes, type Runner } from "../src/hostFacts";
 import { type Conflict, defaultPoolContaining, findConflicts } from "../src/subnet";
 import { CliError, errorMessage } from "./errors";
 import {
-    type Engine,
     type EngineInfo,
     type EngineNetwork,
     type EngineService,
     type EngineVersion,
     serviceOnNetwork,
     subnetsOf,
-} from "./engine";
+} from "../src/docker";
+import type { Engine } from "../src/engine";
 
 export interface SurveyReport {
     daemon: {

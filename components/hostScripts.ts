@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { installer, type Target, targetCommand } from "../src/hostCommand";
-import { shellQuote } from "../src/hostFacts";
+import { shellQuote } from "../src/ssh";
 
 export interface HostScriptsArgs {
     target: Target;

@@ -146,6 +146,7 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
         } else if (path === "/info") {
             body(res, 200, {
                 ServerVersion: apiVersion === "1.41" ? "20.10.24" : "29.0.0",
+                Name: "host0",
                 LiveRestoreEnabled: false,
                 Swarm: {
                     LocalNodeState: role === "inactive" ? "inactive" : "active",
@@ -153,6 +154,7 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
                     NodeID: "node0",
                     Nodes: spec.nodes,
                     Managers: 1,
+                    ...(role === "manager" ? { Cluster: { DefaultAddrPool: ["10.0.0.0/8"] } } : {}),
                 },
             });
         } else if (path === "/version") {

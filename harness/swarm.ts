@@ -8,7 +8,7 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { probeFree } from "../cli/capacity";
-import { Engine } from "../cli/engine";
+import { Engine } from "../src/engine";
 import { silentProgress } from "../cli/progress";
 import { argvLine, installer } from "../src/hostCommand";
 import { type Sandbox, sandboxUp } from "./sandbox";

@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { shellQuote } from "./hostFacts";
+import { shellQuote } from "./ssh";
 
 export const HOST_DIR = path.join(__dirname, "..", "host");
 

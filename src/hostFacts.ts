@@ -1,22 +1,10 @@
-// Reads the live host at preview time: networks, routes, the swarm's default address pools and the
-// addresses in use on the managed network. Every call passes argv to execFile: nothing is spliced into a shell.
+// Reads the live host at preview time: networks, the swarm's default address pools and the addresses in use
+// on the managed network through the Engine API (src/engine.ts, the tools' reader too), and the routes
+// through a Runner (argv to execFile, locally or over SSH: nothing is spliced into a shell).
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { PROJECT } from "../config";
-import {
-    type EngineInfo,
-    type EngineNetwork,
-    type EngineNode,
-    type EngineService,
-    type EngineTask,
-    type Usage,
-    countUsage,
-    subnetsOf,
-    swarmRole,
-} from "./docker";
+import { type EngineInfo, type EngineNetwork, type Usage, countUsage, subnetsOf, swarmRole } from "./docker";
+import { type Engine, readUsage } from "./engine";
 import type { NetworkFact } from "./subnet";
 
 export interface LiveNetwork extends NetworkFact {
@@ -64,18 +52,6 @@ export function readRoutes(run: Runner): string[] {
     return routesFrom(run(["ip", "-j", "-4", "route", "show", "table", "all"]));
 }
 
-function lines(text: string): string[] {
-    return text
-        .split("\n")
-        .map((l) => l.trim())
-        .filter((l) => l !== "");
-}
-
-/** `docker inspect`-style JSON of the given IDs, or [] without any (inspect needs at least one). */
-function inspectAll<T>(run: Runner, cmd: string[], ids: string[]): T[] {
-    return ids.length === 0 ? [] : (JSON.parse(run([...cmd, ...ids])) as T[]);
-}
-
 /**
  * Why the program cannot run against this node, or undefined on an active manager. Network create and remove
  * of a swarm network are manager-only (daemon/cluster/networks.go), and so are the service and task reads.
@@ -99,53 +75,29 @@ export function managerRefusal(info: EngineInfo, where: string, networkName: str
     return undefined;
 }
 
-/** The node's `docker info`; throws the refusal unless it is an active swarm manager. */
-function requireManager(run: Runner, where: string, networkName: string): EngineInfo {
-    const info = JSON.parse(run(["docker", "info", "--format", "{{json .}}"])) as EngineInfo;
+/**
+ * The live host, read through the Engine API on a manager in a fixed number of calls whatever the number of
+ * services: every network, the swarm's default address pools and, for the managed network, what countUsage
+ * needs (the same read and the same count as `swarm-proxy capacity`); the routes through `run`. Refuses a
+ * node that is not an active manager before reading anything else.
+ */
+export async function readHostFacts(
+    engine: Engine,
+    run: Runner,
+    where: string,
+    networkName: string,
+): Promise<HostFacts> {
+    const info = await engine.info();
     const refusal = managerRefusal(info, where, networkName);
     if (refusal) {
         throw new Error(refusal);
     }
-    return info;
-}
-
-/**
- * The live host, read through `docker` on the host (a manager) in a fixed number of calls, whatever the number
- * of services: every network, the routes, the default address pools, and what countUsage needs for the managed
- * network — the same count the operator tools make.
- */
-export function readHostFacts(run: Runner, where: string, networkName: string): HostFacts {
-    const info = requireManager(run, where, networkName);
-    const networks = inspectAll<EngineNetwork>(
-        run,
-        ["docker", "network", "inspect"],
-        lines(run(["docker", "network", "ls", "--no-trunc", "--format", "{{.ID}}"])),
-    );
+    const networks = await engine.networks();
     const managed = networks.find((n) => n.Name === networkName && n.Driver === "overlay" && n.Scope === "swarm");
     const inUse: Record<string, number> = {};
     let usage: Usage | undefined;
     if (managed && subnetsOf(managed).length > 0) {
-        const [verbose] = JSON.parse(run(["docker", "network", "inspect", "--verbose", managed.Id])) as EngineNetwork[];
-        const serviceIds = lines(run(["docker", "service", "ls", "-q"]));
-        const services = inspectAll<EngineService>(run, ["docker", "service", "inspect"], serviceIds);
-        const taskIds =
-            serviceIds.length === 0 ? [] : lines(run(["docker", "service", "ps", "-q", "--no-trunc", ...serviceIds]));
-        const tasks = inspectAll<EngineTask>(run, ["docker", "inspect", "--type", "task"], [...new Set(taskIds)]);
-        const nodes = inspectAll<EngineNode>(
-            run,
-            ["docker", "node", "inspect"],
-            lines(run(["docker", "node", "ls", "-q"])),
-        );
-        const apiVersion = run(["docker", "version", "--format", "{{.Server.APIVersion}}"]).trim();
-        usage = countUsage({
-            network: { ...managed, Status: verbose.Status ?? managed.Status },
-            verbose,
-            services,
-            tasks,
-            nodes,
-            apiVersion,
-            localNodeId: info.Swarm?.NodeID,
-        });
+        usage = countUsage(await readUsage(engine, managed, info.Swarm?.NodeID));
         inUse[managed.Name] = usage.inUse;
     }
     return {
@@ -160,68 +112,3 @@ export function readHostFacts(run: Runner, where: string, networkName: string): 
 /** Runs argv on this machine. */
 export const localRunner: Runner = (argv) =>
     execFileSync(argv[0], argv.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-
-/**
- * A known_hosts file that pins the configured host key, at a path made from the host and port alone: the Docker
- * provider's ssh options name it, so they stay the same from run to run (a changed pin rewrites the file, not
- * the provider's config). The file holds only the public key.
- */
-export function knownHostsFile(host: string, port: number, hostKey: string): string {
-    const text = `[${host}]:${port} ${hostKey}\n${host} ${hostKey}\n`;
-    const id = createHash("sha256").update(`${host}:${port}`).digest("hex").slice(0, 16);
-    const file = path.join(os.tmpdir(), `swarm-proxy-known-hosts-${id}`);
-    if (!fs.existsSync(file) || fs.readFileSync(file, "utf8") !== text) {
-        fs.writeFileSync(`${file}.${process.pid}`, text, { mode: 0o644 });
-        fs.renameSync(`${file}.${process.pid}`, file);
-    }
-    return file;
-}
-
-/** The options every ssh client of the program uses: no prompt, and only the pinned host key is accepted. */
-export function sshOptions(host: string, port: number, hostKey: string): string[] {
-    return [
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        `UserKnownHostsFile=${knownHostsFile(host, port, hostKey)}`,
-    ];
-}
-
-/**
- * Runs argv on the host over SSH with the operator's agent, checking the pinned host key. The remote side
- * gets each argument single-quoted, because ssh joins its arguments into one remote command line.
- */
-export function sshRunner(host: string, port: number, user: string, hostKey: string): Runner {
-    const opts = sshOptions(host, port, hostKey);
-    return (argv) => {
-        try {
-            return execFileSync(
-                "ssh",
-                [...opts, "-p", String(port), "-l", user, "--", host, argv.map(shellQuote).join(" ")],
-                { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
-            );
-        } catch (e) {
-            const stderr = String((e as { stderr?: unknown }).stderr ?? "");
-            // ssh checks the host key before it authenticates, so nothing ran on the host.
-            if (
-                /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/.test(
-                    stderr,
-                )
-            ) {
-                throw new Error(
-                    `${PROJECT}:connection.hostKey: the host key of ${host}:${port} does not match the pinned ` +
-                        `${hostKey.split(" ")[0]} key; ssh refused the host before any command ran. Check the host ` +
-                        "(`ssh-keyscan -p PORT HOST` from a trusted network) and pin its key.",
-                );
-            }
-            throw e;
-        }
-    };
-}
-
-/** Single-quotes one word for a POSIX shell. */
-export function shellQuote(word: string): string {
-    return `'${word.replace(/'/g, `'\\''`)}'`;
-}

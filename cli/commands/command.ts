@@ -1,7 +1,9 @@
 // What a command is: its options, a parse step that turns the parsed values into one typed object (every
 // check of the operator's input, before anything reaches dockerd or a child process), and a run step
 // with the effects. main.ts only finds the command and calls it.
-import { Engine, type EngineInfo, type EngineVersion, checkDockerHost, envDockerHost } from "../engine";
+import type { EngineInfo, EngineVersion } from "../../src/docker";
+import { Engine, envDockerHost } from "../../src/engine";
+import { CliError } from "../errors";
 import { type Progress, stderrProgress } from "../progress";
 import { type Common, type Options, type Values, commonOf } from "./options";
 
@@ -30,6 +32,15 @@ export function command<O>(c: Command<O>): CliCommand {
     return { summary: c.summary, options: c.options, exec: (v, io) => c.run(c.parse(v), commonOf(v), io) };
 }
 
+const HOST_FORM = "unix:///path/to/docker.sock or tcp://HOST:PORT";
+
+export function checkDockerHost(key: string, value: string): string {
+    if (/^unix:\/\/\/[^\0]+$/.test(value) || /^tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}$/.test(value)) {
+        return value;
+    }
+    throw new CliError(`${key}: ${JSON.stringify(value)} is not ${HOST_FORM}`);
+}
+
 /** The dockerd to talk to: --host (checked), else $DOCKER_HOST; undefined is the local socket. */
 export function dockerHostOf(common: Common): string | undefined {
     return common.host !== undefined ? checkDockerHost("--host", common.host) : envDockerHost();
@@ -48,7 +59,10 @@ export interface Connection {
 export async function connect(common: Common, name: string): Promise<Connection> {
     const progress = stderrProgress(!common.quiet, name);
     const dockerHost = dockerHostOf(common);
-    const engine = new Engine(dockerHost);
+    const engine = new Engine({
+        host: dockerHost,
+        unreachableHint: "is it running, and is DOCKER_HOST (or --host) right?",
+    });
     const base = await engine.requireManager();
     return { engine, dockerHost, progress, ...base };
 }

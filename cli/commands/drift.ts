@@ -14,7 +14,7 @@ import {
     runDrift,
     runDriftWithContext,
 } from "../drift";
-import { describeDockerHost, envDockerHost } from "../engine";
+import { describeDockerHost, envDockerHost } from "../../src/engine";
 import { CliError, EXIT_ERROR, errorMessage } from "../errors";
 import type { LogSource } from "../logscan";
 import { hostScriptsDir, packageRoot, resolveStackFile } from "../package";

@@ -13,9 +13,9 @@ export const repoRoot = path.resolve(__dirname, "..", "..");
 export type Program = () => Promise<Record<string, unknown> | void>;
 
 /**
- * A program kept as an ordinary Pulumi program file (top-level resources, `export const` outputs, or a
- * default-exported async function): each run loads it afresh, as `pulumi up` would run index.ts, and its
- * exports become the stack outputs. Modules it imports stay cached (they only define things).
+ * A program kept as an ordinary Pulumi program file (top-level resources, `export const` outputs, or an
+ * async function exported as the module or as its default): each run loads it afresh, as `pulumi up` would
+ * run index.ts, and its exports (or the function's result) become the stack outputs. Modules it imports stay cached (they only define things).
  */
 export function programFromModule(file: string): Program {
     return async () => {
@@ -23,6 +23,10 @@ export function programFromModule(file: string): Program {
         delete require.cache[resolved];
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const mod = require(resolved) as Record<string, unknown> & { default?: unknown };
+        // `export = async () => …` (as index.ts does): the module is the program function.
+        if (typeof mod === "function") {
+            return ((await (mod as () => unknown)()) ?? undefined) as Record<string, unknown> | undefined;
+        }
         if (typeof mod.default === "function") {
             return ((await (mod.default as () => unknown)()) ?? undefined) as Record<string, unknown> | undefined;
         }

@@ -351,10 +351,11 @@ describe("program (mocked engine)", () => {
                 pulumi.runtime.setAllConfig(all);
                 const index = require.resolve("../../index");
                 delete require.cache[index];
-                assert.throws(
-                    // index.ts runs the program when loaded: required afresh for each config, as the language host does.
-                    // eslint-disable-next-line @typescript-eslint/no-require-imports
-                    () => require(index),
+                // index.ts exports the program as an async function, which the language host loads and calls.
+                // eslint-disable-next-line @typescript-eslint/no-require-imports
+                const program = require(index) as () => Promise<unknown>;
+                await assert.rejects(
+                    program(),
                     (e: unknown) => e instanceof pulumi.RunError && message.test(e.message),
                 );
                 await rec.settle();

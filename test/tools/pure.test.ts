@@ -16,7 +16,7 @@ import {
     summarize,
     withRemedies,
 } from "../../cli/drift";
-import type { EngineNetwork, EngineService, EngineTask } from "../../cli/engine";
+import type { EngineNetwork, EngineService, EngineTask } from "../../src/docker";
 import { CliError } from "../../cli/errors";
 import { planPrune } from "../../cli/guard";
 import { composeFor, leakStats, project } from "../../cli/leakprobe";

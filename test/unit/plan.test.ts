@@ -8,6 +8,10 @@ import { deleteRefusal, replaceRefusal } from "../../src/maintenanceWindow";
 import { parseConfig } from "../../config";
 import { check } from "../../program";
 import { readHostFacts, routesFrom, type Runner } from "../../src/hostFacts";
+import { countUsage } from "../../src/docker";
+import { Engine } from "../../src/engine";
+import { gatherUsage } from "../../cli/capacity";
+import { type FakeEngine, type FakeSwarmSpec, startFakeEngine } from "../../harness/fake-engine";
 import { NAME_PATTERN } from "../../src/names";
 import { checkName } from "../../cli/validate";
 import { argvLine, commandLine, type HostScript, hostFiles, installer } from "../../src/hostCommand";
@@ -375,134 +379,62 @@ describe("one naming rule", () => {
 });
 
 describe("host facts", () => {
-    // What `docker` prints on a 3-node swarm's manager: one service with a VIP and a task on each node.
-    const NET = "p".repeat(25);
-    const node = (id: string, addr: string) => ({
-        ID: id,
-        Description: { Hostname: id },
-        Status: { State: "ready", Addr: addr },
-    });
-    const task = (id: string, nodeId: string, addr: string, state = "running") => ({
-        ID: id,
-        ServiceID: "svc",
-        NodeID: nodeId,
-        Status: { State: state },
-        NetworksAttachments: [{ Network: { ID: NET, Spec: { Name: "proxy" } }, Addresses: [`${addr}/24`] }],
-    });
-    function hostRunner(info: object): { run: Runner; calls: string[][] } {
-        const calls: string[][] = [];
-        const answers: [string, unknown][] = [
-            ["docker info", info],
-            ["docker network ls", `${NET}\n`],
-            [
-                "docker network inspect --verbose",
-                [
-                    {
-                        Name: "proxy",
-                        Id: NET,
-                        Driver: "overlay",
-                        Scope: "swarm",
-                        Containers: { lb: { Name: "lb-proxy", IPv4Address: "10.0.1.9/24" } },
-                        Services: {},
-                    },
-                ],
-            ],
-            [
-                "docker network inspect",
-                [
-                    {
-                        Name: "proxy",
-                        Id: NET,
-                        Driver: "overlay",
-                        Scope: "swarm",
-                        Attachable: true,
-                        IPAM: { Config: [{ Subnet: "10.0.1.0/24", Gateway: "10.0.1.1" }] },
-                    },
-                ],
-            ],
-            ["docker service ls", "svc\n"],
-            [
-                "docker service inspect",
-                [
-                    {
-                        ID: "svc",
-                        Spec: { Name: "warm_app" },
-                        Endpoint: { VirtualIPs: [{ NetworkID: NET, Addr: "10.0.1.2/24" }] },
-                    },
-                ],
-            ],
-            ["docker service ps", "t1\nt2\nt3\nt4\n"],
-            [
-                "docker inspect --type task",
-                [
-                    task("t1", "m", "10.0.1.3"),
-                    task("t2", "w1", "10.0.1.4"),
-                    task("t3", "w2", "10.0.1.5"),
-                    task("t4", "w2", "10.0.1.6", "shutdown"),
-                ],
-            ],
-            ["docker node ls", "m\nw1\nw2\n"],
-            [
-                "docker node inspect",
-                [node("m", "192.168.77.1"), node("w1", "192.168.77.2"), node("w2", "192.168.77.3")],
-            ],
-            ["docker version", "1.41\n"],
-            ["ip -j", "[]"],
-        ];
-        return {
-            calls,
-            run: (argv) => {
-                calls.push(argv);
-                const line = argv.join(" ");
-                const hit = answers.find(([prefix]) => line.startsWith(prefix));
-                if (!hit) {
-                    throw new Error(`unexpected command: ${line}`);
-                }
-                return typeof hit[1] === "string" ? hit[1] : JSON.stringify(hit[1]);
-            },
-        };
+    // The program's read at preview, through the Engine API (the tools' reader) against the fake Engine API;
+    // the routes come through the runner, here a stand-in printing no routes.
+    const noRoutes: Runner = () => "[]";
+    async function withFake<T>(spec: Partial<FakeSwarmSpec>, fn: (f: FakeEngine) => Promise<T>): Promise<T> {
+        const fake = await startFakeEngine({
+            services: 3,
+            replicas: 2,
+            history: 1,
+            nodes: 3,
+            subnet: "10.0.1.0/24",
+            ...spec,
+        });
+        try {
+            return await fn(fake);
+        } finally {
+            await fake.close();
+        }
     }
-    const manager = {
-        Name: "m",
-        Swarm: {
-            LocalNodeState: "active",
-            ControlAvailable: true,
-            NodeID: "m",
-            Cluster: { DefaultAddrPool: ["10.0.0.0/8"] },
-        },
-    };
 
-    it("counts one load-balancer address per node that runs a task on the network, as `swarm-proxy capacity` does", () => {
-        const { run } = hostRunner(manager);
-        const facts = readHostFacts(run, "here", "proxy");
-        // 1 VIP + 3 live task endpoints + 3 load balancers (manager, w1, w2); the shut-down task holds nothing.
-        assert.strictEqual(facts.inUse.proxy, 7);
-        assert.strictEqual(facts.usage?.lbEndpoints, 3);
-        assert.deepStrictEqual(facts.defaultAddressPools, ["10.0.0.0/8"]);
+    it("counts one load-balancer address per node that runs a task on the network, as `swarm-proxy capacity` does", async () => {
+        await withFake({}, async (fake) => {
+            const facts = await readHostFacts(new Engine({ host: fake.host }), noRoutes, "here", "proxy");
+            // 3 VIPs + 6 live task endpoints + 3 load balancers (tasks on every node); finished tasks hold nothing.
+            assert.strictEqual(facts.inUse.proxy, 12);
+            assert.strictEqual(facts.usage?.lbEndpoints, 3);
+            assert.deepStrictEqual(facts.defaultAddressPools, ["10.0.0.0/8"]);
+            const tools = countUsage(await gatherUsage(new Engine({ host: fake.host }), "proxy", "node0"));
+            assert.strictEqual(facts.inUse.proxy, tools.inUse);
+            assert.ok(facts.networks.some((n) => n.name === "proxy" && n.subnets[0] === "10.0.1.0/24"));
+        });
     });
-    it("reads a fixed number of times, and never service or task lists on a node that is not a manager", () => {
-        const { run, calls } = hostRunner(manager);
-        readHostFacts(run, "here", "proxy");
-        assert.strictEqual(calls.length, 12);
-        const worker = hostRunner({
-            Name: "node-2",
-            Swarm: { LocalNodeState: "active", ControlAvailable: false, NodeID: "w1" },
+    it("reads a fixed number of times whatever the number of services, and never service or task lists on a worker", async () => {
+        const calls = async (services: number) =>
+            withFake({ services }, async (fake) => {
+                await readHostFacts(new Engine({ host: fake.host }), noRoutes, "here", "proxy");
+                return fake.requests.length;
+            });
+        assert.strictEqual(await calls(300), await calls(3));
+        await withFake({ role: "worker" }, async (fake) => {
+            await assert.rejects(
+                readHostFacts(new Engine({ host: fake.host }), noRoutes, "ssh root@198.18.0.2:22", "proxy"),
+                {
+                    message:
+                        'swarm-proxy:connection: the host at ssh root@198.18.0.2:22 is a swarm worker (node "host0", ID node0), not a manager: ' +
+                        'the swarm network "proxy" is created and removed only on a manager, and only a manager can read the stacks\' services ' +
+                        "and tasks. Point the connection at a manager (`docker node ls --filter role=manager` on any manager lists them). Nothing was changed.",
+                },
+            );
+            assert.deepStrictEqual(fake.requests, ["GET /info"]);
         });
-        assert.throws(() => readHostFacts(worker.run, "ssh root@198.18.0.2:22", "proxy"), {
-            message:
-                'swarm-proxy:connection: the host at ssh root@198.18.0.2:22 is a swarm worker (node "node-2", ID w1), not a manager: ' +
-                'the swarm network "proxy" is created and removed only on a manager, and only a manager can read the stacks\' services ' +
-                "and tasks. Point the connection at a manager (`docker node ls --filter role=manager` on any manager lists them). Nothing was changed.",
+        await withFake({ role: "inactive" }, async (fake) => {
+            await assert.rejects(
+                readHostFacts(new Engine({ host: fake.host }), noRoutes, "here", "proxy"),
+                /the host at here is not in an active swarm \(LocalNodeState=inactive\)/,
+            );
         });
-        assert.deepStrictEqual(
-            worker.calls.map((c) => c.slice(0, 2).join(" ")),
-            ["docker info"],
-        );
-        const inactive = hostRunner({ Name: "lone", Swarm: { LocalNodeState: "inactive" } });
-        assert.throws(
-            () => readHostFacts(inactive.run, "here", "proxy"),
-            /the host at here is not in an active swarm \(LocalNodeState=inactive\)/,
-        );
     });
     it("reads route destinations, without the default route", () => {
         assert.deepStrictEqual(

@@ -1,23 +1,37 @@
-// The Engine API as the tools use it: dockerode underneath, typed to the fields we read, with every
-// failure turned into one operator-facing message (dockerd unreachable, not a swarm manager, API error).
+// The one reader of the Engine API, used by the program at preview and by the operator tools alike: dockerode
+// underneath, typed to the fields we read, with every failure turned into one operator-facing message
+// (dockerd unreachable, not a swarm manager, API error). It reaches dockerd through a socket or TCP address,
+// or over SSH as the docker CLI does (`ssh HOST docker system dial-stdio`, the system ssh client, checking
+// the pinned host key).
 import { readFileSync } from "node:fs";
+import * as http from "node:http";
 import { join } from "node:path";
 import Docker from "dockerode";
-import type {
-    EngineContainer,
-    EngineInfo,
-    EngineNetwork,
-    EngineNode,
-    EngineService,
-    EngineTask,
-    EngineVersion,
-    SwarmInfo,
-} from "../src/docker";
-import { swarmRole } from "../src/docker";
-import { CliError, errorMessage } from "./errors";
+import {
+    type EngineContainer,
+    type EngineInfo,
+    type EngineNetwork,
+    type EngineNode,
+    type EngineService,
+    type EngineTask,
+    type EngineVersion,
+    type SwarmInfo,
+    type UsageInput,
+    swarmRole,
+} from "./docker";
+import { HostKeyError, type SshTarget, sshDial } from "./ssh";
 
-// The Docker object types and their pure helpers live in src/docker.ts, shared with the program.
-export * from "../src/docker";
+/** An error meant for the operator: its message is printed as is, without a stack trace. */
+export class EngineError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "EngineError";
+    }
+}
+
+function errorText(e: unknown): string {
+    return e instanceof Error ? e.message : String(e);
+}
 
 export interface ServiceSpecInput {
     Name: string;
@@ -71,15 +85,6 @@ export function describeDockerHost(host: string | undefined = envDockerHost()): 
     return host ?? "unix:///var/run/docker.sock";
 }
 
-const HOST_FORM = "unix:///path/to/docker.sock or tcp://HOST:PORT";
-
-export function checkDockerHost(key: string, value: string): string {
-    if (/^unix:\/\/\/[^\0]+$/.test(value) || /^tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}$/.test(value)) {
-        return value;
-    }
-    throw new CliError(`${key}: ${JSON.stringify(value)} is not ${HOST_FORM}`);
-}
-
 /**
  * dockerode's connection to `host`, every key given: docker-modem fills the keys left out from this process's
  * DOCKER_HOST, which must not decide which dockerd a command talks to. TLS as the docker CLI decides it
@@ -113,20 +118,46 @@ export function connectionOptions(host: string, env: NodeJS.ProcessEnv = process
     };
 }
 
+export interface EngineOptions {
+    /** unix:// or tcp:// address; undefined: the local socket, found as the docker CLI finds it. */
+    host?: string;
+    /** dockerd on the host at the other end of SSH (then `host` is not used). */
+    ssh?: SshTarget;
+    timeoutMs?: number;
+    /** What to check when dockerd cannot be reached, for the message. */
+    unreachableHint?: string;
+}
+
 export class Engine {
     readonly docker: Docker;
+    /** The unix:// or tcp:// address, when dockerd is reached that way (for commands the operator can paste). */
+    readonly host: string | undefined;
     /** Where dockerd is, for messages. */
     readonly where: string;
     /** Engine API calls made, so the benchmark can show the count does not grow with the services. */
     calls = 0;
+    private readonly unreachableHint: string;
 
-    /** `host` undefined: the local socket, found as the docker CLI finds it. */
-    constructor(
-        readonly host: string | undefined = envDockerHost(),
-        timeoutMs = 60_000,
-    ) {
-        this.where = describeDockerHost(host);
-        this.docker = new Docker({ ...(host === undefined ? {} : connectionOptions(host)), timeout: timeoutMs });
+    constructor(o: EngineOptions = {}) {
+        const timeout = o.timeoutMs ?? 60_000;
+        this.unreachableHint = o.unreachableHint ?? "is it running, and is DOCKER_HOST right?";
+        if (o.ssh) {
+            const target = o.ssh;
+            this.host = undefined;
+            this.where = `ssh ${target.user}@${target.host}:${target.port}`;
+            // A new ssh per request, closed with it (no keep-alive): nothing is left running after a read.
+            const agent = new http.Agent({ keepAlive: false });
+            (agent as unknown as { createConnection: () => unknown }).createConnection = () =>
+                sshDial(target, ["docker", "system", "dial-stdio"]);
+            // The host name is only the HTTP Host header: the connection is the ssh child's stdio.
+            // The typings omit the agent option, which docker-modem passes to every request.
+            const options = { protocol: "http", host: "docker", port: 80, socketPath: undefined, agent, timeout };
+            this.docker = new Docker(options as Docker.DockerOptions);
+        } else {
+            this.host = o.host ?? envDockerHost();
+            this.where = describeDockerHost(this.host);
+            this.docker = new Docker({ ...(this.host === undefined ? {} : connectionOptions(this.host)), timeout });
+        }
     }
 
     private async call<T>(what: string, fn: () => Promise<unknown>): Promise<T> {
@@ -139,23 +170,21 @@ export class Engine {
     }
 
     translate(what: string, e: unknown): Error {
-        if (e instanceof CliError) {
+        if (e instanceof EngineError || e instanceof HostKeyError) {
             return e;
         }
         const d = asDockerodeError(e);
         if (d.statusCode === undefined) {
             if (d.code !== undefined && UNREACHABLE.has(d.code)) {
-                return new CliError(
-                    `cannot reach dockerd at ${this.where} (${d.code}): is it running, and is DOCKER_HOST (or --host) right?`,
-                );
+                return new EngineError(`cannot reach dockerd at ${this.where} (${d.code}): ${this.unreachableHint}`);
             }
-            return new CliError(`${what}: talking to dockerd at ${this.where} failed: ${errorMessage(e)}`);
+            return new EngineError(`${what}: talking to dockerd at ${this.where} failed: ${errorText(e)}`);
         }
         const msg = apiMessage(e) ?? "";
         if (d.statusCode === 503 && /not a swarm manager|not part of a swarm/i.test(msg)) {
-            return new CliError(`${what}: ${msg.trim()} (dockerd at ${this.where}); run this on a swarm manager`);
+            return new EngineError(`${what}: ${msg.trim()} (dockerd at ${this.where}); run this on a swarm manager`);
         }
-        return new CliError(`${what}: dockerd answered ${d.statusCode}: ${msg.trim()}`);
+        return new EngineError(`${what}: dockerd answered ${d.statusCode}: ${msg.trim()}`);
     }
 
     info(): Promise<EngineInfo> {
@@ -264,18 +293,54 @@ export class Engine {
         const info = await this.info();
         const role = swarmRole(info);
         if (role === "inactive") {
-            throw new CliError(
+            throw new EngineError(
                 `dockerd at ${this.where} is not in an active swarm (LocalNodeState=${info.Swarm?.LocalNodeState ?? "inactive"}${
                     info.Swarm?.Error ? `: ${info.Swarm.Error}` : ""
                 }); run this on a swarm manager`,
             );
         }
         if (role === "worker") {
-            throw new CliError(
+            throw new EngineError(
                 `dockerd at ${this.where} is a swarm worker, not a manager; run this on a swarm manager`,
             );
         }
         const version = await this.version();
         return { info, version };
     }
+}
+
+/** What the caller has read already, so it is not read twice. */
+export interface Prefetched {
+    services?: EngineService[];
+    apiVersion?: string;
+}
+
+/**
+ * Reads what countUsage needs for one overlay (found in the network list) in a fixed number of calls whatever
+ * the number of services: verbose inspect, services, tasks, nodes and the API version. The one read behind
+ * the preview's figure and `swarm-proxy capacity`'s.
+ */
+export async function readUsage(
+    engine: Engine,
+    network: EngineNetwork,
+    localNodeId: string | undefined,
+    pre: Prefetched = {},
+): Promise<UsageInput> {
+    const [verbose, services, tasks, nodes, apiVersion] = await Promise.all([
+        engine.network(network.Id, true),
+        pre.services ? Promise.resolve(pre.services) : engine.services(),
+        engine.tasks(),
+        engine.nodes(),
+        pre.apiVersion ? Promise.resolve(pre.apiVersion) : engine.version().then((v) => v.ApiVersion),
+    ]);
+    // The list view lacks Status; the inspect view has it on engines that report IPsInUse.
+    return {
+        network: { ...network, Status: verbose.Status ?? network.Status },
+        verbose,
+        services,
+        tasks,
+        nodes,
+        apiVersion,
+        localNodeId,
+    };
 }
