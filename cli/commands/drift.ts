@@ -19,7 +19,7 @@ import { CliError, EXIT_ERROR, errorMessage } from "../errors";
 import type { LogSource } from "../logscan";
 import { hostScriptsDir, packageRoot, resolveStackFile } from "../package";
 import { type StackConfig, readStackConfig } from "../stackconfig";
-import { checkInt, checkName, checkNumber, checkSince } from "../validate";
+import { checkName, checkSince } from "../validate";
 import { type Command, type Io, command, connect, dockerHostOf, emit } from "./command";
 import {
     type Common,
@@ -83,13 +83,20 @@ export interface DriftCommandOptions {
     jsonOut?: string;
 }
 
-/** --min-free: a count of addresses, or a share of the assignable ones ("10%"). */
+const MAX_MIN_FREE = 1 << 30;
+const MIN_FREE_FORM = `a count of addresses (0 to ${MAX_MIN_FREE}) or a share of the assignable ones (0% to 100%, e.g. 10%)`;
+
+/** --min-free: a count of addresses, or a share of the assignable ones ("10%"); one message for both forms. */
 export function parseMinFree(value: string): MinFree {
     const pct = /^(\d+(?:\.\d+)?)%$/.exec(value);
-    if (pct) {
-        return { percent: checkNumber("--min-free", pct[1], 0, 100) };
+    if (pct && Number(pct[1]) <= 100) {
+        return { percent: Number(pct[1]) };
     }
-    return { count: checkInt("--min-free", value, 0, 1 << 30) };
+    const count = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!pct && Number.isSafeInteger(count) && count <= MAX_MIN_FREE) {
+        return { count };
+    }
+    throw new CliError(`--min-free: ${JSON.stringify(value)} is not ${MIN_FREE_FORM}`);
 }
 
 export function parseDrift(v: Values): DriftCommandOptions {

@@ -1000,5 +1000,15 @@ describe("tools: input checks and the command line", () => {
         assert.match(mode.err, /--mode: "sideways" is not one of concurrent, teardown/);
         const drift = await run(["drift"]);
         assert.match(drift.err, /--stack-config: required for drift/);
+        for (const bad of ["101%", "-1", "ten", "5.5"]) {
+            const minFree = await run(["drift", "--stack-config", "Pulumi.prod.yaml", `--min-free=${bad}`]);
+            assert.equal(minFree.code, 2);
+            assert.ok(
+                minFree.err.includes(
+                    `--min-free: "${bad}" is not a count of addresses (0 to 1073741824) or a share of the assignable ones (0% to 100%, e.g. 10%)`,
+                ),
+                minFree.err,
+            );
+        }
     });
 });
