@@ -1,7 +1,7 @@
-// The Docker objects as the Engine API returns them (and `docker ... inspect` prints them), typed to the fields
-// this project reads, and the one count of addresses in use on an overlay. The program (at preview, through
-// the `docker` CLI on the host) and the operator tools (through the Engine API) read the same objects and
-// count with the same function, so `swarm-proxy capacity` and `pulumi preview` agree on the number.
+// The Docker objects as the Engine API returns them, typed to the fields this project reads, and the one count
+// of addresses in use on an overlay. The program (at preview) and the operator tools read them through the
+// same client (engine.ts) and count with the same function, so `swarm-proxy capacity` and `pulumi preview`
+// agree on the number.
 import { RESERVED_PER_SUBNET, assignableAddresses } from "./subnet";
 
 export interface EngineInfo {
