@@ -5,15 +5,8 @@ import * as child_process from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../sandbox";
+import type { Sandbox } from "../sandbox";
 import { enginePlugins, PulumiProject, repoRoot, type RunResult } from "./pulumi";
-
-// test/drift and test/multinode still call harness/sandbox.ts's sync forms by these older names.
-export type { Sandbox } from "../sandbox";
-/** Starts (or reuses) instance `name` and points this process's DOCKER_HOST at it. */
-export const sandboxUp = (name: string): Sandbox => sandboxUpSync({ name, exportDockerHost: true });
-export const sandboxSeed = sandboxSeedSync;
-export const sandboxDown = (sb: Sandbox): void => sandboxDownSync(sb.name);
 
 export function docker(args: string[]): string {
     return child_process.execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();

@@ -10,16 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DriftReport, Finding } from "../../cli/drift";
 import { enginePlugins, PulumiProject, repoRoot } from "../../harness/engine/pulumi";
-import {
-    docker,
-    networkId,
-    networkSubnet,
-    runningTasks,
-    sandboxConfig,
-    sandboxDown,
-    sandboxUp,
-    type Sandbox,
-} from "../../harness/engine/swarm-fixture";
+import { docker, networkId, networkSubnet, runningTasks, sandboxConfig } from "../../harness/engine/swarm-fixture";
+import { type Sandbox, sandboxDownSync, sandboxUpSync } from "../../harness/sandbox";
 import { runBin } from "../tools/bin";
 
 const SANDBOX = process.env.SWARM_DRIFT_SANDBOX ?? "drift-tier";
@@ -179,7 +171,7 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
             `the drift tier runs only on the real plugins; missing: ${missing.join(", ")} (see README "The Pulumi plugins")`,
         );
         tmp = mkdtempSync(join(tmpdir(), "spx-drift-"));
-        sb = sandboxUp(SANDBOX);
+        sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
         // A previous run's leftovers: start from the reference host's before state again.
         if (
             docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" ||
@@ -222,7 +214,7 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
     after(() => {
         p?.cleanup();
         if (tmp) rmSync(tmp, { recursive: true, force: true });
-        if (sb && !process.env.SWARM_DRIFT_KEEP) sandboxDown(sb);
+        if (sb && !process.env.SWARM_DRIFT_KEEP) sandboxDownSync(sb.name);
     });
 
     it("state made before the redeploy token previews clean with it (no change to any existing stack)", async () => {

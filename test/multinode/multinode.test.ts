@@ -18,8 +18,6 @@ import {
     type ProgramState,
     runningTasks,
     sandboxConfig,
-    sandboxDown,
-    sandboxSeed,
     stackNames,
     swarmProject,
     taskAddresses,
@@ -27,6 +25,7 @@ import {
     upWithEvents,
     type RawStackConfig,
 } from "../../harness/engine/swarm-fixture";
+import { sandboxDownSync, sandboxSeedSync } from "../../harness/sandbox";
 import { runBin } from "../tools/bin";
 
 const SANDBOX = process.env.SWARM_MULTINODE_SANDBOX ?? "spx-multinode";
@@ -125,7 +124,7 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
                 stdio: "ignore",
             });
         }
-        sandboxSeed(sb);
+        sandboxSeedSync(sb);
         ssh = sshUp(sb);
         privateKey = fs.readFileSync(ssh.keyFile, "utf8");
         // The reference host's runbook step 1, now over SSH: the live subnet and the live network's ID to adopt.
@@ -167,7 +166,7 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         p?.cleanup();
         if (sb && !process.env.SWARM_MULTINODE_KEEP) {
             sshDown(sb, ssh);
-            sandboxDown(sb);
+            sandboxDownSync(sb.name);
         }
     });
 
