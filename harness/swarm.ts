@@ -2,13 +2,14 @@
 // string), the Engine API over the unix socket where a test needs many calls, the host scripts in both forms
 // there are (installed by the program's installer and run as the program runs them, or run directly from the
 // repository as the operator tools do), and the CLI's capacity probe.
-import { execFile, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { probeFree } from "../cli/capacity";
 import { Engine } from "../src/engine";
+import { docker as dockerCli } from "./docker";
 import { silentProgress } from "../cli/progress";
 import { argvLine, installer } from "../src/hostCommand";
 import { type Sandbox, sandboxUp } from "./sandbox";
@@ -57,14 +58,9 @@ export function run(file: string, args: string[], opts: RunOptions = {}): Promis
     });
 }
 
-/** The Docker CLI; throws with its stderr on failure. */
+/** The Docker CLI (harness/docker.ts) at the swarm tier's sandbox; throws with its stderr on failure. */
 export function docker(args: string[], timeoutMs = 120_000): Promise<string> {
-    return new Promise((resolve, reject) => {
-        execFile("docker", args, { env: env(), timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-            if (err) reject(new Error(`docker ${args.join(" ")}: ${stderr.trim() || err.message}`));
-            else resolve(stdout);
-        });
-    });
+    return dockerCli(args, { env: env(), timeoutMs });
 }
 
 export const lines = (s: string): string[] =>

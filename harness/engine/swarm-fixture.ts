@@ -1,16 +1,15 @@
 // What the engine tests and bench/outage.ts share beside their sandbox instance (../sandbox.ts): this
 // repository's program run by the real CLI as an operator runs it (pulumi.ts), and the engine's event stream
 // with the time each event reached us.
-import * as child_process from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import { dockerSync } from "../docker";
 import type { Sandbox } from "../sandbox";
 import { enginePlugins, PulumiProject, repoRoot, type RunResult } from "./pulumi";
 
-export function docker(args: string[]): string {
-    return child_process.execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
-}
+/** The Docker CLI (harness/docker.ts) at this process's DOCKER_HOST, the tier's sandbox. */
+export const docker = (args: string[]): string => dockerSync(args);
 
 /** Running tasks as "service taskID" lines, sorted: equal before and after means no task was restarted. */
 export function runningTasks(): string[] {

@@ -5,23 +5,16 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { main } from "../../cli/main";
+import { docker as dockerCli } from "../../harness/docker";
 import type { Sandbox } from "../../harness/sandbox";
 import { waitFor } from "../../harness/wait";
 
 const execFileP = promisify(execFile);
 export const root = join(__dirname, "..", "..");
 
-export async function docker(sb: Sandbox, args: string[]): Promise<string> {
-    try {
-        const { stdout } = await execFileP("docker", args, {
-            env: { ...process.env, DOCKER_HOST: sb.dockerHost },
-            maxBuffer: 64 * 1024 * 1024,
-        });
-        return stdout;
-    } catch (e) {
-        const err = e as { stderr?: string; message: string };
-        throw new Error(`docker ${args.join(" ")}: ${err.stderr ?? err.message}`);
-    }
+/** The Docker CLI (harness/docker.ts) at this tier's own instance. */
+export function docker(sb: Sandbox, args: string[]): Promise<string> {
+    return dockerCli(args, { host: sb.dockerHost });
 }
 
 export async function script(sb: Sandbox, name: string, args: string[]): Promise<string> {

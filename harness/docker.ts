@@ -1,0 +1,47 @@
+// The docker CLI as the harness calls it: argv only (no shell), the dockerd named by `host` or else this
+// process's DOCKER_HOST, and docker's own stderr in the error when it fails.
+import { execFile, execFileSync } from "node:child_process";
+
+export interface DockerCall {
+    /** unix:// or tcp:// address of the dockerd; undefined: this process's DOCKER_HOST. */
+    host?: string;
+    timeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+}
+
+function envOf(o: DockerCall): NodeJS.ProcessEnv {
+    const env = o.env ?? process.env;
+    return o.host === undefined ? env : { ...env, DOCKER_HOST: o.host };
+}
+
+function failure(args: string[], stderr: string, message: string): Error {
+    return new Error(`docker ${args.join(" ")}: ${stderr.trim() || message}`);
+}
+
+/** docker ARGS; resolves to its stdout. */
+export function docker(args: string[], o: DockerCall = {}): Promise<string> {
+    return new Promise((resolve, reject) => {
+        execFile(
+            "docker",
+            args,
+            { env: envOf(o), timeout: o.timeoutMs ?? 120_000, maxBuffer: 64 << 20 },
+            (err, stdout, stderr) => (err ? reject(failure(args, stderr, err.message)) : resolve(stdout)),
+        );
+    });
+}
+
+/** docker ARGS, waiting for it; its stdout, trimmed. */
+export function dockerSync(args: string[], o: DockerCall = {}): string {
+    try {
+        return execFileSync("docker", args, {
+            encoding: "utf8",
+            env: envOf(o),
+            timeout: o.timeoutMs ?? 120_000,
+            maxBuffer: 64 << 20,
+            stdio: ["ignore", "pipe", "pipe"],
+        }).trim();
+    } catch (e) {
+        const err = e as { stderr?: string; message: string };
+        throw failure(args, err.stderr ?? "", err.message);
+    }
+}
