@@ -4,18 +4,11 @@ import * as assert from "node:assert/strict";
 import { type UsageInput, countUsage } from "../../cli/capacity";
 import { escapeXml, lineChartSvg, niceStep } from "../../cli/chart";
 import { commandLine } from "../../cli/command";
-import {
-    type FixContext,
-    autoFixes,
-    liveFindings,
-    parsePreviewJson,
-    parseStackExport,
-    previewFindings,
-    renderCommand,
-    renderDriftMarkdown,
-    summarize,
-    withRemedies,
-} from "../../cli/drift";
+import { liveFindings } from "../../cli/drift-live";
+import { parsePreviewJson, previewFindings } from "../../cli/drift-preview";
+import { type FixContext, autoFixes, renderCommand, withRemedies } from "../../cli/drift-remedy";
+import { renderDriftMarkdown, summarize } from "../../cli/drift-report";
+import { parseStackExport } from "../../cli/drift-state";
 import type { EngineNetwork, EngineService, EngineTask } from "../../src/docker";
 import { CliError } from "../../cli/errors";
 import { planPrune } from "../../cli/guard";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { CapacityReport } from "../../cli/capacity";
-import type { DriftReport } from "../../cli/drift";
+import type { DriftReport } from "../../cli/drift-report";
 import type { GuardReport } from "../../cli/guard";
 import type { LeakReport } from "../../cli/leakprobe";
 import type { SurveyReport } from "../../cli/survey";
