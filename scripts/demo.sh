@@ -28,10 +28,10 @@ bash sandbox/seed.sh
 export PULUMI_BACKEND_URL="file://$root/.pulumi-state"
 export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE:-sandbox-demo}
 mkdir -p .pulumi-state
-# The Pulumi CLI on this project (scripts/pulumi.ts): plain `pulumi` where the real language host and providers
+# The Pulumi CLI on this project (harness/run-pulumi.ts): plain `pulumi` where the real language host and providers
 # are installed (on PATH or in the plugin cache), as an operator runs it; on a machine without them it falls
 # back to stand-ins and says which.
-p() { ./scripts/node.sh npx ts-node --transpile-only scripts/pulumi.ts "$@"; }
+p() { ./scripts/node.sh npx ts-node --transpile-only harness/run-pulumi.ts "$@"; }
 plugins=$(p --engine-plugins)
 stack=sandbox-demo
 if ! p stack select "$stack" 2>/dev/null; then

@@ -2,7 +2,7 @@
 // `--client=<address>` (what the Automation API calls an inline program) and calls back into the
 // language-runtime server here. The FALLBACK for a machine without `pulumi-language-nodejs` (plugins.ts), and
 // how the harness's own smoke tests serve small programs. Shared by the engine harness (pulumi.ts) and the
-// demo's wrapper scripts/pulumi.ts; also where both find the CLI.
+// demo's wrapper harness/run-pulumi.ts; also where both find the CLI.
 import * as child_process from "node:child_process";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";

@@ -1,5 +1,5 @@
 // STAND-IN for the real command provider (pulumi/pulumi-command, `pulumi-resource-command`), used only by the
-// engine tests and the sandbox wrapper (scripts/pulumi.ts) on machines where the real provider cannot be built:
+// engine tests and the sandbox wrapper (harness/run-pulumi.ts) on machines where the real provider cannot be built:
 // the Go module proxy here does not serve its module. It is NOT the provider production runs use, and nothing in
 // the operator docs may point at it.
 //

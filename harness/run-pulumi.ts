@@ -5,15 +5,15 @@
 // this process and is served to the CLI inline (`--client`); without the command provider the CLI finds the
 // test stand-in on PATH.
 //
-//   ./scripts/node.sh npx ts-node --transpile-only scripts/pulumi.ts <pulumi args>
-//   ./scripts/node.sh npx ts-node --transpile-only scripts/pulumi.ts --engine-plugins   # which are real, as JSON
+//   ./scripts/node.sh npx ts-node --transpile-only harness/run-pulumi.ts <pulumi args>
+//   ./scripts/node.sh npx ts-node --transpile-only harness/run-pulumi.ts --engine-plugins   # which are real, as JSON
 //
 // The caller's environment is passed on (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, SWARM_PROXY_MAINTENANCE,
 // DOCKER_HOST, ...); plugin download and the update check are off. The exit code is the CLI's.
 import * as child_process from "node:child_process";
 import * as path from "node:path";
-import { enginePath, programFromModule, repoRoot, toolchainBin, withLanguageServer } from "../harness/engine/inline";
-import { allReal, describePlugins, findPlugins } from "../harness/engine/plugins";
+import { enginePath, programFromModule, repoRoot, toolchainBin, withLanguageServer } from "./engine/inline";
+import { allReal, describePlugins, findPlugins } from "./engine/plugins";
 
 const PROGRAM_COMMANDS = new Set(["up", "update", "preview", "pre"]);
 
@@ -56,7 +56,7 @@ async function main(): Promise<number> {
     };
     delete env.PULUMI_IGNORE_AMBIENT_PLUGINS; // the plugins are found on PATH or in the plugin cache
     if (!needsProgram(args)) return (await run(cli, args, env)).code;
-    console.error(`scripts/pulumi.ts: ${describePlugins(plugins)}`);
+    console.error(`harness/run-pulumi.ts: ${describePlugins(plugins)}`);
     if (plugins.language.path) return (await run(cli, args, env)).code;
     const program = programFromModule(path.join(repoRoot, "index.ts"));
     const r = await withLanguageServer(program, (address) =>
@@ -68,7 +68,7 @@ async function main(): Promise<number> {
 main().then(
     (code) => process.exit(code),
     (e: Error) => {
-        console.error(`scripts/pulumi.ts: ${e.message}`);
+        console.error(`harness/run-pulumi.ts: ${e.message}`);
         process.exit(1);
     },
 );
