@@ -2,7 +2,8 @@
 // grow with the services). Fake Engine API for the sizes; with --real, also a real dockerd (DOCKER_HOST)
 // carrying 1000 zero-replica vip services on a throwaway /16.
 // Usage: ts-node --transpile-only bench/capacity.ts [--real] [--services N]
-import { countUsage, gatherUsage } from "../cli/capacity";
+import { countUsage } from "../src/docker";
+import { gatherUsage } from "../cli/capacity";
 import { Engine, describeDockerHost } from "../src/engine";
 import { gatherSurvey } from "../cli/survey";
 import { startFakeEngine } from "../harness/fake-engine";

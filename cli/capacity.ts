@@ -7,9 +7,6 @@ import { randomBytes } from "node:crypto";
 import { type EngineNetwork, type EngineService, type Usage, type UsageInput, vipOn } from "../src/docker";
 import { type Engine, type Prefetched, readUsage } from "../src/engine";
 
-// The count itself is the program's (src/docker.ts): one number for `capacity` and `pulumi preview`.
-export { countUsage } from "../src/docker";
-export type { Usage, UsageInput } from "../src/docker";
 import { commandLine } from "./command";
 import { CliError, errorMessage } from "./errors";
 import type { Progress } from "./progress";

@@ -1,6 +1,6 @@
 // The drift check's live checks, pure: from the networks, services, address usage and VIP failures read from
 // dockerd, what Pulumi cannot see — the network, the stacks and what is attached, replicas, capacity, VIP failures.
-import type { Usage } from "./capacity";
+import type { Usage } from "../src/docker";
 import { type EngineNetwork, type EngineService, serviceOnNetwork, stackOf, subnetsOf } from "../src/docker";
 import type { Finding } from "./drift-types";
 import type { LogSource, VipFailure } from "./logscan";

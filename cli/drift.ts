@@ -1,7 +1,8 @@
 // Drift for scheduled CI: what Pulumi sees (a refresh-preview that must show no changes) plus what it
 // cannot see — the stacks are Command resources without Read, so refresh never notices a stack removed
 // or a service detached; `proxy` recreated out of band; the address space running low; VIP failures.
-import { type CapacityReport, type Usage, countUsage, gatherUsage } from "./capacity";
+import { type Usage, countUsage } from "../src/docker";
+import { type CapacityReport, gatherUsage } from "./capacity";
 import { childEnv } from "./child";
 import { type MinFree, liveFindings } from "./drift-live";
 import { type PreviewSource, previewFindings, readPreview } from "./drift-preview";

@@ -1,6 +1,7 @@
 // `swarm-proxy capacity`: addresses assignable, in use, free and headroom on one overlay; --probe measures
 // the real free space by allocation, so leaked addresses show as unaccounted.
-import { type CapacityReport, countUsage, gatherUsage, probeFree, renderCapacity } from "../capacity";
+import { countUsage } from "../../src/docker";
+import { type CapacityReport, gatherUsage, probeFree, renderCapacity } from "../capacity";
 import { CliError, EXIT_OK } from "../errors";
 import { checkName } from "../validate";
 import { type Command, type Io, command, connect, emit } from "./command";

@@ -1,7 +1,7 @@
 // The CLI's pure parts: address counting, leak arithmetic, the chart, log matching, the prune plan, config
 // and preview parsing, drift findings and their report, input checks.
 import * as assert from "node:assert/strict";
-import { type UsageInput, countUsage } from "../../cli/capacity";
+import { type UsageInput, countUsage } from "../../src/docker";
 import { escapeXml, lineChartSvg, niceStep } from "../../cli/chart";
 import { commandLine } from "../../cli/command";
 import { liveFindings } from "../../cli/drift-live";
