@@ -10,7 +10,7 @@ import { NixosRebuild } from "./components/nixosRebuild";
 import { ParallelTeardown } from "./components/parallelTeardown";
 import { ProxyNetwork } from "./components/proxyNetwork";
 import { SwarmStack } from "./components/swarmStack";
-import { type Config, PROJECT, WINDOW_ENV } from "./config";
+import { type Config, PROJECT } from "./config";
 import { type HostFacts, type Runner } from "./src/hostFacts";
 import { sshOptions } from "./src/ssh";
 import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
@@ -234,7 +234,6 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         networkName: cfg.network.name,
         replacing: checked.replacing,
         windowOpen: cfg.maintenance.windowOpen,
-        windowEnv: WINDOW_ENV,
         dryRun: input.dryRun,
     });
     if (refusal) {
@@ -243,7 +242,6 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     const allowStacks = cfg.maintenance.allowStacks ?? cfg.stacks.map((s) => s.name);
     const windowHook = maintenanceWindowHook({
         windowOpen: cfg.maintenance.windowOpen,
-        windowEnv: WINDOW_ENV,
         dryRun: input.dryRun,
         checkQuiescent: () => quiescent(input.runner, target, allowStacks),
     });

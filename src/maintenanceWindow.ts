@@ -5,31 +5,27 @@
 // stored in state with the resource and its code is this run's: it sees this run's window. Inside the window
 // the hook checks, once per run and before the first delete, that the host is quiescent.
 import * as pulumi from "@pulumi/pulumi";
+import { WINDOW_ENV } from "../config";
 
 export const WINDOW_HOOK = "swarm-proxy-maintenance-window";
 
 export interface WindowArgs {
     windowOpen: boolean;
-    /** The environment variable that opens the window for one run. */
-    windowEnv: string;
     /** True during `pulumi preview`: nothing is deleted then, so the hook only says what `up` would refuse. */
     dryRun: boolean;
     /** Throws, naming the stacks, when the host is not quiescent. Called at most once per run. */
     checkQuiescent: () => void;
 }
 
-function howToOpen(windowEnv: string): string {
-    return (
-        `Open the window for one run with \`${windowEnv}=open pulumi up\`, or set it with ` +
-        "`pulumi config set --path maintenance.windowOpen true`."
-    );
-}
+const HOW_TO_OPEN =
+    `Open the window for one run with \`${WINDOW_ENV}=open pulumi up\`, or set it with ` +
+    "`pulumi config set --path maintenance.windowOpen true`.";
 
 /** Why `pulumi up` refuses to delete `what` now (the window is closed). */
-export function deleteRefusal(what: string, windowEnv: string): string {
+export function deleteRefusal(what: string): string {
     return (
         `outside the maintenance window: this update would delete ${what}, which takes it down; ` +
-        `disruptive steps run only in a maintenance window. ${howToOpen(windowEnv)} Nothing was torn down.`
+        `disruptive steps run only in a maintenance window. ${HOW_TO_OPEN} Nothing was torn down.`
     );
 }
 
@@ -37,7 +33,6 @@ export function deleteRefusal(what: string, windowEnv: string): string {
 export function replaceRefusal(a: {
     replacing: boolean;
     windowOpen: boolean;
-    windowEnv: string;
     dryRun: boolean;
     networkName: string;
 }): string | undefined {
@@ -46,7 +41,7 @@ export function replaceRefusal(a: {
     }
     return (
         `this update replaces the network "${a.networkName}", which takes every attached stack down; ` +
-        `it runs only in a maintenance window. ${howToOpen(a.windowEnv)} Nothing was changed.`
+        `it runs only in a maintenance window. ${HOW_TO_OPEN} Nothing was changed.`
     );
 }
 
@@ -62,7 +57,7 @@ export function maintenanceWindowHook(a: WindowArgs): pulumi.ResourceHook {
         WINDOW_HOOK,
         (args) => {
             if (!a.windowOpen) {
-                const refusal = deleteRefusal(describe(args), a.windowEnv);
+                const refusal = deleteRefusal(describe(args));
                 if (!a.dryRun) {
                     throw new Error(refusal);
                 }

@@ -235,7 +235,6 @@ describe("maintenance window", () => {
     const base = {
         replacing: true,
         windowOpen: false,
-        windowEnv: "SWARM_PROXY_MAINTENANCE",
         dryRun: false,
         networkName: "proxy",
     };
@@ -253,7 +252,7 @@ describe("maintenance window", () => {
     });
     it("a refused delete names the resource and how to open the window", () => {
         assert.strictEqual(
-            deleteRefusal("drone-stack (command:local:Command)", "SWARM_PROXY_MAINTENANCE"),
+            deleteRefusal("drone-stack (command:local:Command)"),
             "outside the maintenance window: this update would delete drone-stack (command:local:Command), which takes it down; " +
                 "disruptive steps run only in a maintenance window. Open the window for one run with `SWARM_PROXY_MAINTENANCE=open pulumi up`, " +
                 "or set it with `pulumi config set --path maintenance.windowOpen true`. Nothing was torn down.",
