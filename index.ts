@@ -36,8 +36,7 @@ async function main(): Promise<ProgramOutputs> {
         let facts;
         if (config.survey) {
             const engine = new Engine(c.mode === "local" ? {} : { ssh: c });
-            const where =
-                c.mode === "local" ? `this machine (DOCKER_HOST=${engine.where})` : `ssh ${c.user}@${c.host}:${c.port}`;
+            const where = c.mode === "local" ? `this machine (DOCKER_HOST=${engine.where})` : engine.where;
             facts = await readHostFacts(engine, runner, where, config.network.name);
         }
         return buildProgram({

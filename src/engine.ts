@@ -19,7 +19,7 @@ import {
     type UsageInput,
     swarmRole,
 } from "./docker";
-import { HostKeyError, type SshTarget, sshDial } from "./ssh";
+import { HostKeyError, type SshTarget, sshDialer } from "./ssh";
 
 /** An error meant for the operator: its message is printed as is, without a stack trace. */
 export class EngineError extends Error {
@@ -147,8 +147,8 @@ export class Engine {
             this.where = `ssh ${target.user}@${target.host}:${target.port}`;
             // A new ssh per request, closed with it (no keep-alive): nothing is left running after a read.
             const agent = new http.Agent({ keepAlive: false });
-            (agent as unknown as { createConnection: () => unknown }).createConnection = () =>
-                sshDial(target, ["docker", "system", "dial-stdio"]);
+            const dial = sshDialer(target, ["docker", "system", "dial-stdio"]);
+            (agent as unknown as { createConnection: () => unknown }).createConnection = dial;
             // The host name is only the HTTP Host header: the connection is the ssh child's stdio.
             // The typings omit the agent option, which docker-modem passes to every request.
             const options = { protocol: "http", host: "docker", port: 80, socketPath: undefined, agent, timeout };

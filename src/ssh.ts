@@ -47,18 +47,13 @@ export function sshOptions(host: string, port: number, hostKey: string): string[
     ];
 }
 
-/** ssh's arguments to run argv on the target. */
-function sshArgs(t: SshTarget, argv: string[]): string[] {
-    return [
-        ...sshOptions(t.host, t.port, t.hostKey),
-        "-p",
-        String(t.port),
-        "-l",
-        t.user,
-        "--",
-        t.host,
-        argv.map(shellQuote).join(" "),
-    ];
+/**
+ * ssh's arguments to run argv on the target; the options (and the pinned known_hosts file) are made once, not
+ * for every command or connection.
+ */
+function sshArgs(t: SshTarget): (argv: string[]) => string[] {
+    const opts = sshOptions(t.host, t.port, t.hostKey);
+    return (argv) => [...opts, "-p", String(t.port), "-l", t.user, "--", t.host, argv.map(shellQuote).join(" ")];
 }
 
 /** The host did not show the pinned key: the message is the operator's, printed as is. */
@@ -89,9 +84,10 @@ export function hostKeyRefusal(t: SshTarget, stderr: string): HostKeyError | und
  * because ssh joins its arguments into one remote command line.
  */
 export function sshRunner(t: SshTarget): Runner {
+    const args = sshArgs(t);
     return (argv) => {
         try {
-            return execFileSync("ssh", sshArgs(t, argv), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+            return execFileSync("ssh", args(argv), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
         } catch (e) {
             throw hostKeyRefusal(t, String((e as { stderr?: unknown }).stderr ?? "")) ?? e;
         }
@@ -99,12 +95,17 @@ export function sshRunner(t: SshTarget): Runner {
 }
 
 /**
- * argv on the host over SSH, its stdin and stdout as one stream (what an HTTP client needs for a connection).
- * The stream ends when ssh exits 0, and fails with ssh's own words (or the host-key refusal) otherwise;
- * destroying it stops ssh.
+ * A dialer: each call runs argv on the host over SSH and returns its stdin and stdout as one stream (what an
+ * HTTP client needs for a connection). The stream ends when ssh exits 0, and fails with ssh's own words (or
+ * the host-key refusal) otherwise; destroying it stops ssh.
  */
-export function sshDial(t: SshTarget, argv: string[]): Duplex {
-    const child: ChildProcess = spawn("ssh", sshArgs(t, argv), { stdio: ["pipe", "pipe", "pipe"] });
+export function sshDialer(t: SshTarget, argv: string[]): () => Duplex {
+    const args = sshArgs(t)(argv);
+    return () => sshDial(t, args);
+}
+
+function sshDial(t: SshTarget, args: string[]): Duplex {
+    const child: ChildProcess = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
     const stdin = child.stdin!;
     const stdout = child.stdout!;
     let stderr = "";
