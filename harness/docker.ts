@@ -18,6 +18,12 @@ function failure(args: string[], stderr: string, message: string): Error {
     return new Error(`docker ${args.join(" ")}: ${stderr.trim() || message}`);
 }
 
+/** `docker network create` of an attachable swarm overlay with the given subnet and labels (argv after `docker`). */
+export function overlayCreateArgs(name: string, subnet: string, labels: Record<string, string> = {}): string[] {
+    const labelArgs = Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+    return ["network", "create", "--driver", "overlay", "--attachable", "--subnet", subnet, ...labelArgs, name];
+}
+
 /** docker ARGS; resolves to its stdout. */
 export function docker(args: string[], o: DockerCall = {}): Promise<string> {
     return new Promise((resolve, reject) => {

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { probeFree } from "../cli/capacity";
 import { Engine } from "../src/engine";
-import { docker as dockerCli } from "./docker";
+import { docker as dockerCli, overlayCreateArgs } from "./docker";
 import { silentProgress } from "../cli/progress";
 import { argvLine, installer } from "../src/hostCommand";
 import { type Sandbox, sandboxUp } from "./sandbox";
@@ -217,7 +217,7 @@ export async function resetSwarm(): Promise<void> {
 }
 
 export async function createProxy(subnet: string, name = "proxy"): Promise<void> {
-    await docker(["network", "create", "--driver", "overlay", "--attachable", "--subnet", subnet, name]);
+    await docker(overlayCreateArgs(name, subnet));
 }
 
 /** Task IDs of a stack's services whose desired state is running. */

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DriftReport } from "../../cli/drift-report";
 import type { Finding } from "../../cli/drift-types";
+import { overlayCreateArgs } from "../../harness/docker";
 import { enginePlugins, PulumiProject, repoRoot } from "../../harness/engine/pulumi";
 import { docker, networkId, networkSubnet, runningTasks, sandboxConfig } from "../../harness/engine/swarm-fixture";
 import { type Sandbox, sandboxDownSync, sandboxUpSync } from "../../harness/sandbox";
@@ -378,18 +379,7 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         // What a prune of an idle proxy followed by the host's swarm-init does, with the stacks put back by hand.
         sh(["bash", "host/stacks-teardown.sh", "180", ...ATTACHED]);
         sh(["bash", "host/network-remove.sh", "proxy", "120"]);
-        docker([
-            "network",
-            "create",
-            "--driver",
-            "overlay",
-            "--attachable",
-            "--subnet",
-            BIG_SUBNET,
-            "--label",
-            "owner=swarm-proxy",
-            "proxy",
-        ]);
+        docker(overlayCreateArgs("proxy", BIG_SUBNET, { owner: "swarm-proxy" }));
         for (const s of ATTACHED) sh(["bash", "host/stack-deploy.sh", s, join(repoRoot, `sandbox/stacks/${s}.yml`)]);
         for (const s of ATTACHED) sh(["bash", "host/stack-health.sh", s, "proxy", BIG_SUBNET, "120"]);
         const live = networkId("proxy");

@@ -17,6 +17,7 @@ import type { GuardReport } from "../../cli/guard";
 import type { LeakReport } from "../../cli/leakprobe";
 import type { SurveyReport } from "../../cli/survey";
 import { type BinOptions, type BinResult, copyPackage, parsed, removalCommands, runBin } from "./bin";
+import { overlayCreateArgs } from "../../harness/docker";
 import { type Sandbox, sandboxDown, sandboxUp } from "../../harness/sandbox";
 import { waitFor } from "../../harness/wait";
 import { cli, converged, deployStack, docker, json, networkGone, networkNames, root, script } from "./sandbox";
@@ -83,18 +84,7 @@ describe("tools: against the sandbox's dockerd", function () {
         // A stale instance from an interrupted run would carry its networks and leaks into this one.
         await sandboxDown(INSTANCE);
         sb = await sandboxUp({ name: INSTANCE });
-        await docker(sb, [
-            "network",
-            "create",
-            "--driver",
-            "overlay",
-            "--attachable",
-            "--subnet",
-            "10.77.0.0/24",
-            "--label",
-            "owner=swarm-proxy",
-            "proxy",
-        ]);
+        await docker(sb, overlayCreateArgs("proxy", "10.77.0.0/24", { owner: "swarm-proxy" }));
         for (const s of STACKS) {
             await deployStack(sb, s);
         }
@@ -232,18 +222,7 @@ describe("tools: against the sandbox's dockerd", function () {
         }
         await docker(sb, ["network", "rm", "proxy"]);
         await networkGone(sb, "proxy");
-        await docker(sb, [
-            "network",
-            "create",
-            "--driver",
-            "overlay",
-            "--attachable",
-            "--subnet",
-            "10.78.0.0/24",
-            "--label",
-            "owner=swarm-proxy",
-            "proxy",
-        ]);
+        await docker(sb, overlayCreateArgs("proxy", "10.78.0.0/24", { owner: "swarm-proxy" }));
         for (const s of ["ccci-bridge", "drone"]) {
             await deployStack(sb, s);
         }
@@ -326,16 +305,7 @@ describe("tools: against the sandbox's dockerd", function () {
     });
 
     it("bin: capacity --probe on a small overlay, exact, and the probe removes its services", async () => {
-        await docker(sb, [
-            "network",
-            "create",
-            "--driver",
-            "overlay",
-            "--attachable",
-            "--subnet",
-            "10.79.0.0/27",
-            "small",
-        ]);
+        await docker(sb, overlayCreateArgs("small", "10.79.0.0/27"));
         try {
             const r = await viaBin([
                 "capacity",
