@@ -42,7 +42,8 @@ export function orderStacks(stacks: readonly Pick<StackNode, "name" | "waitsFor"
     // Config order within a wave keeps the plan stable across runs.
     for (const s of stacks) {
         const w = wave.get(s.name) ?? 0;
-        waves[w] = [...(waves[w] ?? []), s.name];
+        waves[w] ??= [];
+        waves[w].push(s.name);
     }
     return waves;
 }
