@@ -134,7 +134,9 @@ sp_tasks_by_node() { # LINE...
 }
 
 # What keeps network NET_ID (named NAME) in use: services by spec or VIP, and containers attached on this
-# node (lb-NAME is the network's own load-balancer endpoint and goes away with it).
+# node. Docker's own load-balancer endpoint (key lb-NAME, name NAME-endpoint) goes away with the network and
+# is never a user; on a busy node it was once listed under another key right after the last container left,
+# so an entry named NAME-endpoint whose key is no container is Docker's own too (the caller waits it out).
 sp_network_users() { # NET_ID NAME
   local id=$1 name=$2 line svc
   local services=()
@@ -152,9 +154,16 @@ sp_network_users() { # NET_ID NAME
       '{{.Spec.Name}}{{range .Spec.TaskTemplate.Networks}} {{.Target}}{{end}}{{range .Endpoint.VirtualIPs}} {{.NetworkID}}{{end}}' \
       "${services[@]}" 2>/dev/null || true)
   fi
+  local key cname
   # shellcheck disable=SC2016 # a Go template, not a shell expansion
-  sp_docker network inspect --format '{{range $k, $v := .Containers}}{{$k}} {{$v.Name}}{{"\n"}}{{end}}' "$id" \
-    2>/dev/null | awk -v lb="lb-$name" 'NF == 2 && $1 != lb {print "container " $2}' || true
+  while read -r key cname; do
+    { [ -z "$cname" ] || [ "$key" = "lb-$name" ]; } && continue
+    if [ "$cname" = "$name-endpoint" ] && ! sp_docker container inspect --format '{{.Id}}' "$key" >/dev/null 2>&1; then
+      continue
+    fi
+    echo "container $cname"
+  done < <(sp_docker network inspect --format '{{range $k, $v := .Containers}}{{$k}} {{$v.Name}}{{"\n"}}{{end}}' \
+    "$id" 2>/dev/null || true)
 }
 
 # The stacks' networks, as "ID NAME" lines, from one listing.

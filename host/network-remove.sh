@@ -22,11 +22,16 @@ if [ -z "$id" ]; then
 fi
 sp_capture users sp_network_users "$id" "$name"
 [ "${#users[@]}" -eq 0 ] || sp_die "network $name is still in use by: $(IFS=','; echo "${users[*]}"); removed nothing"
-if ! out=$(sp_docker network rm "$id" 2>&1); then
-  # Something attached between the check and the removal.
+# Docker's own endpoints can outlive the last user by a moment ("has active endpoints"): with no user left,
+# the removal is tried again until the timeout.
+while ! out=$(sp_docker network rm "$id" 2>&1); do
+  [ -n "$(sp_network_id "$name")" ] || break
   sp_capture users sp_network_users "$id" "$name"
-  sp_die "network $name: removal refused${users[*]:+, in use by: $(IFS=','; echo "${users[*]}")}: $out"
-fi
+  if [ "${#users[@]}" -gt 0 ] || [ "$(sp_now)" -ge "$deadline" ]; then
+    sp_die "network $name: removal refused${users[*]:+, in use by: $(IFS=','; echo "${users[*]}")}: $out"
+  fi
+  sleep 0.5
+done
 while :; do
   still=$(sp_network_id "$name")
   [ -n "$still" ] || break
