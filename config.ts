@@ -68,6 +68,14 @@ const httpProbe = z.strictObject({
         .min(100, { message: "must be an HTTP status (100-599)" })
         .max(599, { message: "must be an HTTP status (100-599)" })
         .default(200),
+    // The stack's own answer: the body must contain this text, so that a route that reaches another service (or
+    // traefik's own 404 page with a 200-looking proxy in front) is not taken for the stack.
+    expectText: z
+        .string()
+        .regex(/^[\x20-\x7e]{1,200}$/, {
+            message: "is not allowed; use 1 to 200 printable ASCII characters (no newline or control character)",
+        })
+        .optional(),
 });
 
 const stackSchema = z.strictObject({

@@ -9,7 +9,10 @@ export interface SwarmStackArgs {
     /** Set for stacks attached to the network: its ID is an input, so replacing it replaces the stack. */
     network?: { name: string; id: pulumi.Input<string>; subnet: string };
     teardownTimeoutSeconds: number;
-    health: { timeoutSeconds: number; http?: { url: string; host: string; expectStatus: number } };
+    health: {
+        timeoutSeconds: number;
+        http?: { url: string; host: string; expectStatus: number; expectText?: string };
+    };
     target: Target;
     dependsOn: pulumi.Resource[];
     /** Bound to the stack's deploy as its `beforeDelete` hook: the teardown runs only in the window. */
@@ -113,7 +116,15 @@ export class SwarmStack extends pulumi.ComponentResource {
                 {
                     create: {
                         script: "http-probe",
-                        args: [http.url, http.host, String(http.expectStatus), String(args.health.timeoutSeconds)],
+                        // The stack and the expected text only when the text is set: a probe configured before
+                        // keeps its exact command, so an upgrade does not re-run it.
+                        args: [
+                            http.url,
+                            http.host,
+                            String(http.expectStatus),
+                            String(args.health.timeoutSeconds),
+                            ...(http.expectText !== undefined ? [args.stack, http.expectText] : []),
+                        ],
                     },
                     triggers: [this.deployed.id],
                 },

@@ -263,6 +263,21 @@ describe("program (mocked engine)", () => {
         assert.deepStrictEqual(probe.dependsOn, ["drone-health"]);
     });
 
+    it("checks the stack's own answer through traefik when the route names an expected text", async () => {
+        const rec = await run({
+            mutate: (c) => {
+                c.stacks[1].health = {
+                    http: { url: "http://127.0.0.1/", host: "drone.example", expectText: "stack drone task" },
+                };
+            },
+        });
+        assert.strictEqual(
+            rec.get("drone-http").inputs.create,
+            sh("http-probe", "http://127.0.0.1/", "drone.example", "200", "180", "drone", "stack drone task"),
+        );
+        assert.ok(!rec.registered.some((r) => r.name === "backups-http"), "a stack without a route has no HTTP check");
+    });
+
     it("keeps the SSH private key secret and pins the host key", async () => {
         const rec = new Recorder();
         pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);

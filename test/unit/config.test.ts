@@ -230,6 +230,13 @@ const bad: [string, (c: Raw) => void, string][] = [
         'swarm-proxy:stacks[0].health.http.url: "ftp://x/" is not an http(s) URL',
     ],
     [
+        "http probe expected text with a newline",
+        (c) => {
+            c.stacks[0].health = { http: { url: "http://x/", host: "a.b", expectText: "stack\ndrone" } };
+        },
+        'swarm-proxy:stacks[0].health.http.expectText: "stack\\ndrone" is not allowed; use 1 to 200 printable ASCII characters (no newline or control character)',
+    ],
+    [
         "attached not boolean",
         (c) => {
             c.stacks[0].attached = "yes";
