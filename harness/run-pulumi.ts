@@ -3,7 +3,8 @@
 // on PATH or in the plugin cache, harness/engine/plugins.ts), it is plain `pulumi <args>`, as an operator runs
 // it. On a machine without them it falls back, and says so once: without the language host index.ts runs in
 // this process and is served to the CLI inline (`--client`); without the command provider the CLI finds the
-// test stand-in on PATH.
+// test stand-in on PATH. With SWARM_PROXY_REQUIRE_REAL_PLUGINS=1 it does not fall back: a missing plugin is an
+// error naming it, exit 1.
 //
 //   ./scripts/node.sh npx ts-node --transpile-only harness/run-pulumi.ts <pulumi args>
 //   ./scripts/node.sh npx ts-node --transpile-only harness/run-pulumi.ts --engine-plugins   # which are real, as JSON
@@ -13,7 +14,7 @@
 import * as child_process from "node:child_process";
 import * as path from "node:path";
 import { enginePath, programFromModule, repoRoot, toolchainBin, withLanguageServer } from "./engine/inline";
-import { allReal, describePlugins, findPlugins } from "./engine/plugins";
+import { allReal, describePlugins, findPlugins, requireRealPlugins } from "./engine/plugins";
 
 const PROGRAM_COMMANDS = new Set(["up", "update", "preview", "pre"]);
 
@@ -47,6 +48,8 @@ async function main(): Promise<number> {
         );
         return 0;
     }
+    // SWARM_PROXY_REQUIRE_REAL_PLUGINS=1: no fallback, an error naming each missing plugin (main's caller exits 1).
+    requireRealPlugins(plugins);
     const cli = path.join(toolchainBin(), "pulumi");
     const env: NodeJS.ProcessEnv = {
         ...process.env,

@@ -3,7 +3,7 @@
 // tier, the demo and bench:outage run the program exactly as an operator's `pulumi` does whenever the real
 // language host, command provider and docker provider are there; only for a missing one do they fall back to
 // a stand-in (the program served inline, the stand-in command provider, the network as host scripts), and
-// they say which path they use.
+// they say which path they use; with SWARM_PROXY_REQUIRE_REAL_PLUGINS=1 a missing plugin is an error instead.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -113,4 +113,31 @@ export function describePlugins(p: Plugins): string {
 /** Whether every plugin an operator runs is real here. */
 export function allReal(p: Plugins): boolean {
     return Boolean(p.language.path && p.command.path && p.docker.path);
+}
+
+/**
+ * With this variable at 1 no tier falls back to a stand-in: a missing plugin is an error instead (CI sets it
+ * where it installs the plugins from a mirror, scripts/install-plugins.sh).
+ */
+export const REQUIRE_REAL_PLUGINS = "SWARM_PROXY_REQUIRE_REAL_PLUGINS";
+
+export function realPluginsRequired(): boolean {
+    return process.env[REQUIRE_REAL_PLUGINS] === "1";
+}
+
+/** The plugins this machine lacks, each as its binary's name and the version the project pins. */
+export function missingPlugins(p: Plugins): string[] {
+    return [p.language, p.command, p.docker]
+        .filter((x) => !x.path)
+        .map((x) => `pulumi-${x.kind}-${x.name}${x.version ? ` ${x.version}` : ""}`);
+}
+
+/** Throws, naming each missing plugin, where SWARM_PROXY_REQUIRE_REAL_PLUGINS=1 forbids the stand-ins. */
+export function requireRealPlugins(p: Plugins): void {
+    const missing = missingPlugins(p);
+    if (!realPluginsRequired() || missing.length === 0) return;
+    throw new Error(
+        `${REQUIRE_REAL_PLUGINS}=1 refuses the stand-ins, and the real Pulumi plugins are not all installed: ` +
+            `missing ${missing.join(", ")} (scripts/install-plugins.sh installs them from SWARM_PROXY_PLUGIN_MIRROR)`,
+    );
 }

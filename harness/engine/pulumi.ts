@@ -14,7 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { enginePath, type Program, programFromModule, repoRoot, toolchainBin, withLanguageServer } from "./inline";
-import { describePlugins, findPlugins, pluginCache, type Plugins } from "./plugins";
+import { describePlugins, findPlugins, pluginCache, type Plugins, requireRealPlugins } from "./plugins";
 
 export { programFromModule, repoRoot, standInProviderBin, toolchainBin } from "./inline";
 export type { Program } from "./inline";
@@ -22,13 +22,17 @@ export type { Program } from "./inline";
 let plugins: Plugins | undefined;
 let said = false;
 
-/** The plugins this machine has (found once); the first call says, once, which path the engine runs. */
+/**
+ * The plugins this machine has (found once); the first call says, once, which path the engine runs. With
+ * SWARM_PROXY_REQUIRE_REAL_PLUGINS=1 every call throws, naming each missing plugin, instead of falling back.
+ */
 export function enginePlugins(): Plugins {
     plugins ??= findPlugins(toolchainBin());
     if (!said) {
         said = true;
         console.log(`engine: Pulumi CLI ${path.join(toolchainBin(), "pulumi")}; ${describePlugins(plugins)}`);
     }
+    requireRealPlugins(plugins);
     return plugins;
 }
 

@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { multiNodeUp, type MultiNode, type Ssh, sshDown, sshUp, workerDockerd } from "../../harness/engine/multinode";
 import { enginePlugins, type PulumiProject, repoRoot, type RunResult } from "../../harness/engine/pulumi";
+import type { Plugins } from "../../harness/engine/plugins";
 import {
     docker,
     networkId,
@@ -103,8 +104,7 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
     const logs: string[] = [];
     const state: ProgramState = { raw: sandboxConfig() };
     const { attached } = stackNames(state.raw);
-    const plugins = enginePlugins();
-    const realCommand = plugins.command.path !== undefined;
+    let plugins: Plugins;
 
     const keep = <R extends RunResult>(r: R): R => {
         logs.push(r.stdout, r.stderr);
@@ -113,6 +113,17 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
 
     before(async function () {
         this.timeout(900_000);
+        // With SWARM_PROXY_REQUIRE_REAL_PLUGINS=1 (CI with the plugins installed) a missing plugin throws here.
+        plugins = enginePlugins();
+        if (plugins.command.path === undefined) {
+            // The SSH path is the real command provider's (the stand-in has no SSH): nothing here can run without it.
+            console.log(
+                "multinode tier NOT RUN: the real command provider is not installed " +
+                    `(pulumi-resource-command ${plugins.command.version}; scripts/install-plugins.sh installs it ` +
+                    "from SWARM_PROXY_PLUGIN_MIRROR)",
+            );
+            this.skip();
+        }
         sb = multiNodeUp(SANDBOX, 3);
         if (
             docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" ||
@@ -144,12 +155,6 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
             s.teardownTimeoutSeconds = TEARDOWN_SECONDS;
             // Over SSH a compose file is named by its path on the host (here the same filesystem).
             s.compose = path.join(repoRoot, s.compose);
-        }
-        if (!realCommand) {
-            console.log(
-                "multinode: the SSH engine path did NOT run on this machine: no pulumi-resource-command plugin (the stand-in has no SSH); " +
-                    "the steps that need it fail below instead of passing",
-            );
         }
         p = await swarmProject(sb, state);
         // The key is a Pulumi secret: set once, its ciphertext then written with the rest of the config each run.
