@@ -18,7 +18,8 @@ export interface SandboxOptions {
     /** Stop and start the manager's dockerd, keeping its swarm state (what a host reboot does). */
     restart?: boolean;
     /** Also point this process's DOCKER_HOST at the manager: the program reads host facts in this process, as
-     *  index.ts does, and the tiers' `docker` calls name no host. */
+     *  index.ts does, and the tiers' `docker` calls name no host. SANDBOX_DOCKER_SOCKET too: the traefik stack's
+     *  compose file binds that socket, and the tiers deploy it with this process's environment. */
     exportDockerHost?: boolean;
 }
 
@@ -111,7 +112,10 @@ function started(o: SandboxOptions, out: string): Sandbox {
     if (o.nodes !== undefined && workers.length !== o.nodes - 1) {
         throw new Error(`sandbox/up.sh printed ${workers.length} worker socket(s), not ${o.nodes - 1}:\n${out}`);
     }
-    if (o.exportDockerHost) process.env.DOCKER_HOST = env.DOCKER_HOST;
+    if (o.exportDockerHost) {
+        process.env.DOCKER_HOST = env.DOCKER_HOST;
+        if (env.SANDBOX_DOCKER_SOCKET) process.env.SANDBOX_DOCKER_SOCKET = env.SANDBOX_DOCKER_SOCKET;
+    }
     return {
         name: o.name,
         env,

@@ -17,7 +17,7 @@ import { waitFor } from "./wait";
 
 export const repoRoot = path.resolve(__dirname, "..");
 export const sandboxName = process.env.SWARM_TEST_SANDBOX ?? "swarm-test";
-export const image = "swarm-sandbox/standin:1";
+export const image = "swarm-sandbox/standin:2";
 /** The reference host's stacks attached to `proxy`, traefik first. */
 export const proxyStacks = ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"];
 export const composeFile = (stack: string): string => path.join(repoRoot, "sandbox", "stacks", `${stack}.yml`);

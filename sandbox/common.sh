@@ -13,7 +13,15 @@ if ! [[ $sandbox_name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,23}$ ]]; then
   echo "SANDBOX='$sandbox_name' is not a valid instance name (letters, digits, _ . -; at most 24)" >&2
   exit 2
 fi
-sandbox_image=swarm-sandbox/standin:1
+sandbox_image=swarm-sandbox/standin:2
+# The traefik stack's images, made on the manager only (both services are constrained to it). The traefik
+# binary is built by scripts/traefik-build.sh (keep the version in step with it); SANDBOX_TRAEFIK_BIN names
+# another static binary of that version.
+sandbox_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+sandbox_traefik_version=v3.6.12
+sandbox_traefik_image=swarm-sandbox/traefik:$sandbox_traefik_version
+sandbox_traefik_bin=${SANDBOX_TRAEFIK_BIN:-$sandbox_root/.tools/traefik-$sandbox_traefik_version/bin/traefik}
+sandbox_socket_proxy_image=swarm-sandbox/socket-proxy:1
 sandbox_max_nodes=9
 # The nodes of a multi-node instance meet on a Linux bridge in a namespace of their own (the hub: no
 # iptables, so VXLAN between nodes is never filtered). Its name holds a '+', which instance names cannot,
@@ -41,6 +49,26 @@ sandbox_manager_state=$sandbox_state
 sandbox_manager_host=$DOCKER_HOST
 sandbox_manager_log=$sandbox_log
 sandbox_nodes_file=$sandbox_manager_state/nodes
+# The traefik stack bind-mounts the manager's dockerd socket into its socket proxy; the socket is per
+# instance, so the compose file takes it from here (interpolated by `docker stack deploy`).
+export SANDBOX_DOCKER_SOCKET=$sandbox_sock
+
+# The front link: a veth pair from the host's network namespace to the manager's, so the host reaches what
+# the manager publishes in host mode (traefik's port 80) and sshd.sh's sshd. One /30 per instance in
+# 198.18.0.0/15 (RFC 2544, benchmarking: not routed anywhere), from a hash of the instance name: 32768
+# blocks. .1 is the host end, .2 the namespace end. The host end's interface name carries the same block
+# number, so a collision of two names shows as "address in use", never as a silently shared link; its
+# ifalias records which instance owns it.
+sandbox_front_netns=swarm-sandbox-$sandbox_name
+sandbox_front_block=$((0x$(printf '%s' "$sandbox_name" | sha256sum | cut -c1-8) % 32768))
+sandbox_front_base=$(((198 << 24) + (18 << 16) + sandbox_front_block * 4))
+sandbox_ipv4() { printf '%d.%d.%d.%d' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+sandbox_front_net=$(sandbox_ipv4 "$sandbox_front_base")
+sandbox_front_host_addr=$(sandbox_ipv4 $((sandbox_front_base + 1)))
+sandbox_front_ns_addr=$(sandbox_ipv4 $((sandbox_front_base + 2)))
+sandbox_front_host_if=$(printf 'sbfront%04x' "$sandbox_front_block")
+sandbox_front_ns_if=front0
+sandbox_front_alias="swarm-sandbox front $sandbox_name"
 
 sandbox_say() { echo "sandbox[$sandbox_instance]: $*" >&2; }
 sandbox_die() { sandbox_say "error: $*"; exit 1; }
@@ -172,6 +200,82 @@ sandbox_ensure_hub_link() { # NODE_INDEX
   ip -n "$sandbox_netns" link set hub0 up
 }
 
+sandbox_link_exists() { ip link show dev "$1" >/dev/null 2>&1; }
+# Our host end of the front link: exists and carries our alias.
+sandbox_front_link_is_ours() {
+  sandbox_link_exists "$sandbox_front_host_if" || return 1
+  [ "$(cat "/sys/class/net/$sandbox_front_host_if/ifalias" 2>/dev/null)" = "$sandbox_front_alias" ]
+}
+
+# Refuses when our /30 is used by anything but our own front link: addresses in the host namespace (or in the
+# manager's), or routes into it.
+sandbox_front_check_free() { # host | NETNS
+  local ns=$1 line dev addr
+  while read -r line; do
+    dev=$(awk '{print $2}' <<<"$line")
+    addr=$(awk '{print $4}' <<<"$line")
+    addr=${addr%/*}
+    case $addr in
+      "$sandbox_front_net" | "$sandbox_front_host_addr" | "$sandbox_front_ns_addr" | "$(sandbox_ipv4 $((sandbox_front_base + 3)))") ;;
+      *) continue ;;
+    esac
+    if [ "$ns" = host ] && [ "$dev" = "$sandbox_front_host_if" ] && sandbox_front_link_is_ours; then continue; fi
+    if [ "$ns" != host ] && [ "$dev" = "$sandbox_front_ns_if" ]; then continue; fi
+    sandbox_die "address $addr (in the /30 $sandbox_front_net/30 derived from SANDBOX='$sandbox_name') is already in use on $dev in the $ns network namespace; pick another instance name"
+  done < <(if [ "$ns" = host ]; then ip -o -4 addr show; else ip -n "$ns" -o -4 addr show; fi)
+  while read -r line; do
+    [ -n "$line" ] || continue
+    dev=$(sed -n 's/.* dev \([^ ]*\).*/\1/p' <<<"$line")
+    if [ "$ns" = host ] && [ "$dev" = "$sandbox_front_host_if" ] && sandbox_front_link_is_ours; then continue; fi
+    if [ "$ns" != host ] && [ "$dev" = "$sandbox_front_ns_if" ]; then continue; fi
+    sandbox_die "$sandbox_front_net/30 (derived from SANDBOX='$sandbox_name') is already routed in the $ns network namespace ($line); pick another instance name"
+  done < <(if [ "$ns" = host ]; then ip -o -4 route show to root "$sandbox_front_net/30"; else ip -n "$ns" -o -4 route show to root "$sandbox_front_net/30"; fi)
+}
+
+# The front link of the instance (its manager's namespace must exist). Idempotent.
+sandbox_ensure_front_link() {
+  sandbox_front_check_free host
+  sandbox_front_check_free "$sandbox_front_netns"
+  if sandbox_link_exists "$sandbox_front_host_if" && ! sandbox_front_link_is_ours; then
+    sandbox_die "interface $sandbox_front_host_if exists but is not this instance's (ifalias '$(cat "/sys/class/net/$sandbox_front_host_if/ifalias" 2>/dev/null)'); pick another instance name"
+  fi
+  # A host end whose namespace end is not in our namespace (or is gone) is stale: start over.
+  if sandbox_front_link_is_ours && ! ip -n "$sandbox_front_netns" link show dev "$sandbox_front_ns_if" >/dev/null 2>&1; then
+    ip link del dev "$sandbox_front_host_if"
+  fi
+  if ! sandbox_front_link_is_ours; then
+    if ip -n "$sandbox_front_netns" link show dev "$sandbox_front_ns_if" >/dev/null 2>&1; then
+      ip -n "$sandbox_front_netns" link del dev "$sandbox_front_ns_if"
+    fi
+    sandbox_say "creating the front link $sandbox_front_host_if ($sandbox_front_host_addr/30) <-> $sandbox_front_ns_if ($sandbox_front_ns_addr/30 in $sandbox_front_netns)"
+    ip link add "$sandbox_front_host_if" type veth peer name "$sandbox_front_ns_if" netns "$sandbox_front_netns"
+    ip link set dev "$sandbox_front_host_if" alias "$sandbox_front_alias"
+  fi
+  if ! ip -o -4 addr show dev "$sandbox_front_host_if" | grep -qF " $sandbox_front_host_addr/30 "; then
+    ip addr add "$sandbox_front_host_addr/30" dev "$sandbox_front_host_if"
+  fi
+  ip link set dev "$sandbox_front_host_if" up
+  if ! ip -n "$sandbox_front_netns" -o -4 addr show dev "$sandbox_front_ns_if" | grep -qF " $sandbox_front_ns_addr/30 "; then
+    ip -n "$sandbox_front_netns" addr add "$sandbox_front_ns_addr/30" dev "$sandbox_front_ns_if"
+  fi
+  ip -n "$sandbox_front_netns" link set dev "$sandbox_front_ns_if" up
+  # The host must reach the namespace end through our veth and nothing else.
+  if ! ip -o route get "$sandbox_front_ns_addr" | grep -qF " dev $sandbox_front_host_if "; then
+    sandbox_die "the host does not route $sandbox_front_ns_addr through $sandbox_front_host_if: $(ip -o route get "$sandbox_front_ns_addr")"
+  fi
+}
+
+# Deleting one end of a veth deletes the other; when the namespace is gone, so is the pair. Idempotent.
+sandbox_remove_front_link() {
+  if sandbox_front_link_is_ours; then
+    sandbox_say "removing the front link $sandbox_front_host_if"
+    if ! ip link del dev "$sandbox_front_host_if" && sandbox_link_exists "$sandbox_front_host_if"; then
+      sandbox_die "could not remove the front link $sandbox_front_host_if"
+    fi
+  fi
+  return 0
+}
+
 # overlay2 cannot stack on an overlay filesystem (a container's root, for instance); vfs works anywhere.
 sandbox_storage_driver() {
   if [ -n "${SANDBOX_STORAGE_DRIVER:-}" ]; then
@@ -229,8 +333,12 @@ sandbox_ensure_dockerd() { # USE_NETNS [HOSTNAME]
   fi
 }
 
-# Nothing can be pulled: the stand-in image is a busybox rootfs. Its shell traps SIGTERM, so a task stops
-# at once instead of waiting out the 10 s grace period (busybox httpd as pid 1 ignores SIGTERM).
+# Nothing can be pulled: the stand-in image is a busybox rootfs. At start its script writes /www/index.html,
+# one line "stack <SANDBOX_STACK> task <SANDBOX_TASK>" (the compose files set both with service templates), so
+# a request routed through traefik shows which stack and task answered; then it serves /www with busybox
+# httpd on port 80. SANDBOX_ON_TERM picks what SIGTERM does: "exit" (the default) stops the task at once
+# instead of waiting out the grace period (busybox httpd as pid 1 ignores SIGTERM); "drain:N" keeps serving
+# N more seconds (a server finishing its requests while traefik still routes to it), then exits.
 sandbox_ensure_image() {
   docker image inspect "$sandbox_image" >/dev/null 2>&1 && return 0
   local rootfs applet
@@ -239,14 +347,106 @@ sandbox_ensure_image() {
   trap "rm -rf '$rootfs'" RETURN
   mkdir -p "$rootfs/bin" "$rootfs/www" "$rootfs/tmp" "$rootfs/etc"
   cp /bin/busybox "$rootfs/bin/busybox"
-  for applet in sh httpd sleep wget cat ls ip hostname nslookup; do
+  for applet in sh httpd sleep wget cat ls ip hostname nslookup kill; do
     ln -s busybox "$rootfs/bin/$applet"
   done
   echo ok >"$rootfs/www/index.html"
+  cat >"$rootfs/bin/standin" <<'STANDIN'
+#!/bin/sh
+# The sandbox's stand-in service (sandbox/common.sh): answers with its stack and task; SIGTERM per SANDBOX_ON_TERM.
+printf 'stack %s task %s\n' "${SANDBOX_STACK:--}" "${SANDBOX_TASK:--}" >/www/index.html
+drain=0
+case ${SANDBOX_ON_TERM:-exit} in
+  exit) ;;
+  drain:*)
+    drain=${SANDBOX_ON_TERM#drain:}
+    case $drain in '' | *[!0-9]*)
+      echo "standin: SANDBOX_ON_TERM='$SANDBOX_ON_TERM': drain needs whole seconds; exiting at once on SIGTERM" >&2
+      drain=0
+      ;;
+    esac
+    ;;
+  *) echo "standin: SANDBOX_ON_TERM='$SANDBOX_ON_TERM' is neither exit nor drain:N; exiting at once on SIGTERM" >&2 ;;
+esac
+on_term() {
+  if [ "$drain" -gt 0 ]; then
+    echo "standin: SIGTERM: serving $drain s more" >&2
+    sleep "$drain"
+  fi
+  kill "$httpd" 2>/dev/null
+  exit 0
+}
+trap on_term TERM INT
+httpd -f -p 80 -h /www &
+httpd=$!
+wait "$httpd"
+STANDIN
+  chmod 0755 "$rootfs/bin/standin"
   sandbox_say "building $sandbox_image from busybox-static"
+  tar -C "$rootfs" -c . | docker import -c 'CMD ["/bin/standin"]' - "$sandbox_image" >/dev/null
+}
+
+# traefik: the static binary alone (nothing in the sandbox speaks TLS, so no CA certificates).
+sandbox_ensure_traefik_image() {
+  docker image inspect "$sandbox_traefik_image" >/dev/null 2>&1 && return 0
+  if [ ! -x "$sandbox_traefik_bin" ]; then
+    sandbox_die "traefik is not built: $sandbox_traefik_bin is missing. Build it with scripts/traefik-build.sh (takes minutes; cached in .tools/) or point SANDBOX_TRAEFIK_BIN at a static traefik $sandbox_traefik_version; the traefik stack cannot run without it"
+  fi
+  local rootfs
+  rootfs=$(mktemp -d)
+  # shellcheck disable=SC2064 # expand now: the trap must remove this directory
+  trap "rm -rf '$rootfs'" RETURN
+  mkdir -p "$rootfs/tmp" "$rootfs/etc"
+  cp "$sandbox_traefik_bin" "$rootfs/traefik"
+  chmod 0755 "$rootfs/traefik"
+  sandbox_say "building $sandbox_traefik_image from $sandbox_traefik_bin"
+  tar -C "$rootfs" -c . | docker import -c 'ENTRYPOINT ["/traefik"]' - "$sandbox_traefik_image" >/dev/null
+}
+
+# The socket proxy in front of dockerd, as on the reference host: traefik reads the Docker API only through
+# it. Debian's haproxy (dynamically linked: the binary, every library ldd lists and the loader), with a
+# config that lets through only GET and HEAD of the read endpoints traefik's swarm provider uses.
+sandbox_ensure_socket_proxy_image() {
+  docker image inspect "$sandbox_socket_proxy_image" >/dev/null 2>&1 && return 0
+  local haproxy=/usr/sbin/haproxy rootfs lib
+  [ -x "$haproxy" ] || sandbox_die "$haproxy is missing (Debian package haproxy; up.sh installs it)"
+  rootfs=$(mktemp -d)
+  # shellcheck disable=SC2064 # expand now: the trap must remove this directory
+  trap "rm -rf '$rootfs'" RETURN
+  mkdir -p "$rootfs/usr/sbin" "$rootfs/etc/haproxy" "$rootfs/tmp" "$rootfs/var/run"
+  cp "$haproxy" "$rootfs/usr/sbin/haproxy"
+  # ldd prints "name => /path (addr)" for a library and "/path (addr)" for the loader; both keep their path.
+  while read -r lib; do
+    [ -n "$lib" ] || continue
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done < <(ldd "$haproxy" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
+  cat >"$rootfs/etc/haproxy/haproxy.cfg" <<'HAPROXY'
+# The sandbox's Docker socket proxy (sandbox/common.sh): read-only access, for traefik's swarm provider, to
+# the dockerd socket bind-mounted at /var/run/docker.sock.
+global
+  maxconn 256
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 5m
+  timeout server 5m
+
+frontend docker
+  bind :2375
+  http-request deny deny_status 405 unless { method GET HEAD }
+  http-request deny deny_status 403 unless { path_reg ^(/v[0-9.]+)?/(_ping|version|info|events|services|tasks|networks|nodes)(/[^/]*)?$ }
+  default_backend dockerd
+
+backend dockerd
+  server dockerd /var/run/docker.sock
+HAPROXY
+  "$haproxy" -c -q -f "$rootfs/etc/haproxy/haproxy.cfg" || sandbox_die "haproxy rejects the socket proxy's config"
+  sandbox_say "building $sandbox_socket_proxy_image from $haproxy"
   tar -C "$rootfs" -c . | docker import \
-    -c 'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM INT; httpd -f -p 80 -h /www & wait"]' \
-    - "$sandbox_image" >/dev/null
+    -c 'ENTRYPOINT ["/usr/sbin/haproxy", "-db", "-f", "/etc/haproxy/haproxy.cfg"]' \
+    - "$sandbox_socket_proxy_image" >/dev/null
 }
 
 # The manager's view of a node's status (ready, down, unknown, ...), or nothing.

@@ -60,8 +60,10 @@ for worker in "${workers[@]}"; do
   sandbox_say "down"
 done
 sandbox_select "$sandbox_name"
-# The manager's sshd (sshd.sh) keeps its pidfile in the state removed below, and its veth in the namespace.
+# The manager's sshd (sshd.sh) keeps its pidfile in the state removed below. The front link is removed by
+# name: deleting the namespace only unlinks it, and a process still inside would keep it (and the link) alive.
 bash "$here/sshd.sh" --stop
+sandbox_remove_front_link
 node_down
 if ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$sandbox_hub_netns"; then
   ip netns del "$sandbox_hub_netns"

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # A real OpenSSH server in one sandbox instance's network namespace, so the program's `connection.mode: ssh`
 # (remote.Command, the system ssh client with a pinned host key) can run against the sandbox's dockerd.
-# A veth pair joins the host's network namespace to the instance's (a /30 derived from the instance name,
-# in 198.18.0.0/15); sshd listens on the namespace end and sets DOCKER_HOST to the instance's socket for
-# every session. Keys and config live in $sandbox_state/ssh/ (down.sh deletes them with the state).
+# The instance's front link (sandbox/common.sh, made by up.sh: a veth pair from the host's network namespace
+# to the manager's, a /30 derived from the instance name in 198.18.0.0/15) carries it; sshd listens on the
+# namespace end and sets DOCKER_HOST (and SANDBOX_DOCKER_SOCKET, for the traefik stack's compose file) to
+# the instance's socket for every session. Keys and config live in $sandbox_state/ssh/ (down.sh deletes them
+# with the state).
 # Idempotent. Usage: SANDBOX=name bash sandbox/sshd.sh [--env | --stop]
 #   --env   print the shell exports on stdout (eval "$(bash sandbox/sshd.sh --env)"); never the private key
-#   --stop  stop this instance's sshd and remove its veth; works when the dockerd or namespace is gone
+#   --stop  stop this instance's sshd; works when the dockerd or namespace is gone. The front link stays (it
+#           is the instance's, also for traefik); down.sh removes it.
 # Knob: SANDBOX_SSH_PORT (default 22), the port sshd listens on inside the namespace.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,19 +44,7 @@ sshd_log=$ssh_dir/sshd.log
 netns_path=/run/netns/$sandbox_netns
 config_changed=false
 
-# One /30 per instance in 198.18.0.0/15 (RFC 2544, benchmarking: not routed anywhere), from a hash of the
-# instance name: 32768 blocks. .1 is the host end, .2 the namespace end. The host end's interface name
-# carries the same block number, so a collision of two names shows as "address in use", never as a
-# silently shared link; its ifalias records which instance owns it.
-block=$(( 0x$(printf '%s' "$sandbox_name" | sha256sum | cut -c1-8) % 32768 ))
-block_base=$(( (198 << 24) + (18 << 16) + block * 4 ))
-ipv4() { printf '%d.%d.%d.%d' $(( $1 >> 24 & 255 )) $(( $1 >> 16 & 255 )) $(( $1 >> 8 & 255 )) $(( $1 & 255 )); }
-veth_net=$(ipv4 "$block_base")
-veth_host_addr=$(ipv4 $(( block_base + 1 )))
-veth_ns_addr=$(ipv4 $(( block_base + 2 )))
-veth_host_if=$(printf 'sbssh%04x' "$block")
-veth_ns_if=sbssh-host
-veth_alias="swarm-sandbox ssh $sandbox_name"
+veth_ns_addr=$sandbox_front_ns_addr
 
 # The sshd pid only if the process behind our pidfile is still the sshd we started (pids get reused).
 sshd_pid() {
@@ -65,13 +56,6 @@ sshd_pid() {
   # sshd rewrites its argv into one title ("sshd: /usr/sbin/sshd -f CONFIG ... [listener] ...").
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF " -f $sshd_config " || return 1
   echo "$pid"
-}
-
-link_exists() { ip link show dev "$1" >/dev/null 2>&1; }
-# Our host end: exists and carries our alias.
-veth_is_ours() {
-  link_exists "$veth_host_if" || return 1
-  [ "$(cat "/sys/class/net/$veth_host_if/ifalias" 2>/dev/null)" = "$veth_alias" ]
 }
 
 stop_sshd() {
@@ -91,20 +75,8 @@ stop_sshd() {
   rm -f "$sshd_pidfile"
 }
 
-# Deleting one end of a veth deletes the other; when the namespace is gone, so is the pair.
-remove_veth() {
-  if veth_is_ours; then
-    sandbox_say "removing veth $veth_host_if"
-    if ! ip link del dev "$veth_host_if" && link_exists "$veth_host_if"; then
-      sandbox_die "could not remove veth $veth_host_if"
-    fi
-  fi
-  return 0
-}
-
 if [ "$stop" = true ]; then
   stop_sshd
-  remove_veth
   sandbox_say "sshd stopped"
   exit 0
 fi
@@ -163,60 +135,6 @@ host_key_line() {
   printf '%s %s\n' "$type" "$key"
 }
 
-# Refuse when our /30 is used by anything but our own veth: addresses in the host namespace (or in the
-# instance's), or routes into it.
-check_addresses_free() {
-  local ns=$1 line dev addr
-  while read -r line; do
-    dev=$(awk '{print $2}' <<<"$line")
-    addr=$(awk '{print $4}' <<<"$line")
-    addr=${addr%/*}
-    case $addr in "$veth_net" | "$veth_host_addr" | "$veth_ns_addr" | "$(ipv4 $((block_base + 3)))") ;; *) continue ;; esac
-    if [ "$ns" = host ] && [ "$dev" = "$veth_host_if" ] && veth_is_ours; then continue; fi
-    if [ "$ns" != host ] && [ "$dev" = "$veth_ns_if" ]; then continue; fi
-    sandbox_die "address $addr (in the /30 $veth_net/30 derived from SANDBOX='$sandbox_name') is already in use on $dev in the $ns network namespace; pick another instance name"
-  done < <(if [ "$ns" = host ]; then ip -o -4 addr show; else ip -n "$sandbox_netns" -o -4 addr show; fi)
-  while read -r line; do
-    [ -n "$line" ] || continue
-    dev=$(sed -n 's/.* dev \([^ ]*\).*/\1/p' <<<"$line")
-    if [ "$ns" = host ] && [ "$dev" = "$veth_host_if" ] && veth_is_ours; then continue; fi
-    if [ "$ns" != host ] && [ "$dev" = "$veth_ns_if" ]; then continue; fi
-    sandbox_die "$veth_net/30 (derived from SANDBOX='$sandbox_name') is already routed in the $ns network namespace ($line); pick another instance name"
-  done < <(if [ "$ns" = host ]; then ip -o -4 route show to root "$veth_net/30"; else ip -n "$sandbox_netns" -o -4 route show to root "$veth_net/30"; fi)
-}
-
-ensure_veth() {
-  check_addresses_free host
-  check_addresses_free "$sandbox_netns"
-  if link_exists "$veth_host_if" && ! veth_is_ours; then
-    sandbox_die "interface $veth_host_if exists but is not this instance's (ifalias '$(cat "/sys/class/net/$veth_host_if/ifalias" 2>/dev/null)'); pick another instance name"
-  fi
-  # A host end whose namespace end is not in our namespace (or is gone) is stale: start over.
-  if veth_is_ours && ! ip -n "$sandbox_netns" link show dev "$veth_ns_if" >/dev/null 2>&1; then
-    ip link del dev "$veth_host_if"
-  fi
-  if ! veth_is_ours; then
-    if ip -n "$sandbox_netns" link show dev "$veth_ns_if" >/dev/null 2>&1; then
-      ip -n "$sandbox_netns" link del dev "$veth_ns_if"
-    fi
-    sandbox_say "creating veth $veth_host_if ($veth_host_addr/30) <-> $veth_ns_if ($veth_ns_addr/30 in $sandbox_netns)"
-    ip link add "$veth_host_if" type veth peer name "$veth_ns_if" netns "$sandbox_netns"
-    ip link set dev "$veth_host_if" alias "$veth_alias"
-  fi
-  if ! ip -o -4 addr show dev "$veth_host_if" | grep -qF " $veth_host_addr/30 "; then
-    ip addr add "$veth_host_addr/30" dev "$veth_host_if"
-  fi
-  ip link set dev "$veth_host_if" up
-  if ! ip -n "$sandbox_netns" -o -4 addr show dev "$veth_ns_if" | grep -qF " $veth_ns_addr/30 "; then
-    ip -n "$sandbox_netns" addr add "$veth_ns_addr/30" dev "$veth_ns_if"
-  fi
-  ip -n "$sandbox_netns" link set dev "$veth_ns_if" up
-  # The host must reach the namespace end through our veth and nothing else.
-  if ! ip -o route get "$veth_ns_addr" | grep -qF " dev $veth_host_if "; then
-    sandbox_die "the host does not route $veth_ns_addr through $veth_host_if: $(ip -o route get "$veth_ns_addr")"
-  fi
-}
-
 write_config() {
   # Every value below is built from the validated instance name and port: no spaces, quotes or '#'.
   (umask 077 && cat >"$sshd_config.tmp" <<EOF
@@ -240,7 +158,7 @@ PermitTunnel no
 PrintMotd no
 PermitUserEnvironment no
 LogLevel INFO
-SetEnv DOCKER_HOST=unix://$sandbox_sock
+SetEnv DOCKER_HOST=unix://$sandbox_sock SANDBOX_DOCKER_SOCKET=$sandbox_sock
 EOF
   )
   if cmp -s "$sshd_config.tmp" "$sshd_config"; then
@@ -311,7 +229,7 @@ fi
 install_missing
 check_openssh_version
 ensure_keys
-ensure_veth
+sandbox_ensure_front_link
 write_config
 start_sshd
 wait_port

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Brings up one sandbox instance from nothing: a dockerd of its own (own data root, exec root, socket and,
-# when the kernel allows it, own network namespace), a single-node swarm on loopback, and the stand-in image.
+# when the kernel allows it, own network namespace), a single-node swarm on loopback, the stand-in image and,
+# on the manager, the traefik stack's images (traefik from scripts/traefik-build.sh, the socket proxy), and the
+# front link: a veth from the host's namespace to the manager's, where traefik's port 80 answers.
 # With SANDBOX_NODES=N (1..9) a swarm of N nodes instead: the manager (the instance's own dockerd) and N-1
 # workers (<instance>-w1, ...), each a dockerd in its own network and UTS namespace, joined over veths to a
 # bridge in a hub namespace; the manager listens on its bridge address, not on loopback. SANDBOX_NODES unset:
@@ -27,7 +29,7 @@ done
 
 install_missing() {
   local need=() pkg
-  for pkg in docker.io busybox-static iproute2 util-linux; do
+  for pkg in docker.io busybox-static haproxy iproute2 util-linux; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
   done
   [ "${#need[@]}" -eq 0 ] && return 0
@@ -94,6 +96,13 @@ if [ "${SANDBOX_NETNS:-1}" != 0 ]; then
     sandbox_say "warning: cannot create a network namespace; dockerd shares the host's (one instance only)"
   fi
 fi
+if [ "$use_netns" = true ]; then
+  sandbox_ensure_front_link
+  front_addr=$sandbox_front_ns_addr
+else
+  # dockerd shares the host's namespace: what it publishes answers on the host's own addresses.
+  front_addr=127.0.0.1
+fi
 manager_hostname=
 if [ "$nodes" -gt 1 ]; then
   [ "$use_netns" = true ] || sandbox_die "SANDBOX_NODES=$nodes needs network namespaces, and none can be created"
@@ -104,6 +113,8 @@ if [ "$restart" = true ]; then sandbox_stop_node 60; fi
 sandbox_ensure_dockerd "$use_netns" "$manager_hostname"
 ensure_swarm
 sandbox_ensure_image
+sandbox_ensure_socket_proxy_image
+sandbox_ensure_traefik_image
 worker_hosts=() worker_logs=() worker_names=()
 for ((n = 1; n < nodes; n++)); do
   sandbox_up_worker "$n"
@@ -119,6 +130,10 @@ if [ "$print_env" = true ]; then
   printf 'export DOCKER_HOST=%q\n' "$DOCKER_HOST"
   printf 'export SANDBOX_DOCKERD_LOG=%q\n' "$sandbox_log"
   printf 'export SANDBOX_NODES=%q\n' "$nodes"
+  # The traefik stack's compose file binds this socket into its socket proxy.
+  printf 'export SANDBOX_DOCKER_SOCKET=%q\n' "$sandbox_sock"
+  # Where the host reaches the manager's host-mode ports (traefik: http://$SANDBOX_FRONT_ADDR/).
+  printf 'export SANDBOX_FRONT_ADDR=%q\n' "$front_addr"
   # Space-separated lists in single quotes (printf %q would escape each space with a backslash, which
   # readers that only strip '...', like harness/engine/multinode.ts, would keep).
   list="${worker_names[*]}" && printf 'export SANDBOX_WORKERS=%s\n' "${list@Q}"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the project needs when they are missing (dockerd for the sandbox, busybox for
-# its stand-in image, shellcheck for the lint, iproute2 for the sandbox's network namespaces).
+# Installs the Debian packages the project needs when they are missing (dockerd for the sandbox, busybox and
+# haproxy for its stand-in and socket-proxy images, shellcheck for the lint, iproute2 for the sandbox's network
+# namespaces).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in docker.io busybox-static shellcheck iproute2 git curl nix-bin; do
+for pkg in docker.io busybox-static haproxy shellcheck iproute2 git curl nix-bin; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -27,7 +27,7 @@ export const LEAK_PROBE_DEFAULTS = {
     stacks: 8,
     cycles: 5,
     /** The sandbox's stand-in image: it must already be on the nodes, nothing is pulled. */
-    image: "swarm-sandbox/standin:1",
+    image: "swarm-sandbox/standin:2",
     /** Outside the ranges the sandbox and the reference host use. */
     probeSubnet: "10.199.0.0/24",
     portBase: 30080,

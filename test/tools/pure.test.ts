@@ -226,7 +226,7 @@ describe("tools: leak arithmetic and projection", () => {
     });
 
     it("writes a compose file that pairs the external network with a stack network and publishes a port", () => {
-        const doc = parse(composeFor("swarm-sandbox/standin:1", "spx-net", 30081)) as {
+        const doc = parse(composeFor("swarm-sandbox/standin:2", "spx-net", 30081)) as {
             services: { app: { networks: string[]; ports: { published: number }[] } };
             networks: Record<string, { external?: boolean; name?: string; driver?: string }>;
         };

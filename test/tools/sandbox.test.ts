@@ -252,7 +252,7 @@ describe("tools: against the sandbox's dockerd", function () {
             "2",
             "--network",
             "proxy",
-            "swarm-sandbox/standin:1",
+            "swarm-sandbox/standin:2",
         ]);
         await docker(sb, [
             "service",
@@ -265,9 +265,9 @@ describe("tools: against the sandbox's dockerd", function () {
             "0",
             "--network",
             "proxy",
-            "swarm-sandbox/standin:1",
+            "swarm-sandbox/standin:2",
         ]);
-        await docker(sb, ["run", "-d", "--name", "attached1", "--network", "proxy", "swarm-sandbox/standin:1"]);
+        await docker(sb, ["run", "-d", "--name", "attached1", "--network", "proxy", "swarm-sandbox/standin:2"]);
         try {
             const r = await cli(sb, [
                 "capacity",
@@ -275,7 +275,7 @@ describe("tools: against the sandbox's dockerd", function () {
                 "proxy",
                 "--probe",
                 "--image",
-                "swarm-sandbox/standin:1",
+                "swarm-sandbox/standin:2",
                 "--json",
             ]);
             assert.equal(r.code, 0, r.err);
@@ -313,7 +313,7 @@ describe("tools: against the sandbox's dockerd", function () {
                 "small",
                 "--probe",
                 "--image",
-                "swarm-sandbox/standin:1",
+                "swarm-sandbox/standin:2",
                 "--json",
             ]);
             assert.equal(r.code, 0, r.err);
@@ -562,7 +562,7 @@ describe("tools: against the sandbox's dockerd", function () {
         let injected: Promise<unknown> = Promise.resolve();
         try {
             const r = await viaBin(
-                ["capacity", "--network", "wide", "--probe", "--image", "swarm-sandbox/standin:1", "--json"],
+                ["capacity", "--network", "wide", "--probe", "--image", "swarm-sandbox/standin:2", "--json"],
                 {
                     started: (child) => {
                         injected = waitFor("the probe's services", 30_000, async () =>
