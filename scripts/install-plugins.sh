@@ -143,6 +143,13 @@ version_of() {
   esac
 }
 
+label_of() { # label_of WHAT: the plugin's binary and version, as the messages name it
+  case "$1" in
+    language) printf 'pulumi-language-nodejs v%s' "$cli_version" ;;
+    *) printf 'pulumi-resource-%s v%s' "$1" "$(version_of "$1")" ;;
+  esac
+}
+
 need_cli() {
   [ -x "$pulumi" ] || die "the Pulumi CLI $pulumi is missing: run scripts/pulumi-toolchain.sh first"
 }
@@ -168,12 +175,12 @@ install_host() { # install_host ARCHIVE: pulumi-language-nodejs from a release a
   local got
   if ! tar -xzf "$1" -C "$tmp" pulumi-language-nodejs 2>"$tmp/tar.log"; then
     cat "$tmp/tar.log" >&2
-    fail "pulumi-language-nodejs: $1 holds no pulumi-language-nodejs at its top level"
+    fail "$(label_of language): $1 holds no pulumi-language-nodejs at its top level"
     return
   fi
   got=$("$tmp/pulumi-language-nodejs" -version 2>/dev/null | head -n1 || true)
   if [ "${got#v}" != "$cli_version" ]; then
-    fail "pulumi-language-nodejs: the binary in $1 reports '$got', not v$cli_version"
+    fail "$(label_of language): the binary in $1 reports '$got'"
     return
   fi
   mkdir -p "$bin" "$stamps"
@@ -206,19 +213,25 @@ if [ -n "$mirror" ]; then
   mirror=$(cd "$mirror" && pwd)
   sums="$mirror/SHA256SUMS"
   [ -f "$sums" ] || die "the plugin mirror $mirror has no SHA256SUMS: nothing installed"
+  avail=()
   for what in "${todo[@]}"; do
     a=$(archive_of "$what")
-    [ -f "$mirror/$a" ] || die "the plugin mirror $mirror has no $a: nothing installed"
+    if [ ! -f "$mirror/$a" ]; then
+      fail "$(label_of "$what"): the plugin mirror $mirror has no $a"
+      continue
+    fi
     awk -v f="$a" '$2 == f || $2 == "*" f { found = 1 } END { exit !found }' "$sums" ||
       die "$a is not listed in $sums, so it cannot be verified: nothing installed"
+    avail+=("$what")
   done
-  if ! (cd "$mirror" && sha256sum --check --quiet --strict SHA256SUMS) >"$tmp/sums.log" 2>&1; then
+  # Every archive SHA256SUMS lists and the mirror holds (one it lists but does not hold is no install's).
+  if ! (cd "$mirror" && sha256sum --check --quiet --strict --ignore-missing SHA256SUMS) >"$tmp/sums.log" 2>&1; then
     bad=$(sed -n 's/^\(.*\): FAILED.*$/\1/p' "$tmp/sums.log" | paste -sd, | sed 's/,/, /g')
     [ -n "$bad" ] || bad=$(tr '\n' ' ' <"$tmp/sums.log")
     die "checksum mismatch in the plugin mirror ($sums): $bad; nothing installed"
   fi
   log "checksums verified: $sums"
-  for what in "${todo[@]}"; do
+  for what in "${avail[@]}"; do
     a="$mirror/$(archive_of "$what")"
     if [ "$what" = language ]; then
       install_host "$a"
