@@ -141,6 +141,20 @@ describe("scripts/install-plugins.sh", () => {
         assert.deepEqual(fs.readdirSync(f.bin), ["pulumi"]);
     });
 
+    it("a mirror without a needed archive: a loud fallback for that plugin, fatal under CI=true", () => {
+        const f = make();
+        fs.rmSync(path.join(f.mirror, providerArchive("docker")));
+        const ci = run(f, { SWARM_PROXY_PLUGIN_MIRROR: f.mirror, CI: "true" });
+        assert.equal(ci.code, 1, ci.err);
+        assert.ok(ci.err.includes(`has no ${providerArchive("docker")}`), ci.err);
+        assert.match(ci.err, /CI=true with a plugin mirror/);
+        assert.deepEqual(files(path.join(f.home, "plugins")), []);
+        const dev = run(f, { SWARM_PROXY_PLUGIN_MIRROR: f.mirror });
+        assert.equal(dev.code, 0, dev.err);
+        assert.ok(dev.err.includes(`MISSING  pulumi-resource-docker v${VERSIONS.docker}`), dev.err);
+        assert.ok(fs.existsSync(path.join(f.home, "plugins", `resource-command-v${VERSIONS.command}`)), dev.err);
+    });
+
     it("installs from a verified mirror (providers into the plugin cache, the language host beside the CLI), then only looks", () => {
         const f = make();
         const r = run(f, { SWARM_PROXY_PLUGIN_MIRROR: f.mirror, CI: "true" });
