@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { dockerSync } from "../docker";
+import { type Route, routesOf } from "../prober";
 import type { Sandbox } from "../sandbox";
 import { enginePlugins, PulumiProject, repoRoot, type RunResult } from "./pulumi";
 
@@ -86,6 +87,25 @@ export function sandboxConfig(): RawStackConfig {
     return raw;
 }
 
+/** The committed config's routes are the default instance's: traefik's entry point (the manager's end of the
+ *  front link, sandbox/up.sh's SANDBOX_FRONT_ADDR) differs per instance, so each route's URL is pointed at the
+ *  instance's own. A copy; the config given is not changed. */
+export function atFront(raw: RawStackConfig, env: Record<string, string>): RawStackConfig {
+    const copy = JSON.parse(JSON.stringify(raw)) as RawStackConfig;
+    const front = env.SANDBOX_FRONT_ADDR;
+    if (front === undefined) return copy;
+    for (const s of (copy.stacks ?? []) as { health?: { http?: { url?: string } } }[]) {
+        const http = s.health?.http;
+        if (http?.url !== undefined) http.url = http.url.replace(/^(https?:\/\/)[^/:]+/, `$1${front}`);
+    }
+    return copy;
+}
+
+/** The routes through traefik of a config, on the instance's own entry point. */
+export function sandboxRoutes(raw: RawStackConfig, sb: Sandbox): Route[] {
+    return routesOf(atFront(raw, sb.env).stacks);
+}
+
 /** What a run of the program sees: its raw config and the value of SWARM_PROXY_MAINTENANCE. */
 export interface ProgramState {
     raw: RawStackConfig;
@@ -102,7 +122,7 @@ export function swarmProject(sb: Sandbox, state: ProgramState): Promise<PulumiPr
         repo: true,
         env: sb.env,
         prepare: (p) => {
-            p.writeConfig(state.raw);
+            p.writeConfig(atFront(state.raw, sb.env));
             return { SWARM_PROXY_MAINTENANCE: state.window ?? "" };
         },
     });
@@ -188,4 +208,34 @@ export function stackNames(raw: RawStackConfig): { attached: string[]; unattache
         attached: stacks.filter((s) => s.attached !== false).map((s) => s.name),
         unattached: stacks.filter((s) => s.attached === false).map((s) => s.name),
     };
+}
+
+/** A step of the run that completed; a missing or failed one is an error naming it. */
+export function completed(steps: Step[], name: string, op: string): Step & { end: number } {
+    const s = steps.find((x) => x.name === name && x.op === op);
+    if (!s || s.end === undefined || s.failed) throw new Error(`step ${op} ${name} missing or not completed`);
+    return s as Step & { end: number };
+}
+
+/**
+ * The span of a maintenance in which routes may fail: from the first teardown's start (the teardown of all
+ * attached stacks, side by side) to the last attached stack back — its health check done and, for a stack with
+ * a route, its check through traefik done (traefik routes to a new task only after its next poll).
+ */
+export function outageSpan(steps: Step[], raw: RawStackConfig): { start: number; end: number } {
+    const { attached } = stackNames(raw);
+    const routed = new Set(
+        (raw.stacks as { name: string; health?: { http?: unknown } }[])
+            .filter((s) => s.health?.http !== undefined)
+            .map((s) => s.name),
+    );
+    const starts = [
+        completed(steps, "teardown-all", "delete-replaced").start,
+        ...attached.map((s) => completed(steps, `${s}-stack`, "delete-replaced").start),
+    ];
+    const ends = attached.flatMap((s) => [
+        completed(steps, `${s}-health`, "create-replacement").end,
+        ...(routed.has(s) ? [completed(steps, `${s}-http`, "create-replacement").end] : []),
+    ]);
+    return { start: Math.min(...starts), end: Math.max(...ends) };
 }

@@ -12,7 +12,14 @@ import type { DriftReport } from "../../cli/drift-report";
 import type { Finding } from "../../cli/drift-types";
 import { overlayCreateArgs } from "../../harness/docker";
 import { enginePlugins, PulumiProject, repoRoot } from "../../harness/engine/pulumi";
-import { docker, networkId, networkSubnet, runningTasks, sandboxConfig } from "../../harness/engine/swarm-fixture";
+import {
+    atFront,
+    docker,
+    networkId,
+    networkSubnet,
+    runningTasks,
+    sandboxConfig,
+} from "../../harness/engine/swarm-fixture";
 import { type Sandbox, sandboxDownSync, sandboxUpSync } from "../../harness/sandbox";
 import { runBin } from "../tools/bin";
 
@@ -198,7 +205,7 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         // Scripts of its own: other tiers install theirs in the default folder at the same time.
         raw.connection = { mode: "local", scriptsDir: join(tmp, "host-scripts") };
         p = await PulumiProject.create({ repo: true, env: sb.env });
-        p.writeConfig(raw);
+        p.writeConfig(atFront(raw, sb.env));
         stackFile = join(p.projectDir, `Pulumi.${p.stack}.yaml`);
         // `swarm-proxy` on PATH as `npm install` links it, for the fixes that name it.
         const bin = join(tmp, "bin");

@@ -11,9 +11,11 @@ import {
     docker,
     networkId,
     networkSubnet,
+    outageSpan,
     type ProgramState,
     runningTasks,
     sandboxConfig,
+    sandboxRoutes,
     stackNames,
     type Step,
     swarmProject,
@@ -21,6 +23,7 @@ import {
     upWithEvents,
     type RawStackConfig,
 } from "../../harness/engine/swarm-fixture";
+import { Prober, unanswered } from "../../harness/prober";
 import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../../harness/sandbox";
 
 const NEW_SUBNET = "10.10.0.0/16";
@@ -205,8 +208,34 @@ describe("the program on a sandbox swarm (real engine, real components)", () => 
 
     it("inside the window: stacks down together → proxy deleted → created → rebuild → traefik → the rest → healthy in the new subnet", async () => {
         state.window = "open";
+        // What users see: one request per route through the sandbox's real traefik every 100 ms for the whole run.
+        const routes = sandboxRoutes(state.raw, sb!);
+        assert.ok(routes.length >= 5, `routes in the sandbox config: ${JSON.stringify(routes)}`);
+        assert.deepStrictEqual(await unanswered(routes), [], "a route did not answer before the maintenance");
+        const prober = new Prober(routes).start();
         const { run, steps } = await upWithEvents(p!);
+        await prober.stop();
         assert.strictEqual(run.code, 0, out(run));
+        // Every route answers after the maintenance, and no request failed outside the teardown → redeploy span
+        // (its start is when the teardown's event reached us, which can trail the teardown's first effect by the
+        // event stream's latency: 1 s of margin there).
+        assert.deepStrictEqual(await unanswered(routes), [], "a route does not answer after the maintenance");
+        const span = outageSpan(steps, state.raw);
+        const outside = prober.failures().filter((f) => f.sent < span.start - 1000 || f.sent > span.end);
+        assert.deepStrictEqual(
+            outside.map((f) => `${f.route} at ${((f.sent - span.start) / 1000).toFixed(1)} s: ${f.detail}`),
+            [],
+            `requests failed outside the span (${((span.end - span.start) / 1000).toFixed(1)} s)`,
+        );
+        console.log(
+            prober
+                .figures()
+                .map(
+                    (f) =>
+                        `      ${f.route}: ${f.failed}/${f.requests} failed, longest gap ${f.longestGapSeconds} s, unavailable ${f.unavailableSeconds} s`,
+                )
+                .join("\n"),
+        );
         const done = (name: string, op: string) => {
             const s = step(steps, name, op);
             assert.ok(s.end !== undefined && !s.failed, `${op} ${name} did not complete`);
