@@ -244,9 +244,10 @@ else
   # --- without a mirror: Pulumi's own sources, once, with a short timeout ------------------------------
   # The language host is bundled with the CLI (`pulumi plugin install language nodejs` refuses it).
   failed_before="$stamps/plugins-download-failed"
+  recent=$(find "$failed_before" -mmin "-$retry_minutes" 2>/dev/null || true)
   for what in "${todo[@]}"; do
     [ "$what" = language ] && continue
-    if [ -n "$(find "$failed_before" -mmin "-$retry_minutes" 2>/dev/null)" ] && [ -z "$strict" ]; then
+    if [ -n "$recent" ] && [ -z "$strict" ]; then
       failed+=("pulumi-resource-$what v$(version_of "$what"): not downloaded (a try less than $retry_minutes minutes ago failed)")
       continue
     fi

@@ -15,8 +15,10 @@
 #
 # The CLI is mandatory: if it cannot be built the script fails. The language host and the command provider
 # are used as installed (on PATH or in the plugin cache, where the CLI finds them), else built when the module
-# proxy serves them; when neither, the script says so on stderr and goes on: the engine tier then serves
-# programs inline (no language host needed) and runs the stand-in command provider of
+# proxy serves them. Last, scripts/install-plugins.sh installs what is still missing of the real plugins (the
+# language host, the command and docker providers) from SWARM_PROXY_PLUGIN_MIRROR or Pulumi's own sources, its
+# output on stderr. What is then still missing is said on stderr and the script goes on: the engine tier
+# serves programs inline (no language host needed) and runs the stand-in command provider of
 # harness/engine/command-provider/. Set PULUMI_TOOLCHAIN_REQUIRE_ALL=1 to make that fatal.
 # A module that downloads but does not compile is always fatal.
 #
@@ -30,7 +32,7 @@ case "${1:-}" in
   --env) mode="env" ;;
   "") ;;
   -h | --help)
-    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
@@ -244,6 +246,19 @@ elif cmd_json=$(mod_json "$cmd_mod@$cv" 2>/dev/null); then
 else
   missing+=("pulumi-resource-command: the Go module proxy does not serve $cmd_mod@$cv")
 fi
+
+# --- the real plugins: from a plugin mirror, or downloaded as operators do (scripts/install-plugins.sh) ----
+# Its failure is fatal only where it says so (a bad checksum; CI=true with a mirror). It gets no lock fd 9.
+"$root/scripts/install-plugins.sh" --bin "$bin" >&2 9>&- || die "installing the Pulumi plugins failed (above)"
+still=()
+for m in "${missing[@]}"; do
+  case "$m" in
+    pulumi-language-nodejs:*) stamp_ok pulumi-language-nodejs "$v" && continue ;;
+    pulumi-resource-command:*) installed resource command "$cmd_version" && continue ;;
+  esac
+  still+=("$m")
+done
+missing=("${still[@]}")
 
 for m in "${missing[@]}"; do log "UNAVAILABLE $m"; done
 if [ "${#missing[@]}" -gt 0 ] && [ -n "$require_all" ]; then
