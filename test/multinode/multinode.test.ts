@@ -102,8 +102,9 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
     let p: PulumiProject | undefined;
     let privateKey = "";
     const logs: string[] = [];
-    const state: ProgramState = { raw: sandboxConfig() };
-    const { attached } = stackNames(state.raw);
+    // Filled in `before`, once the plugins are known (the sandbox config depends on them).
+    const state: ProgramState = { raw: {} };
+    let attached: string[] = [];
     let plugins: Plugins;
 
     const keep = <R extends RunResult>(r: R): R => {
@@ -124,6 +125,8 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
             );
             this.skip();
         }
+        state.raw = sandboxConfig();
+        attached = stackNames(state.raw).attached;
         sb = multiNodeUp(SANDBOX, 3);
         if (
             docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" ||
