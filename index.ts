@@ -3,6 +3,7 @@ import { type Config, CONFIG_KEYS, parseConfig, PROJECT } from "./config";
 import { buildProgram, type ProgramOutputs } from "./program";
 import { Engine } from "./src/engine";
 import { localRunner, readHostFacts } from "./src/hostFacts";
+import { readRecordedState, type RecordedState } from "./src/pulumiState";
 import { sshRunner } from "./src/ssh";
 
 /** Reads the Pulumi config of the current stack through config.ts's schema; the SSH key stays a secret Output. */
@@ -22,6 +23,20 @@ function readConfig(baseDir: string): { config: Config; sshPrivateKey?: pulumi.O
     };
 }
 
+/** Pulumi's state of this stack, as the CLI that runs the program exports it. */
+function readState(): RecordedState {
+    const stack = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+    try {
+        return readRecordedState(stack, process.cwd());
+    } catch (e) {
+        const err = e as Error & { stderr?: string };
+        throw new Error(
+            `reading Pulumi's state of ${stack} (pulumi stack export) failed: ${(err.stderr ?? "").trim() || err.message}. ` +
+                "The program compares it with the live network before it registers anything.",
+        );
+    }
+}
+
 /**
  * The program: reads the config, then (with `survey`) the host through the Engine API, the tools' reader,
  * over the configured connection, and builds the resources. Async because the Engine API is; the stack
@@ -39,9 +54,16 @@ async function main(): Promise<ProgramOutputs> {
             const where = c.mode === "local" ? `this machine (DOCKER_HOST=${engine.where})` : engine.where;
             facts = await readHostFacts(engine, runner, where, config.network.name);
         }
+        // The state matters where the Docker provider manages a network that is live (is it the one the state
+        // holds?) or where no survey read it (what did the state record?).
+        const net = config.network;
+        const needState =
+            net.implementation === "docker" && (!facts || facts.networks.some((n) => n.name === net.name));
+        const recorded = needState ? readState() : undefined;
         return buildProgram({
             config,
             facts,
+            recorded,
             baseDir: __dirname,
             dryRun: pulumi.runtime.isDryRun(),
             sshPrivateKey,

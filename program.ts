@@ -12,17 +12,24 @@ import { ProxyNetwork } from "./components/proxyNetwork";
 import { SwarmStack } from "./components/swarmStack";
 import { type Config, PROJECT } from "./config";
 import { type HostFacts, type Runner } from "./src/hostFacts";
-import { sshOptions } from "./src/ssh";
+import { shellWord, sshOptions } from "./src/ssh";
 import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
-import { scriptPath, type Target } from "./src/hostCommand";
+import { type HostScript, scriptPath, type Target } from "./src/hostCommand";
 import { checkNixModule } from "./src/nix";
+import { adoptionSteps, type RecordedState, staleEntries } from "./src/pulumiState";
 import { isReplacing, maintenancePlan, type MaintenanceStep, type Plan } from "./src/plan";
 import { capacity, type Capacity, planSubnet, toRange } from "./src/subnet";
+
+/** The network's component, and its resource (the component names its child `<name>-network`). */
+const NETWORK_COMPONENT = "proxy";
+const NETWORK_RESOURCE = `${NETWORK_COMPONENT}-network`;
 
 export interface ProgramInput {
     config: Config;
     /** The live host, read at preview time; undefined when the config turns the survey off. */
     facts?: HostFacts;
+    /** What Pulumi's state records (`pulumi stack export`); undefined where it was not read (the program tier). */
+    recorded?: RecordedState;
     /** Directory relative file paths are resolved from. */
     baseDir: string;
     dryRun: boolean;
@@ -75,14 +82,25 @@ export function check(input: ProgramInput): Checked {
     const { config: cfg, facts } = input;
     const net = cfg.network;
     const live = facts?.networks.find((n) => n.name === net.name);
-    const fromSubnets = live?.subnets ?? [];
-    // Without a survey the program cannot know whether the network changes: it assumes it does, so the
-    // window is demanded.
-    const replacing = facts ? isReplacing(fromSubnets, net.subnet) : true;
+    // Without a survey, the network as the state last recorded it stands in for the live one: inputs that follow
+    // the live network keep following what was recorded for them, instead of snapping back to the config (which
+    // would plan a replacement of the network and of every attached stack).
+    const recordedNet = facts ? undefined : input.recorded?.network;
+    const current =
+        live ??
+        (recordedNet && {
+            subnets: recordedNet.subnet !== undefined ? [recordedNet.subnet] : [],
+            gateways: recordedNet.gateway !== undefined ? [recordedNet.gateway] : [],
+            labels: recordedNet.labels,
+        });
+    const fromSubnets = current?.subnets ?? [];
+    // Without a survey or a recorded network the program cannot know whether the network changes: it assumes it
+    // does, so the window is demanded.
+    const replacing = current || facts ? isReplacing(fromSubnets, net.subnet) : true;
     const key = `${PROJECT}:network.subnet`;
     let cap: Capacity;
     let insideDefaultPool: string | undefined;
-    if (replacing || !live) {
+    if (replacing || !current) {
         const planned = planSubnet({
             key,
             subnet: net.subnet,
@@ -105,23 +123,31 @@ export function check(input: ProgramInput): Checked {
     // Inputs that Docker cannot change in place (labels, gateway) follow the live network until the network is
     // replaced: a difference there alone would make the engine replace it (and refuse an import).
     const desiredGateway = net.gateway ?? firstHost(net.subnet);
-    const follow = live !== undefined && !replacing;
-    const gateway = follow ? (live.gateways[0] ?? desiredGateway) : desiredGateway;
-    const labels = follow ? live.labels : net.labels;
+    const follow = current !== undefined && !replacing;
+    const gateway = follow ? (current.gateways[0] ?? desiredGateway) : desiredGateway;
+    const labels = follow ? current.labels : net.labels;
     const differences: Difference[] = [];
-    if (live) {
-        const liveGateway = live.gateways.join(",") || "(none)";
+    if (current) {
+        const liveGateway = current.gateways.join(",") || "(none)";
         if (liveGateway !== desiredGateway) {
             differences.push({ key: "network.gateway", live: liveGateway, desired: desiredGateway });
         }
-        if (labelText(live.labels) !== labelText(net.labels)) {
-            differences.push({ key: "network.labels", live: labelText(live.labels), desired: labelText(net.labels) });
+        if (labelText(current.labels) !== labelText(net.labels)) {
+            differences.push({
+                key: "network.labels",
+                live: labelText(current.labels),
+                desired: labelText(net.labels),
+            });
         }
     }
     const changes =
-        replacing && live
+        replacing && current
             ? [{ key: "network.subnet", live: fromSubnets.join(",") || "(none)", desired: net.subnet }, ...differences]
             : [];
+    if (live && input.recorded && net.implementation === "docker") {
+        const refusal = adoptionRefusal(net, live, fromSubnets, input.recorded);
+        if (refusal) throw new Error(refusal);
+    }
     let importId: string | undefined;
     if (net.adoptId !== undefined && net.implementation === "docker" && !replacing) {
         if (!live) {
@@ -163,6 +189,47 @@ export function check(input: ProgramInput): Checked {
         nixModuleDigest,
         plan,
     };
+}
+
+const sameId = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+
+/**
+ * Why the program stops when the configured network is live but Pulumi's state does not hold it (never adopted,
+ * its entry dropped by a refresh, or recreated out of band so the state holds another ID), or still holds entries
+ * tied to another network: Pulumi would create a network whose name is taken (Docker refuses), or replace every
+ * attached stack. The one message names the live network and the state-only steps that adopt it.
+ */
+export function adoptionRefusal(
+    net: Config["network"],
+    live: { id: string },
+    liveSubnets: string[],
+    recorded: RecordedState,
+): string | undefined {
+    const stale = staleEntries(recorded, live.id, net.name);
+    const held = recorded.network !== undefined && sameId(recorded.network.id, live.id);
+    const adopting = net.adoptId !== undefined && sameId(net.adoptId, live.id);
+    if (stale.length === 0 && (held || adopting)) return undefined;
+    const why = recorded.network
+        ? `the state holds another network (ID ${recorded.network.id.slice(0, 12)}): it was recreated out of band`
+        : stale.length > 0
+          ? `the state does not hold it (its entry was dropped, e.g. by a refresh) and still holds ${stale.length} entries tied to the old network`
+          : "the state does not hold it: it was never adopted";
+    const steps = adoptionSteps(stale, live.id).filter(
+        (argv) => !(adopting && argv.includes("network.adoptId") && argv.includes("set")),
+    );
+    // Adoption keeps the live subnet; the change to another subnet is the reviewed run after it.
+    const liveSubnet = liveSubnets.length === 1 ? liveSubnets[0] : undefined;
+    if (liveSubnet !== undefined && liveSubnet !== net.subnet) {
+        steps.splice(steps.length - 2, 0, ["pulumi", "config", "set", "--path", "network.subnet", liveSubnet]);
+        steps.push(["pulumi", "config", "set", "--path", "network.subnet", net.subnet]);
+    }
+    return (
+        `${PROJECT}:network: the network ${JSON.stringify(net.name)} is live on the host (ID ${live.id}, subnet ` +
+        `${liveSubnets.join(",") || "none"}), but ${why}. From this state Pulumi would create a network whose name is ` +
+        "taken (Docker refuses) or replace every attached stack, so nothing was registered. Adopt the live network; " +
+        "these steps change only Pulumi's state, nothing on the host (the stacks' deploys run again, and an unchanged " +
+        `stack keeps its tasks): ${steps.map((argv, i) => `${i + 1}. ${argv.map(shellWord).join(" ")}`).join("  ")}`
+    );
 }
 
 function targetOf(input: ProgramInput): Target {
@@ -240,10 +307,20 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         throw new Error(refusal);
     }
     const allowStacks = cfg.maintenance.allowStacks ?? cfg.stacks.map((s) => s.name);
+    const attachedStacks = cfg.stacks.filter((s) => s.attached);
     const windowHook = maintenanceWindowHook({
         windowOpen: cfg.maintenance.windowOpen,
         dryRun: input.dryRun,
-        checkQuiescent: () => quiescent(input.runner, target, allowStacks),
+        checkQuiescent: () => runHostScript(input.runner, target, "gate-quiescent", allowStacks),
+        network: {
+            resource: NETWORK_RESOURCE,
+            clear: () =>
+                runHostScript(input.runner, target, "network-clear", [
+                    cfg.network.name,
+                    String(Math.max(60, ...attachedStacks.map((s) => s.teardownTimeoutSeconds))),
+                    ...attachedStacks.map((s) => s.name),
+                ]),
+        },
     });
 
     const opts: pulumi.ComponentResourceOptions = { transformations: input.transformations };
@@ -264,7 +341,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
               )
             : undefined;
     const network = new ProxyNetwork(
-        "proxy",
+        NETWORK_COMPONENT,
         {
             name: cfg.network.name,
             subnet: checked.subnet,
@@ -359,13 +436,16 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     };
 }
 
-/** The quiescence check, run on the host through the runner that read its facts (the installed script). */
-function quiescent(runner: Runner | undefined, target: Target, allowStacks: string[]): void {
+/**
+ * An installed host script run from the program itself (the window's checks before a teardown), through the runner
+ * that read the host's facts; its own message on failure.
+ */
+function runHostScript(runner: Runner | undefined, target: Target, script: HostScript, args: string[]): void {
     if (!runner) {
         throw new Error("no way to reach the host was given to the program");
     }
     try {
-        runner(["bash", scriptPath(target.scriptsDir, "gate-quiescent"), ...allowStacks]);
+        runner(["bash", scriptPath(target.scriptsDir, script), ...args]);
     } catch (e) {
         const err = e as Error & { stderr?: string };
         throw new Error((err.stderr ?? "").trim() || err.message);

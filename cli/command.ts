@@ -2,12 +2,7 @@
 // printed, never run by the CLI: words are quoted for a POSIX shell only where needed, so a line can be
 // pasted as is, and split back into argv arrays by anyone who would rather not go through a shell.
 
-const PLAIN_WORD = /^[A-Za-z0-9_./:=@%+,-]+$/;
-
-/** One word for a POSIX shell: as is when it holds nothing special, else single-quoted. */
-export function shellWord(word: string): string {
-    return PLAIN_WORD.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
+import { shellWord } from "../src/ssh";
 
 /**
  * One line running each argv in turn, stopping at the first failure (`a && b`). With a dockerd other than

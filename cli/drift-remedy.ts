@@ -1,6 +1,6 @@
 // What each kind of drift means and the exact commands that fix it on this host, pure: the remedies, the findings
 // with them, and the fixes `drift --fix` may apply. Applying them is cli/drift-fix.ts.
-import { shellWord } from "./command";
+import { shellWord } from "../src/ssh";
 import type { PulumiState } from "./drift-state";
 import type { Finding, FindingKind } from "./drift-types";
 

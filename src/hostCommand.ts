@@ -22,6 +22,7 @@ export type HostScript =
     | "stack-health"
     | "network-ensure"
     | "network-remove"
+    | "network-clear"
     | "gate-quiescent"
     | "http-probe";
 

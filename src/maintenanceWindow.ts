@@ -15,6 +15,12 @@ export interface WindowArgs {
     dryRun: boolean;
     /** Throws, naming the stacks, when the host is not quiescent. Called at most once per run. */
     checkQuiescent: () => void;
+    /**
+     * Right before the delete of the network's resource (named `resource`), in the window: tears down the configured
+     * stacks still attached, or throws naming what else is. The state's recorded dependencies, which order the
+     * stacks' teardown first, can have been dropped by a refresh or an import: the live host decides.
+     */
+    network?: { resource: string; clear: () => void };
 }
 
 const HOW_TO_OPEN =
@@ -82,6 +88,9 @@ export function maintenanceWindowHook(a: WindowArgs): pulumi.ResourceHook {
                 throw new Error(
                     `the maintenance needs a quiescent host, and it is not: ${quiescent.message}. Nothing was torn down.`,
                 );
+            }
+            if (a.network && args.name === a.network.resource) {
+                a.network.clear();
             }
         },
         { onDryRun: true },

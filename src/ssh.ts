@@ -173,6 +173,13 @@ function sshDial(t: SshTarget, args: string[]): Duplex {
     return stream;
 }
 
+const PLAIN_WORD = /^[A-Za-z0-9_./:=@%+,-]+$/;
+
+/** One word for a POSIX shell: as is when it holds nothing special, else single-quoted (commands shown to a person). */
+export function shellWord(word: string): string {
+    return PLAIN_WORD.test(word) ? word : shellQuote(word);
+}
+
 /** Single-quotes one word for a POSIX shell. */
 export function shellQuote(word: string): string {
     return `'${word.replace(/'/g, `'\\''`)}'`;

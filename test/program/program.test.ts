@@ -6,6 +6,7 @@ import { parseConfig } from "../../config";
 import { buildProgram, check } from "../../program";
 import { hostFiles, installer } from "../../src/hostCommand";
 import type { HostFacts } from "../../src/hostFacts";
+import type { RecordedState } from "../../src/pulumiState";
 import { type RawConfig, rawConfig, referenceFacts, ROOT } from "../unit/fixtures";
 import { Recorder } from "./harness";
 
@@ -27,7 +28,14 @@ const WINDOW_HOOK = "swarm-proxy-maintenance-window";
 const ATTACHED = ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"];
 
 async function run(
-    opts: { mutate?: (c: RawConfig) => void; facts?: HostFacts; dryRun?: boolean } = {},
+    opts: {
+        mutate?: (c: RawConfig) => void;
+        facts?: HostFacts;
+        dryRun?: boolean;
+        /** No survey: the host is not read. */
+        noSurvey?: boolean;
+        recorded?: RecordedState;
+    } = {},
 ): Promise<Recorder> {
     const rec = new Recorder();
     pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", opts.dryRun ?? true);
@@ -35,7 +43,8 @@ async function run(
     opts.mutate?.(raw);
     buildProgram({
         config: parseConfig(raw, { baseDir: ROOT }),
-        facts: opts.facts ?? referenceFacts(),
+        facts: opts.noSurvey ? undefined : (opts.facts ?? referenceFacts()),
+        recorded: opts.recorded,
         baseDir: ROOT,
         dryRun: opts.dryRun ?? true,
         transformations: [rec.transformation],
@@ -230,6 +239,57 @@ describe("program (mocked engine)", () => {
         assert.ok(!rec.registered.some((r) => r.name.startsWith("rebuild")));
     });
 
+    it("without a survey, the network keeps what the state recorded for it: `survey: false` alone plans no replacement", async () => {
+        const recorded: RecordedState = {
+            resources: [],
+            urns: {},
+            units: {},
+            network: { urn: "urn:x", id: "p".repeat(25), subnet: "10.0.1.0/24", gateway: "10.0.1.1", labels: {} },
+        };
+        const rec = await run({
+            noSurvey: true,
+            recorded,
+            mutate: (c) => {
+                c.survey = false;
+                c.network = { ...c.network, implementation: "docker", subnet: "10.0.1.0/24" };
+                c.rebuild = {};
+            },
+        });
+        const net = rec.get("proxy-network");
+        assert.deepStrictEqual(net.inputs.ipamConfigs, [{ subnet: "10.0.1.0/24", gateway: "10.0.1.1" }]);
+        assert.deepStrictEqual(net.inputs.labels, []);
+        // Without what the state recorded, the config's labels and the window's demand are all the program has.
+        assert.equal(
+            check({
+                config: parseConfig({ ...rawConfig(), survey: false }, { baseDir: ROOT }),
+                baseDir: ROOT,
+                dryRun: true,
+            }).replacing,
+            true,
+        );
+    });
+
+    it("refuses a live network that the state does not hold, naming the state-only adoption, before creating anything", async () => {
+        const rec = new Recorder();
+        pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
+        const raw = rawConfig();
+        raw.network = { ...raw.network, implementation: "docker", subnet: "10.0.1.0/24" };
+        assert.throws(
+            () =>
+                buildProgram({
+                    config: parseConfig(raw, { baseDir: ROOT }),
+                    facts: referenceFacts(),
+                    recorded: { resources: [], urns: {}, units: {} },
+                    baseDir: ROOT,
+                    dryRun: true,
+                    transformations: [rec.transformation],
+                }),
+            /the network "proxy" is live on the host \(ID p{25}, subnet 10\.0\.1\.0\/24\), but the state does not hold it: it was never adopted\. .* 1\. pulumi config set --path network\.adoptId p{25}/,
+        );
+        await rec.settle();
+        assert.deepStrictEqual(rec.registered, []);
+    });
+
     it("refuses an adoptId that is not the live network's, before creating anything", async () => {
         const rec = new Recorder();
         pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
@@ -347,7 +407,15 @@ describe("program (mocked engine)", () => {
             ],
             [
                 "a subnet that overlaps a reserved range",
-                { network: JSON.stringify({ subnet: "10.10.0.0/16", reserved: ["10.0.0.0/8"] }) },
+                // The host scripts' network: with the Docker provider's and no survey the program reads Pulumi's
+                // state with the CLI, which a mocked run has not.
+                {
+                    network: JSON.stringify({
+                        subnet: "10.10.0.0/16",
+                        reserved: ["10.0.0.0/8"],
+                        implementation: "command",
+                    }),
+                },
                 /overlaps reserved range 10.0.0.0\/8/,
             ],
         ];

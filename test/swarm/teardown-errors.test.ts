@@ -57,6 +57,37 @@ describe("teardown errors and recovery", function () {
         assert.match(absent.stdout, /absent/);
     });
 
+    it("network-clear.sh, before the network's delete: names what no configured stack owns and tears down nothing; then tears down the configured stacks still attached", async () => {
+        await createProxy(subnet);
+        await hostOk("stack-deploy.sh", ["drone", composeFile("drone")]);
+        await hostOk("stack-health.sh", ["drone", "proxy", subnet, "120"]);
+        await docker(["run", "-d", "--name", "foreign-client", "--network", "proxy", image]);
+        const blocked = await hostInstalled("network-clear.sh", ["proxy", "120", "drone", "traefik"]);
+        assert.strictEqual(blocked.code, 1, `network-clear.sh exited ${blocked.code}: ${blocked.stderr}`);
+        assert.match(
+            blocked.stderr,
+            /^network-clear: network proxy is still in use by container foreign-client, which no configured stack owns: remove them, or add their stacks to swarm-proxy:stacks; nothing was torn down$/m,
+        );
+        assert.strictEqual(lines(blocked.stderr).length, 1, `more than one line on stderr: ${blocked.stderr}`);
+        const drone = "com.docker.stack.namespace=drone";
+        assert.strictEqual((await listServices(drone)).length, 1, "drone was torn down");
+
+        // A service of a stack the config does not list is named as such, too.
+        const notConfigured = await hostInstalled("network-clear.sh", ["proxy", "120", "traefik"]);
+        assert.strictEqual(notConfigured.code, 1);
+        assert.match(notConfigured.stderr, /service drone_ci_commoninternet_net_app/);
+
+        await docker(["rm", "-f", "foreign-client"]);
+        const cleared = await hostOk("network-clear.sh", ["proxy", "120", "drone", "traefik"]);
+        assert.match(cleared, /still attached: stacks drone; tearing them down first/);
+        assert.deepStrictEqual(await listServices(drone), [], "drone's services are still there");
+        // Nothing attached any more: the network's delete goes through.
+        await hostOk("network-remove.sh", ["proxy", "60"]);
+        assert.strictEqual(await networkId("proxy"), undefined);
+        const absent = await hostOk("network-clear.sh", ["proxy", "120", "drone"]);
+        assert.match(absent, /absent, nothing attached/);
+    });
+
     it("stack-health.sh gives up after its timeout, naming the service that does not run", async () => {
         await docker([
             "service",

@@ -695,6 +695,7 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
         networkName: "proxy",
         subnet: "10.77.0.0/24",
         state: {
+            resources: [],
             urns: { "web-stack": webUrn, "ci-stack": ciUrn, "proxy-network": netUrn },
             networkId: NET,
             units: { ci: "deploy-ci.service" },
