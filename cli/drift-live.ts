@@ -18,7 +18,7 @@ export function minFreeAddresses(min: MinFree, assignable: number): number {
 
 export interface LiveInput {
     config: StackConfig;
-    /** The network's ID in Pulumi's state (the stack's `networkId` output), when the state was read. */
+    /** The network's ID in Pulumi's state (src/pulumiState.ts recordedNetworkId), when the state was read. */
     stateNetworkId?: string;
     networks: EngineNetwork[];
     services: EngineService[];

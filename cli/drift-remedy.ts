@@ -1,5 +1,6 @@
 // What each kind of drift means and the exact commands that fix it on this host, pure: the remedies, the findings
 // with them, and the fixes `drift --fix` may apply. Applying them is cli/drift-fix.ts.
+import { adoptionSteps, staleEntries } from "../src/pulumiState";
 import { shellWord } from "../src/ssh";
 import type { PulumiState } from "./drift-state";
 import type { Finding, FindingKind } from "./drift-types";
@@ -140,12 +141,12 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
                     "attached stack. Adopting the live network again changes nothing on the host: the state entries of the network and " +
                     "of what depends on it are dropped (the host is not touched), the live network is imported by its ID, and the " +
                     "stacks' deploys run again (an unchanged compose file keeps its running tasks).",
-                commands: [
-                    ...(netUrn ? [pulumi(ctx, {}, ["state", "delete", netUrn, "--target-dependents", "--yes"])] : []),
-                    pulumi(ctx, {}, ["config", "set", "--path", "network.adoptId", f.networkId ?? "<live network ID>"]),
-                    pulumi(ctx, {}, ["up", "--yes"]),
-                    pulumi(ctx, {}, ["config", "rm", "--path", "network.adoptId"]),
-                ],
+                // The program's own adoption steps for this state (the stale entries, whether or not a refresh dropped
+                // the network's), each run non-interactively.
+                commands: adoptionSteps(
+                    ctx.state && f.networkId ? staleEntries(ctx.state, f.networkId, ctx.networkName) : [],
+                    f.networkId ?? "<live network ID>",
+                ).map(([, ...args]) => pulumi(ctx, {}, args[0] === "up" ? [...args, "--yes"] : args)),
                 disruptive: false,
                 // It rewrites Pulumi's record of the network: a person runs it, never `drift --fix`.
                 autoFix: false,

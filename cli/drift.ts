@@ -11,10 +11,14 @@ import { type DriftReport, summarize } from "./drift-report";
 import { type PulumiState, readPulumiState } from "./drift-state";
 import type { Finding } from "./drift-types";
 import type { Engine } from "../src/engine";
+import { recordedNetworkId } from "../src/pulumiState";
 import { errorMessage } from "./errors";
 import { type LogSource, type VipFailure, findVipFailures } from "./logscan";
 import type { Progress } from "./progress";
 import type { StackConfig } from "./stackconfig";
+
+/** The program's refusal to run while the live network is not the one Pulumi's state holds (program.ts). */
+const ADOPTION_REFUSAL = /is live on the host \(ID [0-9a-z]+, subnet [^)]*\), but the state/;
 
 export interface DriftOptions {
     config: StackConfig;
@@ -100,7 +104,7 @@ export async function runDriftWithContext(
     findings.push(
         ...liveFindings({
             config: o.config,
-            stateNetworkId: state?.networkId,
+            stateNetworkId: state ? recordedNetworkId(state, o.config.network.name) : undefined,
             networks,
             services,
             usage,
@@ -110,7 +114,13 @@ export async function runDriftWithContext(
         }),
     );
     const ctx: FixContext | undefined = o.fix ? { ...o.fix, state } : undefined;
-    const all = ctx ? withRemedies(findings, ctx) : findings;
+    // The program refuses to preview while the state holds another network than the live one: that refusal is the
+    // network-recreated finding's cause, not a second problem (and its fix is that finding's).
+    const recreated = findings.some((f) => f.kind === "network-recreated");
+    const kept = recreated
+        ? findings.filter((f) => !(f.check === "pulumi" && f.status === "error" && ADOPTION_REFUSAL.test(f.detail)))
+        : findings;
+    const all = ctx ? withRemedies(kept, ctx) : kept;
     return {
         report: summarize(all, {
             generatedAt: new Date().toISOString(),

@@ -134,6 +134,24 @@ export function parseStackExport(text: string): RecordedState {
 const sameId = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
 const NETWORK_ID = /^[a-z0-9]{25}$|^[a-f0-9]{64}$/;
 
+/** The network ID a command resource's `triggers` tie it to ([network name, network ID]), if any. */
+function triggerNetworkId(r: RecordedResource, networkName: string): string | undefined {
+    const [name, id] = r.triggers;
+    return name === networkName && id !== undefined && NETWORK_ID.test(id) ? id : undefined;
+}
+
+/**
+ * Pure: the network ID the state records: the Docker provider's network entry, else the ID the stacks were
+ * deployed against (a refresh can drop the network's entry), else the last finished run's `networkId` output.
+ */
+export function recordedNetworkId(state: RecordedState, networkName: string): string | undefined {
+    return (
+        state.network?.id ??
+        state.resources.map((r) => triggerNetworkId(r, networkName)).find((id) => id !== undefined) ??
+        state.networkId
+    );
+}
+
 /**
  * Pure: the state's entries tied to a network other than the live one, with everything that depends on them (so
  * that `pulumi state delete` of the whole list needs no --target-dependents), in the state's order. Stale are the
@@ -144,8 +162,8 @@ export function staleEntries(state: RecordedState, liveId: string, networkName: 
     const stale = new Set<string>();
     if (state.network && !sameId(state.network.id, liveId)) stale.add(state.network.urn);
     for (const r of state.resources) {
-        const [name, id] = r.triggers;
-        if (name === networkName && id !== undefined && NETWORK_ID.test(id) && !sameId(id, liveId)) stale.add(r.urn);
+        const id = triggerNetworkId(r, networkName);
+        if (id !== undefined && !sameId(id, liveId)) stale.add(r.urn);
     }
     let grew = stale.size > 0;
     while (grew) {

@@ -397,30 +397,32 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         assert.deepEqual(report.applied, [], "--fix never touches proxy");
         const f = only(report, "network-recreated");
         assert.match(f.detail, /^recreated out of band: live id \w{12}, Pulumi's state has \w{12}$/);
-        // Pulumi's refresh-preview sees it too (the network's Read finds the old ID gone): every stack would be replaced.
-        assert.ok(
-            report.findings.some(
-                (x) => x.kind === "pulumi-changes" && /::drone-stack$/.test(x.subject) && x.detail === "would replace",
-            ),
-            JSON.stringify(drifted(report)),
-        );
-        assert.deepEqual(
-            drifted(report).filter((x) => !x.startsWith("pulumi-changes ")),
-            ["network-recreated proxy"],
-        );
+        // The program refuses to preview from this state (it would replace every stack): that refusal is this
+        // finding's cause, reported once, with the state-only fix; no `pulumi up` that would fail is offered.
+        assert.deepEqual(drifted(report), ["network-recreated proxy"]);
+        assert.ok(!report.findings.some((x) => x.status === "error"), JSON.stringify(report.findings));
         assert.equal(f.disruptive, false);
         const where = `--stack ${p.stack} --cwd ${p.projectDir}`;
         const dh = `env DOCKER_HOST=${sb!.env.DOCKER_HOST}`;
-        assert.deepEqual(f.fix, [
-            `${dh} pulumi state delete '${await urnOf("proxy-network")}' --target-dependents --yes ${where}`,
+        assert.equal(f.fix!.length, 4, JSON.stringify(f.fix));
+        assert.ok(f.fix![0].startsWith(`${dh} pulumi state delete --yes `), f.fix![0]);
+        for (const entry of ["proxy-network", "drone-stack", "drone-health", "teardown-all"])
+            assert.ok(
+                f.fix![0].includes(`'${await urnOf(entry)}'`),
+                `${entry} is not deleted from the state: ${f.fix![0]}`,
+            );
+        assert.deepEqual(f.fix!.slice(1), [
             `${dh} pulumi config set --path network.adoptId ${live} ${where}`,
             `${dh} pulumi up --yes ${where}`,
             `${dh} pulumi config rm --path network.adoptId ${where}`,
         ]);
-        // A replacement instead would tear every stack down: outside the window it is refused before anything is torn down.
+        // A replacement instead would tear every stack down: the program refuses before registering anything.
         const refused = await p.up(["--replace", await urnOf("proxy-network")]);
         assert.notEqual(refused.code, 0);
-        assert.match(out(refused), /outside the maintenance window: this update would delete teardown-all/);
+        assert.match(
+            out(refused),
+            /the network "proxy" is live on the host \(ID \w+, subnet [^)]+\), but the state holds another network/,
+        );
         const tasks = runningTasks();
         runFix(f);
         assert.equal(networkId("proxy"), live, "the live network was kept");

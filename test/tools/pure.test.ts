@@ -695,7 +695,19 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
         networkName: "proxy",
         subnet: "10.77.0.0/24",
         state: {
-            resources: [],
+            // The network's entry with the ID recorded at adoption, and the stacks that depend on it.
+            resources: [
+                {
+                    urn: netUrn,
+                    name: "proxy-network",
+                    type: "docker:index/network:Network",
+                    dependsOn: [],
+                    triggers: [],
+                },
+                { urn: webUrn, name: "web-stack", type: "command:local:Command", dependsOn: [netUrn], triggers: [] },
+                { urn: ciUrn, name: "ci-stack", type: "command:local:Command", dependsOn: [netUrn], triggers: [] },
+            ],
+            network: { urn: netUrn, id: "0123456789abcdef0123456789", labels: {} },
             urns: { "web-stack": webUrn, "ci-stack": ciUrn, "proxy-network": netUrn },
             networkId: NET,
             units: { ci: "deploy-ci.service" },
@@ -832,7 +844,7 @@ describe("tools: drift findings carry their kind, meaning and fix", () => {
             [`network-recreated: recreated out of band: live id ${NET.slice(0, 12)}, Pulumi's state has 0123456789ab`],
         );
         assert.deepEqual(recreated[0].fix, [
-            `pulumi state delete '${netUrn}' --target-dependents --yes ${where}`,
+            `pulumi state delete --yes '${netUrn}' '${webUrn}' '${ciUrn}' ${where}`,
             `pulumi config set --path network.adoptId ${NET} ${where}`,
             `pulumi up --yes ${where}`,
             `pulumi config rm --path network.adoptId ${where}`,
