@@ -12,7 +12,9 @@ if [ "$#" -lt 3 ] || [ "$#" -gt 6 ] || [ "$#" -eq 5 ]; then
   sp_usage "http-probe.sh URL HOST EXPECTED_STATUS [TIMEOUT [STACK EXPECT_TEXT]]"
 fi
 url=$1 host=$2 expect=$3 timeout=${4:-60} stack=${5:-} text=${6:-}
-[[ $url =~ ^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/?=\&%-]*)?$ ]] || sp_die "URL '$url' is not an http(s) URL"
+# In a bracket expression ']' is literal only first, and a backslash is no escape: an IPv6 host's brackets so.
+url_re='^https?://[]A-Za-z0-9.:[-]+(/[A-Za-z0-9._~/?=&%-]*)?$'
+[[ $url =~ $url_re ]] || sp_die "URL '$url' is not an http(s) URL"
 [[ $host =~ ^[A-Za-z0-9.-]+$ ]] || sp_die "HOST '$host' is not a host name"
 [[ $expect =~ ^[1-5][0-9][0-9]$ ]] || sp_die "EXPECTED_STATUS '$expect' is not an HTTP status"
 sp_check_timeout "$timeout" TIMEOUT
