@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The program's main job on the local sandbox swarm, from a fresh machine: install what is missing, start the
 # sandbox with the reference host's "before" state, adopt it (first `up`: changes nothing), then preview the
-# change of `proxy` to 10.10.0.0/16. With --up, also run the maintenance with the window open.
+# change of `proxy` to 10.10.0.0/16. With --up, also run the maintenance with the window open, and end with
+# every route answering through the sandbox's real traefik.
 # State lives in a local file backend under .pulumi-state/ (no account); the stack is `sandbox-demo`, whose
 # config starts as a copy of Pulumi.sandbox.yaml.
 set -euo pipefail
@@ -19,6 +20,7 @@ say "installing what is missing"
 bash scripts/install-deps.sh
 [ -d node_modules/@pulumi/pulumi ] || ./scripts/node.sh npm ci --no-audit --no-fund
 eval "$(bash scripts/pulumi-toolchain.sh --env)"
+bash scripts/traefik-build.sh >/dev/null # the sandbox's real traefik (built once, cached in .tools/)
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 
 say "starting the sandbox swarm with the reference host's before state"
@@ -39,7 +41,8 @@ if ! p stack select "$stack" 2>/dev/null; then
   p stack init "$stack" --secrets-provider passphrase
   # Pulumi.sandbox-demo.yaml is the demo's own (ignored by git): Pulumi.sandbox.yaml stays as committed. Appended,
   # so that the passphrase salt `stack init` wrote stays.
-  grep -v '^#' Pulumi.sandbox.yaml >> "Pulumi.$stack.yaml"
+  # The routes' URL is the default instance's front address: another instance (SANDBOX=...) has its own.
+  grep -v '^#' Pulumi.sandbox.yaml | sed "s#http://198\.19\.89\.210/#http://$SANDBOX_FRONT_ADDR/#" >> "Pulumi.$stack.yaml"
   if [[ $plugins != *'"docker":true'* ]]; then
     say "no Docker provider plugin here: the network is managed by the host scripts (implementation: command)"
     p config set --path network.implementation command
@@ -65,4 +68,15 @@ if [ "$run_up" = true ]; then
   SWARM_PROXY_MAINTENANCE=open p up --yes --skip-preview
   p preview --expect-no-changes
   docker network inspect --format '{{.Name}} {{range .IPAM.Config}}{{.Subnet}}{{end}}' proxy
+  say "every route through traefik (http://$SANDBOX_FRONT_ADDR/)"
+  failed=0
+  while read -r host; do
+    if answer=$(curl -fsS --max-time 5 -H "Host: $host" "http://$SANDBOX_FRONT_ADDR/"); then
+      printf '  %-28s %s\n' "$host" "$answer" >&2
+    else
+      printf '  %-28s NOT ANSWERING\n' "$host" >&2
+      failed=1
+    fi
+  done < <(sed -n 's/^ *host: \([a-z0-9.-]*\.sandbox\.test\)$/\1/p' "Pulumi.$stack.yaml")
+  [ "$failed" -eq 0 ] || { echo "demo: a route does not answer through traefik" >&2; exit 1; }
 fi
