@@ -21,6 +21,7 @@ import {
     sandboxConfig,
 } from "../../harness/engine/swarm-fixture";
 import { type Sandbox, sandboxDownSync, sandboxUpSync } from "../../harness/sandbox";
+import { toRange } from "../../src/subnet";
 import { runBin } from "../tools/bin";
 
 const SANDBOX = process.env.SWARM_DRIFT_SANDBOX ?? "drift-tier";
@@ -428,5 +429,171 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         assert.equal(networkId("proxy"), live, "the live network was kept");
         assert.deepEqual(runningTasks(), tasks, "the re-adoption restarted a task");
         await clean();
+    });
+
+    // Every way back: the old runbook followed by hand, then each way an operator may go on from there. Each path
+    // ends after the maintenance: proxy on the configured /16 (the two /16s below in turn), every service on it,
+    // a clean preview and a clean drift. Nothing is torn down outside the window, and each message says what to do.
+    const TARGETS = ["10.11.0.0/16", BIG_SUBNET];
+    let target = 0;
+    const config = (args: string[]) =>
+        p.mustRun(["config", ...args.slice(0, 2), `swarm-proxy:${args[2]}`, ...args.slice(3)]);
+    const currentSubnet = () => networkSubnet("proxy");
+
+    /** The old runbook by hand: every attached stack removed, proxy deleted and created again (no labels, the same
+     *  subnet), every stack deployed again. */
+    function handRecreate(): string {
+        const subnet = currentSubnet();
+        const was = networkId("proxy");
+        for (const s of ATTACHED) sh(["docker", "stack", "rm", s]);
+        for (const s of ATTACHED) stackGone(s);
+        sh(["bash", "host/network-remove.sh", "proxy", "120"]);
+        docker(["network", "create", "--driver", "overlay", "--attachable", "--subnet", subnet, "proxy"]);
+        for (const s of ATTACHED) sh(["docker", "stack", "deploy", "-c", join(repoRoot, `sandbox/stacks/${s}.yml`), s]);
+        for (const s of ATTACHED) sh(["bash", "host/stack-health.sh", s, "proxy", subnet, "120"]);
+        const live = networkId("proxy");
+        assert.notEqual(live, was);
+        return live;
+    }
+
+    /** Refused from this state: exit non-zero, one message naming the live network, nothing on the host changed. */
+    async function refusedUp(extra: string[], live: string): Promise<string[][]> {
+        const before = { tasks: runningTasks(), proxy: networkId("proxy") };
+        const up = await p.up(extra);
+        assert.notEqual(up.code, 0, out(up));
+        const m = new RegExp(`the network "proxy" is live on the host \\(ID ${live}, subnet [^)]+\\), but (.*)`).exec(
+            up.stdout + up.stderr,
+        );
+        assert.ok(m, `no adoption refusal:\n${out(up)}`);
+        assert.doesNotMatch(up.stdout + up.stderr, /already exists|FailedPrecondition/);
+        assert.deepEqual(
+            { tasks: runningTasks(), proxy: networkId("proxy") },
+            before,
+            "a refused run changed the host",
+        );
+        // The steps, as printed after the message: ": 1. pulumi …  2. pulumi …".
+        const list = m[1].slice(m[1].indexOf(": 1. pulumi ") + 2).trim();
+        return list.split(/ {2}(?=\d+\. pulumi )/).map((x) => argvOf(x.replace(/^\d+\. /, "").trim()));
+    }
+
+    /** Runs the program's printed steps as an operator would (in the project, for this stack). */
+    async function runSteps(steps: string[][]): Promise<void> {
+        for (const [cli, ...args] of steps) {
+            assert.equal(cli, "pulumi");
+            const r = args[0] === "up" ? await p.up(args.slice(1)) : await p.run(args);
+            assert.equal(r.code, 0, `pulumi ${args.join(" ")}\n${out(r)}`);
+            console.log(`      ran: pulumi ${args.join(" ").slice(0, 150)}`);
+        }
+    }
+
+    /** The maintenance to the next /16, then the place every path ends in. */
+    async function maintenanceAndConverged(): Promise<void> {
+        const to = TARGETS[target++ % TARGETS.length];
+        await config(["set", "--path", "network.subnet", to]);
+        const up = await p.up([], { SWARM_PROXY_MAINTENANCE: "open" });
+        assert.equal(up.code, 0, out(up));
+        assert.doesNotMatch(up.stdout + up.stderr, /FailedPrecondition|is in use by/);
+        assert.equal(networkSubnet("proxy"), to);
+        for (const line of docker([
+            "network",
+            "inspect",
+            "--verbose",
+            "--format",
+            "{{range $s, $v := .Services}}{{range $v.Tasks}}{{.EndpointIP}} {{end}}{{end}}",
+            "proxy",
+        ]).split(/\s+/)) {
+            if (line !== "")
+                assert.ok(
+                    toRange(to)!.contains(toRange(`${line.split("/")[0]}/32`)!),
+                    `task address ${line} outside ${to}`,
+                );
+        }
+        const services = docker(["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]).split("\n");
+        for (const row of services)
+            assert.match(row, /^\S+ (\d+)\/\1/, `not every service runs: ${services.join("; ")}`);
+        const pre = await p.preview(["--expect-no-changes"]);
+        assert.equal(pre.code, 0, out(pre));
+        await clean();
+    }
+
+    it("way back 1: hand recreate, `up --refresh` refused (state only dropped), drift names the re-adoption, its fix, then the maintenance", async () => {
+        const live = handRecreate();
+        await refusedUp(["--refresh"], live);
+        const { code, report } = await drift();
+        assert.equal(code, 3);
+        assert.deepEqual(drifted(report), ["network-recreated proxy"]);
+        const f = only(report, "network-recreated");
+        assert.ok(f.fix![0].includes("pulumi state delete --yes "), JSON.stringify(f.fix));
+        assert.ok(!f.fix![0].includes("proxy-network"), `the refresh dropped proxy-network: ${f.fix![0]}`);
+        const tasks = runningTasks();
+        runFix(f);
+        assert.deepEqual(runningTasks(), tasks, "the re-adoption restarted a task");
+        assert.equal(networkId("proxy"), live);
+        await clean();
+        await maintenanceAndConverged();
+    });
+
+    it("way back 2: hand recreate, plain `up` refused, the program's own steps, then the maintenance", async () => {
+        const live = handRecreate();
+        const steps = await refusedUp([], live);
+        assert.deepEqual(
+            steps.map((s) => s.slice(0, 3).join(" ")),
+            ["pulumi state delete", "pulumi config set", "pulumi up", "pulumi config rm"],
+        );
+        assert.ok(
+            steps[0].some((w) => w.endsWith("::proxy-network")),
+            JSON.stringify(steps[0]),
+        );
+        const tasks = runningTasks();
+        await runSteps(steps);
+        assert.deepEqual(runningTasks(), tasks, "the re-adoption restarted a task");
+        await clean();
+        await maintenanceAndConverged();
+    });
+
+    it("way back 3: re-import through adoptId with the stacks left in state: refused until they go; `survey: false` then previews clean; the maintenance", async () => {
+        const live = handRecreate();
+        // What the operator tried: a refresh (which drops the network's entry, its old ID gone), then adopting the
+        // live network again by its ID, with the stacks left in state.
+        const refresh = await p.refresh();
+        assert.equal(refresh.code, 0, out(refresh));
+        assert.ok(
+            !(await p.resources()).some((r) => r.urn.endsWith("::proxy-network")),
+            "the refresh kept proxy-network",
+        );
+        assert.ok(
+            (await p.resources()).some((r) => r.urn.endsWith("::drone-stack")),
+            "the stacks are not in state",
+        );
+        await config(["set", "--path", "network.adoptId", live]);
+        const steps = await refusedUp([], live);
+        assert.deepEqual(
+            steps.map((s) => s.slice(0, 3).join(" ")),
+            ["pulumi state delete", "pulumi up", "pulumi config rm"],
+            "adoptId is set already: no step sets it again",
+        );
+        const tasks = runningTasks();
+        await runSteps(steps);
+        assert.deepEqual(runningTasks(), tasks, "the re-adoption restarted a task");
+        await clean();
+        // After this adoption the labels and gateway follow the label-less live network: without a survey they
+        // follow what the state recorded, and the toggle alone plans nothing.
+        await config(["set", "--path", "survey", "false"]);
+        const pre = await p.preview(["--expect-no-changes"]);
+        assert.equal(pre.code, 0, out(pre));
+        await config(["rm", "--path", "survey"]);
+        await maintenanceAndConverged();
+    });
+
+    it("way back 4: a stack's resource dropped from state by hand while it runs: `up` takes it over in place; the maintenance", async () => {
+        await p.mustRun(["state", "delete", "--yes", "--target-dependents", await urnOf("drone-stack")]);
+        const tasks = runningTasks();
+        const up = await p.up();
+        assert.equal(up.code, 0, out(up));
+        assert.deepEqual(runningTasks(), tasks, "taking the stack over restarted a task");
+        const pre = await p.preview(["--expect-no-changes"]);
+        assert.equal(pre.code, 0, out(pre));
+        await clean();
+        await maintenanceAndConverged();
     });
 });
