@@ -471,6 +471,9 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
             before,
             "a refused run changed the host",
         );
+        console.log(
+            `      pulumi up ${extra.join(" ")} refused (exit ${up.code}): ${m[1].slice(0, m[1].indexOf("."))}`,
+        );
         // The steps, as printed after the message: ": 1. pulumi …  2. pulumi …".
         const list = m[1].slice(m[1].indexOf(": 1. pulumi ") + 2).trim();
         return list.split(/ {2}(?=\d+\. pulumi )/).map((x) => argvOf(x.replace(/^\d+\. /, "").trim()));
@@ -493,6 +496,7 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         const up = await p.up([], { SWARM_PROXY_MAINTENANCE: "open" });
         assert.equal(up.code, 0, out(up));
         assert.doesNotMatch(up.stdout + up.stderr, /FailedPrecondition|is in use by/);
+        console.log(`      SWARM_PROXY_MAINTENANCE=open pulumi up (network.subnet ${to}): exit ${up.code}`);
         assert.equal(networkSubnet("proxy"), to);
         for (const line of docker([
             "network",
