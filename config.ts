@@ -6,8 +6,10 @@ import { z } from "zod";
 import { checkCanonicalCidr, toRange, CIDR_FORM } from "./src/subnet";
 import { NAME_PATTERN, NAME_RULE } from "./src/names";
 import { orderStacks } from "./src/plan";
+import { PROJECT, REDEPLOY_ENV, WINDOW_ENV } from "./src/project";
 
-export const PROJECT = "swarm-proxy";
+// The project's names live below the parser (src/project.ts); the program and the tests read them here too.
+export { PROJECT, REDEPLOY_ENV, WINDOW_ENV };
 
 /** Where the host scripts are installed on the host unless connection.scriptsDir says otherwise. */
 export const DEFAULT_SCRIPTS_DIR = "/var/lib/swarm-proxy/host";
@@ -169,12 +171,6 @@ export type Config = z.infer<typeof rootSchema> & {
 export type StackConfig = Config["stacks"][number];
 export type NetworkConfig = Config["network"];
 export type Connection = Config["connection"];
-
-/** Environment variable that opens the maintenance window for one run. */
-export const WINDOW_ENV = "SWARM_PROXY_MAINTENANCE";
-
-/** Environment variable naming the stacks that one run redeploys in place (the drift report's fix). */
-export const REDEPLOY_ENV = "SWARM_PROXY_REDEPLOY";
 
 export class ConfigError extends Error {}
 

@@ -2,7 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { type Config, CONFIG_KEYS, parseConfig, PROJECT } from "./config";
 import { buildProgram, type ProgramOutputs } from "./program";
 import { Engine } from "./src/engine";
-import { localRunner, readHostFacts } from "./src/hostFacts";
+import { readHostFacts } from "./src/hostFacts";
+import { localRunner } from "./src/runner";
 import { readRecordedState, type RecordedState } from "./src/pulumiState";
 import { sshRunner } from "./src/ssh";
 

@@ -1,7 +1,8 @@
 // The live host survey: networks, host routes and addresses, what is on `proxy`, daemon facts, and whether
 // the target subnet conflicts with any of it (the program's own planning code decides that).
 import { networkInterfaces } from "node:os";
-import { localRunner, readRoutes, type Runner } from "../src/hostFacts";
+import { readRoutes } from "../src/hostFacts";
+import { localRunner, type Runner } from "../src/runner";
 import { type Conflict, defaultPoolContaining, findConflicts } from "../src/subnet";
 import { CliError, errorMessage } from "./errors";
 import {

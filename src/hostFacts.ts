@@ -1,10 +1,10 @@
 // Reads the live host at preview time: networks, the swarm's default address pools and the addresses in use
 // on the managed network through the Engine API (src/engine.ts, the tools' reader too), and the routes
-// through a Runner (argv to execFile, locally or over SSH: nothing is spliced into a shell).
-import { execFileSync } from "node:child_process";
-import { PROJECT } from "../config";
+// through a Runner (src/runner.ts: argv to execFile, locally or over SSH; nothing is spliced into a shell).
 import { type EngineInfo, type EngineNetwork, type Usage, countUsage, subnetsOf, swarmRole } from "./docker";
 import { type Engine, readUsage } from "./engine";
+import { PROJECT } from "./project";
+import type { Runner } from "./runner";
 import type { NetworkFact } from "./subnet";
 
 export interface LiveNetwork extends NetworkFact {
@@ -23,8 +23,6 @@ export interface HostFacts {
     /** How the managed network's figure was made up (absent when the host has no such network yet). */
     usage?: Usage;
 }
-
-export type Runner = (argv: string[]) => string;
 
 export function toLiveNetwork(n: EngineNetwork): LiveNetwork {
     const cfgs = n.IPAM?.Config ?? [];
@@ -108,7 +106,3 @@ export async function readHostFacts(
         usage,
     };
 }
-
-/** Runs argv on this machine. */
-export const localRunner: Runner = (argv) =>
-    execFileSync(argv[0], argv.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });

@@ -5,7 +5,7 @@
 // stored in state with the resource and its code is this run's: it sees this run's window. Inside the window
 // the hook checks, once per run and before the first delete, that the host is quiescent.
 import * as pulumi from "@pulumi/pulumi";
-import { WINDOW_ENV } from "../config";
+import { WINDOW_ENV } from "./project";
 
 export const WINDOW_HOOK = "swarm-proxy-maintenance-window";
 

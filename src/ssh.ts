@@ -8,8 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Duplex } from "node:stream";
-import { PROJECT } from "../config";
-import type { Runner } from "./hostFacts";
+import { PROJECT } from "./project";
+import type { Runner } from "./runner";
 
 export interface SshTarget {
     host: string;

@@ -472,7 +472,7 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
             "a refused run changed the host",
         );
         console.log(
-            `      pulumi up ${extra.join(" ")} refused (exit ${up.code}): ${m[1].slice(0, m[1].indexOf("."))}`,
+            `      pulumi up ${extra.join(" ")} refused (exit ${up.code}): ${m[1].slice(0, m[1].indexOf(". From this state"))}`,
         );
         // The steps, as printed after the message: ": 1. pulumi …  2. pulumi …".
         const list = m[1].slice(m[1].indexOf(": 1. pulumi ") + 2).trim();

@@ -1,5 +1,6 @@
 // .drone.yml's structure: a pull-request preview, a cron drift pipeline on the exec runner, and cron kept
-// out of every other pipeline.
+// out of every other pipeline. What Drone's exec runner cannot show (it ignores `trigger:`, and runs no docker
+// pipeline) is checked here; the exec pipelines themselves run in test/pipelines.
 import * as assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +15,7 @@ interface Step {
     image?: string;
     commands?: string[];
     environment?: Record<string, string | { from_secret: string }>;
+    when?: { status?: string[]; event?: string[]; target?: string[] };
 }
 interface Pipeline {
     kind: string;
@@ -151,5 +153,53 @@ describe("tools: .drone.yml", () => {
             const e = p.trigger?.event;
             assert.ok(e !== undefined && !Array.isArray(e) && e.exclude?.includes("cron"), `${p.name} excludes cron`);
         }
+    });
+
+    it("exec steps find the host's tools through scripts/drone-env.sh and hardcode no stack", () => {
+        for (const p of pipelines.filter((x) => x.type === "exec")) {
+            for (const s of p.steps) {
+                const cmds = s.commands ?? [];
+                const uses = cmds.findIndex((c) => / pulumi | cli\/bin\.js /.test(c));
+                if (uses >= 0) {
+                    const env = cmds.findIndex((c) => c === ". scripts/drone-env.sh");
+                    assert.ok(env >= 0 && env < uses, `${p.name}/${s.name} sources scripts/drone-env.sh first`);
+                }
+                assert.equal(
+                    s.environment?.SWARM_PROXY_STACK,
+                    undefined,
+                    `${p.name}/${s.name}: the host picks the stack`,
+                );
+                // Drone substitutes ${VAR} before the shell sees it (unknown names become empty): only $$ escapes.
+                for (const c of cmds) assert.doesNotMatch(c, /(^|[^$])\$\{/, `${p.name}/${s.name}: ${c}`);
+            }
+        }
+    });
+
+    it("every drift run writes its reports to SWARM_PROXY_REPORT_DIR and prints them into the build log, drift or not", () => {
+        for (const p of pipelines.filter((x) =>
+            x.steps.some((s) => (s.commands ?? []).some((c) => / drift /.test(c))),
+        )) {
+            const cmd = commands(p).find((c) => / drift /.test(c)) ?? "";
+            assert.match(cmd, /--markdown-out "\$SWARM_PROXY_REPORT_DIR\/drift-report\.md"/);
+            assert.match(cmd, /--json-out "\$SWARM_PROXY_REPORT_DIR\/drift-report\.json"/);
+            const last = p.steps[p.steps.length - 1];
+            assert.deepEqual(
+                last.when?.status,
+                ["success", "failure"],
+                `${p.name}: the report step runs on failure too`,
+            );
+            assert.match((last.commands ?? []).join("\n"), /cat .*drift-report\.md/);
+        }
+    });
+
+    it("the maintenance stops first on any other event or target, and its pulumi up runs only on the maintenance target", () => {
+        const m = pipelines.find((p) => p.name === "maintenance");
+        const guard = (m?.steps[0].commands ?? []).join("\n");
+        assert.match(guard, /"\$DRONE_BUILD_EVENT" != promote/);
+        assert.match(guard, /"\$DRONE_DEPLOY_TO" != maintenance/);
+        assert.match(guard, /exit 78/);
+        const up = m?.steps.find((s) => (s.commands ?? []).some((c) => / pulumi up /.test(c)));
+        assert.deepEqual(up?.when?.target, ["maintenance"]);
+        assert.deepEqual(up?.when?.event, ["promote"]);
     });
 });
