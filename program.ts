@@ -17,7 +17,7 @@ import { shellWord, sshOptions } from "./src/ssh";
 import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
 import { type HostScript, scriptPath, type Target } from "./src/hostCommand";
 import { checkNixModule } from "./src/nix";
-import { adoptionSteps, type RecordedState, staleEntries } from "./src/pulumiState";
+import { adoptionSteps, type RecordedState, sameId, staleEntries } from "./src/pulumiState";
 import { isReplacing, maintenancePlan, type MaintenanceStep, type Plan } from "./src/plan";
 import { capacity, type Capacity, planSubnet, toRange } from "./src/subnet";
 
@@ -191,8 +191,6 @@ export function check(input: ProgramInput): Checked {
         plan,
     };
 }
-
-const sameId = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
 
 /**
  * Why the program stops when the configured network is live but Pulumi's state does not hold it (never adopted,

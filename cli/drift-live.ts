@@ -2,6 +2,7 @@
 // dockerd, what Pulumi cannot see — the network, the stacks and what is attached, replicas, capacity, VIP failures.
 import type { Usage } from "../src/docker";
 import { type EngineNetwork, type EngineService, serviceOnNetwork, stackOf, subnetsOf } from "../src/docker";
+import { sameId } from "../src/pulumiState";
 import type { Finding } from "./drift-types";
 import type { LogSource, VipFailure } from "./logscan";
 import type { StackConfig } from "./stackconfig";
@@ -57,8 +58,7 @@ export function liveFindings(i: LiveInput): Finding[] {
             problems.length === 0 &&
             i.stateNetworkId !== undefined &&
             i.stateNetworkId !== "" &&
-            !net.Id.startsWith(i.stateNetworkId) &&
-            !i.stateNetworkId.startsWith(net.Id);
+            !sameId(net.Id, i.stateNetworkId);
         if (recreated) {
             problems.push(
                 `recreated out of band: live id ${net.Id.slice(0, 12)}, Pulumi's state has ${(i.stateNetworkId ?? "").slice(0, 12)}`,

@@ -131,7 +131,8 @@ export function parseStackExport(text: string): RecordedState {
     return state;
 }
 
-const sameId = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+/** Two network IDs name the same network (one may be the short form of the other). */
+export const sameId = (a: string, b: string): boolean => a.startsWith(b) || b.startsWith(a);
 const NETWORK_ID = /^[a-z0-9]{25}$|^[a-f0-9]{64}$/;
 
 /** The network ID a command resource's `triggers` tie it to ([network name, network ID]), if any. */
