@@ -3,7 +3,7 @@
 // carrying 1000 zero-replica vip services on a throwaway /16.
 // Usage: ts-node --transpile-only bench/capacity.ts [--real] [--services N]
 import { countUsage } from "../src/docker";
-import { gatherUsage } from "../cli/capacity";
+import { gatherUsage } from "../cli/shared/overlay-capacity";
 import { Engine, describeDockerHost } from "../src/engine";
 import { gatherSurvey } from "../cli/survey";
 import { startFakeEngine } from "../harness/fake-engine";

@@ -7,8 +7,8 @@
 const fs = require("node:fs");
 const path = require("node:path");
 
-// The package root is the first folder upwards whose package.json is ours (cli/package.ts does the same
-// for the compiled CLI): an npm bin link or a copied checkout still finds its own sources and cache.
+// The package root is the first folder upwards whose package.json is ours (cli/shared/package-root.ts does the
+// same for the compiled CLI): an npm bin link or a copied checkout still finds its own sources and cache.
 function packageRoot() {
     for (let dir = __dirname; ; dir = path.dirname(dir)) {
         try {

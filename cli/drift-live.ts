@@ -4,8 +4,8 @@ import type { Usage } from "../src/docker";
 import { type EngineNetwork, type EngineService, serviceOnNetwork, stackOf, subnetsOf } from "../src/docker";
 import { sameId } from "../src/pulumiState";
 import type { Finding } from "./drift-types";
-import type { LogSource, VipFailure } from "./logscan";
-import type { StackConfig } from "./stackconfig";
+import type { LogSource, VipFailure } from "./shared/vip-failure-log";
+import type { StackConfig } from "./shared/stack-file";
 
 export interface MinFree {
     /** Either an absolute count of free addresses or a share of the assignable ones. */

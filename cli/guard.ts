@@ -8,9 +8,9 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { type EngineContainer, type EngineNetwork, type EngineService, serviceNetworkTargets } from "../src/docker";
 import type { Engine } from "../src/engine";
-import { CliError, errorMessage } from "./errors";
-import { type LogSource, type VipFailure, findVipFailures } from "./logscan";
-import type { Progress } from "./progress";
+import { CliError, errorMessage } from "./shared/errors";
+import { type LogSource, type VipFailure, findVipFailures } from "./shared/vip-failure-log";
+import type { Progress } from "./shared/progress";
 
 const execFileP = promisify(execFile);
 

@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findConflicts } from "../src/subnet";
 import { countUsage } from "../src/docker";
-import { gatherUsage, probeFree } from "./capacity";
-import { childEnv, runChild } from "./child";
+import { gatherUsage, probeFree } from "./shared/overlay-capacity";
+import { childEnv, runChild } from "./shared/child-process";
 import { type EngineNetwork, apiAtLeast, stackOf, subnetsOf } from "../src/docker";
 import type { Engine } from "../src/engine";
-import { CliError, errorMessage } from "./errors";
+import { CliError, errorMessage } from "./shared/errors";
 import {
     type LeakProbeSettings,
     type LeakReport,
@@ -27,9 +27,9 @@ import {
 } from "./leakprobe";
 import { cleanupRun } from "./leakprobe-cleanup";
 import { leftoverMessage } from "./leakprobe-leftovers";
-import { hostScriptsDir } from "./package";
-import type { Progress } from "./progress";
-import { checkName } from "./validate";
+import { hostScriptsDir } from "./shared/package-root";
+import type { Progress } from "./shared/progress";
+import { checkName } from "./shared/validate";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -4,7 +4,7 @@ import { networkInterfaces } from "node:os";
 import { readRoutes } from "../src/hostFacts";
 import { localRunner, type Runner } from "../src/runner";
 import { type Conflict, defaultPoolContaining, findConflicts } from "../src/subnet";
-import { CliError, errorMessage } from "./errors";
+import { CliError, errorMessage } from "./shared/errors";
 import {
     type EngineInfo,
     type EngineNetwork,

@@ -1,10 +1,10 @@
 // `swarm-proxy capacity`: addresses assignable, in use, free and headroom on one overlay; --probe measures
 // the real free space by allocation, so leaked addresses show as unaccounted.
 import { countUsage } from "../../src/docker";
-import { type CapacityReport, gatherUsage, probeFree, renderCapacity } from "../capacity";
-import { CliError, EXIT_OK } from "../errors";
-import { checkName } from "../validate";
-import { type Command, type Io, command, connect, emit } from "./command";
+import { type CapacityReport, gatherUsage, probeFree, renderCapacity } from "../shared/overlay-capacity";
+import { CliError, EXIT_OK } from "../shared/errors";
+import { checkName } from "../shared/validate";
+import { type Command, type Io, command, connect, emit } from "../shared/command";
 import {
     type Common,
     DEFAULT_NETWORK,
@@ -15,7 +15,7 @@ import {
     intOf,
     stackConfigOf,
     str,
-} from "./options";
+} from "../shared/options";
 
 /** Services one probe may create: a /24's worth many times over, a /16 only when raised. */
 export const DEFAULT_PROBE_MAX = 2048;

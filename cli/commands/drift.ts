@@ -10,12 +10,12 @@ import type { PreviewSource } from "../drift-preview";
 import type { FixContext } from "../drift-remedy";
 import { type DriftReport, renderDriftMarkdown } from "../drift-report";
 import { describeDockerHost, envDockerHost } from "../../src/engine";
-import { CliError, EXIT_ERROR, errorMessage } from "../errors";
-import type { LogSource } from "../logscan";
-import { hostScriptsDir, packageRoot, resolveStackFile } from "../package";
-import { type StackConfig, readStackConfig } from "../stackconfig";
-import { checkName, checkSince } from "../validate";
-import { type Command, type Io, command, connect, dockerHostOf, emit } from "./command";
+import { CliError, EXIT_ERROR, errorMessage } from "../shared/errors";
+import type { LogSource } from "../shared/vip-failure-log";
+import { hostScriptsDir, packageRoot, resolveStackFile } from "../shared/package-root";
+import { type StackConfig, readStackConfig } from "../shared/stack-file";
+import { checkName, checkSince } from "../shared/validate";
+import { type Command, type Io, command, connect, dockerHostOf, emit } from "../shared/command";
 import {
     type Common,
     DEFAULT_SINCE,
@@ -26,7 +26,7 @@ import {
     flag,
     logSourceOf,
     str,
-} from "./options";
+} from "../shared/options";
 
 /** Least free addresses on proxy before it counts as drift. */
 export const DEFAULT_MIN_FREE = "10%";

@@ -1,9 +1,9 @@
 // `swarm-proxy guard`: the weekly upgrade's Step-0 safety net — VIP-allocation failures in dockerd's log,
 // a prune that never removes proxy, a docker restart only when asked. A dry run unless --apply.
-import { EXIT_OK } from "../errors";
+import { EXIT_OK } from "../shared/errors";
 import { type GuardOptions, renderGuard, runGuard } from "../guard";
-import { checkName, checkSince } from "../validate";
-import { type Command, type Io, command, connect, emit } from "./command";
+import { checkName, checkSince } from "../shared/validate";
+import { type Command, type Io, command, connect, emit } from "../shared/command";
 import {
     type Common,
     DEFAULT_NETWORK,
@@ -18,7 +18,7 @@ import {
     stackConfigOf,
     str,
     strs,
-} from "./options";
+} from "../shared/options";
 
 export const guardOptions: Options = {
     ...LOG_OPTIONS,

@@ -1,6 +1,6 @@
 // Every command, in the order the help lists them.
 import { capacityCommand } from "./capacity";
-import type { CliCommand } from "./command";
+import type { CliCommand } from "../shared/command";
 import { driftCommand } from "./drift";
 import { guardCommand } from "./guard";
 import { leakProbeCommand } from "./leak-probe";

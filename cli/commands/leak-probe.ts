@@ -2,13 +2,13 @@
 // removal, projected exhaustion of today's overlay and of the target subnet, and an SVG chart.
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { CliError, EXIT_OK } from "../errors";
+import { CliError, EXIT_OK } from "../shared/errors";
 import { type LeakProbeSettings, TEARDOWN_MODES, type TeardownMode, leakChart, renderLeak } from "../leakprobe";
 import { runLeakProbe } from "../leakprobe-run";
-import { hostScriptsDir } from "../package";
-import { checkChoice, checkName, checkCidr } from "../validate";
+import { hostScriptsDir } from "../shared/package-root";
+import { checkChoice, checkName, checkCidr } from "../shared/validate";
 import { DEFAULT_PROBE_MAX, parseProbeMax } from "./capacity";
-import { type Command, type Io, command, connect, emit } from "./command";
+import { type Command, type Io, command, connect, emit } from "../shared/command";
 import {
     type Common,
     DEFAULT_NETWORK,
@@ -19,7 +19,7 @@ import {
     numberOf,
     stackConfigOf,
     str,
-} from "./options";
+} from "../shared/options";
 
 /** What the probe does unless told otherwise. */
 export const LEAK_PROBE_DEFAULTS = {

@@ -1,8 +1,8 @@
 // `swarm-proxy survey`: the live host survey and whether the target subnet conflicts (exit 3 when it does).
-import { EXIT_DRIFT, EXIT_OK } from "../errors";
+import { EXIT_DRIFT, EXIT_OK } from "../shared/errors";
 import { gatherSurvey, renderSurvey } from "../survey";
-import { checkName, checkCidr } from "../validate";
-import { type Command, type Io, command, connect, emit } from "./command";
+import { checkName, checkCidr } from "../shared/validate";
+import { type Command, type Io, command, connect, emit } from "../shared/command";
 import {
     type Common,
     DEFAULT_NETWORK,
@@ -12,7 +12,7 @@ import {
     stackConfigOf,
     str,
     strs,
-} from "./options";
+} from "../shared/options";
 
 export const surveyOptions: Options = {
     network: { type: "string", arg: "NAME", help: "the shared overlay (default: from --stack-config, else proxy)" },

@@ -2,7 +2,7 @@
 // printed, never run by the CLI: words are quoted for a POSIX shell only where needed, so a line can be
 // pasted as is, and split back into argv arrays by anyone who would rather not go through a shell.
 
-import { shellWord } from "../src/ssh";
+import { shellWord } from "../../src/ssh";
 
 /**
  * One line running each argv in turn, stopping at the first failure (`a && b`). With a dockerd other than

@@ -3,8 +3,8 @@
 // with the effects. main.ts only finds the command and calls it.
 import type { EngineInfo, EngineVersion } from "../../src/docker";
 import { Engine, envDockerHost } from "../../src/engine";
-import { CliError } from "../errors";
-import { type Progress, stderrProgress } from "../progress";
+import { CliError } from "./errors";
+import { type Progress, stderrProgress } from "./progress";
 import { type Common, type Options, type Values, commonOf } from "./options";
 
 export interface Io {

@@ -1,9 +1,9 @@
 // The option tables every command shares and reading parsed values back as typed ones. Values come from
 // node:util parseArgs (strict): a key is a string, a boolean or a list of strings when the table says so.
-import type { LogSource } from "../logscan";
-import { resolveStackFile } from "../package";
-import { type StackConfig, readStackConfig } from "../stackconfig";
-import { checkInt, checkName, checkNumber } from "../validate";
+import type { LogSource } from "./vip-failure-log";
+import { resolveStackFile } from "./package-root";
+import { type StackConfig, readStackConfig } from "./stack-file";
+import { checkInt, checkName, checkNumber } from "./validate";
 
 export interface OptionSpec {
     type: "string" | "boolean";

@@ -4,10 +4,10 @@
 // Engine API calls whatever the number of services; the probe measures what the allocator really has
 // left, so leaked addresses show as counted-free minus probed-free.
 import { randomBytes } from "node:crypto";
-import { type EngineNetwork, type EngineService, type Usage, type UsageInput, vipOn } from "../src/docker";
-import { type Engine, type Prefetched, readUsage } from "../src/engine";
+import { type EngineNetwork, type EngineService, type Usage, type UsageInput, vipOn } from "../../src/docker";
+import { type Engine, type Prefetched, readUsage } from "../../src/engine";
 
-import { commandLine } from "./command";
+import { commandLine } from "./command-line";
 import { CliError, errorMessage } from "./errors";
 import type { Progress } from "./progress";
 

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
-import { type Config, CONFIG_KEYS, ConfigError, parseConfig, PROJECT } from "../config";
+import { type Config, CONFIG_KEYS, ConfigError, parseConfig, PROJECT } from "../../config";
 import { CliError, errorMessage, readOptionFile } from "./errors";
 
 export interface StackExpectation {

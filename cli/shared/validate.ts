@@ -1,7 +1,7 @@
 // Every value that reaches dockerd, a child process or a file name is checked here first, and a bad one
 // is refused with one message naming the key, the value and what is allowed.
-import { NAME_PATTERN, NAME_RULE } from "../src/names";
-import { checkCanonicalCidr } from "../src/subnet";
+import { NAME_PATTERN, NAME_RULE } from "../../src/names";
+import { checkCanonicalCidr } from "../../src/subnet";
 import { CliError } from "./errors";
 
 /** The program's naming rule (src/names.ts). */

@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { CapacityReport } from "../../cli/capacity";
+import type { CapacityReport } from "../../cli/shared/overlay-capacity";
 import type { DriftReport } from "../../cli/drift-report";
 import type { GuardReport } from "../../cli/guard";
 import type { LeakReport } from "../../cli/leakprobe";
