@@ -207,7 +207,9 @@ export function adoptionRefusal(
     const stale = staleEntries(recorded, live.id, net.name);
     const held = recorded.network !== undefined && sameId(recorded.network.id, live.id);
     const adopting = net.adoptId !== undefined && sameId(net.adoptId, live.id);
-    if (stale.length === 0 && (held || adopting)) return undefined;
+    // The state holds the live network: the engine's plan is right (stacks still tied to an older network are its
+    // dependents, e.g. a replacement a failed maintenance left pending, and it replaces them as usual).
+    if (held || (adopting && stale.length === 0)) return undefined;
     const why = recorded.network
         ? `the state holds another network (ID ${recorded.network.id.slice(0, 12)}): it was recreated out of band`
         : stale.length > 0

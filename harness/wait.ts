@@ -1,5 +1,5 @@
-// The one poll-until-ready of the tests and benchmarks (the CLI has its own, cli/leakprobe.ts: product code
-// never imports the harness).
+// The one poll-until-ready of the tests and benchmarks (the CLI has its own, cli/leak-probe/probe-run.ts: product
+// code never imports the harness).
 
 /**
  * Polls `check` every 250 ms until it returns something other than undefined or false, and resolves to that;

@@ -2,7 +2,7 @@
 // and preview parsing, drift findings and their report, input checks.
 import * as assert from "node:assert/strict";
 import { type UsageInput, countUsage } from "../../src/docker";
-import { escapeXml, lineChartSvg, niceStep } from "../../cli/chart";
+import { escapeXml, lineChartSvg, niceStep } from "../../cli/leak-probe/chart";
 import { commandLine } from "../../cli/shared/command-line";
 import { liveFindings } from "../../cli/drift-live";
 import { parsePreviewJson, previewFindings } from "../../cli/drift-preview";
@@ -12,8 +12,8 @@ import { parseStackExport } from "../../cli/drift-state";
 import type { EngineNetwork, EngineService, EngineTask } from "../../src/docker";
 import { CliError } from "../../cli/shared/errors";
 import { planPrune } from "../../cli/guard";
-import { composeFor, leakStats, project } from "../../cli/leakprobe";
-import { collectLeftovers, leftoverMessage } from "../../cli/leakprobe-leftovers";
+import { composeFor, leakStats, project } from "../../cli/leak-probe/leak-report";
+import { collectLeftovers, leftoverMessage } from "../../cli/leak-probe/leftovers";
 import { VIP_FAILURE, matchVipFailure, scanJournalJson, scanLogText } from "../../cli/shared/vip-failure-log";
 import { main, SUBCOMMANDS } from "../../cli/main";
 import { findPackageRoot, hostScriptsDir, packageRoot } from "../../cli/shared/package-root";

@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import type { CapacityReport } from "../../cli/shared/overlay-capacity";
 import type { DriftReport } from "../../cli/drift-report";
 import type { GuardReport } from "../../cli/guard";
-import type { LeakReport } from "../../cli/leakprobe";
+import type { LeakReport } from "../../cli/leak-probe/leak-report";
 import type { SurveyReport } from "../../cli/survey";
 import { type BinOptions, type BinResult, copyPackage, parsed, removalCommands, runBin } from "./bin";
 import { overlayCreateArgs } from "../../harness/docker";

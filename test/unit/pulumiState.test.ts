@@ -161,8 +161,11 @@ describe("the program's adoption refusal", () => {
         );
     });
 
-    it("the state holds the live network: nothing to say", () => {
+    it("the state holds the live network: nothing to say, even with a stack still tied to an older one", () => {
         const s = parseStackExport(exported(true));
         assert.equal(adoptionRefusal(net(), { id: OLD }, ["10.0.1.0/24"], s), undefined);
+        // A maintenance that failed after the network's replacement leaves the old stack's entry pending replacement.
+        const pending = { ...s, network: { ...s.network!, id: LIVE } };
+        assert.equal(adoptionRefusal(net(), { id: LIVE }, ["10.0.1.0/24"], pending), undefined);
     });
 });

@@ -1,14 +1,14 @@
 // The leak probe's cleanup: whatever ended the run — done, an error, Ctrl-C, dockerd restarted or gone —
 // everything it created is removed, or the operator is told exactly what is left and how to remove it.
 import { join } from "node:path";
-import { runChild } from "./shared/child-process";
-import type { Engine } from "../src/engine";
-import { errorMessage } from "./shared/errors";
-import { type Leftover, collectLeftovers, createdLeftover } from "./leakprobe-leftovers";
-import type { TeardownMode } from "./leakprobe";
-import { hostScriptsDir } from "./shared/package-root";
-import type { Progress } from "./shared/progress";
-import { checkName } from "./shared/validate";
+import { runChild } from "../shared/child-process";
+import type { Engine } from "../../src/engine";
+import { errorMessage } from "../shared/errors";
+import { type Leftover, collectLeftovers, createdLeftover } from "./leftovers";
+import type { TeardownMode } from "./leak-report";
+import { hostScriptsDir } from "../shared/package-root";
+import type { Progress } from "../shared/progress";
+import { checkName } from "../shared/validate";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -3,18 +3,18 @@
 // `docker stack rm`, or with our leak-free teardown — repeat, and measure the overlay's free addresses after
 // every cycle. Dockerd < 29 cannot say how many addresses its allocator holds, so each measurement is a probe
 // (zero-replica services until allocation fails); Engine >= 29 reports IPsInUse directly. Ctrl-C stops the
-// run and the cleanup (cli/leakprobe-cleanup.ts) removes what it created.
+// run and the cleanup (cli/leak-probe/cleanup.ts) removes what it created.
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findConflicts } from "../src/subnet";
-import { countUsage } from "../src/docker";
-import { gatherUsage, probeFree } from "./shared/overlay-capacity";
-import { childEnv, runChild } from "./shared/child-process";
-import { type EngineNetwork, apiAtLeast, stackOf, subnetsOf } from "../src/docker";
-import type { Engine } from "../src/engine";
-import { CliError, errorMessage } from "./shared/errors";
+import { findConflicts } from "../../src/subnet";
+import { countUsage } from "../../src/docker";
+import { gatherUsage, probeFree } from "../shared/overlay-capacity";
+import { childEnv, runChild } from "../shared/child-process";
+import { type EngineNetwork, apiAtLeast, stackOf, subnetsOf } from "../../src/docker";
+import type { Engine } from "../../src/engine";
+import { CliError, errorMessage } from "../shared/errors";
 import {
     type LeakProbeSettings,
     type LeakReport,
@@ -24,12 +24,12 @@ import {
     composeFor,
     leakReport,
     leakStats,
-} from "./leakprobe";
-import { cleanupRun } from "./leakprobe-cleanup";
-import { leftoverMessage } from "./leakprobe-leftovers";
-import { hostScriptsDir } from "./shared/package-root";
-import type { Progress } from "./shared/progress";
-import { checkName } from "./shared/validate";
+} from "./leak-report";
+import { cleanupRun } from "./cleanup";
+import { leftoverMessage } from "./leftovers";
+import { hostScriptsDir } from "../shared/package-root";
+import type { Progress } from "../shared/progress";
+import { checkName } from "../shared/validate";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

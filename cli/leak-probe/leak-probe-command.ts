@@ -3,11 +3,11 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CliError, EXIT_OK } from "../shared/errors";
-import { type LeakProbeSettings, TEARDOWN_MODES, type TeardownMode, leakChart, renderLeak } from "../leakprobe";
-import { runLeakProbe } from "../leakprobe-run";
+import { type LeakProbeSettings, TEARDOWN_MODES, type TeardownMode, leakChart, renderLeak } from "./leak-report";
+import { runLeakProbe } from "./probe-run";
 import { hostScriptsDir } from "../shared/package-root";
 import { checkChoice, checkName, checkCidr } from "../shared/validate";
-import { DEFAULT_PROBE_MAX, parseProbeMax } from "./capacity";
+import { DEFAULT_PROBE_MAX, parseProbeMax } from "../commands/capacity";
 import { type Command, type Io, command, connect, emit } from "../shared/command";
 import {
     type Common,

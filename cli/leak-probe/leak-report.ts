@@ -1,8 +1,8 @@
 // The leak probe's arithmetic and documents, pure: leaks per cycle and per stack removal, the projected time
 // to exhaustion, the throwaway stacks' compose file, the text report and the chart. Running the probe —
-// child processes, signals, the cleanup — is cli/leakprobe-run.ts.
+// child processes, signals, the cleanup — is cli/leak-probe/probe-run.ts.
 import { stringify } from "yaml";
-import { assignableAddresses } from "../src/subnet";
+import { assignableAddresses } from "../../src/subnet";
 import { lineChartSvg } from "./chart";
 
 export type TeardownMode = "concurrent" | "teardown";

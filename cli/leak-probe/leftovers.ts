@@ -1,7 +1,7 @@
 // What a leak-probe run left on the swarm, and the one command that removes it: pure, so the message an
 // operator pastes after a failure is tested without a swarm.
-import { commandLine } from "./shared/command-line";
-import { type EngineNetwork, type EngineService, stackOf } from "../src/docker";
+import { commandLine } from "../shared/command-line";
+import { type EngineNetwork, type EngineService, stackOf } from "../../src/docker";
 
 export interface LeftoverStack {
     name: string;
