@@ -187,7 +187,7 @@ describe("pipelines: .drone.yml's exec pipelines through drone-runner-exec (real
             repoUrl = `file://${bare}`;
             branch = "main";
         }
-        const dirty = execFileSync("git", ["status", "--porcelain", "--", ".drone.yml", "scripts", "cli"], {
+        const dirty = execFileSync("git", ["status", "--porcelain", "--", ".drone.yml", "scripts/drone-env.sh"], {
             cwd: repoRoot,
             encoding: "utf8",
         });
