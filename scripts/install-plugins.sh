@@ -59,25 +59,8 @@ retry_minutes=${SWARM_PROXY_PLUGIN_RETRY_MINUTES:-60}
   die "SWARM_PROXY_PLUGIN_RETRY_MINUTES must be a whole number of minutes (found '$retry_minutes')"
 
 # --- versions pinned by the project (as scripts/pulumi-toolchain.sh reads them) --------------------------
-node_json() { # node_json FILE JS-EXPRESSION-ON-j
-  "$root/scripts/node.sh" node -e '
-    const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    const v = (function () { return eval(process.argv[2]); })();
-    if (v === undefined || v === null) process.exit(3);
-    process.stdout.write(String(v));' "$1" "$2"
-}
-cli_version=$(node_json "$root/package.json" 'j.dependencies["@pulumi/pulumi"]') ||
-  die "package.json does not pin @pulumi/pulumi"
-[[ $cli_version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "@pulumi/pulumi must be pinned exactly (found '$cli_version')"
-provider_version() { # provider_version NAME: the version node_modules/@pulumi/NAME declares for its plugin
-  local pkg="$root/node_modules/@pulumi/$1/package.json" got
-  [ -f "$pkg" ] || die "$pkg is missing: run npm ci first"
-  got=$(node_json "$pkg" '(j.pulumi && j.pulumi.version) || j.version') ||
-    die "cannot read the provider version from $pkg"
-  got=${got#v}
-  [[ $got =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "$pkg declares the provider version '$got', not X.Y.Z"
-  printf '%s' "$got"
-}
+# shellcheck source=scripts/pinned-versions.sh
+source "$root/scripts/pinned-versions.sh"
 cmd_version=$(provider_version command)
 docker_version=$(provider_version docker)
 

@@ -52,21 +52,9 @@ jobs=${PULUMI_TOOLCHAIN_JOBS:-2}
 require_all=${PULUMI_TOOLCHAIN_REQUIRE_ALL:-}
 
 # --- versions pinned by the project ---------------------------------------------------------------------
-node_json() { # node_json FILE JS-EXPRESSION-ON-j
-  "$root/scripts/node.sh" node -e '
-    const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    const v = (function () { return eval(process.argv[2]); })();
-    if (v === undefined || v === null) process.exit(3);
-    process.stdout.write(String(v));' "$1" "$2"
-}
-cli_version=$(node_json "$root/package.json" 'j.dependencies["@pulumi/pulumi"]') ||
-  die "package.json does not pin @pulumi/pulumi"
-[[ $cli_version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "@pulumi/pulumi must be pinned exactly (found '$cli_version')"
-cmd_pkg="$root/node_modules/@pulumi/command/package.json"
-[ -f "$cmd_pkg" ] || die "$cmd_pkg is missing: run npm ci first"
-cmd_version=$(node_json "$cmd_pkg" '(j.pulumi && j.pulumi.version) || j.version') ||
-  die "cannot read the provider version from $cmd_pkg"
-cmd_version=${cmd_version#v}
+# shellcheck source=scripts/pinned-versions.sh
+source "$root/scripts/pinned-versions.sh"
+cmd_version=$(provider_version command)
 
 tools="$root/.tools/pulumi-v$cli_version"
 bin="$tools/bin"
