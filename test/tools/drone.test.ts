@@ -2,8 +2,10 @@
 // out of every other pipeline. What Drone's exec runner cannot show (it ignores `trigger:`, and runs no docker
 // pipeline) is checked here; the exec pipelines themselves run in test/pipelines.
 import * as assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { parseAllDocuments } from "yaml";
 
 interface Condition {
@@ -202,5 +204,71 @@ describe("tools: .drone.yml", () => {
         const up = m?.steps.find((s) => (s.commands ?? []).some((c) => / pulumi up /.test(c)));
         assert.deepEqual(up?.when?.target, ["maintenance"]);
         assert.deepEqual(up?.when?.event, ["promote"]);
+    });
+});
+
+describe("tools: scripts/drone-env.sh (what each exec step sources in the build's clone)", () => {
+    const root = join(__dirname, "..", "..");
+    let dir: string;
+    beforeEach(() => {
+        dir = mkdtempSync(join(tmpdir(), "spx-drone-env-"));
+        mkdirSync(join(dir, "src"));
+        copyFileSync(join(root, "package.json"), join(dir, "src", "package.json"));
+        symlinkSync(join(root, "scripts"), join(dir, "src", "scripts"), "dir");
+        mkdirSync(join(dir, "bin"));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    /** Sources the script under `set -e` as the runner's step script does, with only PATH and HOME set. */
+    const step = (env: Record<string, string>) =>
+        spawnSync(
+            "bash",
+            ["-c", "set -e; . scripts/drone-env.sh; echo STACK=$SWARM_PROXY_STACK REPORTS=$SWARM_PROXY_REPORT_DIR"],
+            {
+                cwd: join(dir, "src"),
+                env: { HOME: join(dir, "home"), ...env },
+                encoding: "utf8",
+            },
+        );
+    const pinned = (
+        JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { dependencies: Record<string, string> }
+    ).dependencies["@pulumi/pulumi"];
+
+    it("uses the host's pulumi, plugins and stack file and says so; the reference host's stack by default", () => {
+        writeFileSync(join(dir, "bin", "pulumi"), `#!/bin/sh\necho v${pinned}\n`, { mode: 0o755 });
+        mkdirSync(join(dir, "pulumi-home", "plugins"), { recursive: true });
+        writeFileSync(join(dir, "host.yaml"), "config: {}\n");
+        const path = `${join(dir, "bin")}:${dirname(process.execPath)}:/usr/bin:/bin`;
+        const r = step({
+            PATH: path,
+            PULUMI_HOME: join(dir, "pulumi-home"),
+            SWARM_PROXY_STACK: "pipelines",
+            SWARM_PROXY_STACK_CONFIG: join(dir, "host.yaml"),
+        });
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.match(
+            r.stdout,
+            new RegExp(`drone-env: pulumi: using the host's \\S+/bin/pulumi \\(v${pinned.replace(/\./g, "\\.")}\\)`),
+        );
+        assert.match(r.stdout, /drone-env: pulumi plugins: using the host's \S+\/pulumi-home\/plugins \(PULUMI_HOME\)/);
+        assert.match(r.stdout, /drone-env: node: using the host's /);
+        assert.equal(readFileSync(join(dir, "src", "Pulumi.pipelines.yaml"), "utf8"), "config: {}\n");
+        assert.match(r.stdout, new RegExp(`STACK=pipelines REPORTS=${join(dir, "src")}$`, "m"));
+        const plain = step({ PATH: path, PULUMI_HOME: join(dir, "pulumi-home") });
+        assert.match(plain.stdout, /stack prod: config from the repository's Pulumi\.prod\.yaml/);
+        assert.match(plain.stdout, /STACK=prod /);
+    });
+
+    it("without the host's pulumi it says, before anything else happens, that it builds it (and the step fails when it cannot)", () => {
+        // Only what the scripts need up to the toolchain's own checks: no pulumi, no go, no node.
+        for (const tool of ["bash", "sed", "dirname", "cp"]) {
+            const found = spawnSync("bash", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim();
+            symlinkSync(found, join(dir, "bin", tool));
+        }
+        const r = step({ PATH: join(dir, "bin") });
+        assert.match(r.stdout, /drone-env: pulumi: the host has no pulumi v\S+ on PATH: BUILDING it/);
+        assert.match(r.stdout, /drone-env: node: no Node >= 22 on the host's PATH/);
+        assert.notEqual(r.status, 0, "no go here: the toolchain cannot build, and the step stops");
+        assert.doesNotMatch(r.stdout, /STACK=/);
     });
 });
