@@ -2,9 +2,8 @@
 // entry point: the stack's own answer passes; another answer fails naming the stack, the route and what came back.
 import * as assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import * as path from "node:path";
+import { routeServer, type RouteServer } from "./route-server";
 
 const script = path.join(__dirname, "..", "..", "host", "http-probe.sh");
 
@@ -21,18 +20,11 @@ function probe(args: string[]): Promise<{ code: number | null; out: string; err:
 }
 
 describe("http-probe.sh (a route through traefik)", () => {
-    let server: http.Server;
+    let server: RouteServer;
     let url = "";
     before(async () => {
-        server = http.createServer((req, res) => {
-            if (req.headers.host === "drone.sandbox.test") res.end("stack drone task drone_app.1.abc\n");
-            else {
-                res.statusCode = 404;
-                res.end("404 page not found\n");
-            }
-        });
-        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-        url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+        server = await routeServer({ "drone.sandbox.test": "stack drone task drone_app.1.abc\n" });
+        url = server.url;
     });
     after(() => server.close());
 

@@ -4,6 +4,7 @@ import * as assert from "node:assert/strict";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { figuresOf, probeOnce, type Sample } from "../../harness/prober";
+import { routeServer, type RouteServer } from "./route-server";
 
 const at = (sent: number, ok: boolean): Sample => ({ sent, done: sent + 5, ok, detail: ok ? "200" : "502" });
 
@@ -47,18 +48,11 @@ describe("prober figures", () => {
 });
 
 describe("probeOnce", () => {
-    let server: http.Server;
+    let server: RouteServer;
     let url = "";
     before(async () => {
-        server = http.createServer((req, res) => {
-            if (req.headers.host === "drone.test") res.end("stack drone task drone_app.1.x\n");
-            else {
-                res.statusCode = 404;
-                res.end("404 page not found\n");
-            }
-        });
-        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-        url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+        server = await routeServer({ "drone.test": "stack drone task drone_app.1.x\n" });
+        url = server.url;
     });
     after(() => server.close());
 
