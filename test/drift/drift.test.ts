@@ -15,6 +15,7 @@ import { enginePlugins, PulumiProject, repoRoot } from "../../harness/engine/pul
 import {
     atFront,
     docker,
+    type RawStackConfig,
     networkId,
     networkSubnet,
     runningTasks,
@@ -74,6 +75,8 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
     let env: NodeJS.ProcessEnv;
     let stackFile: string;
     let since = new Date();
+    /** The stack config the tier starts from (adoption). */
+    let baseRaw: RawStackConfig;
 
     const sh = (argv: string[]): string =>
         execFileSync(argv[0], argv.slice(1), {
@@ -206,7 +209,8 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         // Scripts of its own: other tiers install theirs in the default folder at the same time.
         raw.connection = { mode: "local", scriptsDir: join(tmp, "host-scripts") };
         p = await PulumiProject.create({ repo: true, env: sb.env });
-        p.writeConfig(atFront(raw, sb.env));
+        baseRaw = atFront(raw, sb.env);
+        p.writeConfig(baseRaw);
         stackFile = join(p.projectDir, `Pulumi.${p.stack}.yaml`);
         // `swarm-proxy` on PATH as `npm install` links it, for the fixes that name it.
         const bin = join(tmp, "bin");
@@ -227,7 +231,12 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         if (sb && !process.env.SWARM_DRIFT_KEEP) sandboxDownSync(sb.name);
     });
 
-    it("state made before the redeploy token previews clean with it (no change to any existing stack)", async () => {
+    it("state made before the redeploy token previews clean with it (no change to any existing stack); routes' expected text then updates the routes' checks only", async () => {
+        // The config an older version took: routes checked by their status alone (no expectText yet).
+        const older = JSON.parse(JSON.stringify(baseRaw)) as RawStackConfig;
+        for (const s of older.stacks as { health?: { http?: { expectText?: string } } }[])
+            delete s.health?.http?.expectText;
+        p.writeConfig(older);
         const component = join(p.projectDir, "components", "swarmStack.ts");
         copyFileSync(join(__dirname, "fixtures", "swarmStack.before.ts.txt"), component);
         const tasks = runningTasks();
@@ -239,6 +248,24 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         assert.equal(rm.code, 0, out(rm));
         const pre = await p.preview(["--expect-no-changes"]);
         assert.equal(pre.code, 0, out(pre));
+        // Each route's expected text (the stack's own answer) added: the routes' checks update, nothing else.
+        const current = JSON.parse(JSON.stringify(baseRaw)) as RawStackConfig;
+        delete current.network.adoptId;
+        p.writeConfig(current);
+        const routes = await p.preview();
+        assert.equal(routes.code, 0, out(routes));
+        const changed = (routes.json.steps ?? [])
+            .filter((s) => s.op !== "same")
+            .map((s) => `${s.op} ${s.urn.split("::").pop()}`);
+        assert.deepEqual(
+            changed.sort(),
+            ["ccci-bridge", "ccci-dashboard", "ccci-reports", "drone", "warm-keycloak"].map((s) => `update ${s}-http`),
+        );
+        const withText = await p.up();
+        assert.equal(withText.code, 0, out(withText));
+        assert.deepEqual(runningTasks(), tasks, "checking the routes restarted tasks");
+        const clean2 = await p.preview(["--expect-no-changes"]);
+        assert.equal(clean2.code, 0, out(clean2));
         // A bad SWARM_PROXY_REDEPLOY is one clear error before anything is registered.
         const bad = await p.preview([], { SWARM_PROXY_REDEPLOY: "drone,nope" });
         assert.notEqual(bad.code, 0);
