@@ -5,7 +5,7 @@
 import { countUsage } from "../src/docker";
 import { gatherUsage } from "../cli/shared/overlay-capacity";
 import { Engine, describeDockerHost } from "../src/engine";
-import { gatherSurvey } from "../cli/survey";
+import { gatherSurvey } from "../cli/survey/survey-report";
 import { startFakeEngine } from "../harness/fake-engine";
 
 interface Figure {

@@ -30,7 +30,7 @@ const sourceDirs = ["cli", "src"];
 // The stack file's schema, shared with the program: the CLI reads stack files through it.
 const sourceFiles = ["config.ts"];
 
-// Subfolders too: each command is a module of its own in cli/commands/.
+// Subfolders too: each command has a folder of its own (cli/drift/, cli/guard/, ...), beside cli/shared/.
 function sources() {
     return sourceDirs
         .flatMap((d) =>

@@ -1,15 +1,16 @@
-// The operator CLI: one entry point, one subcommand per task of the runbook (cli/commands/), `--json` on each.
+// The operator CLI: one entry point, one subcommand per task of the runbook (a folder each, listed in
+// cli/command-list.ts), `--json` on each.
 // This file only parses argv, finds the command, runs it, and turns what it throws into a message and an exit code.
 import { parseArgs } from "node:util";
 import type { Io } from "./shared/command";
-import { commandHelp, usage } from "./commands/help";
-import { COMMANDS } from "./commands/index";
+import { commandHelp, usage } from "./help";
+import { COMMANDS } from "./command-list";
 import { COMMON, type Options, type Values, flag } from "./shared/options";
 import { EngineError } from "../src/engine";
 import { CliError, EXIT_ERROR, EXIT_OK, errorMessage } from "./shared/errors";
 
 export type { Io } from "./shared/command";
-export { usage } from "./commands/help";
+export { usage } from "./help";
 
 export const SUBCOMMANDS = Object.keys(COMMANDS);
 

@@ -7,7 +7,7 @@ import { type LeakProbeSettings, TEARDOWN_MODES, type TeardownMode, leakChart, r
 import { runLeakProbe } from "./probe-run";
 import { hostScriptsDir } from "../shared/package-root";
 import { checkChoice, checkName, checkCidr } from "../shared/validate";
-import { DEFAULT_PROBE_MAX, parseProbeMax } from "../commands/capacity";
+import { DEFAULT_PROBE_MAX, parseProbeMax } from "../capacity/capacity-command";
 import { type Command, type Io, command, connect, emit } from "../shared/command";
 import {
     type Common,

@@ -11,7 +11,7 @@ import { renderDriftMarkdown, summarize } from "../../cli/drift-report";
 import { parseStackExport } from "../../cli/drift-state";
 import type { EngineNetwork, EngineService, EngineTask } from "../../src/docker";
 import { CliError } from "../../cli/shared/errors";
-import { planPrune } from "../../cli/guard";
+import { planPrune } from "../../cli/guard/safety-net";
 import { composeFor, leakStats, project } from "../../cli/leak-probe/leak-report";
 import { collectLeftovers, leftoverMessage } from "../../cli/leak-probe/leftovers";
 import { VIP_FAILURE, matchVipFailure, scanJournalJson, scanLogText } from "../../cli/shared/vip-failure-log";

@@ -1,7 +1,7 @@
 // `swarm-proxy guard`: the weekly upgrade's Step-0 safety net — VIP-allocation failures in dockerd's log,
 // a prune that never removes proxy, a docker restart only when asked. A dry run unless --apply.
 import { EXIT_OK } from "../shared/errors";
-import { type GuardOptions, renderGuard, runGuard } from "../guard";
+import { type GuardOptions, renderGuard, runGuard } from "./safety-net";
 import { checkName, checkSince } from "../shared/validate";
 import { type Command, type Io, command, connect, emit } from "../shared/command";
 import {

@@ -1,6 +1,6 @@
 // The help texts: the command list with the common options, and each command's own options.
-import { COMMANDS } from "./index";
-import { COMMON, type Options } from "../shared/options";
+import { COMMANDS } from "./command-list";
+import { COMMON, type Options } from "./shared/options";
 
 function optionHelp(opts: Options): string[] {
     return Object.entries(opts).map(([k, o]) => {

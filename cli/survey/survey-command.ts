@@ -1,6 +1,6 @@
 // `swarm-proxy survey`: the live host survey and whether the target subnet conflicts (exit 3 when it does).
 import { EXIT_DRIFT, EXIT_OK } from "../shared/errors";
-import { gatherSurvey, renderSurvey } from "../survey";
+import { gatherSurvey, renderSurvey } from "./survey-report";
 import { checkName, checkCidr } from "../shared/validate";
 import { type Command, type Io, command, connect, emit } from "../shared/command";
 import {

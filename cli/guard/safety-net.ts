@@ -6,11 +6,11 @@
 // were found and only when asked for.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { type EngineContainer, type EngineNetwork, type EngineService, serviceNetworkTargets } from "../src/docker";
-import type { Engine } from "../src/engine";
-import { CliError, errorMessage } from "./shared/errors";
-import { type LogSource, type VipFailure, findVipFailures } from "./shared/vip-failure-log";
-import type { Progress } from "./shared/progress";
+import { type EngineContainer, type EngineNetwork, type EngineService, serviceNetworkTargets } from "../../src/docker";
+import type { Engine } from "../../src/engine";
+import { CliError, errorMessage } from "../shared/errors";
+import { type LogSource, type VipFailure, findVipFailures } from "../shared/vip-failure-log";
+import type { Progress } from "../shared/progress";
 
 const execFileP = promisify(execFile);
 

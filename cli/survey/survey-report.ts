@@ -1,10 +1,10 @@
 // The live host survey: networks, host routes and addresses, what is on `proxy`, daemon facts, and whether
 // the target subnet conflicts with any of it (the program's own planning code decides that).
 import { networkInterfaces } from "node:os";
-import { readRoutes } from "../src/hostFacts";
-import { localRunner, type Runner } from "../src/runner";
-import { type Conflict, defaultPoolContaining, findConflicts } from "../src/subnet";
-import { CliError, errorMessage } from "./shared/errors";
+import { readRoutes } from "../../src/hostFacts";
+import { localRunner, type Runner } from "../../src/runner";
+import { type Conflict, defaultPoolContaining, findConflicts } from "../../src/subnet";
+import { CliError, errorMessage } from "../shared/errors";
 import {
     type EngineInfo,
     type EngineNetwork,
@@ -12,8 +12,8 @@ import {
     type EngineVersion,
     serviceOnNetwork,
     subnetsOf,
-} from "../src/docker";
-import type { Engine } from "../src/engine";
+} from "../../src/docker";
+import type { Engine } from "../../src/engine";
 
 export interface SurveyReport {
     daemon: {

@@ -1,0 +1,15 @@
+// Every command, in the order the help lists them.
+import { capacityCommand } from "./capacity/capacity-command";
+import type { CliCommand } from "./shared/command";
+import { driftCommand } from "./commands/drift";
+import { guardCommand } from "./guard/guard-command";
+import { leakProbeCommand } from "./leak-probe/leak-probe-command";
+import { surveyCommand } from "./survey/survey-command";
+
+export const COMMANDS: Readonly<Record<string, CliCommand>> = {
+    survey: surveyCommand,
+    capacity: capacityCommand,
+    "leak-probe": leakProbeCommand,
+    guard: guardCommand,
+    drift: driftCommand,
+};
