@@ -1,7 +1,7 @@
 // Every command, in the order the help lists them.
 import { capacityCommand } from "./capacity/capacity-command";
 import type { CliCommand } from "./shared/command";
-import { driftCommand } from "./commands/drift";
+import { driftCommand } from "./drift/drift-command";
 import { guardCommand } from "./guard/guard-command";
 import { leakProbeCommand } from "./leak-probe/leak-probe-command";
 import { surveyCommand } from "./survey/survey-command";

@@ -8,8 +8,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DriftReport } from "../../cli/drift-report";
-import type { Finding } from "../../cli/drift-types";
+import type { DriftReport } from "../../cli/drift/report";
+import type { Finding } from "../../cli/drift/findings";
 import { overlayCreateArgs } from "../../harness/docker";
 import { enginePlugins, PulumiProject, repoRoot } from "../../harness/engine/pulumi";
 import {

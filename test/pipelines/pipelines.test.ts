@@ -16,7 +16,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { homedir, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
-import type { DriftReport } from "../../cli/drift-report";
+import type { DriftReport } from "../../cli/drift/report";
 import { enginePlugins, PulumiProject, repoRoot } from "../../harness/engine/pulumi";
 import {
     atFront,

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { CapacityReport } from "../../cli/shared/overlay-capacity";
-import type { DriftReport } from "../../cli/drift-report";
+import type { DriftReport } from "../../cli/drift/report";
 import type { GuardReport } from "../../cli/guard/safety-net";
 import type { LeakReport } from "../../cli/leak-probe/leak-report";
 import type { SurveyReport } from "../../cli/survey/survey-report";

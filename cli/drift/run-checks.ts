@@ -1,21 +1,21 @@
 // Drift for scheduled CI: what Pulumi sees (a refresh-preview that must show no changes) plus what it
 // cannot see — the stacks are Command resources without Read, so refresh never notices a stack removed
 // or a service detached; `proxy` recreated out of band; the address space running low; VIP failures.
-import { type Usage, countUsage } from "../src/docker";
-import { type CapacityReport, gatherUsage } from "./shared/overlay-capacity";
-import { childEnv } from "./shared/child-process";
-import { type MinFree, liveFindings } from "./drift-live";
-import { type PreviewSource, previewFindings, readPreview } from "./drift-preview";
-import { type FixContext, withRemedies } from "./drift-remedy";
-import { type DriftReport, summarize } from "./drift-report";
-import { type PulumiState, readPulumiState } from "./drift-state";
-import type { Finding } from "./drift-types";
-import type { Engine } from "../src/engine";
-import { recordedNetworkId } from "../src/pulumiState";
-import { errorMessage } from "./shared/errors";
-import { type LogSource, type VipFailure, findVipFailures } from "./shared/vip-failure-log";
-import type { Progress } from "./shared/progress";
-import type { StackConfig } from "./shared/stack-file";
+import { type Usage, countUsage } from "../../src/docker";
+import { type CapacityReport, gatherUsage } from "../shared/overlay-capacity";
+import { childEnv } from "../shared/child-process";
+import { type MinFree, liveFindings } from "./live-checks";
+import { type PreviewSource, previewFindings, readPreview } from "./pulumi-preview";
+import { type FixContext, withRemedies } from "./remedies";
+import { type DriftReport, summarize } from "./report";
+import { type PulumiState, readPulumiState } from "./pulumi-state";
+import type { Finding } from "./findings";
+import type { Engine } from "../../src/engine";
+import { recordedNetworkId } from "../../src/pulumiState";
+import { errorMessage } from "../shared/errors";
+import { type LogSource, type VipFailure, findVipFailures } from "../shared/vip-failure-log";
+import type { Progress } from "../shared/progress";
+import type { StackConfig } from "../shared/stack-file";
 
 /** The program's refusal to run while the live network is not the one Pulumi's state holds (program.ts). */
 const ADOPTION_REFUSAL = /is live on the host \(ID [0-9a-z]+, subnet [^)]*\), but the state/;

@@ -1,10 +1,10 @@
 // `drift --fix` applying the fixes that take nothing down: each command once, argv without a shell, its exit code
 // and the tail of its output kept for the report.
-import { childEnv, execFileP } from "./shared/child-process";
-import { type FixContext, autoFixes, renderCommand } from "./drift-remedy";
-import type { Finding, FindingKind } from "./drift-types";
-import { errorMessage } from "./shared/errors";
-import type { Progress } from "./shared/progress";
+import { childEnv, execFileP } from "../shared/child-process";
+import { type FixContext, autoFixes, renderCommand } from "./remedies";
+import type { Finding, FindingKind } from "./findings";
+import { errorMessage } from "../shared/errors";
+import type { Progress } from "../shared/progress";
 
 export interface AppliedFix {
     kind: FindingKind;

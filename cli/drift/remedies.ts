@@ -1,9 +1,9 @@
 // What each kind of drift means and the exact commands that fix it on this host, pure: the remedies, the findings
-// with them, and the fixes `drift --fix` may apply. Applying them is cli/drift-fix.ts.
-import { adoptionSteps, staleEntries } from "../src/pulumiState";
-import { shellWord } from "../src/ssh";
-import type { PulumiState } from "./drift-state";
-import type { Finding, FindingKind } from "./drift-types";
+// with them, and the fixes `drift --fix` may apply. Applying them is cli/drift/apply-fixes.ts.
+import { adoptionSteps, staleEntries } from "../../src/pulumiState";
+import { shellWord } from "../../src/ssh";
+import type { PulumiState } from "./pulumi-state";
+import type { Finding, FindingKind } from "./findings";
 
 /** One command of a fix: argv, with the environment it needs given as `env VAR=value …` in front. */
 export type FixCommand = string[];

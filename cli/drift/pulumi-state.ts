@@ -1,9 +1,9 @@
 // What Pulumi's state says that the drift remedies need (URNs, the network's ID, the stacks' units): the parse
 // of `pulumi stack export` (pure), then running it.
-import { parseStackExport as parseRecorded, type RecordedState } from "../src/pulumiState";
-import { execFileP, failureDetail } from "./shared/child-process";
-import { CliError, errorMessage } from "./shared/errors";
-import type { Progress } from "./shared/progress";
+import { parseStackExport as parseRecorded, type RecordedState } from "../../src/pulumiState";
+import { execFileP, failureDetail } from "../shared/child-process";
+import { CliError, errorMessage } from "../shared/errors";
+import type { Progress } from "../shared/progress";
 
 /** What Pulumi's state says, read with `pulumi stack export` (src/pulumiState.ts: the program reads it alike). */
 export type PulumiState = RecordedState;

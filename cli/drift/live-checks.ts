@@ -1,11 +1,11 @@
 // The drift check's live checks, pure: from the networks, services, address usage and VIP failures read from
 // dockerd, what Pulumi cannot see — the network, the stacks and what is attached, replicas, capacity, VIP failures.
-import type { Usage } from "../src/docker";
-import { type EngineNetwork, type EngineService, serviceOnNetwork, stackOf, subnetsOf } from "../src/docker";
-import { sameId } from "../src/pulumiState";
-import type { Finding } from "./drift-types";
-import type { LogSource, VipFailure } from "./shared/vip-failure-log";
-import type { StackConfig } from "./shared/stack-file";
+import type { Usage } from "../../src/docker";
+import { type EngineNetwork, type EngineService, serviceOnNetwork, stackOf, subnetsOf } from "../../src/docker";
+import { sameId } from "../../src/pulumiState";
+import type { Finding } from "./findings";
+import type { LogSource, VipFailure } from "../shared/vip-failure-log";
+import type { StackConfig } from "../shared/stack-file";
 
 export interface MinFree {
     /** Either an absolute count of free addresses or a share of the assignable ones. */

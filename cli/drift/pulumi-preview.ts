@@ -1,9 +1,9 @@
 // Pulumi's side of the drift check: the changes and errors in the output of `pulumi preview --json` and the
 // findings they make (pure), then getting that output — a saved file, or the refresh-preview run here.
-import { execFileP, failureDetail } from "./shared/child-process";
-import type { Finding } from "./drift-types";
-import { CliError, errorMessage, readOptionFile } from "./shared/errors";
-import type { Progress } from "./shared/progress";
+import { execFileP, failureDetail } from "../shared/child-process";
+import type { Finding } from "./findings";
+import { CliError, errorMessage, readOptionFile } from "../shared/errors";
+import type { Progress } from "../shared/progress";
 
 export interface PreviewStep {
     op: string;

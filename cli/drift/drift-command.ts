@@ -3,12 +3,12 @@
 // again. Exit 0 clean, 3 drift, 2 error — an unreachable dockerd is still a report for CI.
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { type DriftOptions, runDrift, runDriftWithContext } from "../drift";
-import { applyFixes } from "../drift-fix";
-import type { MinFree } from "../drift-live";
-import type { PreviewSource } from "../drift-preview";
-import type { FixContext } from "../drift-remedy";
-import { type DriftReport, renderDriftMarkdown } from "../drift-report";
+import { type DriftOptions, runDrift, runDriftWithContext } from "./run-checks";
+import { applyFixes } from "./apply-fixes";
+import type { MinFree } from "./live-checks";
+import type { PreviewSource } from "./pulumi-preview";
+import type { FixContext } from "./remedies";
+import { type DriftReport, renderDriftMarkdown } from "./report";
 import { describeDockerHost, envDockerHost } from "../../src/engine";
 import { CliError, EXIT_ERROR, errorMessage } from "../shared/errors";
 import type { LogSource } from "../shared/vip-failure-log";

@@ -1,8 +1,8 @@
 // The drift report, pure: its result and exit code from the findings, and the Markdown an operator reads.
-import type { CapacityReport } from "./shared/overlay-capacity";
-import type { AppliedFix } from "./drift-fix";
-import type { CheckStatus, Finding } from "./drift-types";
-import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK } from "./shared/errors";
+import type { CapacityReport } from "../shared/overlay-capacity";
+import type { AppliedFix } from "./apply-fixes";
+import type { CheckStatus, Finding } from "./findings";
+import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK } from "../shared/errors";
 
 export interface DriftReport {
     result: "clean" | "drift" | "error";
