@@ -47,12 +47,6 @@ async function main(): Promise<void> {
     const sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
     let p: PulumiProject | undefined;
     try {
-        if (execFileSync("docker", ["stack", "ls", "--format", "{{.Name}}"], { encoding: "utf8" }).trim() !== "") {
-            execFileSync("bash", [path.join(__dirname, "..", "sandbox", "seed.sh"), "--remove"], {
-                env: { ...process.env, ...sb.env, SANDBOX },
-                stdio: "inherit",
-            });
-        }
         sandboxSeedSync(sb);
         const state: ProgramState = { raw: sandboxConfig() };
         state.raw.network.subnet = networkSubnet("proxy");

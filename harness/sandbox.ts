@@ -6,6 +6,7 @@
 import { execFile, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { dockerSync } from "./docker";
 
 const repoRoot = path.resolve(__dirname, "..");
 
@@ -151,9 +152,19 @@ export function sandboxDownSync(name: string, o: DownOptions = {}): void {
     runSync(downCall(name, o));
 }
 
-/** The reference host's before state: proxy and its stacks (sandbox/seed.sh). */
-export function sandboxSeedSync(sb: Sandbox): void {
-    runSync(call(sb.name, "seed.sh", [], 900_000, sb.env));
+/**
+ * The reference host's before state, proxy and its stacks (sandbox/seed.sh), whatever a previous run left: when
+ * the instance has stacks or a proxy network, `seed.sh --remove` first. `env` adds to the seed's (PROXY_SUBNET).
+ */
+export function sandboxSeedSync(sb: Sandbox, env: Record<string, string> = {}): void {
+    const on = { host: sb.dockerHost };
+    if (
+        dockerSync(["stack", "ls", "--format", "{{.Name}}"], on) !== "" ||
+        dockerSync(["network", "ls", "-q", "--filter", "name=^proxy$"], on) !== ""
+    ) {
+        runSync(call(sb.name, "seed.sh", ["--remove"], 900_000, sb.env));
+    }
+    runSync(call(sb.name, "seed.sh", [], 900_000, { ...sb.env, ...env }));
 }
 
 /** Another of the instance's scripts (node.sh, sshd.sh), its stdout. */

@@ -21,7 +21,7 @@ import {
     runningTasks,
     sandboxConfig,
 } from "../../harness/engine/swarm-fixture";
-import { type Sandbox, sandboxDownSync, sandboxUpSync } from "../../harness/sandbox";
+import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../../harness/sandbox";
 import { toRange } from "../../src/subnet";
 import { runBin } from "../tools/bin";
 
@@ -186,21 +186,7 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         tmp = mkdtempSync(join(tmpdir(), "spx-drift-"));
         sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
         // A previous run's leftovers: start from the reference host's before state again.
-        if (
-            docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" ||
-            docker(["network", "ls", "-q", "--filter", "name=^proxy$"]) !== ""
-        ) {
-            execFileSync("bash", ["sandbox/seed.sh", "--remove"], {
-                cwd: repoRoot,
-                env: { ...process.env, SANDBOX },
-                stdio: "ignore",
-            });
-        }
-        execFileSync("bash", ["sandbox/seed.sh"], {
-            cwd: repoRoot,
-            env: { ...process.env, SANDBOX, ...sb.env, PROXY_SUBNET: SMALL_SUBNET },
-            stdio: "ignore",
-        });
+        sandboxSeedSync(sb, { PROXY_SUBNET: SMALL_SUBNET });
         const raw = sandboxConfig();
         raw.network.subnet = networkSubnet("proxy");
         raw.network.adoptId = networkId("proxy");

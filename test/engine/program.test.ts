@@ -62,12 +62,6 @@ describe("the program on a sandbox swarm (real engine, real components)", () => 
         this.timeout(600_000);
         sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
         // A previous run's leftovers: start from the reference host's before state again.
-        if (
-            docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" ||
-            docker(["network", "ls", "-q", "--filter", "name=^proxy$"]) !== ""
-        ) {
-            child(["bash", "sandbox/seed.sh", "--remove"]);
-        }
         sandboxSeedSync(sb);
         liveSubnet = networkSubnet("proxy");
         // The README's step 1: the live subnet, the live network's ID to adopt, the host's current module.

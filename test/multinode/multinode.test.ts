@@ -128,16 +128,6 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         state.raw = sandboxConfig();
         attached = stackNames(state.raw).attached;
         sb = multiNodeUp(SANDBOX, 3);
-        if (
-            docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" ||
-            docker(["network", "ls", "-q", "--filter", "name=^proxy$"]) !== ""
-        ) {
-            child_process.execFileSync("bash", ["sandbox/seed.sh", "--remove"], {
-                cwd: repoRoot,
-                env: { ...process.env, SANDBOX },
-                stdio: "ignore",
-            });
-        }
         sandboxSeedSync(sb);
         ssh = sshUp(sb);
         privateKey = fs.readFileSync(ssh.keyFile, "utf8");

@@ -26,7 +26,7 @@ import {
     runningTasks,
     sandboxConfig,
 } from "../../harness/engine/swarm-fixture";
-import { type Sandbox, sandboxDownSync, sandboxUpSync } from "../../harness/sandbox";
+import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../../harness/sandbox";
 
 const SANDBOX = process.env.SWARM_PIPELINES_SANDBOX ?? "pipelines-tier";
 const STACK = "pipelines";
@@ -195,21 +195,7 @@ describe("pipelines: .drone.yml's exec pipelines through drone-runner-exec (real
             console.log(`      note: the builds run the commit ${sha.slice(0, 12)}, not these changes:\n${dirty}`);
 
         sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
-        if (
-            docker(["stack", "ls", "--format", "{{.Name}}"]) !== "" ||
-            docker(["network", "ls", "-q", "--filter", "name=^proxy$"]) !== ""
-        ) {
-            execFileSync("bash", ["sandbox/seed.sh", "--remove"], {
-                cwd: repoRoot,
-                env: { ...process.env, SANDBOX },
-                stdio: "ignore",
-            });
-        }
-        execFileSync("bash", ["sandbox/seed.sh"], {
-            cwd: repoRoot,
-            env: { ...process.env, SANDBOX, ...sb.env },
-            stdio: "ignore",
-        });
+        sandboxSeedSync(sb);
 
         // The operator's adoption run (README's operator sequence), on the host, before any pipeline: the live
         // subnet and network ID. The stack file stays on the host; the runner's environ names it.
