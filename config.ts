@@ -59,6 +59,24 @@ const networkSchema = z.strictObject({
     minHeadroom: z.number().min(1, { message: "must be at least 1 (the subnet must hold today's use)" }).default(10),
     reserved: z.array(cidr).default([]),
     removeTimeoutSeconds: seconds(120),
+    // How a change of subnet (or of another input Docker cannot change in place) reaches the host.
+    migration: z
+        .enum(["recreate", "rolling"], {
+            message:
+                'must be "recreate" (tear every attached stack down, recreate the network, redeploy) or "rolling" ' +
+                "(move every attached service onto a temporary network and back, keeping every route up)",
+        })
+        .default("recreate"),
+    rolling: z
+        .strictObject({
+            /** The temporary overlay's name; `<name>-rolling` when unset. */
+            temporaryName: name.optional(),
+            /** Its subnet; the program picks a free one when unset. */
+            temporarySubnet: cidr.optional(),
+            /** How long one service may take to move (its new tasks running on the other network). */
+            moveTimeoutSeconds: seconds(300),
+        })
+        .default({ moveTimeoutSeconds: 300 }),
 });
 
 const httpProbe = z.strictObject({
@@ -150,6 +168,8 @@ const connectionSchema = z.discriminatedUnion(
 const maintenanceSchema = z.strictObject({
     windowOpen: z.boolean().default(false),
     allowStacks: z.array(name).optional(),
+    /** Lets `network.migration: rolling` run outside the window (it tears nothing down); `recreate` never does. */
+    allowRollingOutsideWindow: z.boolean().default(false),
 });
 
 const rootSchema = z.strictObject({
@@ -157,7 +177,7 @@ const rootSchema = z.strictObject({
     stacks: z.array(stackSchema).min(1, { message: "must list at least one stack" }),
     rebuild: rebuildSchema.default({ command: ["nixos-rebuild", "switch"] }),
     connection: connectionSchema.default({ mode: "local", scriptsDir: DEFAULT_SCRIPTS_DIR }),
-    maintenance: maintenanceSchema.default({ windowOpen: false }),
+    maintenance: maintenanceSchema.default({ windowOpen: false, allowRollingOutsideWindow: false }),
     survey: z.boolean().default(true),
 });
 
@@ -264,6 +284,7 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
         canonical(["network", "reserved", i], r);
     }
     checkGateway(cfg.network.subnet, cfg.network.gateway);
+    checkRolling(cfg.network);
     checkStacks(cfg.stacks, cfg.maintenance.allowStacks);
     for (const [i, s] of cfg.stacks.entries()) {
         if ((s.compose === undefined) === (s.unit === undefined)) {
@@ -326,6 +347,25 @@ function canonical(p: PropertyKey[], value: string): string {
         return checkCanonicalCidr(keyOf(p), value);
     } catch (e) {
         throw new ConfigError((e as Error).message);
+    }
+}
+
+/** The rolling migration's keys that only make sense together. */
+function checkRolling(net: z.infer<typeof networkSchema>): void {
+    if (net.migration === "rolling" && net.implementation !== "docker") {
+        fail(
+            ["network", "migration"],
+            net.migration,
+            'needs network.implementation "docker": the Docker provider creates the new network while the ' +
+                'services are on the temporary one (with "command", use "recreate")',
+        );
+    }
+    const temp = net.rolling.temporaryName;
+    if (temp !== undefined && temp === net.name) {
+        fail(["network", "rolling", "temporaryName"], temp, `must differ from network.name (${net.name})`);
+    }
+    if (net.rolling.temporarySubnet !== undefined) {
+        net.rolling.temporarySubnet = canonical(["network", "rolling", "temporarySubnet"], net.rolling.temporarySubnet);
     }
 }
 

@@ -9,6 +9,7 @@ import { HostScripts } from "./components/hostScripts";
 import { NixosRebuild } from "./components/nixosRebuild";
 import { ParallelTeardown } from "./components/parallelTeardown";
 import { ProxyNetwork } from "./components/proxyNetwork";
+import { RollingMove } from "./components/rollingMove";
 import { SwarmStack } from "./components/swarmStack";
 import { type Config, PROJECT } from "./config";
 import { type HostFacts } from "./src/hostFacts";
@@ -19,6 +20,7 @@ import { type HostScript, scriptPath, type Target } from "./src/hostCommand";
 import { checkNixModule } from "./src/nix";
 import { adoptionSteps, type RecordedState, sameId, staleEntries } from "./src/pulumiState";
 import { isReplacing, maintenancePlan, type MaintenanceStep, type Plan } from "./src/plan";
+import { type AttachedService, describeMove, temporarySubnet } from "./src/rolling";
 import { capacity, type Capacity, planSubnet, toRange } from "./src/subnet";
 
 /** The network's component, and its resource (the component names its child `<name>-network`). */
@@ -57,6 +59,8 @@ export interface Checked {
     changes: Difference[];
     nixModuleDigest?: string;
     plan: Plan;
+    /** network.migration: rolling: the temporary network, and the services that move (when the host was read). */
+    rolling?: { temporaryName: string; temporarySubnet: string; services?: AttachedService[] };
 }
 
 export interface Difference {
@@ -171,6 +175,27 @@ export function check(input: ProgramInput): Checked {
         checkNixModule(`${PROJECT}:rebuild.nixModule`, file, text, net.name, net.subnet, fromSubnets);
         nixModuleDigest = createHash("sha256").update(text).digest("hex");
     }
+    let rolling: Checked["rolling"];
+    if (net.migration === "rolling") {
+        const temporaryName = net.rolling.temporaryName ?? `${net.name}-rolling`;
+        const liveTemp = facts?.networks.find((n) => n.name === temporaryName);
+        // A temporary network left by an interrupted run keeps its subnet: the rerun resumes on it.
+        const temp =
+            liveTemp?.subnets[0] ??
+            temporarySubnet({
+                key: `${PROJECT}:network.rolling.temporarySubnet`,
+                subnet: net.rolling.temporarySubnet,
+                target: net.subnet,
+                ctx: {
+                    networks: facts?.networks ?? [],
+                    routes: facts?.routes ?? [],
+                    reserved: net.reserved,
+                    defaultAddressPools: facts?.defaultAddressPools ?? [],
+                },
+                inUse: facts?.inUse[net.name] ?? 0,
+            });
+        rolling = { temporaryName, temporarySubnet: temp, services: facts?.attached };
+    }
     const plan = maintenancePlan({
         network: { name: net.name, toSubnet: net.subnet },
         stacks: cfg.stacks,
@@ -189,6 +214,7 @@ export function check(input: ProgramInput): Checked {
         changes,
         nixModuleDigest,
         plan,
+        rolling,
     };
 }
 
@@ -284,6 +310,18 @@ function logFacts(cfg: Config, checked: Checked, facts: HostFacts | undefined): 
                 `(Docker cannot change them in place); they change at the next maintenance: ${checked.deferred.map(show).join("; ")}`,
         );
     }
+    const r = checked.rolling;
+    if (r && checked.replacing) {
+        const services = r.services;
+        pulumi.log.info(
+            `network.migration rolling: ${cfg.network.name} becomes ${checked.subnet} without tearing any stack down: ` +
+                `every attached service moves onto ${r.temporaryName} (${r.temporarySubnet}), the network is ` +
+                `recreated, and every service moves back; then ${r.temporaryName} is removed. ` +
+                (services
+                    ? `${services.length} service(s) move: ${services.map(describeMove).join("; ")}`
+                    : "The host was not read (survey: false): the services are found when the move runs."),
+        );
+    }
     if (checked.insideDefaultPool) {
         pulumi.log.warn(
             `${checked.subnet} lies inside the swarm's default address pool ${checked.insideDefaultPool}; ` +
@@ -298,10 +336,13 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     const target = targetOf(input);
     logFacts(cfg, checked, input.facts);
 
+    const rollingMigration = checked.rolling !== undefined && checked.replacing;
     const refusal = replaceRefusal({
         networkName: cfg.network.name,
         replacing: checked.replacing,
-        windowOpen: cfg.maintenance.windowOpen,
+        rolling: checked.rolling !== undefined,
+        windowOpen:
+            cfg.maintenance.windowOpen || (checked.rolling !== undefined && cfg.maintenance.allowRollingOutsideWindow),
         dryRun: input.dryRun,
     });
     if (refusal) {
@@ -321,6 +362,8 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                     String(Math.max(60, ...attachedStacks.map((s) => s.teardownTimeoutSeconds))),
                     ...attachedStacks.map((s) => s.name),
                 ]),
+            gone: (id) => networkGone(input.runner, id),
+            rolling: rollingMigration,
         },
     });
 
@@ -341,6 +384,23 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                   opts,
               )
             : undefined;
+    const move = checked.rolling
+        ? new RollingMove(
+              "proxy-move",
+              {
+                  name: cfg.network.name,
+                  temporaryName: checked.rolling.temporaryName,
+                  temporarySubnet: checked.rolling.temporarySubnet,
+                  subnet: checked.subnet,
+                  moveTimeoutSeconds: cfg.network.rolling.moveTimeoutSeconds,
+                  allowStacks,
+                  migrating: rollingMigration,
+                  target,
+                  dependsOn: [scripts.resource],
+              },
+              opts,
+          )
+        : undefined;
     const network = new ProxyNetwork(
         NETWORK_COMPONENT,
         {
@@ -352,7 +412,9 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
             importId: checked.importId,
             removeTimeoutSeconds: cfg.network.removeTimeoutSeconds,
             target,
-            dependsOn: [scripts.resource],
+            dependsOn: [scripts.resource, ...(move ? [move.out] : [])],
+            // Rolling: the new network is created once `out` removed the old one, and the old entry deleted last.
+            deleteBeforeReplace: move === undefined,
             windowHook,
             provider: dockerProvider,
         },
@@ -378,6 +440,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                   opts,
               );
 
+    const back = move?.back(network.networkId, [network.resource, ...(rebuild ? [rebuild.done] : [])]);
     const stacks = new Map<string, SwarmStack>();
     // One value per run: every stack SWARM_PROXY_REDEPLOY names is updated in place (see SwarmStack).
     const redeployToken = `${new Date().toISOString()} ${process.pid}`;
@@ -405,6 +468,10 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                     dependsOn: [...base, ...(s.attached ? [network.resource] : []), ...waits],
                     windowHook,
                     redeployToken: cfg.redeploy?.includes(s.name) ? redeployToken : undefined,
+                    rolling:
+                        back && s.attached
+                            ? { after: [back], token: rollingMigration ? redeployToken : undefined }
+                            : undefined,
                 },
                 opts,
             ),
@@ -422,6 +489,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                 target,
                 dependsOn: teardown.map((n) => stacks.get(n)!.deployed),
                 windowHook,
+                rolling: move !== undefined,
             },
             opts,
         );
@@ -450,6 +518,18 @@ function runHostScript(runner: Runner | undefined, target: Target, script: HostS
     } catch (e) {
         const err = e as Error & { stderr?: string };
         throw new Error((err.stderr ?? "").trim() || err.message);
+    }
+}
+
+/** Whether the network with this ID is gone from the host (a failed read counts as there: nothing is assumed). */
+function networkGone(runner: Runner | undefined, id: string): boolean {
+    if (!runner) return false;
+    try {
+        runner(["docker", "network", "inspect", "--format", "{{.Id}}", id]);
+        return false;
+    } catch (e) {
+        const err = e as Error & { stderr?: string };
+        return /no such network|not found/i.test(`${err.stderr ?? ""} ${err.message}`);
     }
 }
 

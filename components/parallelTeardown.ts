@@ -11,6 +11,8 @@ export interface ParallelTeardownArgs {
     dependsOn: pulumi.Resource[];
     /** Its `beforeDelete` hook: the teardown runs only in the maintenance window. */
     windowHook: pulumi.ResourceHook;
+    /** network.migration: rolling: a new network moves the stacks instead, so its ID is no reason to replace this. */
+    rolling?: boolean;
 }
 
 /**
@@ -40,6 +42,7 @@ export class ParallelTeardown extends pulumi.ComponentResource {
                 dependsOn: args.dependsOn,
                 deleteBeforeReplace: true,
                 hooks: { beforeDelete: [args.windowHook] },
+                ignoreChanges: args.rolling ? ["triggers"] : [],
             },
         );
         this.registerOutputs({});

@@ -18,6 +18,12 @@ export interface ProxyNetworkArgs {
     windowHook: pulumi.ResourceHook;
     /** The Docker provider that reaches the host (over SSH); the default provider (DOCKER_HOST) when absent. */
     provider?: docker.Provider;
+    /**
+     * True (the default, network.migration: recreate): the old network goes before the new one is created, its
+     * stacks torn down first. False (rolling): the new one is created once the moves removed the old one, and the
+     * engine deletes the old entry at the end, when the stacks already run on the new network.
+     */
+    deleteBeforeReplace?: boolean;
 }
 
 /** The shared attachable overlay. Every input forces a replacement, deleted before it is created again. */
@@ -31,7 +37,7 @@ export class ProxyNetwork extends pulumi.ComponentResource {
         // Explicitly named: the name is the identity stacks join by, so a create-before-delete would collide.
         const childOpts = {
             parent: this,
-            deleteBeforeReplace: true,
+            deleteBeforeReplace: args.deleteBeforeReplace ?? true,
             dependsOn: args.dependsOn,
             hooks: { beforeDelete: [args.windowHook] },
         };

@@ -22,6 +22,16 @@ export interface SwarmStackArgs {
      * put into the deploy's and the health check's environment so that both run again in place.
      */
     redeployToken?: string;
+    /**
+     * network.migration: rolling. The stack is never torn down for a new network: its services move onto it in
+     * place, so the network's ID in `triggers` keeps the value it was deployed with (a change would replace it).
+     */
+    rolling?: {
+        /** What the health checks wait for: the move back onto the new network. */
+        after: pulumi.Resource[];
+        /** Set when this run moves the stack: a value fresh for the run, so the HTTP probe runs again. */
+        token?: string;
+    };
 }
 
 /**
@@ -90,7 +100,10 @@ export class SwarmStack extends pulumi.ComponentResource {
                 environment: deployEnv.environment,
             },
             args.target,
-            { ...stackResourceOptions(this, args.dependsOn, args.windowHook), ignoreChanges: deployEnv.ignoreChanges },
+            {
+                ...stackResourceOptions(this, args.dependsOn, args.windowHook),
+                ignoreChanges: [...deployEnv.ignoreChanges, ...(args.rolling ? ["triggers"] : [])],
+            },
         );
 
         const net = args.network;
@@ -107,10 +120,15 @@ export class SwarmStack extends pulumi.ComponentResource {
                 environment: healthEnv.environment,
             },
             args.target,
-            { parent: this, dependsOn: [this.deployed], ignoreChanges: healthEnv.ignoreChanges },
+            {
+                parent: this,
+                dependsOn: [this.deployed, ...(args.rolling?.after ?? [])],
+                ignoreChanges: healthEnv.ignoreChanges,
+            },
         );
         const http = args.health.http;
         if (http) {
+            const probeEnv = redeployEnvironment(undefined, args.rolling?.token);
             hostCommand(
                 `${name}-http`,
                 {
@@ -127,9 +145,10 @@ export class SwarmStack extends pulumi.ComponentResource {
                         ],
                     },
                     triggers: [this.deployed.id],
+                    environment: probeEnv.environment,
                 },
                 args.target,
-                { parent: this, dependsOn: [this.healthy] },
+                { parent: this, dependsOn: [this.healthy], ignoreChanges: probeEnv.ignoreChanges },
             );
         }
         this.registerOutputs({});

@@ -23,6 +23,7 @@ export type HostScript =
     | "network-ensure"
     | "network-remove"
     | "network-clear"
+    | "network-move"
     | "gate-quiescent"
     | "http-probe";
 

@@ -1,9 +1,18 @@
 // Reads the live host at preview time: networks, the swarm's default address pools and the addresses in use
 // on the managed network through the Engine API (src/engine.ts, the tools' reader too), and the routes
 // through a Runner (src/runner.ts: argv to execFile, locally or over SSH; nothing is spliced into a shell).
-import { type EngineInfo, type EngineNetwork, type Usage, countUsage, subnetsOf, swarmRole } from "./docker";
+import {
+    type EngineInfo,
+    type EngineNetwork,
+    type Usage,
+    countUsage,
+    serviceOnNetwork,
+    subnetsOf,
+    swarmRole,
+} from "./docker";
 import { type Engine, readUsage } from "./engine";
 import { PROJECT } from "./project";
+import { type AttachedService, attachedService } from "./rolling";
 import type { Runner } from "./runner";
 import type { NetworkFact } from "./subnet";
 
@@ -22,6 +31,8 @@ export interface HostFacts {
     inUse: Record<string, number>;
     /** How the managed network's figure was made up (absent when the host has no such network yet). */
     usage?: Usage;
+    /** The services attached to the managed network (what a rolling migration moves). */
+    attached?: AttachedService[];
 }
 
 export function toLiveNetwork(n: EngineNetwork): LiveNetwork {
@@ -94,9 +105,12 @@ export async function readHostFacts(
     const managed = networks.find((n) => n.Name === networkName && n.Driver === "overlay" && n.Scope === "swarm");
     const inUse: Record<string, number> = {};
     let usage: Usage | undefined;
+    let attached: AttachedService[] | undefined;
     if (managed && subnetsOf(managed).length > 0) {
-        usage = countUsage(await readUsage(engine, managed, info.Swarm?.NodeID));
+        const services = await engine.services();
+        usage = countUsage(await readUsage(engine, managed, info.Swarm?.NodeID, { services }));
         inUse[managed.Name] = usage.inUse;
+        attached = services.filter((s) => serviceOnNetwork(s, managed)).map(attachedService);
     }
     return {
         networks: networks.map(toLiveNetwork),
@@ -104,5 +118,6 @@ export async function readHostFacts(
         defaultAddressPools: info.Swarm?.Cluster?.DefaultAddrPool ?? [],
         inUse,
         usage,
+        attached,
     };
 }

@@ -20,7 +20,14 @@ export interface WindowArgs {
      * stacks still attached, or throws naming what else is. The state's recorded dependencies, which order the
      * stacks' teardown first, can have been dropped by a refresh or an import: the live host decides.
      */
-    network?: { resource: string; clear: () => void };
+    network?: {
+        resource: string;
+        clear: () => void;
+        /** Whether the network with this ID is no longer on the host: its delete then tears nothing down. */
+        gone?: (id: string) => boolean;
+        /** This run's rolling migration removes the old network itself, before the engine deletes its entry. */
+        rolling?: boolean;
+    };
 }
 
 const HOW_TO_OPEN =
@@ -38,12 +45,22 @@ export function deleteRefusal(what: string): string {
 /** Why `pulumi up` may not replace the network now, or undefined when it may. Checked before anything is registered. */
 export function replaceRefusal(a: {
     replacing: boolean;
+    /** network.migration: rolling (which tears nothing down; `windowOpen` then includes its own permission). */
+    rolling?: boolean;
     windowOpen: boolean;
     dryRun: boolean;
     networkName: string;
 }): string | undefined {
     if (!a.replacing || a.windowOpen || a.dryRun) {
         return undefined;
+    }
+    if (a.rolling) {
+        return (
+            `this update moves every service attached to "${a.networkName}" onto a new network (network.migration: ` +
+            `rolling); it runs in a maintenance window, or outside one with ` +
+            "`pulumi config set --path maintenance.allowRollingOutsideWindow true`. " +
+            `${HOW_TO_OPEN} Nothing was changed.`
+        );
     }
     return (
         `this update replaces the network "${a.networkName}", which takes every attached stack down; ` +
@@ -62,6 +79,11 @@ export function maintenanceWindowHook(a: WindowArgs): pulumi.ResourceHook {
     return new pulumi.ResourceHook(
         WINDOW_HOOK,
         (args) => {
+            const net = a.network && args.name === a.network.resource ? a.network : undefined;
+            // The rolling migration removed the old network before its replacement was created: the engine's
+            // delete of the old entry (at the end of the run) finds nothing, takes nothing down and needs no window.
+            if (net?.rolling && a.dryRun) return;
+            if (net?.gone && args.id && net.gone(args.id)) return;
             if (!a.windowOpen) {
                 const refusal = deleteRefusal(describe(args));
                 if (!a.dryRun) {

@@ -12,6 +12,42 @@ const bad: [string, (c: Raw) => void, string][] = [
         'swarm-proxy:network.subnet: "10.10.1.0/16" has host bits set; use 10.10.0.0/16 (an IPv4 CIDR with its host bits zero, such as 10.10.0.0/16)',
     ],
     [
+        "unknown migration strategy",
+        (c) => {
+            c.network.migration = "blue-green";
+        },
+        'swarm-proxy:network.migration: "blue-green" must be "recreate" (tear every attached stack down, recreate the network, redeploy) or "rolling" (move every attached service onto a temporary network and back, keeping every route up)',
+    ],
+    [
+        "rolling with the host scripts' network",
+        (c) => {
+            c.network.migration = "rolling";
+            c.network.implementation = "command";
+        },
+        'swarm-proxy:network.migration: "rolling" needs network.implementation "docker": the Docker provider creates the new network while the services are on the temporary one (with "command", use "recreate")',
+    ],
+    [
+        "temporary network named as the network",
+        (c) => {
+            c.network.rolling = { temporaryName: "proxy" };
+        },
+        'swarm-proxy:network.rolling.temporaryName: "proxy" must differ from network.name (proxy)',
+    ],
+    [
+        "temporary subnet with host bits",
+        (c) => {
+            c.network.rolling = { temporarySubnet: "10.99.0.1/24" };
+        },
+        'swarm-proxy:network.rolling.temporarySubnet: "10.99.0.1/24" has host bits set; use 10.99.0.0/24 (an IPv4 CIDR with its host bits zero, such as 10.10.0.0/16)',
+    ],
+    [
+        "allowRollingOutsideWindow not a boolean",
+        (c) => {
+            c.maintenance = { allowRollingOutsideWindow: "yes" };
+        },
+        'swarm-proxy:maintenance.allowRollingOutsideWindow: "yes" must be true or false',
+    ],
+    [
         "not a CIDR",
         (c) => {
             c.network.subnet = "10.10.0.0";
@@ -121,7 +157,7 @@ const bad: [string, (c: Raw) => void, string][] = [
         (c) => {
             c.network.subnett = "10.10.0.0/16";
         },
-        "swarm-proxy:network.subnett is not a known key; known keys here: name, subnet, gateway, labels, adoptId, implementation, minHeadroom, reserved, removeTimeoutSeconds (see Pulumi.yaml)",
+        "swarm-proxy:network.subnett is not a known key; known keys here: name, subnet, gateway, labels, adoptId, implementation, minHeadroom, reserved, removeTimeoutSeconds, migration, rolling (see Pulumi.yaml)",
     ],
     [
         "no stacks",

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# The rolling migration's hops: moves every service attached to one network onto another, with no moment at which
+# a service is on neither, and so that traefik (on the same networks) reaches every service at every moment.
+#
+#   network-move.sh out NAME TEMP TEMP_SUBNET TARGET_SUBNET TIMEOUT [STACK...]
+#     NAME's subnet is not TARGET_SUBNET yet: check the host is quiescent (STACK: the stacks allowed to run),
+#     create TEMP (attachable overlay, TEMP_SUBNET), move every service from NAME onto TEMP, then remove NAME.
+#     NAME already on TARGET_SUBNET, or absent: nothing to do (a rerun after the hop, or after the whole move).
+#   network-move.sh back NAME TEMP TIMEOUT
+#     Moves every service from TEMP onto NAME (the new network), restores what the moves changed in each
+#     service's spec, then removes TEMP. TEMP absent: nothing to do.
+#
+# Every step reads the live host, so a run stopped anywhere (SIGINT, dockerd restarted, a worker down) and run
+# again picks up where it stopped. A hop moves services in three phases:
+#   1. every service that can start a new task beside the old one (start-first) joins the destination too;
+#   2. every service that cannot (a port published in host mode, one replica per node) switches networks in one
+#      update, one restart per hop: traefik is the usual case. Right after those updates are issued, the others'
+#      `traefik.swarm.network` label names the destination (a label change restarts no task), so the restarted
+#      traefik, now on the destination only, routes to their addresses there;
+#   3. every start-first service leaves the source, start-first: its old task keeps serving while traefik's next
+#      poll moves the route.
+# A service whose update fails (its new task does not start, or the swarm pauses or rolls the update back) is
+# put back as it was, and the move stops naming it. Each service's spec is written whole through the Engine API
+# (curl and jq on the host): networks in name order, as `docker stack deploy` writes them, so that a later
+# deploy of the stack's compose file restarts no task. What the moves change (update order, the label) is kept
+# in the service's own labels and restored at the end of `back`.
+# shellcheck disable=SC2016 # the jq filters' $variables are jq's, in single quotes on purpose
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+sp_script='network-move'
+
+usage="network-move.sh out NAME TEMP TEMP_SUBNET TARGET_SUBNET TIMEOUT [STACK...] | back NAME TEMP TIMEOUT"
+[ "$#" -ge 1 ] || sp_usage "$usage"
+mode=$1
+shift
+case $mode in
+  out)
+    [ "$#" -ge 5 ] || sp_usage "$usage"
+    name=$1 temp=$2 temp_subnet=$3 target_subnet=$4 timeout=$5
+    shift 5
+    sp_check_cidr "$temp_subnet" TEMP_SUBNET
+    sp_check_cidr "$target_subnet" TARGET_SUBNET
+    allowed=("$@")
+    ;;
+  back)
+    [ "$#" -eq 3 ] || sp_usage "$usage"
+    name=$1 temp=$2 timeout=$3
+    ;;
+  *) sp_usage "$usage" ;;
+esac
+sp_check_name "$name" NAME
+sp_check_name "$temp" TEMP
+sp_check_timeout "$timeout" TIMEOUT
+[ "$name" != "$temp" ] || sp_die "TEMP '$temp' must differ from NAME"
+command -v jq >/dev/null || sp_die "jq is not installed on the host (the moves write service specs with it)"
+command -v curl >/dev/null || sp_die "curl is not installed on the host (the moves write service specs with it)"
+
+LABEL=traefik.swarm.network
+KEEP=swarm-proxy.rolling
+
+# The Engine API, where the docker CLI would reach it.
+sp_engine() { # METHOD PATH [BODY]
+  local host=${DOCKER_HOST:-unix:///var/run/docker.sock} base conn=()
+  case $host in
+    unix://*) conn=(--unix-socket "${host#unix://}") base=http://localhost ;;
+    tcp://*)
+      [ -z "${DOCKER_TLS_VERIFY:-}" ] || sp_die "DOCKER_HOST $host with TLS: run the move on the host itself"
+      base="http://${host#tcp://}"
+      ;;
+    *) sp_die "DOCKER_HOST $host: the moves reach dockerd through unix:// or tcp:// only" ;;
+  esac
+  local out
+  if [ "$#" -ge 3 ]; then
+    out=$(curl -sS --fail-with-body -X "$1" -H 'Content-Type: application/json' "${conn[@]}" --data-binary @- \
+      "$base/v1.41$2" <<<"$3" 2>&1) || sp_die "Engine API $1 $2: $out"
+  else
+    out=$(curl -sS --fail-with-body -X "$1" "${conn[@]}" "$base/v1.41$2" </dev/null 2>&1) ||
+      sp_die "Engine API $1 $2: $out"
+  fi
+  printf '%s\n' "$out"
+}
+
+# Every network's ID -> name, for writing a spec's networks in name order.
+network_names() {
+  sp_docker network ls --no-trunc --format '{{.ID}} {{.Name}}' | jq -Rn '[inputs | split(" ") | {(.[0]): .[1]}] | add'
+}
+
+# The services whose spec attaches network ID, as "ID NAME CLASS" lines; CLASS is start-first or stop-first.
+attached() { # NET_ID
+  local services=()
+  sp_capture services sp_docker service ls -q
+  [ "${#services[@]}" -gt 0 ] || return 0
+  # shellcheck disable=SC2016 # a Go template, not a shell expansion
+  sp_docker service inspect --format \
+    '{{.ID}} {{.Spec.Name}} {{range .Endpoint.Spec.Ports}}{{.PublishMode}},{{end}}/{{with .Spec.TaskTemplate.Placement}}{{.MaxReplicas}}{{end}}/{{range .Spec.TaskTemplate.Networks}} {{.Target}}{{end}}' \
+    "${services[@]}" | while read -r id svc rest; do
+    case " ${rest#*/*/} " in *" $1 "*) ;; *) continue ;; esac
+    local ports=${rest%%/*} max=${rest#*/}
+    max=${max%%/*}
+    if [[ $ports == *host,* ]] || [ "$max" = 1 ]; then echo "$id $svc stop-first"; else echo "$id $svc start-first"; fi
+  done
+}
+
+# Writes service ID's spec through jq FILTER (which sees $from, $to, $names and $label), keeping what the moves
+# change in its labels the first time. Prints nothing; fails with the Engine API's message.
+write_spec() { # ID FILTER FROM TO LABEL
+  local id=$1 filter=$2 service version spec out attempt
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    # The stored spec, as the API returns it without defaults (what `docker service inspect` shows has them
+    # filled in: written back, they would differ from what `docker stack deploy` writes, and restart the tasks).
+    service=$(sp_engine GET "/services/$id")
+    version=$(jq -r '.Version.Index' <<<"$service")
+    spec=$(jq -c '.Spec' <<<"$service" | jq -c \
+      --arg from "$3" --arg to "$4" --arg lbl "$5" --arg keep "$KEEP" --arg L "$LABEL" \
+      --argjson names "$netnames" '
+        .Labels //= {}
+        | if .Labels[$keep + ".update-config"] == null then
+            .Labels[$keep + ".update-config"] = (.UpdateConfig | tojson)
+            | .Labels[$keep + ".label"] = (.Labels[$L] | tojson)
+          else . end
+        | '"$filter")
+    # The swarm bumps a service's version when it records an update's progress: a write between our read and
+    # the swarm's is refused as out of sequence, and is read and tried again.
+    if out=$(sp_engine POST "/services/$id/update?version=$version" "$spec" 2>&1); then return 0; fi
+    [[ $out == *"out of sequence"* ]] || sp_die "${out#"$sp_script: "}"
+    sleep 0.$attempt
+  done
+  sp_die "service $id: its spec kept changing under the move (update out of sequence, 10 tries)"
+}
+
+# The jq filters below: $from, $to, $names, $lbl, $keep and $L are jq's variables, not the shell's.
+# Networks: add TO (with FROM's aliases) and/or remove FROM, in name order; start-first while the move runs.
+JOIN='(.TaskTemplate.Networks // []) as $n | ($n | map(select(.Target == $from)) | .[0] // {}) as $a
+  | .TaskTemplate.Networks = (if any($n[]; .Target == $to) then $n else $n + [$a + {Target: $to}] end
+      | sort_by($names[.Target] // .Target))'
+LEAVE='.TaskTemplate.Networks = ((.TaskTemplate.Networks // []) | map(select(.Target != $from))
+  | sort_by($names[.Target] // .Target))'
+START_FIRST='.UpdateConfig = ((.UpdateConfig // {Parallelism: 1}) + {Order: "start-first"})'
+SET_LABEL='.Labels[$L] = $lbl'
+OWN_LABEL='(.Labels[$keep + ".label"] | fromjson) as $l | if $l == null then del(.Labels[$L]) else .Labels[$L] = $l end'
+RESTORE='(.Labels[$keep + ".update-config"] | fromjson) as $u | (.Labels[$keep + ".label"] | fromjson) as $l
+  | (if $u == null then del(.UpdateConfig) else .UpdateConfig = $u end)
+  | (if $l == null then del(.Labels[$L]) else .Labels[$L] = $l end)
+  | del(.Labels[$keep + ".update-config"], .Labels[$keep + ".label"])'
+
+# Whether every task the service wants running runs, attached to network NET_ID (and not to GONE_ID).
+converged() { # ID NET_ID GONE_ID
+  local tasks=() line want
+  want=$(sp_docker service inspect --format '{{if .Spec.Mode.Replicated}}{{.Spec.Mode.Replicated.Replicas}}{{end}}' "$1")
+  [ "$want" != 0 ] || return 0
+  sp_capture tasks sp_docker service ps -q --filter desired-state=running "$1"
+  [ "${#tasks[@]}" -gt 0 ] || return 1
+  if [ -n "$want" ] && [ "${#tasks[@]}" -lt "$want" ]; then return 1; fi
+  while read -r line; do
+    case "$line " in running*" $2 "*) ;; *) return 1 ;; esac
+    [ -z "$3" ] || case "$line " in *" $3 "*) return 1 ;; esac
+  done < <(sp_docker inspect --format '{{.Status.State}} {{range .NetworksAttachments}} {{.Network.ID}}{{end}} ' "${tasks[@]}")
+}
+
+# Waits until the service runs on NET_ID (not on GONE_ID). On a paused or rolled back update, or at the deadline,
+# writes the spec it had before (PREVIOUS) back, waits for that, and stops naming the service.
+await() { # ID SVC NET_ID GONE_ID PREVIOUS_SPEC
+  local id=$1 svc=$2 state deadline
+  deadline=$(($(sp_now) + timeout))
+  while ! converged "$id" "$3" "$4"; do
+    state=$(sp_docker service inspect --format '{{with .UpdateStatus}}{{.State}}{{end}}' "$id")
+    if [[ $state == paused || $state == rollback* ]] || [ "$(sp_now)" -ge "$deadline" ]; then
+      local why="its update ${state:-did not converge within ${timeout}s}"
+      [[ $state == rollback* || $state == paused ]] && why="the swarm's update state is $state: its new task did not start"
+      local version try
+      for try in 1 2 3 4 5; do
+        read -r version < <(sp_docker service inspect --format '{{.Version.Index}}' "$id")
+        ! sp_engine POST "/services/$id/update?version=$version" "$5" >/dev/null 2>&1 || break
+        sleep 0.$try
+      done
+      sp_die "service $svc could not move onto network $(jq -rn --argjson n "$netnames" --arg i "$3" '$n[$i] // $i'): $why; it was put back as it was, and the move stopped here (rerun once it can start there)"
+    fi
+    sleep 0.5
+  done
+}
+
+spec_of() { sp_engine GET "/services/$1" | jq -c '.Spec'; }
+
+# Moves every service attached to FROM_ID onto TO_ID; LABEL_TO is the value of traefik.swarm.network while
+# both are in use (empty: restore each service's own value).
+hop() { # FROM_ID TO_ID LABEL_TO
+  local from=$1 to=$2 label=$3 lines=() id svc class before
+  local start=() stop=()
+  sp_capture lines attached "$from"
+  for line in "${lines[@]}"; do
+    read -r id svc class <<<"$line"
+    if [ "$class" = stop-first ]; then stop+=("$id $svc"); else start+=("$id $svc"); fi
+  done
+  echo "move: ${#start[@]} service(s) start-first (no restart of the route), ${#stop[@]} restarting once (${stop[*]:-none})"
+  for line in "${start[@]}"; do
+    read -r id svc <<<"$line"
+    before=$(spec_of "$id")
+    write_spec "$id" "$JOIN | $START_FIRST" "$from" "$to" "$label"
+    await "$id" "$svc" "$to" "" "$before"
+    echo "  $svc: on both networks"
+  done
+  local pending=()
+  for line in "${stop[@]}"; do
+    read -r id svc <<<"$line"
+    before=$(spec_of "$id")
+    write_spec "$id" "$JOIN | $LEAVE" "$from" "$to" "$label"
+    pending+=("$id $svc $before")
+  done
+  for line in "${start[@]}"; do
+    read -r id svc <<<"$line"
+    if [ -n "$label" ]; then
+      write_spec "$id" "$SET_LABEL" "$from" "$to" "$label"
+    else
+      write_spec "$id" "$OWN_LABEL" "$from" "$to" ""
+    fi
+  done
+  for line in "${pending[@]}"; do
+    read -r id svc before <<<"$line"
+    await "$id" "$svc" "$to" "$from" "$before"
+    echo "  $svc: moved (one restart)"
+  done
+  for line in "${start[@]}"; do
+    read -r id svc <<<"$line"
+    before=$(spec_of "$id")
+    write_spec "$id" "$LEAVE" "$from" "$to" "$label"
+    await "$id" "$svc" "$to" "$from" "$before"
+    echo "  $svc: moved"
+  done
+  # The old tasks drain, then leave the source: wait until nothing is attached to it any more.
+  local deadline users=()
+  deadline=$(($(sp_now) + timeout))
+  while sp_capture users sp_network_users "$from" "$(jq -rn --argjson n "$netnames" --arg i "$from" '$n[$i] // $i')" &&
+    [ "${#users[@]}" -gt 0 ]; do
+    [ "$(sp_now)" -lt "$deadline" ] || sp_die "still attached ${timeout}s after the move: ${users[*]}"
+    sleep 0.5
+  done
+}
+
+# Every service on TEMP_ID onto NET_ID, what the moves changed in the specs restored, TEMP removed.
+back_onto() { # NET_ID TEMP_ID
+  hop "$2" "$1" ""
+  local restore=()
+  sp_capture restore sp_docker service ls -q --filter "label=$KEEP.update-config"
+  for sid in "${restore[@]}"; do
+    write_spec "$sid" "$RESTORE" "" "" ""
+  done
+  echo "restored the update order and the $LABEL label of ${#restore[@]} service(s)"
+  bash "$(dirname "${BASH_SOURCE[0]}")/network-remove.sh" "$temp" "$timeout"
+}
+
+netnames=$(network_names)
+if [ "$mode" = out ]; then
+  id=$(sp_network_id "$name")
+  if [ -z "$id" ]; then
+    echo "network $name: absent, nothing to move out"
+    exit 0
+  fi
+  subnets=$(sp_docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' "$id")
+  if [ "${subnets% }" = "$target_subnet" ]; then
+    echo "network $name: already $target_subnet, nothing to move out"
+    exit 0
+  fi
+  bash "$(dirname "${BASH_SOURCE[0]}")/gate-quiescent.sh" "${allowed[@]}"
+  temp_id=$(sp_network_id "$temp")
+  if [ -z "$temp_id" ]; then
+    sp_docker network create --driver overlay --attachable --subnet "$temp_subnet" \
+      --label "$KEEP.temporary-for=$name" "$temp" >/dev/null
+    temp_id=$(sp_network_id "$temp")
+    echo "network $temp: created ($temp_subnet), for the move"
+  else
+    have=$(sp_docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' "$temp_id")
+    [ "${have% }" = "$temp_subnet" ] || sp_die "network $temp exists with subnet ${have% }, not $temp_subnet: remove it, or choose another network.rolling.temporaryName"
+    echo "network $temp: there ($temp_subnet), resuming the move"
+  fi
+  netnames=$(network_names)
+  if ! (hop "$id" "$temp_id" "$temp"); then
+    # A service could not move (it was put back, and named above): every other one goes back onto NAME too, and
+    # TEMP goes, so that NAME stays as it was. A failure of this undo leaves what a rerun resumes from.
+    echo "the move out of $name stopped: putting every service back onto $name" >&2
+    back_onto "$id" "$temp_id"
+    sp_die "$name stays as it was ($subnets): no service was moved; see the service named above"
+  fi
+  bash "$(dirname "${BASH_SOURCE[0]}")/network-remove.sh" "$name" "$timeout"
+else
+  temp_id=$(sp_network_id "$temp")
+  if [ -z "$temp_id" ]; then
+    echo "network $temp: absent, nothing to move back"
+    exit 0
+  fi
+  id=$(sp_network_id "$name")
+  [ -n "$id" ] || sp_die "network $name does not exist: the services stay on $temp until it is created"
+  back_onto "$id" "$temp_id"
+fi

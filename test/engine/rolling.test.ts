@@ -1,0 +1,305 @@
+// network.migration: rolling, run by the real Pulumi CLI on a sandbox swarm of its own seeded with the reference
+// host's before state: adoption, the preview, the refusal outside the window, a service that cannot start on the
+// temporary network (rolled back, proxy as it was), a run interrupted by a dockerd restart in the middle of the
+// moves and its rerun, then the end state the `recreate` strategy leaves, and a second migration watched through
+// traefik. Each `it` continues from the state the previous one left.
+import * as assert from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { type PulumiProject, repoRoot } from "../../harness/engine/pulumi";
+import {
+    docker,
+    networkId,
+    networkSubnet,
+    type ProgramState,
+    runningTasks,
+    sandboxConfig,
+    sandboxRoutes,
+    stackNames,
+    swarmProject,
+    taskAddresses,
+    upWithEvents,
+} from "../../harness/engine/swarm-fixture";
+import { Prober, unanswered } from "../../harness/prober";
+import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUp, sandboxUpSync } from "../../harness/sandbox";
+import { waitFor } from "../../harness/wait";
+
+const SANDBOX = process.env.SWARM_ROLLING_SANDBOX ?? "rolling";
+const NEW_SUBNET = "10.10.0.0/16";
+const SECOND_SUBNET = "10.11.0.0/16";
+const TEMP = "proxy-rolling";
+
+function out(r: { stdout: string; stderr: string }): string {
+    return `--- stdout (end)\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
+}
+
+function inSubnet(addr: string, cidr: string): boolean {
+    const toInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+    const [net, len] = cidr.split("/");
+    const a = toInt(addr.split("/")[0]);
+    return a >= toInt(net) && a < toInt(net) + 2 ** (32 - Number(len));
+}
+
+const lines = (s: string) => s.split("\n").filter(Boolean);
+const networkNames = () => lines(docker(["network", "ls", "--format", "{{.Name}}"]));
+/** Every service as "name: network names" (sorted), from the specs. */
+function serviceNetworks(): Record<string, string[]> {
+    const byId = new Map(
+        lines(docker(["network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}"])).map((l) => {
+            const [id, name] = l.split(" ");
+            return [id, name] as const;
+        }),
+    );
+    const out: Record<string, string[]> = {};
+    for (const l of lines(
+        docker([
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.Name}}{{range .Spec.TaskTemplate.Networks}} {{.Target}}{{end}}",
+            ...lines(docker(["service", "ls", "-q"])),
+        ]),
+    )) {
+        const [name, ...ids] = l.split(" ");
+        out[name] = ids.map((id) => byId.get(id) ?? id).sort();
+    }
+    return out;
+}
+const movesLabels = () =>
+    lines(
+        docker([
+            "service",
+            "inspect",
+            "--format",
+            '{{.Spec.Name}} {{index .Spec.Labels "traefik.swarm.network"}}{{range $k, $v := .Spec.Labels}} {{$k}}{{end}}',
+            ...lines(docker(["service", "ls", "-q"])),
+        ]),
+    ).filter((l) => l.includes("swarm-proxy.rolling") || / proxy-rolling/.test(l));
+
+describe("network.migration rolling on a sandbox swarm (real engine, real traefik)", () => {
+    let sb: Sandbox | undefined;
+    let p: PulumiProject | undefined;
+    let liveSubnet = "";
+    const state: ProgramState = { raw: sandboxConfig() };
+    state.raw.network.migration = "rolling";
+    const { attached } = stackNames(state.raw);
+    const composeOf = (stack: string) =>
+        (state.raw.stacks as { name: string; compose?: string }[]).find((s) => s.name === stack)?.compose;
+
+    before(async function () {
+        this.timeout(600_000);
+        sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
+        sandboxSeedSync(sb);
+        liveSubnet = networkSubnet("proxy");
+        state.raw.network.subnet = liveSubnet;
+        state.raw.network.adoptId = networkId("proxy");
+        state.raw.rebuild.nixModule = "sandbox/swarm-before.nix";
+        p = await swarmProject(sb, state);
+    });
+
+    after(function () {
+        this.timeout(300_000);
+        p?.cleanup();
+        if (sb && !process.env.SWARM_ENGINE_KEEP) sandboxDownSync(sb.name);
+    });
+
+    it("adoption with network.migration rolling changes nothing; a second preview is clean", async () => {
+        const before = { tasks: runningTasks(), proxy: networkId("proxy") };
+        const up = await p!.up();
+        assert.strictEqual(up.code, 0, out(up));
+        assert.deepStrictEqual(
+            { tasks: runningTasks(), proxy: networkId("proxy") },
+            before,
+            "adoption changed the host",
+        );
+        const clean = await p!.preview(["--expect-no-changes"]);
+        assert.strictEqual(clean.code, 0, out(clean));
+    });
+
+    it("the preview: proxy replaced create-first between the move out and the move back, no stack replaced; it names the temporary network and each service's move", async () => {
+        state.raw.network.subnet = NEW_SUBNET;
+        delete state.raw.network.adoptId;
+        state.raw.rebuild.nixModule = "nix/swarm.nix";
+        const pre = await p!.preview(["--show-replacement-steps"]);
+        assert.strictEqual(pre.code, 0, out(pre));
+        const steps = (pre.json.steps ?? []).map((s) => `${s.op} ${s.urn.split("::").pop()}`);
+        const teardowns = steps.filter((s) => /-stack$|teardown-all$/.test(s) && !s.startsWith("same "));
+        assert.deepStrictEqual(teardowns, [], `stacks changed: ${steps.join(", ")}`);
+        assert.ok(steps.includes("create-replacement proxy-network"), steps.join(", "));
+        assert.ok(steps.includes("update proxy-move-out"), steps.join(", "));
+        assert.ok(steps.includes("update proxy-move-back"), steps.join(", "));
+        const said = (pre.json.diagnostics ?? []).map((d) => d.message).join("\n");
+        assert.match(said, /network\.migration rolling: proxy becomes 10\.10\.0\.0\/16/);
+        assert.match(said, new RegExp(`onto ${TEMP} \\(10\\.\\d+\\.\\d+\\.\\d+/\\d+\\)`));
+        assert.match(
+            said,
+            /traefik_ci_commoninternet_net_app: one restart per hop .*port 80 is published in host mode/,
+        );
+        assert.match(said, /ccci-dashboard_app: start-first/);
+    });
+
+    it("outside the window, without maintenance.allowRollingOutsideWindow, up refuses before changing anything", async () => {
+        const before = { tasks: runningTasks(), proxy: networkId("proxy") };
+        state.window = undefined;
+        const up = await p!.up();
+        assert.notStrictEqual(up.code, 0, out(up));
+        assert.match(up.stdout + up.stderr, /allowRollingOutsideWindow/);
+        assert.deepStrictEqual({ tasks: runningTasks(), proxy: networkId("proxy") }, before);
+        assert.ok(!networkNames().includes(TEMP));
+    });
+
+    it("a service whose new task cannot start on the temporary network is put back; proxy stays as it was, no service left off it", async () => {
+        state.raw.maintenance = { ...(state.raw.maintenance ?? {}), allowRollingOutsideWindow: true };
+        // A service in an allowed stack whose image is gone from the node: its running task stays, a new one cannot start.
+        docker(["tag", "swarm-sandbox/standin:2", "swarm-sandbox/standin:doomed"]);
+        docker([
+            "service",
+            "create",
+            "--detach=false",
+            "--quiet",
+            "--name",
+            "ccci-reports_doomed",
+            "--label",
+            "com.docker.stack.namespace=ccci-reports",
+            "--container-label",
+            "com.docker.stack.namespace=ccci-reports",
+            "--network",
+            "proxy",
+            "swarm-sandbox/standin:doomed",
+        ]);
+        docker(["image", "rm", "--force", "swarm-sandbox/standin:doomed"]);
+        const before = { proxy: networkId("proxy"), networks: serviceNetworks() };
+        try {
+            const up = await p!.up();
+            assert.notStrictEqual(up.code, 0, out(up));
+            assert.match(
+                up.stdout + up.stderr,
+                /service ccci-reports_doomed could not move onto network proxy-rolling/,
+            );
+            assert.strictEqual(networkId("proxy"), before.proxy);
+            assert.strictEqual(networkSubnet("proxy"), liveSubnet);
+            assert.deepStrictEqual(serviceNetworks(), before.networks, "a service's networks changed");
+            assert.ok(!networkNames().includes(TEMP), "the temporary network is left");
+            assert.deepStrictEqual(movesLabels(), [], "labels of the move are left");
+        } finally {
+            docker(["service", "rm", "ccci-reports_doomed"]);
+        }
+    });
+
+    it("outside the window with the key set: a dockerd restart in the middle of the moves fails the run; the rerun resumes and converges", async () => {
+        const onProxy = Object.entries(serviceNetworks())
+            .filter(([, n]) => n.includes("proxy"))
+            .map(([svc]) => svc);
+        const run = upWithEvents(p!);
+        // The moves have begun: the temporary network exists and a service is on it.
+        await waitFor(`a service on ${TEMP}`, 300_000, () =>
+            Promise.resolve(
+                networkNames().includes(TEMP) && Object.values(serviceNetworks()).some((n) => n.includes(TEMP)),
+            ),
+        );
+        await sandboxUp({ name: SANDBOX, restart: true });
+        const first = await run;
+        assert.notStrictEqual(first.run.code, 0, `the interrupted run succeeded:\n${out(first.run)}`);
+        // Whatever the interruption left, no service is on neither network.
+        const nets = serviceNetworks();
+        for (const svc of onProxy) {
+            assert.ok(
+                nets[svc]?.some((n) => n === "proxy" || n === TEMP),
+                `${svc} is on neither: ${nets[svc]?.join(",")}`,
+            );
+        }
+        const rerun = await p!.up();
+        assert.strictEqual(rerun.code, 0, out(rerun));
+    });
+
+    it("the end state is recreate's: proxy the /16 with its labels, every attached service on it, the temporary network and the moves' labels gone", async () => {
+        assert.strictEqual(networkSubnet("proxy"), NEW_SUBNET);
+        assert.strictEqual(
+            docker(["network", "inspect", "--format", "{{json .Labels}}", "proxy"]),
+            '{"owner":"swarm-proxy"}',
+        );
+        assert.ok(!networkNames().includes(TEMP), `networks: ${networkNames().join(", ")}`);
+        assert.deepStrictEqual(movesLabels(), []);
+        const nets = serviceNetworks();
+        for (const stack of attached) {
+            const services = Object.keys(nets).filter((s) => s.startsWith(`${stack}_`));
+            assert.ok(
+                services.some((s) => nets[s].includes("proxy")),
+                `${stack}: ${JSON.stringify(nets)}`,
+            );
+        }
+        for (const a of taskAddresses("proxy"))
+            assert.ok(inSubnet(a.split(" ")[1], NEW_SUBNET), `task address ${a} outside ${NEW_SUBNET}`);
+        const clean = await p!.preview(["--expect-no-changes"]);
+        assert.strictEqual(clean.code, 0, out(clean));
+    });
+
+    it("a plain docker stack deploy of each compose file afterwards restarts no task (the specs are what stack deploy writes)", () => {
+        const before = runningTasks();
+        for (const stack of attached) {
+            const compose = composeOf(stack);
+            if (compose === undefined) continue;
+            const r = spawnSync(
+                "bash",
+                [path.join(repoRoot, "host", "stack-deploy.sh"), stack, path.join(repoRoot, compose)],
+                {
+                    encoding: "utf8",
+                    env: { ...process.env, ...sb!.env },
+                },
+            );
+            assert.strictEqual(r.status, 0, r.stderr);
+        }
+        // A restart would show as a new task within the update's start: give the swarm a moment to act on the specs.
+        spawnSync("sleep", ["3"]);
+        assert.deepStrictEqual(runningTasks(), before, "stack deploy restarted tasks");
+    });
+
+    it("a second migration, watched through traefik: no route fails on its own move; only traefik's restarts (two) show on every route", async () => {
+        state.raw.network.subnet = SECOND_SUBNET;
+        // The host's module creates the network with the subnet the config wants: a copy of it with the second one.
+        const module = fs.readFileSync(path.join(repoRoot, "nix", "swarm.nix"), "utf8");
+        assert.ok(module.includes(NEW_SUBNET));
+        fs.writeFileSync(
+            path.join(p!.projectDir, "nix", "swarm-second.nix"),
+            module.replaceAll(NEW_SUBNET, SECOND_SUBNET),
+        );
+        state.raw.rebuild.nixModule = "nix/swarm-second.nix";
+        const routes = sandboxRoutes(state.raw, sb!);
+        await waitFor(
+            "every route answering through traefik",
+            120_000,
+            async () => (await unanswered(routes)).length === 0,
+        );
+        const prober = new Prober(routes).start();
+        const { run } = await upWithEvents(p!);
+        await prober.stop();
+        assert.strictEqual(run.code, 0, out(run));
+        assert.strictEqual(networkSubnet("proxy"), SECOND_SUBNET);
+        const failures = prober.failures();
+        // A failure is traefik's (it restarts, stop-first: its port is published in host mode) when every route
+        // failed within the same half second; any other failure is the route's own.
+        const own = failures.filter(
+            (f) => !routes.every((r) => failures.some((g) => g.route === r.host && Math.abs(g.sent - f.sent) <= 500)),
+        );
+        console.log(
+            prober
+                .figures()
+                .map(
+                    (f) =>
+                        `      ${f.route}: ${f.failed}/${f.requests} failed, longest gap ${f.longestGapSeconds} s, unavailable ${f.unavailableSeconds} s`,
+                )
+                .join("\n"),
+        );
+        const drained = ["drone.sandbox.test", "ccci-dashboard.sandbox.test"];
+        assert.deepStrictEqual(
+            own.filter((f) => drained.includes(f.route)).map((f) => `${f.route}: ${f.detail}`),
+            [],
+            "a start-first route that drains failed on its own move",
+        );
+        console.log(`      failures of a route's own (not traefik's restart): ${own.length}`);
+        assert.deepStrictEqual(await unanswered(routes), []);
+        const clean = await p!.preview(["--expect-no-changes"]);
+        assert.strictEqual(clean.code, 0, out(clean));
+    });
+});
