@@ -51,3 +51,34 @@ export function dockerSync(args: string[], o: DockerCall = {}): string {
         throw failure(args, err.stderr ?? "", err.message);
     }
 }
+
+/** JSON with object keys sorted, so that two specs compare by content. */
+function canonical(v: unknown): string {
+    if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+    if (v !== null && typeof v === "object")
+        return `{${Object.keys(v)
+            .sort()
+            .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+            .join(",")}}`;
+    return JSON.stringify(v);
+}
+
+/**
+ * The running tasks the swarm would restart: those whose spec is not their service's task template as stored
+ * (the Engine API without defaults filled in), the comparison the swarm's orchestrator makes. Empty right after
+ * a deploy means the deploy changed no task: a condition, not a wait for a restart that may come.
+ */
+export async function dirtyTasks(): Promise<string[]> {
+    const { Engine } = await import("../src/engine");
+    const engine = new Engine();
+    const [services, tasks] = await Promise.all([engine.services(), engine.tasks()]);
+    // The daemon names the runtime of a service's template ("container") and not of a task's: not a difference.
+    const spec = (v: unknown) => canonical({ ...(v as object), Runtime: undefined });
+    const template = new Map(
+        services.map((s) => [s.ID, spec((s.Spec as { TaskTemplate?: unknown }).TaskTemplate)] as const),
+    );
+    return tasks
+        .filter((t) => t.DesiredState === "running" && t.ServiceID !== undefined)
+        .filter((t) => spec((t as { Spec?: unknown }).Spec) !== template.get(t.ServiceID!))
+        .map((t) => `${services.find((s) => s.ID === t.ServiceID)?.Spec.Name ?? t.ServiceID} task ${t.ID}`);
+}

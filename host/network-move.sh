@@ -180,6 +180,20 @@ await() { # ID SVC NET_ID GONE_ID PREVIOUS_SPEC
   done
 }
 
+# Waits until no task of service ID runs attached to network GONE_ID any more (stop-first: its old task stopped).
+stopped() { # ID SVC GONE_ID
+  local deadline tasks=()
+  deadline=$(($(sp_now) + timeout))
+  while :; do
+    sp_capture tasks sp_docker service ps -q "$1"
+    [ "${#tasks[@]}" -gt 0 ] || return 0
+    sp_docker inspect --format '{{.Status.State}} {{range .NetworksAttachments}} {{.Network.ID}}{{end}} ' "${tasks[@]}" |
+      grep -q "^running .* $3 " || return 0
+    [ "$(sp_now)" -lt "$deadline" ] || sp_die "service $2: its old task still runs on the source network after ${timeout}s"
+    sleep 0.2
+  done
+}
+
 spec_of() { sp_engine GET "/services/$1" | jq -c '.Spec'; }
 
 # Moves every service attached to FROM_ID onto TO_ID; LABEL_TO is the value of traefik.swarm.network while
@@ -207,14 +221,23 @@ hop() { # FROM_ID TO_ID LABEL_TO
     write_spec "$id" "$JOIN | $LEAVE" "$from" "$to" "$label"
     pending+=("$id $svc $before")
   done
+  # The label names the destination once the old tasks of those services stopped (an old traefik, still only
+  # on the source, would otherwise route to addresses it cannot reach) and before their new tasks poll: all at once.
+  for line in "${pending[@]}"; do
+    read -r id svc before <<<"$line"
+    stopped "$id" "$svc" "$from"
+  done
+  local jobs=()
   for line in "${start[@]}"; do
     read -r id svc <<<"$line"
     if [ -n "$label" ]; then
-      write_spec "$id" "$SET_LABEL" "$from" "$to" "$label"
+      write_spec "$id" "$SET_LABEL" "$from" "$to" "$label" &
     else
-      write_spec "$id" "$OWN_LABEL" "$from" "$to" ""
+      write_spec "$id" "$OWN_LABEL" "$from" "$to" "" &
     fi
+    jobs+=("$!")
   done
+  for job in "${jobs[@]}"; do wait "$job" || sp_die "the $LABEL label could not be written (above)"; done
   for line in "${pending[@]}"; do
     read -r id svc before <<<"$line"
     await "$id" "$svc" "$to" "$from" "$before"

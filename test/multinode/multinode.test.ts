@@ -34,6 +34,7 @@ const NEW_SUBNET = "10.10.0.0/16";
 /** Where this tier's program installs the host scripts (over SSH, on the manager: this machine's filesystem). */
 const SCRIPTS = `/var/lib/swarm-proxy/${SANDBOX}/host`;
 const FAULT_SUBNET = "10.11.0.0/16";
+const ROLLING_SUBNET = "10.12.0.0/16";
 /** Short, so the stopped worker's fault ends in seconds: the teardown's bounded wait. */
 const TEARDOWN_SECONDS = 40;
 
@@ -423,6 +424,38 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         }
         assert.strictEqual(new Set(addrs.map((a) => a.node)).size, 3, JSON.stringify(addrs));
         for (const a of addrs) assert.ok(inSubnet(a.addr, NEW_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
+        const clean = keep(await p!.preview(["--expect-no-changes"]));
+        assert.strictEqual(clean.code, 0, out(clean));
+    });
+    it("network.migration rolling over SSH: the global service's tasks on the workers move too, no stack is torn down, and the temporary network goes", async () => {
+        state.raw.network.migration = "rolling";
+        state.raw.network.subnet = ROLLING_SUBNET;
+        const pre = keep(await p!.preview());
+        assert.strictEqual(pre.code, 0, out(pre));
+        const torn = (pre.json.steps ?? [])
+            .filter((s) => /-stack$|teardown-all$/.test(s.urn) && s.op !== "same")
+            .map((s) => `${s.op} ${s.urn.split("::").pop()}`);
+        assert.deepStrictEqual(torn, [], "a stack changes in the rolling preview");
+        const before = addressesByNode("proxy");
+        assert.strictEqual(new Set(before.map((a) => a.node)).size, 3, JSON.stringify(before));
+        state.window = "open";
+        const t0 = Date.now();
+        const { run } = await upWithEvents(p!);
+        keep(run);
+        state.window = undefined;
+        assert.strictEqual(run.code, 0, out(run));
+        console.log(
+            `      3-node rolling migration over SSH: pulumi up took ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+        );
+        assert.strictEqual(networkSubnet("proxy"), ROLLING_SUBNET);
+        assert.ok(!docker(["network", "ls", "--format", "{{.Name}}"]).split("\n").includes("proxy-rolling"));
+        const addrs = addressesByNode("proxy");
+        assert.strictEqual(
+            new Set(addrs.map((a) => a.node)).size,
+            3,
+            `tasks on proxy by node: ${JSON.stringify(addrs)}`,
+        );
+        for (const a of addrs) assert.ok(inSubnet(a.addr, ROLLING_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
         const clean = keep(await p!.preview(["--expect-no-changes"]));
         assert.strictEqual(clean.code, 0, out(clean));
     });

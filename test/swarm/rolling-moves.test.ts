@@ -1,0 +1,99 @@
+// host/network-move.sh as the program installs and runs it, on a real swarm with the sandbox's stacks on a small
+// `proxy` (traefik among them, whose port is published in host mode): every service moves out onto a temporary
+// network and back onto `proxy` created again with the same subnet, and the free-address probe counts the same
+// free addresses on `proxy` before, on the temporary network in between, and on `proxy` after: the moves lose no
+// address on either network. Then a deploy of each stack's compose file restarts nothing.
+import * as assert from "node:assert";
+import { dirtyTasks } from "../../harness/docker";
+import {
+    composeFile,
+    createProxy,
+    deployStacks,
+    docker,
+    hostInstalled,
+    hostOk,
+    lines,
+    probeCapacity,
+    proxyStacks,
+    resetSwarm,
+} from "../../harness/swarm";
+
+const subnet = "10.96.0.0/25";
+const tempSubnet = "10.97.0.0/25";
+const probeLimit = 128;
+
+async function serviceNetworks(): Promise<string[]> {
+    const ids = lines(await docker(["service", "ls", "-q"]));
+    const byId = new Map(
+        lines(await docker(["network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}"])).map(
+            (l) => l.split(" ") as [string, string],
+        ),
+    );
+    return lines(
+        await docker([
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.Name}}{{range .Spec.TaskTemplate.Networks}} {{.Target}}{{end}}",
+            ...ids,
+        ]),
+    ).map((l) => {
+        const [name, ...nets] = l.split(" ");
+        return `${name}: ${nets
+            .map((n) => (byId.get(n) ?? n).replace(/^.*_/, "<stack>_"))
+            .sort()
+            .join(" ")}`;
+    });
+}
+
+const running = async () =>
+    lines(
+        await docker([
+            "service",
+            "ps",
+            "-q",
+            "--filter",
+            "desired-state=running",
+            ...lines(await docker(["service", "ls", "-q"])),
+        ]),
+    ).sort();
+
+describe("network-move.sh: the rolling migration's moves", function () {
+    this.timeout(900_000);
+    before(async () => {
+        await resetSwarm();
+        await createProxy(subnet);
+        await deployStacks(proxyStacks, "proxy", subnet);
+    });
+    after(resetSwarm);
+
+    it("move every service out and back, losing no address on either network; the specs stay what stack deploy writes", async () => {
+        const networksBefore = await serviceNetworks();
+        const before = await probeCapacity("proxy", probeLimit);
+        assert.ok(before > 100, `the probe found only ${before} free addresses on ${subnet}`);
+        const out = await hostInstalled(
+            "network-move.sh",
+            ["out", "proxy", "proxy-rolling", tempSubnet, "10.98.0.0/16", "300", ...proxyStacks],
+            900_000,
+        );
+        assert.strictEqual(out.code, 0, out.stderr);
+        assert.ok(!lines(await docker(["network", "ls", "--format", "{{.Name}}"])).includes("proxy"), "proxy is left");
+        const onTemp = await probeCapacity("proxy-rolling", probeLimit);
+        // The network is created again (here with the same subnet, so that the counts compare) and everything moves back.
+        await createProxy(subnet);
+        await hostOk("network-move.sh", ["back", "proxy", "proxy-rolling", "300"], 900_000);
+        const after = await probeCapacity("proxy", probeLimit);
+        console.log(
+            `      free addresses: proxy ${before} before, proxy-rolling ${onTemp} in between, proxy ${after} after`,
+        );
+        assert.strictEqual(onTemp, before, `free on the temporary network ${onTemp}, on proxy before ${before}`);
+        assert.strictEqual(after, before, `free on proxy went from ${before} to ${after}`);
+        assert.ok(!lines(await docker(["network", "ls", "--format", "{{.Name}}"])).includes("proxy-rolling"));
+        assert.deepStrictEqual(await serviceNetworks(), networksBefore);
+        const tasks = await running();
+        for (const s of proxyStacks) await hostOk("stack-deploy.sh", [s, composeFile(s)]);
+        // No task replaced yet, and none the swarm would replace: every running task's spec is its service's template.
+        assert.deepStrictEqual(await dirtyTasks(), [], "a deploy of the compose files changed task specs");
+        assert.deepStrictEqual(await running(), tasks, "a deploy of the compose files restarted tasks");
+    });
+});
