@@ -18,7 +18,7 @@ import { shellWord, sshOptions } from "./src/ssh";
 import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
 import { type HostScript, scriptPath, type Target } from "./src/hostCommand";
 import { checkNixModule } from "./src/nix";
-import { adoptionSteps, type RecordedState, sameId, staleEntries } from "./src/pulumiState";
+import { adoptionSteps, type RecordedState, sameId, staleEntries, triggersPredate } from "./src/pulumiState";
 import { isReplacing, maintenancePlan, type MaintenanceStep, type Plan } from "./src/plan";
 import { type AttachedService, describeMove, temporarySubnet } from "./src/rolling";
 import { capacity, type Capacity, planSubnet, toRange } from "./src/subnet";
@@ -319,7 +319,7 @@ function logFacts(cfg: Config, checked: Checked, facts: HostFacts | undefined): 
                 `recreated, and every service moves back; then ${r.temporaryName} is removed. ` +
                 (services
                     ? `${services.length} service(s) move: ${services.map(describeMove).join("; ")}`
-                    : "The host was not read (survey: false): the services are found when the move runs."),
+                    : "The attached services were not read (no survey): the move finds them on the host."),
         );
     }
     if (checked.insideDefaultPool) {
@@ -472,6 +472,12 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                         back && s.attached
                             ? { after: [back], token: rollingMigration ? redeployToken : undefined }
                             : undefined,
+                    // A recreate that replaces the network replaces the stack whatever its recorded ID.
+                    keepTriggers:
+                        s.attached &&
+                        (move !== undefined ||
+                            (!checked.replacing &&
+                                triggersPredate(input.recorded, `${s.name}-stack`, cfg.network.name))),
                 },
                 opts,
             ),
@@ -489,7 +495,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                 target,
                 dependsOn: teardown.map((n) => stacks.get(n)!.deployed),
                 windowHook,
-                rolling: move !== undefined,
+                keepTriggers: move !== undefined || triggersPredate(input.recorded, "teardown-all", cfg.network.name),
             },
             opts,
         );

@@ -64,6 +64,24 @@ const say = (line: string) => (json ? console.error(line) : console.log(line));
 
 type Run = Record<string, unknown>;
 
+/** The error and warning messages of an `up --json` event stream, for a failed run's report. */
+function diagnostics(stdout: string): string {
+    return stdout
+        .split("\n")
+        .flatMap((l) => {
+            try {
+                const d = (JSON.parse(l) as { diagnosticEvent?: { severity: string; message: string; urn?: string } })
+                    .diagnosticEvent;
+                return d && d.severity !== "info" && d.severity !== "debug"
+                    ? [`${d.severity} ${d.urn?.split("::").pop() ?? ""}: ${d.message.trim()}`]
+                    : [];
+            } catch {
+                return [];
+            }
+        })
+        .join("\n");
+}
+
 interface Bench {
     sb: Sandbox;
     p: PulumiProject;
@@ -136,7 +154,7 @@ async function recreate(b: Bench, subnet: string, nixModule: string): Promise<Ru
     const { run, steps } = await upWithEvents(p);
     const wall = Date.now() - t0;
     await prober.stop();
-    if (run.code !== 0) throw new Error(`maintenance up failed:\n${run.stderr}`);
+    if (run.code !== 0) throw new Error(`maintenance up failed:\n${diagnostics(run.stdout)}\n${run.stderr}`);
     const after = await unanswered(routes);
     if (after.length > 0) throw new Error(`routes that do not answer after the maintenance: ${after.join("; ")}`);
 
@@ -225,7 +243,7 @@ async function rolling(b: Bench, subnet: string, nixModule: string): Promise<Run
     const { run, steps } = await upWithEvents(p);
     const wall = Date.now() - t0;
     await prober.stop();
-    if (run.code !== 0) throw new Error(`rolling up failed:\n${run.stdout.slice(-3000)}\n${run.stderr}`);
+    if (run.code !== 0) throw new Error(`rolling up failed:\n${diagnostics(run.stdout)}\n${run.stderr}`);
     const after = await unanswered(routes);
     if (after.length > 0) throw new Error(`routes that do not answer after the migration: ${after.join("; ")}`);
     const out = completed(steps, "proxy-move-out", "update");

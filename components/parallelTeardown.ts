@@ -11,8 +11,12 @@ export interface ParallelTeardownArgs {
     dependsOn: pulumi.Resource[];
     /** Its `beforeDelete` hook: the teardown runs only in the maintenance window. */
     windowHook: pulumi.ResourceHook;
-    /** network.migration: rolling: a new network moves the stacks instead, so its ID is no reason to replace this. */
-    rolling?: boolean;
+    /**
+     * Keep the network's ID in `triggers` at the value the state holds: under network.migration rolling (a new
+     * network moves the stacks instead of tearing them down), and ever after one (replaced late, this resource
+     * would tear down stacks just redeployed; the network's own clear-before-delete tears them down instead).
+     */
+    keepTriggers?: boolean;
 }
 
 /**
@@ -42,7 +46,7 @@ export class ParallelTeardown extends pulumi.ComponentResource {
                 dependsOn: args.dependsOn,
                 deleteBeforeReplace: true,
                 hooks: { beforeDelete: [args.windowHook] },
-                ignoreChanges: args.rolling ? ["triggers"] : [],
+                ignoreChanges: args.keepTriggers ? ["triggers"] : [],
             },
         );
         this.registerOutputs({});

@@ -23,11 +23,14 @@ export interface SwarmStackArgs {
      */
     redeployToken?: string;
     /**
-     * network.migration: rolling. The stack is never torn down for a new network: its services move onto it in
-     * place, so the network's ID in `triggers` keeps the value it was deployed with (a change would replace it).
+     * Keep the network's ID in `triggers` at the value the state holds (a change would replace the stack): under
+     * network.migration rolling, which moves the stack onto a new network in place, and after such a move until
+     * the stack is next replaced (its recorded ID then predates the network's).
      */
+    keepTriggers?: boolean;
+    /** network.migration: rolling. */
     rolling?: {
-        /** What the health checks wait for: the move back onto the new network. */
+        /** What the health checks wait for: the move back onto the new network (undefined: no rolling migration). */
         after: pulumi.Resource[];
         /** Set when this run moves the stack: a value fresh for the run, so the HTTP probe runs again. */
         token?: string;
@@ -102,7 +105,7 @@ export class SwarmStack extends pulumi.ComponentResource {
             args.target,
             {
                 ...stackResourceOptions(this, args.dependsOn, args.windowHook),
-                ignoreChanges: [...deployEnv.ignoreChanges, ...(args.rolling ? ["triggers"] : [])],
+                ignoreChanges: [...deployEnv.ignoreChanges, ...(args.keepTriggers ? ["triggers"] : [])],
             },
         );
 

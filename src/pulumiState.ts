@@ -142,6 +142,17 @@ function triggerNetworkId(r: RecordedResource, networkName: string): string | un
 }
 
 /**
+ * Pure: whether the state's entry `name` (a stack's deploy, the teardown of all) carries in its `triggers` another
+ * network ID than the state's network entry. A rolling migration leaves them so: it moves the stacks onto the new
+ * network without replacing them, and a trigger's value changes only with a replacement.
+ */
+export function triggersPredate(state: RecordedState | undefined, name: string, networkName: string): boolean {
+    const r = state?.resources.find((x) => x.name === name);
+    const id = r ? triggerNetworkId(r, networkName) : undefined;
+    return id !== undefined && state?.network !== undefined && !sameId(id, state.network.id);
+}
+
+/**
  * Pure: the network ID the state records: the Docker provider's network entry, else the ID the stacks were
  * deployed against (a refresh can drop the network's entry), else the last finished run's `networkId` output.
  */

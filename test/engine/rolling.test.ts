@@ -335,4 +335,25 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
         const clean = await p!.preview(["--expect-no-changes"]);
         assert.strictEqual(clean.code, 0, out(clean));
     });
+    it("back to recreate afterwards: the switch alone previews clean; its next subnet change tears down, recreates and redeploys every attached stack", async () => {
+        state.raw.network.migration = "recreate";
+        const clean = await p!.preview(["--expect-no-changes"]);
+        assert.strictEqual(clean.code, 0, out(clean));
+        const third = "10.12.0.0/16";
+        state.raw.network.subnet = third;
+        const module = fs.readFileSync(path.join(repoRoot, "nix", "swarm.nix"), "utf8");
+        fs.writeFileSync(path.join(p!.projectDir, "nix", "swarm-third.nix"), module.replaceAll(NEW_SUBNET, third));
+        state.raw.rebuild.nixModule = "nix/swarm-third.nix";
+        state.window = "open";
+        const up = await p!.up();
+        state.window = undefined;
+        assert.strictEqual(up.code, 0, out(up));
+        assert.strictEqual(networkSubnet("proxy"), third);
+        for (const a of taskAddresses("proxy"))
+            assert.ok(inSubnet(a.split(" ")[1], third), `task address ${a} outside ${third}`);
+        const routes = sandboxRoutes(state.raw, sb!);
+        assert.deepStrictEqual(await unanswered(routes), []);
+        const again = await p!.preview(["--expect-no-changes"]);
+        assert.strictEqual(again.code, 0, out(again));
+    });
 });

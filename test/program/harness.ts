@@ -34,6 +34,7 @@ const KNOWN = new Set([
     "swarm-proxy:index:NixosRebuild",
     "swarm-proxy:index:HostScripts",
     "swarm-proxy:index:ParallelTeardown",
+    "swarm-proxy:index:RollingMove",
 ]);
 
 export class Recorder {

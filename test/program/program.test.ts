@@ -448,6 +448,94 @@ describe("program (mocked engine)", () => {
     });
 });
 
+describe("network.migration rolling (mocked engine)", () => {
+    let rec: Recorder;
+    before(async () => {
+        rec = await run({
+            mutate: (c) => {
+                c.network.implementation = "docker";
+                c.network.migration = "rolling";
+                c.maintenance = { windowOpen: true };
+            },
+        });
+    });
+
+    it("moves out before the network is created, replaces the network create-first, moves back after the rebuild", () => {
+        const out = rec.get("proxy-move-out");
+        assert.strictEqual(
+            out.inputs.create,
+            sh(
+                "network-move",
+                "out",
+                "proxy",
+                "proxy-rolling",
+                "10.255.255.0/24",
+                "10.10.0.0/16",
+                "300",
+                ...ATTACHED,
+                "backups",
+            ),
+        );
+        assert.strictEqual(out.inputs.update, out.inputs.create);
+        assert.strictEqual(out.inputs.delete, undefined);
+        const net = rec.get("proxy-network");
+        assert.ok(net.dependsOn.includes("proxy-move-out"), JSON.stringify(net.dependsOn));
+        assert.strictEqual(net.deleteBeforeReplace, false);
+        const back = rec.get("proxy-move-back");
+        assert.strictEqual(back.inputs.create, sh("network-move", "back", "proxy", "proxy-rolling", "300"));
+        assert.deepStrictEqual(back.dependsOn.sort(), ["proxy-network", "rebuild-switch"]);
+        assert.deepStrictEqual(back.inputs.environment, { SWARM_PROXY_NETWORK_ID: "proxy-network-id" });
+    });
+
+    it("keeps every stack (its recorded network ID in triggers), checks it after the move back, probes its route again", () => {
+        for (const stack of ATTACHED) {
+            const s = rec.get(`${stack}-stack`);
+            assert.ok(s.ignoreChanges?.includes("triggers"), `${stack}: ${JSON.stringify(s.ignoreChanges)}`);
+            assert.ok(rec.get(`${stack}-health`).dependsOn.includes("proxy-move-back"));
+        }
+        assert.ok(!rec.get("backups-stack").ignoreChanges?.includes("triggers"));
+        assert.ok(rec.get("teardown-all").ignoreChanges?.includes("triggers"));
+    });
+
+    it("refuses outside the window unless maintenance.allowRollingOutsideWindow, before registering anything", async () => {
+        await assert.rejects(
+            run({
+                dryRun: false,
+                mutate: (c) => {
+                    c.network.implementation = "docker";
+                    c.network.migration = "rolling";
+                },
+            }),
+            /network\.migration: rolling.*allowRollingOutsideWindow/s,
+        );
+        const allowed = await run({
+            dryRun: false,
+            mutate: (c) => {
+                c.network.implementation = "docker";
+                c.network.migration = "rolling";
+                c.maintenance = { allowRollingOutsideWindow: true };
+            },
+        });
+        assert.ok(allowed.get("proxy-move-out"));
+    });
+
+    it("without a change of subnet the moves keep their recorded commands: a temporary subnet picked anew is no change", async () => {
+        const adopted = await run({
+            facts: (() => {
+                const f = referenceFacts();
+                f.networks.find((n) => n.name === "proxy")!.subnets = ["10.10.0.0/16"];
+                return f;
+            })(),
+            mutate: (c) => {
+                c.network.implementation = "docker";
+                c.network.migration = "rolling";
+            },
+        });
+        assert.deepStrictEqual(adopted.get("proxy-move-out").ignoreChanges, ["create", "update"]);
+        assert.deepStrictEqual(adopted.get("proxy-move-back").ignoreChanges, ["create", "update"]);
+    });
+});
+
 describe("the plan drives the resources", () => {
     it("registers the stacks in the plan's waves and tears down exactly the plan's teardown targets, in one resource", async () => {
         // ccci-reports waits for drone: three waves, which the program must follow as the plan states them.
