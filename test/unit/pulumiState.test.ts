@@ -4,7 +4,13 @@
 import * as assert from "node:assert/strict";
 import { adoptionRefusal } from "../../program";
 import { parseConfig } from "../../config";
-import { adoptionSteps, parseStackExport, type RecordedState, staleEntries } from "../../src/pulumiState";
+import {
+    adoptionSteps,
+    parseStackExport,
+    type RecordedState,
+    staleEntries,
+    triggersPredate,
+} from "../../src/pulumiState";
 
 const OLD = "a".repeat(64);
 const LIVE = "b".repeat(64);
@@ -83,6 +89,18 @@ describe("Pulumi's state", () => {
     it("with the network's entry dropped (a refresh), the stacks' triggers still name the old network", () => {
         const s = parseStackExport(exported(false));
         assert.deepEqual(staleEntries(s, LIVE, "proxy"), [STACK, HEALTH, TEARDOWN]);
+    });
+
+    it("after a rolling migration the stacks' and the teardown's triggers predate the state's network; not before", () => {
+        const before = parseStackExport(exported(true));
+        assert.equal(triggersPredate(before, "drone-stack", "proxy"), false);
+        const moved = parseStackExport(exported(true).replaceAll(`"id":"${OLD}"`, `"id":"${LIVE}"`));
+        assert.equal(moved.network?.id, LIVE);
+        assert.equal(triggersPredate(moved, "drone-stack", "proxy"), true);
+        assert.equal(triggersPredate(moved, "teardown-all", "proxy"), true);
+        assert.equal(triggersPredate(moved, "backups-stack", "proxy"), false, "not attached: no network in triggers");
+        assert.equal(triggersPredate(parseStackExport(exported(false)), "drone-stack", "proxy"), false);
+        assert.equal(triggersPredate(undefined, "drone-stack", "proxy"), false);
     });
 
     it("adoption steps: the state deletes first, then adoptId, up, and adoptId removed", () => {
