@@ -468,10 +468,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                     dependsOn: [...base, ...(s.attached ? [network.resource] : []), ...waits],
                     windowHook,
                     redeployToken: cfg.redeploy?.includes(s.name) ? redeployToken : undefined,
-                    rolling:
-                        back && s.attached
-                            ? { after: [back], token: rollingMigration ? redeployToken : undefined }
-                            : undefined,
+                    rolling: back && s.attached ? { after: [back], subnet: checked.subnet } : undefined,
                     // A recreate that replaces the network replaces the stack whatever its recorded ID.
                     keepTriggers:
                         s.attached &&

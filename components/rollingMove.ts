@@ -53,7 +53,10 @@ export class RollingMove extends pulumi.ComponentResource {
         this.registerOutputs({});
     }
 
-    /** The way back onto the new network: runs again whenever the network's ID changes. */
+    /**
+     * The way back onto the new network: replaced (it has no delete: its create runs) whenever the network's ID
+     * changes. A trigger, not an environment variable: over SSH, sshd refuses variables it does not AcceptEnv.
+     */
     back(networkId: pulumi.Input<string>, dependsOn: pulumi.Resource[]): pulumi.CustomResource {
         const a = this.args;
         const back: Invocation = {
@@ -62,7 +65,7 @@ export class RollingMove extends pulumi.ComponentResource {
         };
         return hostCommand(
             `${this.resourceName}-back`,
-            { create: back, update: back, environment: { SWARM_PROXY_NETWORK_ID: networkId } },
+            { create: back, update: back, triggers: [networkId] },
             a.target,
             { parent: this, dependsOn, ignoreChanges: a.migrating ? [] : ["create", "update"] },
         );

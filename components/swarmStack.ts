@@ -32,8 +32,8 @@ export interface SwarmStackArgs {
     rolling?: {
         /** What the health checks wait for: the move back onto the new network (undefined: no rolling migration). */
         after: pulumi.Resource[];
-        /** Set when this run moves the stack: a value fresh for the run, so the HTTP probe runs again. */
-        token?: string;
+        /** The network's subnet: the route's check through traefik runs again when it changes (a trigger). */
+        subnet: string;
     };
 }
 
@@ -131,7 +131,6 @@ export class SwarmStack extends pulumi.ComponentResource {
         );
         const http = args.health.http;
         if (http) {
-            const probeEnv = redeployEnvironment(undefined, args.rolling?.token);
             hostCommand(
                 `${name}-http`,
                 {
@@ -147,11 +146,11 @@ export class SwarmStack extends pulumi.ComponentResource {
                             ...(http.expectText !== undefined ? [args.stack, http.expectText] : []),
                         ],
                     },
-                    triggers: [this.deployed.id],
-                    environment: probeEnv.environment,
+                    // Under rolling, the subnet too: the stack moves without a new deploy, and is checked again.
+                    triggers: [this.deployed.id, ...(args.rolling ? [args.rolling.subnet] : [])],
                 },
                 args.target,
-                { parent: this, dependsOn: [this.healthy], ignoreChanges: probeEnv.ignoreChanges },
+                { parent: this, dependsOn: [this.healthy] },
             );
         }
         this.registerOutputs({});

@@ -166,8 +166,9 @@ export function targetCommand(
         name,
         {
             ...common,
-            // sshd may drop variables it does not AcceptEnv; harmless, since they only carry digests whose
-            // change is what makes the engine re-run the update.
+            // The command provider sets them with the SSH session's setenv, which sshd refuses (and the command
+            // fails) for variables it does not AcceptEnv: only the redeploy token (SWARM_PROXY_REDEPLOY) comes
+            // here, and only when asked for; nothing else the program runs over SSH carries variables.
             environment: spec.environment,
             connection: {
                 host: target.host,

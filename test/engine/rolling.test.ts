@@ -335,10 +335,22 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
         const clean = await p!.preview(["--expect-no-changes"]);
         assert.strictEqual(clean.code, 0, out(clean));
     });
-    it("back to recreate afterwards: the switch alone previews clean; its next subnet change tears down, recreates and redeploys every attached stack", async () => {
+    it("back to recreate afterwards: the switch alone only drops the moves' entries (they have no delete) and checks the routes; its next subnet change tears down, recreates and redeploys every attached stack", async () => {
         state.raw.network.migration = "recreate";
-        const clean = await p!.preview(["--expect-no-changes"]);
-        assert.strictEqual(clean.code, 0, out(clean));
+        const sw = await p!.preview();
+        assert.strictEqual(sw.code, 0, out(sw));
+        const changed = (sw.json.steps ?? [])
+            .filter((s) => s.op !== "same")
+            .map((s) => `${s.op} ${s.urn.split("::").pop()}`);
+        // The moves' entries go (they run nothing on delete); each route's check, whose trigger held the subnet
+        // under rolling, runs again (a request through traefik). No stack, no network changes.
+        const routed = sandboxRoutes(state.raw, sb!).length;
+        assert.deepStrictEqual(changed.filter((c) => !/^replace .*-http$/.test(c)).sort(), [
+            "delete proxy-move",
+            "delete proxy-move-back",
+            "delete proxy-move-out",
+        ]);
+        assert.strictEqual(changed.filter((c) => /^replace .*-http$/.test(c)).length, routed, changed.join(", "));
         const third = "10.12.0.0/16";
         state.raw.network.subnet = third;
         const module = fs.readFileSync(path.join(repoRoot, "nix", "swarm.nix"), "utf8");

@@ -484,7 +484,7 @@ describe("network.migration rolling (mocked engine)", () => {
         const back = rec.get("proxy-move-back");
         assert.strictEqual(back.inputs.create, sh("network-move", "back", "proxy", "proxy-rolling", "300"));
         assert.deepStrictEqual(back.dependsOn.sort(), ["proxy-network", "rebuild-switch"]);
-        assert.deepStrictEqual(back.inputs.environment, { SWARM_PROXY_NETWORK_ID: "proxy-network-id" });
+        assert.deepStrictEqual(back.inputs.triggers, ["proxy-network-id"]);
     });
 
     it("keeps every stack (its recorded network ID in triggers), checks it after the move back, probes its route again", () => {
