@@ -133,7 +133,7 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
         assert.deepStrictEqual(teardowns, [], `stacks changed: ${steps.join(", ")}`);
         assert.ok(steps.includes("create-replacement proxy-network"), steps.join(", "));
         assert.ok(steps.includes("update proxy-move-out"), steps.join(", "));
-        assert.ok(steps.includes("update proxy-move-back"), steps.join(", "));
+        assert.ok(steps.includes("create-replacement proxy-move-back"), steps.join(", "));
         const said = (pre.json.diagnostics ?? []).map((d) => d.message).join("\n");
         assert.match(said, /network\.migration rolling: proxy becomes 10\.10\.0\.0\/16/);
         assert.match(said, new RegExp(`onto ${TEMP} \\(10\\.\\d+\\.\\d+\\.\\d+/\\d+\\)`));
