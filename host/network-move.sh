@@ -196,6 +196,17 @@ stopped() { # ID SVC GONE_ID
 
 spec_of() { sp_engine GET "/services/$1" | jq -c '.Spec'; }
 
+# One start-first update of a service ("ID SVC"): FILTER written, then its tasks running on the hop's destination
+# (and not on GONE_ID, when given). Uses the hop's from, to and label.
+move_one() { # "ID SVC" FILTER GONE_ID DONE_MESSAGE
+  local id svc before
+  read -r id svc <<<"$1"
+  before=$(spec_of "$id")
+  write_spec "$id" "$2" "$from" "$to" "$label"
+  await "$id" "$svc" "$to" "$3" "$before"
+  echo "  $svc: $4"
+}
+
 # Moves every service attached to FROM_ID onto TO_ID; LABEL_TO is the value of traefik.swarm.network while
 # both are in use (empty: restore each service's own value).
 hop() { # FROM_ID TO_ID LABEL_TO
@@ -206,13 +217,11 @@ hop() { # FROM_ID TO_ID LABEL_TO
     read -r id svc class <<<"$line"
     if [ "$class" = stop-first ]; then stop+=("$id $svc"); else start+=("$id $svc"); fi
   done
-  echo "move: ${#start[@]} service(s) start-first (no restart of the route), ${#stop[@]} restarting once (${stop[*]:-none})"
+  local restarting=()
+  for line in "${stop[@]}"; do restarting+=("${line#* }"); done
+  echo "move: ${#start[@]} service(s) start-first (no restart of the route), ${#stop[@]} restarting once (${restarting[*]:-none})"
   for line in "${start[@]}"; do
-    read -r id svc <<<"$line"
-    before=$(spec_of "$id")
-    write_spec "$id" "$JOIN | $START_FIRST" "$from" "$to" "$label"
-    await "$id" "$svc" "$to" "" "$before"
-    echo "  $svc: on both networks"
+    move_one "$line" "$JOIN | $START_FIRST" "" "on both networks"
   done
   local pending=()
   for line in "${stop[@]}"; do
@@ -244,11 +253,7 @@ hop() { # FROM_ID TO_ID LABEL_TO
     echo "  $svc: moved (one restart)"
   done
   for line in "${start[@]}"; do
-    read -r id svc <<<"$line"
-    before=$(spec_of "$id")
-    write_spec "$id" "$LEAVE" "$from" "$to" "$label"
-    await "$id" "$svc" "$to" "$from" "$before"
-    echo "  $svc: moved"
+    move_one "$line" "$LEAVE" "$from" "moved"
   done
   # The old tasks drain, then leave the source: wait until nothing is attached to it any more.
   local deadline users=()

@@ -24,6 +24,7 @@ import {
     upWithEvents,
 } from "../../harness/engine/swarm-fixture";
 import { Prober, unanswered } from "../../harness/prober";
+import { ipInCidr } from "../../harness/swarm";
 import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUp, sandboxUpSync } from "../../harness/sandbox";
 import { waitFor } from "../../harness/wait";
 import { runBin } from "../tools/bin";
@@ -35,13 +36,6 @@ const TEMP = "proxy-rolling";
 
 function out(r: { stdout: string; stderr: string }): string {
     return `--- stdout (end)\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
-}
-
-function inSubnet(addr: string, cidr: string): boolean {
-    const toInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-    const [net, len] = cidr.split("/");
-    const a = toInt(addr.split("/")[0]);
-    return a >= toInt(net) && a < toInt(net) + 2 ** (32 - Number(len));
 }
 
 const lines = (s: string) => s.split("\n").filter(Boolean);
@@ -236,7 +230,7 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
             );
         }
         for (const a of taskAddresses("proxy"))
-            assert.ok(inSubnet(a.split(" ")[1], NEW_SUBNET), `task address ${a} outside ${NEW_SUBNET}`);
+            assert.ok(ipInCidr(a.split(" ")[1], NEW_SUBNET), `task address ${a} outside ${NEW_SUBNET}`);
         const clean = await p!.preview(["--expect-no-changes"]);
         assert.strictEqual(clean.code, 0, out(clean));
         // `swarm-proxy drift` through its bin, as scheduled CI runs it: clean.
@@ -362,7 +356,7 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
         assert.strictEqual(up.code, 0, out(up));
         assert.strictEqual(networkSubnet("proxy"), third);
         for (const a of taskAddresses("proxy"))
-            assert.ok(inSubnet(a.split(" ")[1], third), `task address ${a} outside ${third}`);
+            assert.ok(ipInCidr(a.split(" ")[1], third), `task address ${a} outside ${third}`);
         const routes = sandboxRoutes(state.raw, sb!);
         assert.deepStrictEqual(await unanswered(routes), []);
         const again = await p!.preview(["--expect-no-changes"]);
