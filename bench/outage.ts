@@ -247,7 +247,7 @@ async function rolling(b: Bench, subnet: string, nixModule: string): Promise<Run
     const after = await unanswered(routes);
     if (after.length > 0) throw new Error(`routes that do not answer after the migration: ${after.join("; ")}`);
     const out = completed(steps, "proxy-move-out", "update");
-    const back = completed(steps, "proxy-move-back", "update");
+    const back = completed(steps, "proxy-move-back", "create-replacement");
     const gaps = allRouteGaps(prober, routes);
     say(
         `rolling: network.migration rolling on sandbox ${SANDBOX} (${b.nodes} node(s); ${stackNames(state.raw).attached.length} attached stacks, proxy → ${subnet})`,
