@@ -158,7 +158,10 @@ async function recreate(b: Bench, subnet: string, nixModule: string): Promise<Ru
     const after = await unanswered(routes);
     if (after.length > 0) throw new Error(`routes that do not answer after the maintenance: ${after.join("; ")}`);
 
-    const together = completed(steps, "teardown-all", "delete-replaced");
+    // After a rolling migration the stacks are torn down by the network's clear-before-delete (no teardown-all).
+    const together = steps.some((x) => x.name === "teardown-all" && x.op === "delete-replaced")
+        ? completed(steps, "teardown-all", "delete-replaced")
+        : completed(steps, "proxy-network", "delete-replaced");
     const teardowns = [together, ...attached.map((s) => completed(steps, `${s}-stack`, "delete-replaced"))];
     const deploys = attached.map((s) => ({
         stack: s,
@@ -196,7 +199,9 @@ async function recreate(b: Bench, subnet: string, nixModule: string): Promise<Ru
     );
     say("");
     say("timeline (s after the first teardown started: start → end)");
-    say(`  teardown of all attached  ${rel(together.start)} → ${rel(together.end)}  (side by side, one resource)`);
+    say(
+        `  teardown of all attached  ${rel(together.start)} → ${rel(together.end)}  (side by side, ${together.name === "teardown-all" ? "one resource" : "the network's clear-before-delete, with its delete"})`,
+    );
     for (const s of teardowns.slice(1))
         say(`  own delete ${s.name.replace(/-stack$/, "").padEnd(14)} ${rel(s.start)} → ${rel(s.end)}`);
     say(`  network delete           ${rel(netDelete.start)} → ${rel(netDelete.end)}`);

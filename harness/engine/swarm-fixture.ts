@@ -229,8 +229,13 @@ export function outageSpan(steps: Step[], raw: RawStackConfig): { start: number;
             .filter((s) => s.health?.http !== undefined)
             .map((s) => s.name),
     );
+    // The teardown of all attached stacks, or (after a rolling migration left the state without the stacks'
+    // link to the network) the network's clear-before-delete, which tears them down inside the network's delete.
+    const together = steps.find((x) => x.name === "teardown-all" && x.op === "delete-replaced");
     const starts = [
-        completed(steps, "teardown-all", "delete-replaced").start,
+        together
+            ? completed(steps, "teardown-all", "delete-replaced").start
+            : completed(steps, "proxy-network", "delete-replaced").start,
         ...attached.map((s) => completed(steps, `${s}-stack`, "delete-replaced").start),
     ];
     const ends = attached.flatMap((s) => [
