@@ -453,12 +453,29 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         p.mustRun(["config", ...args.slice(0, 2), `swarm-proxy:${args[2]}`, ...args.slice(3)]);
     const currentSubnet = () => networkSubnet("proxy");
 
+    /**
+     * `docker stack rm` as a person runs it: it removes the services, then at once the stack's networks, and a
+     * network whose tasks are still stopping is refused ("in use by task"); the person runs it again until it goes
+     * through (each run removes what is left).
+     */
+    function stackRmByHand(stack: string): void {
+        for (let i = 0; i < 240; i++) {
+            const r = spawnSync("docker", ["stack", "rm", stack], { cwd: repoRoot, env, encoding: "utf8" });
+            if (r.status === 0) return;
+            if (!/is in use by task|has active endpoints/.test(r.stderr)) {
+                throw new Error(`docker stack rm ${stack}: ${r.stderr}`);
+            }
+            spawnSync("sleep", ["0.5"]);
+        }
+        throw new Error(`docker stack rm ${stack} kept failing: its networks stayed in use`);
+    }
+
     /** The old runbook by hand: every attached stack removed, proxy deleted and created again (no labels, the same
      *  subnet), every stack deployed again. */
     function handRecreate(): string {
         const subnet = currentSubnet();
         const was = networkId("proxy");
-        for (const s of ATTACHED) sh(["docker", "stack", "rm", s]);
+        for (const s of ATTACHED) stackRmByHand(s);
         for (const s of ATTACHED) stackGone(s);
         sh(["bash", "host/network-remove.sh", "proxy", "120"]);
         docker(["network", "create", "--driver", "overlay", "--attachable", "--subnet", subnet, "proxy"]);
