@@ -362,7 +362,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                     String(Math.max(60, ...attachedStacks.map((s) => s.teardownTimeoutSeconds))),
                     ...attachedStacks.map((s) => s.name),
                 ]),
-            gone: (id) => networkGone(input.runner, id),
+            gone: cfg.network.implementation === "docker" ? (id) => networkGone(input.runner, id) : undefined,
             rolling: rollingMigration,
         },
     });

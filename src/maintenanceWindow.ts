@@ -83,7 +83,9 @@ export function maintenanceWindowHook(a: WindowArgs): pulumi.ResourceHook {
             // The rolling migration removed the old network before its replacement was created: the engine's
             // delete of the old entry (at the end of the run) finds nothing, takes nothing down and needs no window.
             if (net?.rolling && a.dryRun) return;
-            if (net?.gone && args.id && net.gone(args.id)) return;
+            // Only the Docker provider's network has the network's ID as its own: a command resource's ID is not one,
+            // and Docker would call it unknown ("gone") while the network it manages is live.
+            if (net?.gone && args.id && args.type === "docker:index/network:Network" && net.gone(args.id)) return;
             if (!a.windowOpen) {
                 const refusal = deleteRefusal(describe(args));
                 if (!a.dryRun) {
