@@ -103,19 +103,20 @@ export function check(input: ProgramInput): Checked {
     // does, so the window is demanded.
     const replacing = current || facts ? isReplacing(fromSubnets, net.subnet) : true;
     const key = `${PROJECT}:network.subnet`;
+    // What a new subnet must not collide with: the target's and the temporary network's check alike.
+    const hostCtx = {
+        networks: facts?.networks ?? [],
+        routes: facts?.routes ?? [],
+        reserved: net.reserved,
+        defaultAddressPools: facts?.defaultAddressPools ?? [],
+    };
     let cap: Capacity;
     let insideDefaultPool: string | undefined;
     if (replacing || !current) {
         const planned = planSubnet({
             key,
             subnet: net.subnet,
-            ctx: {
-                networks: facts?.networks ?? [],
-                routes: facts?.routes ?? [],
-                reserved: net.reserved,
-                defaultAddressPools: facts?.defaultAddressPools ?? [],
-                replacing: net.name,
-            },
+            ctx: { ...hostCtx, replacing: net.name },
             inUse: facts?.inUse[net.name] ?? 0,
             minHeadroom: net.minHeadroom,
         });
@@ -186,12 +187,7 @@ export function check(input: ProgramInput): Checked {
                 key: `${PROJECT}:network.rolling.temporarySubnet`,
                 subnet: net.rolling.temporarySubnet,
                 target: net.subnet,
-                ctx: {
-                    networks: facts?.networks ?? [],
-                    routes: facts?.routes ?? [],
-                    reserved: net.reserved,
-                    defaultAddressPools: facts?.defaultAddressPools ?? [],
-                },
+                ctx: hostCtx,
                 inUse: facts?.inUse[net.name] ?? 0,
             });
         rolling = { temporaryName, temporarySubnet: temp, services: facts?.attached };
