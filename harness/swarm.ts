@@ -185,6 +185,12 @@ export async function networkId(name: string): Promise<string | undefined> {
  * services (the subnet's size).
  */
 export async function probeCapacity(network: string, limit: number): Promise<number> {
+    // A task on its way out (an update's old task, draining) holds its addresses until the manager records it
+    // stopped: count once every such task has, or the probe sees a transient as a leak.
+    const terminal = new Set(["complete", "shutdown", "failed", "rejected", "remove", "orphaned"]);
+    await waitFor("every stopping task to have stopped", 120_000, async () =>
+        (await listTasks()).every((t) => t.DesiredState === "running" || terminal.has(t.Status.State)),
+    );
     const engine = new Engine();
     const net = await engine.findNetwork(network);
     if (!net) throw new Error(`probe: network ${network} does not exist`);
