@@ -38,25 +38,32 @@ export interface SwarmStackArgs {
 }
 
 /**
- * The redeploy token in a command's environment, and what the command ignores so that a later run without it
- * changes nothing. A command resource has no Read, so a stack removed out of band stays "created" in state:
- * a change of an input other than `triggers` is the one way to make pulumi-command run the deploy again, as an
- * update (the idempotent `docker stack deploy`), never as a replacement (a teardown, refused outside the window).
- * Without the token the command ignores the variable: the last value stays in state and nothing changes. When
- * the command has no other variables, the whole `environment` is ignored, so that a token left in state does not
- * make the engine set a path under an input the program no longer gives.
+ * The redeploy token as a command's input, and what the command ignores so that a later run without it changes
+ * nothing. A command resource has no Read, so a stack removed out of band stays "created" in state: a change of an
+ * input other than `triggers` is the one way to make pulumi-command run the deploy again, as an update (the
+ * idempotent `docker stack deploy`), never as a replacement (a teardown, refused outside the window).
+ *
+ * The token is the command's stdin, which no host script reads. Not an environment variable: over SSH the command
+ * provider sets those with the session's setenv, and sshd refuses (the command fails) a variable it does not
+ * AcceptEnv. Without the token the command ignores `stdin`, and always ignores the token a run made before this
+ * kept in `environment` (in state only), so that neither an upgrade nor a later run changes anything.
  */
-export function redeployEnvironment(
+export function redeployInput(
     base: Record<string, string> | undefined,
     token: string | undefined,
 ): {
     environment: Record<string, string> | undefined;
+    stdin: string | undefined;
     ignoreChanges: string[];
 } {
-    if (token !== undefined) {
-        return { environment: { ...(base ?? {}), [REDEPLOY_ENV]: token }, ignoreChanges: [] };
-    }
-    return { environment: base, ignoreChanges: base === undefined ? ["environment"] : [`environment.${REDEPLOY_ENV}`] };
+    return {
+        environment: base,
+        stdin: token,
+        ignoreChanges: [
+            base === undefined ? "environment" : `environment.${REDEPLOY_ENV}`,
+            ...(token === undefined ? ["stdin"] : []),
+        ],
+    };
 }
 
 export function deployInvocation(stack: string, deploy: SwarmStackArgs["deploy"]): Invocation {
@@ -90,7 +97,7 @@ export class SwarmStack extends pulumi.ComponentResource {
             "compose" in args.deploy && args.deploy.digest
                 ? { SWARM_PROXY_COMPOSE_SHA256: args.deploy.digest }
                 : undefined;
-        const deployEnv = redeployEnvironment(digest, args.redeployToken);
+        const deployInput = redeployInput(digest, args.redeployToken);
         this.deployed = hostCommand(
             `${name}-stack`,
             {
@@ -100,18 +107,19 @@ export class SwarmStack extends pulumi.ComponentResource {
                 // A property dependency on the network's ID, so that replacing the network replaces the stack first:
                 // with dependsOn alone the engine deletes the network while the stack still uses it, and Docker refuses.
                 triggers: args.network ? [args.network.name, args.network.id] : [],
-                environment: deployEnv.environment,
+                environment: deployInput.environment,
+                stdin: deployInput.stdin,
             },
             args.target,
             {
                 ...stackResourceOptions(this, args.dependsOn, args.windowHook),
-                ignoreChanges: [...deployEnv.ignoreChanges, ...(args.keepTriggers ? ["triggers"] : [])],
+                ignoreChanges: [...deployInput.ignoreChanges, ...(args.keepTriggers ? ["triggers"] : [])],
             },
         );
 
         const net = args.network;
         // The health check has no update: a new token re-runs its create, so a redeploy is verified like a deploy.
-        const healthEnv = redeployEnvironment(undefined, args.redeployToken);
+        const healthInput = redeployInput(undefined, args.redeployToken);
         this.healthy = hostCommand(
             `${name}-health`,
             {
@@ -120,13 +128,13 @@ export class SwarmStack extends pulumi.ComponentResource {
                     args: [args.stack, net?.name ?? "", net?.subnet ?? "", String(args.health.timeoutSeconds)],
                 },
                 triggers: [this.deployed.id, "compose" in args.deploy ? (args.deploy.digest ?? "") : args.deploy.unit],
-                environment: healthEnv.environment,
+                stdin: healthInput.stdin,
             },
             args.target,
             {
                 parent: this,
                 dependsOn: [this.deployed, ...(args.rolling?.after ?? [])],
-                ignoreChanges: healthEnv.ignoreChanges,
+                ignoreChanges: healthInput.ignoreChanges,
             },
         );
         const http = args.health.http;

@@ -114,6 +114,8 @@ export interface HostCommandArgs {
     create: Invocation;
     update?: Invocation;
     delete?: Invocation;
+    /** What the command gets on stdin (no host script reads it): a change re-runs `update` (or `create`) in place. */
+    stdin?: string;
     triggers?: pulumi.Input<unknown[]>;
     environment?: Record<string, pulumi.Input<string>>;
 }
@@ -132,6 +134,7 @@ export function hostCommand(
             create: line(args.create)!,
             update: line(args.update),
             delete: line(args.delete),
+            stdin: args.stdin,
             triggers: args.triggers,
             environment: args.environment,
         },
@@ -167,8 +170,8 @@ export function targetCommand(
         {
             ...common,
             // The command provider sets them with the SSH session's setenv, which sshd refuses (and the command
-            // fails) for variables it does not AcceptEnv: only the redeploy token (SWARM_PROXY_REDEPLOY) comes
-            // here, and only when asked for; nothing else the program runs over SSH carries variables.
+            // fails) for variables it does not AcceptEnv: nothing the program runs over SSH carries variables (the
+            // redeploy token is the command's stdin).
             environment: spec.environment,
             connection: {
                 host: target.host,

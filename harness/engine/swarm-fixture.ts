@@ -1,6 +1,7 @@
 // What the engine tests and bench/outage.ts share beside their sandbox instance (../sandbox.ts): this
 // repository's program run by the real CLI as an operator runs it (pulumi.ts), and the engine's event stream
 // with the time each event reached us.
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
@@ -30,6 +31,21 @@ export function runningTasks(): string[] {
         .filter(Boolean)
         .map((l) => l.replace(/\.\d+ /, " "))
         .sort();
+}
+
+/**
+ * Waits until a stack's services and networks are gone: `docker stack rm` returns before they are, and a redeploy
+ * racing it finds its network removed under it.
+ */
+export function stackGone(stack: string): void {
+    const filter = `label=com.docker.stack.namespace=${stack}`;
+    for (let i = 0; i < 240; i++) {
+        const networks = docker(["network", "ls", "--format", "{{.Name}}", "--filter", filter]);
+        const services = docker(["service", "ls", "-q", "--filter", filter]);
+        if (networks === "" && services === "") return;
+        spawnSync("sleep", ["0.5"]);
+    }
+    throw new Error(`stack ${stack} did not go`);
 }
 
 /** Each running task's addresses on `network`: "taskID address" lines. */

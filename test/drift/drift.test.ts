@@ -20,6 +20,7 @@ import {
     networkSubnet,
     runningTasks,
     sandboxConfig,
+    stackGone,
 } from "../../harness/engine/swarm-fixture";
 import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../../harness/sandbox";
 import { toRange } from "../../src/subnet";
@@ -154,24 +155,6 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         const r = (await p.resources()).find((x) => x.urn.endsWith(`::${name}`));
         assert.ok(r, `no ${name} in state`);
         return r.urn;
-    };
-
-    /** `docker stack rm` returns before the stack is gone; a redeploy racing it finds its network removed under it. */
-    const stackGone = (stack: string): void => {
-        for (let i = 0; i < 240; i++) {
-            const left = docker([
-                "network",
-                "ls",
-                "--format",
-                "{{.Name}}",
-                "--filter",
-                `label=com.docker.stack.namespace=${stack}`,
-            ]);
-            const svcs = docker(["service", "ls", "-q", "--filter", `label=com.docker.stack.namespace=${stack}`]);
-            if (left === "" && svcs === "") return;
-            spawnSync("sleep", ["0.5"]);
-        }
-        throw new Error(`stack ${stack} did not go`);
     };
 
     before(async () => {

@@ -1,7 +1,7 @@
 // The redeploy switch the drift report's stack fixes use, without an engine: SWARM_PROXY_REDEPLOY is checked like
 // SWARM_PROXY_MAINTENANCE, and only a named stack's commands get the token; the others ignore it.
 import * as assert from "node:assert/strict";
-import { redeployEnvironment } from "../../components/swarmStack";
+import { redeployInput } from "../../components/swarmStack";
 import { ConfigError, parseConfig, REDEPLOY_ENV } from "../../config";
 import { rawConfig, ROOT } from "../unit/fixtures";
 
@@ -32,22 +32,28 @@ describe("drift: SWARM_PROXY_REDEPLOY", () => {
         assert.throws(() => parse("$(reboot)"), /SWARM_PROXY_REDEPLOY: "\$\(reboot\)" is not allowed/);
     });
 
-    it("a named stack's commands carry the token; the others ignore the variable (the whole environment when it holds nothing else)", () => {
-        assert.deepEqual(redeployEnvironment({ SWARM_PROXY_COMPOSE_SHA256: "d" }, "t1"), {
-            environment: { SWARM_PROXY_COMPOSE_SHA256: "d", SWARM_PROXY_REDEPLOY: "t1" },
-            ignoreChanges: [],
-        });
-        assert.deepEqual(redeployEnvironment(undefined, "t1"), {
-            environment: { SWARM_PROXY_REDEPLOY: "t1" },
-            ignoreChanges: [],
-        });
-        assert.deepEqual(redeployEnvironment({ SWARM_PROXY_COMPOSE_SHA256: "d" }, undefined), {
-            environment: { SWARM_PROXY_COMPOSE_SHA256: "d" },
+    it("a named stack's commands carry the token on stdin, never in the environment (sshd refuses variables it does not AcceptEnv); the others ignore it", () => {
+        const digest = { SWARM_PROXY_COMPOSE_SHA256: "d" };
+        assert.deepEqual(redeployInput(digest, "t1"), {
+            environment: digest,
+            stdin: "t1",
             ignoreChanges: ["environment.SWARM_PROXY_REDEPLOY"],
         });
-        assert.deepEqual(redeployEnvironment(undefined, undefined), {
+        assert.deepEqual(redeployInput(undefined, "t1"), {
             environment: undefined,
+            stdin: "t1",
             ignoreChanges: ["environment"],
+        });
+        // Without it nothing changes, also for state whose environment holds a token an earlier release put there.
+        assert.deepEqual(redeployInput(digest, undefined), {
+            environment: digest,
+            stdin: undefined,
+            ignoreChanges: ["environment.SWARM_PROXY_REDEPLOY", "stdin"],
+        });
+        assert.deepEqual(redeployInput(undefined, undefined), {
+            environment: undefined,
+            stdin: undefined,
+            ignoreChanges: ["environment", "stdin"],
         });
     });
 });

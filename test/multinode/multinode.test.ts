@@ -2,8 +2,8 @@
 // network namespace), with the manager reached over real SSH (Debian's sshd in the manager's namespace, a key
 // made for the test): the real Pulumi CLI with the real plugins where installed (the harness says which), the CLI
 // through its bin. Each `it` continues from the state the previous one left: three nodes → one count of addresses
-// → a worker refused → adopt over SSH → the change over SSH → a wrong host key → no key anywhere → a worker
-// stopped in the middle of the teardown → a worker joining during the window.
+// → a worker refused → adopt over SSH → a redeploy over SSH → the change over SSH → a wrong host key → no key
+// anywhere → a worker stopped in the middle of the teardown → a worker joining during the window → rolling.
 import * as assert from "node:assert";
 import * as child_process from "node:child_process";
 import * as fs from "node:fs";
@@ -19,6 +19,7 @@ import {
     type ProgramState,
     runningTasks,
     sandboxConfig,
+    stackGone,
     stackNames,
     swarmProject,
     taskAddresses,
@@ -244,6 +245,27 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
                 `ssh://${ssh!.user}@${ssh!.host}:${ssh!.port}`,
             );
         }
+    });
+
+    it("redeploys a stack removed out of band over SSH (SWARM_PROXY_REDEPLOY, with an sshd that accepts no variables), restarting nothing else", async () => {
+        const stack = "ccci-reports";
+        docker(["stack", "rm", stack]);
+        stackGone(stack);
+        const others = runningTasks();
+        const r = keep(await p!.up([], { SWARM_PROXY_REDEPLOY: stack }));
+        assert.strictEqual(r.code, 0, out(r));
+        const now = runningTasks();
+        assert.ok(
+            now.some((t) => t.startsWith(`${stack}_`)),
+            `${stack} is not running again: ${now.join(", ")}`,
+        );
+        assert.deepStrictEqual(
+            now.filter((t) => !t.startsWith(`${stack}_`)),
+            others,
+            "the redeploy restarted another stack's tasks",
+        );
+        const clean = keep(await p!.preview(["--expect-no-changes"]));
+        assert.strictEqual(clean.code, 0, `a later plain run changes nothing: ${out(clean)}`);
     });
 
     it("recreates proxy as a /16 over SSH in the window: tasks on the workers too hold addresses in it, and the re-preview is clean", async () => {

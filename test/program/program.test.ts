@@ -338,13 +338,14 @@ describe("program (mocked engine)", () => {
         assert.ok(!rec.registered.some((r) => r.name === "backups-http"), "a stack without a route has no HTTP check");
     });
 
-    it("keeps the SSH private key secret and pins the host key", async () => {
+    /** The program's preview with `connection.mode: ssh`, run with these environment variables. */
+    async function overSsh(env: Record<string, string> = {}): Promise<Recorder> {
         const rec = new Recorder();
         pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
         const raw = rawConfig();
         raw.connection = { mode: "ssh", host: "host.example", user: "deploy", hostKey: "ssh-ed25519 AAAAC3Nz" };
         buildProgram({
-            config: parseConfig(raw, { baseDir: ROOT, hasSshPrivateKey: true }),
+            config: parseConfig(raw, { baseDir: ROOT, hasSshPrivateKey: true, env }),
             facts: referenceFacts(),
             baseDir: ROOT,
             dryRun: true,
@@ -352,6 +353,11 @@ describe("program (mocked engine)", () => {
             transformations: [rec.transformation],
         });
         await rec.settle();
+        return rec;
+    }
+
+    it("keeps the SSH private key secret and pins the host key", async () => {
+        const rec = await overSsh();
         const s = rec.get("drone-stack");
         assert.strictEqual(s.type, "command:remote:Command");
         // The whole connection travels as a secret: the key inside it never reaches state in the clear.
@@ -362,6 +368,24 @@ describe("program (mocked engine)", () => {
         assert.strictEqual(conn.privateKey, "-----BEGIN OPENSSH PRIVATE KEY-----");
         // The compose path is the host's: nothing of this machine is sent.
         assert.strictEqual(s.inputs.create, sh("stack-deploy", "drone", "sandbox/stacks/drone.yml"));
+    });
+
+    it("over SSH, a redeploy's token is the named stack's stdin, never a variable (sshd refuses those it does not AcceptEnv)", async () => {
+        const rec = await overSsh({ SWARM_PROXY_REDEPLOY: "drone" });
+        const token = rec.get("drone-stack").inputs.stdin;
+        assert.match(String(token), /^\d{4}-\d\d-\d\dT\S+ \d+$/);
+        for (const name of ["drone-stack", "drone-health"]) {
+            const r = rec.get(name);
+            assert.strictEqual(r.inputs.stdin, token, name);
+            assert.strictEqual(r.inputs.environment, undefined, name);
+            assert.deepStrictEqual(r.ignoreChanges, ["environment"], name);
+        }
+        for (const name of ["ccci-bridge-stack", "ccci-bridge-health"]) {
+            const r = rec.get(name);
+            assert.strictEqual(r.inputs.stdin, undefined, name);
+            assert.strictEqual(r.inputs.environment, undefined, name);
+            assert.deepStrictEqual(r.ignoreChanges, ["environment", "stdin"], name);
+        }
     });
 
     describe("creates no resource at all", () => {
