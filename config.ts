@@ -284,7 +284,7 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
         canonical(["network", "reserved", i], r);
     }
     checkGateway(cfg.network.subnet, cfg.network.gateway);
-    checkRolling(cfg.network);
+    checkRolling(cfg.network, cfg.survey);
     checkStacks(cfg.stacks, cfg.maintenance.allowStacks);
     for (const [i, s] of cfg.stacks.entries()) {
         if ((s.compose === undefined) === (s.unit === undefined)) {
@@ -351,7 +351,7 @@ function canonical(p: PropertyKey[], value: string): string {
 }
 
 /** The rolling migration's keys that only make sense together. */
-function checkRolling(net: z.infer<typeof networkSchema>): void {
+function checkRolling(net: z.infer<typeof networkSchema>, survey: boolean): void {
     if (net.migration === "rolling" && net.implementation !== "docker") {
         fail(
             ["network", "migration"],
@@ -366,6 +366,15 @@ function checkRolling(net: z.infer<typeof networkSchema>): void {
     }
     if (net.rolling.temporarySubnet !== undefined) {
         net.rolling.temporarySubnet = canonical(["network", "rolling", "temporarySubnet"], net.rolling.temporarySubnet);
+    } else if (net.migration === "rolling" && !survey) {
+        // The program picks a free subnet from the host's networks and routes, which it reads only with the survey.
+        fail(
+            ["network", "rolling", "temporarySubnet"],
+            undefined,
+            "is missing: with survey false the program cannot check a subnet it would pick for the temporary network " +
+                "against the host's networks and routes; set one that overlaps none of them (an IPv4 CIDR such as " +
+                "10.255.255.0/24)",
+        );
     }
 }
 

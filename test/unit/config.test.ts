@@ -41,6 +41,15 @@ const bad: [string, (c: Raw) => void, string][] = [
         'swarm-proxy:network.rolling.temporarySubnet: "10.99.0.1/24" has host bits set; use 10.99.0.0/24 (an IPv4 CIDR with its host bits zero, such as 10.10.0.0/16)',
     ],
     [
+        "rolling without a survey and without a temporary subnet",
+        (c) => {
+            c.network.migration = "rolling";
+            c.network.implementation = "docker";
+            c.survey = false;
+        },
+        "swarm-proxy:network.rolling.temporarySubnet is missing: with survey false the program cannot check a subnet it would pick for the temporary network against the host's networks and routes; set one that overlaps none of them (an IPv4 CIDR such as 10.255.255.0/24)",
+    ],
+    [
         "allowRollingOutsideWindow not a boolean",
         (c) => {
             c.maintenance = { allowRollingOutsideWindow: "yes" };
