@@ -37,6 +37,21 @@ export function enginePlugins(): Plugins {
 }
 
 /**
+ * The engine's plugins, every one of them real: a tier whose point is what the real engine and providers do
+ * fails here, naming what is missing, rather than run on a stand-in.
+ */
+export function realPlugins(tier: string): Plugins {
+    const plugins = enginePlugins();
+    const missing = (["language", "command", "docker"] as const).filter((k) => plugins[k].path === undefined);
+    if (missing.length > 0) {
+        throw new Error(
+            `the ${tier} tier runs only on the real plugins; missing: ${missing.join(", ")} (see README "The Pulumi plugins")`,
+        );
+    }
+    return plugins;
+}
+
+/**
  * What the repository's program is made of, copied into a throwaway project directory as an operator's checkout
  * would hold it (a test can then change a file there, as an upgrade of this project would); node_modules is linked.
  */

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { dockerSync } from "../docker";
 import { type Route, routesOf } from "../prober";
-import type { Sandbox } from "../sandbox";
+import { type Sandbox, sandboxSeedSync, sandboxUpSync } from "../sandbox";
 import { enginePlugins, PulumiProject, repoRoot, type RunResult } from "./pulumi";
 
 /** The Docker CLI (harness/docker.ts) at this process's DOCKER_HOST, the tier's sandbox. */
@@ -142,6 +142,23 @@ export function swarmProject(sb: Sandbox, state: ProgramState): Promise<PulumiPr
             return { SWARM_PROXY_MAINTENANCE: state.window ?? "" };
         },
     });
+}
+
+/**
+ * A sandbox of the tier's own, seeded with the reference host's before state (a previous run's leftovers go), and
+ * the README's step 1 in `raw`: the live subnet and the live network's ID to adopt.
+ */
+export function seededSandbox(name: string, raw: RawStackConfig, seed?: Record<string, string>): Sandbox {
+    const sb = sandboxUpSync({ name, exportDockerHost: true });
+    sandboxSeedSync(sb, seed);
+    raw.network.subnet = networkSubnet("proxy");
+    raw.network.adoptId = networkId("proxy");
+    return sb;
+}
+
+/** The end of a run's output, for an assertion's message (a CLI run's stdout and stderr, or the bin's out and err). */
+export function out(r: { stdout?: string; stderr?: string; out?: string; err?: string }): string {
+    return `--- stdout (end)\n${(r.stdout ?? r.out ?? "").slice(-6000)}\n--- stderr\n${(r.stderr ?? r.err ?? "").slice(-4000)}`;
 }
 
 /** One engine event as written by `--event-log`, with the time (ms since the epoch) we read it. */

@@ -11,18 +11,20 @@ import { join } from "node:path";
 import type { DriftReport } from "../../cli/drift/report";
 import type { Finding } from "../../cli/drift/findings";
 import { overlayCreateArgs } from "../../harness/docker";
-import { enginePlugins, PulumiProject, repoRoot } from "../../harness/engine/pulumi";
+import { PulumiProject, realPlugins, repoRoot } from "../../harness/engine/pulumi";
 import {
     atFront,
     docker,
     type RawStackConfig,
     networkId,
     networkSubnet,
+    out,
     runningTasks,
     sandboxConfig,
+    seededSandbox,
     stackGone,
 } from "../../harness/engine/swarm-fixture";
-import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../../harness/sandbox";
+import { type Sandbox, sandboxDownSync } from "../../harness/sandbox";
 import { toRange } from "../../src/subnet";
 import { runBin } from "../tools/bin";
 
@@ -31,10 +33,6 @@ const SANDBOX = process.env.SWARM_DRIFT_SANDBOX ?? "drift-tier";
 const SMALL_SUBNET = "10.0.9.0/28";
 const BIG_SUBNET = "10.10.0.0/16";
 const ATTACHED = ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"];
-
-function out(r: { stdout?: string; stderr?: string; out?: string; err?: string }): string {
-    return `--- stdout\n${(r.stdout ?? r.out ?? "").slice(-5000)}\n--- stderr\n${(r.stderr ?? r.err ?? "").slice(-3000)}`;
-}
 
 /** A printed command split back into argv as a POSIX shell would (plain words and '…' with '\'' only). */
 function argvOf(line: string): string[] {
@@ -158,21 +156,11 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
     };
 
     before(async () => {
-        const plugins = enginePlugins();
-        const missing = (["language", "command", "docker"] as const).filter((k) => plugins[k].path === undefined);
         // The point of this tier is what the real engine and providers do with a command resource and the network.
-        assert.deepEqual(
-            missing,
-            [],
-            `the drift tier runs only on the real plugins; missing: ${missing.join(", ")} (see README "The Pulumi plugins")`,
-        );
+        realPlugins("drift");
         tmp = mkdtempSync(join(tmpdir(), "spx-drift-"));
-        sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
-        // A previous run's leftovers: start from the reference host's before state again.
-        sandboxSeedSync(sb, { PROXY_SUBNET: SMALL_SUBNET });
         const raw = sandboxConfig();
-        raw.network.subnet = networkSubnet("proxy");
-        raw.network.adoptId = networkId("proxy");
+        sb = seededSandbox(SANDBOX, raw, { PROXY_SUBNET: SMALL_SUBNET });
         // No rebuild: the sandbox's module stand-in would pin the subnet; the tier is about the stacks and the network.
         raw.rebuild = {};
         // Scripts of its own: other tiers install theirs in the default folder at the same time.

@@ -11,11 +11,13 @@ import {
     docker,
     networkId,
     networkSubnet,
+    out,
     outageSpan,
     type ProgramState,
     runningTasks,
     sandboxConfig,
     sandboxRoutes,
+    seededSandbox,
     stackNames,
     type Step,
     swarmProject,
@@ -24,25 +26,13 @@ import {
     type RawStackConfig,
 } from "../../harness/engine/swarm-fixture";
 import { Prober, unanswered } from "../../harness/prober";
-import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../../harness/sandbox";
+import { type Sandbox, sandboxDownSync } from "../../harness/sandbox";
+import { ipInCidr } from "../../harness/swarm";
 
 const NEW_SUBNET = "10.10.0.0/16";
 /** Where the changed teardown script of the host-script test records that it ran. */
 const teardownLog = path.join(fs.mkdtempSync("/tmp/swarm-proxy-teardown-"), "ran.log");
 const SANDBOX = process.env.SWARM_ENGINE_SANDBOX ?? "engine";
-
-function out(r: { stdout: string; stderr: string }): string {
-    return `--- stdout (end)\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
-}
-
-function inSubnet(addr: string, cidr: string): boolean {
-    const toInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-    const [net, len] = cidr.split("/");
-    const size = 2 ** (32 - Number(len));
-    const a = toInt(addr.split("/")[0]);
-    const n = toInt(net);
-    return a >= n && a < n + size;
-}
 
 describe("the program on a sandbox swarm (real engine, real components)", () => {
     let sb: Sandbox | undefined;
@@ -60,13 +50,9 @@ describe("the program on a sandbox swarm (real engine, real components)", () => 
 
     before(async function () {
         this.timeout(600_000);
-        sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
-        // A previous run's leftovers: start from the reference host's before state again.
-        sandboxSeedSync(sb);
-        liveSubnet = networkSubnet("proxy");
-        // The README's step 1: the live subnet, the live network's ID to adopt, the host's current module.
-        state.raw.network.subnet = liveSubnet;
-        state.raw.network.adoptId = networkId("proxy");
+        sb = seededSandbox(SANDBOX, state.raw);
+        liveSubnet = state.raw.network.subnet as string;
+        // The README's step 1 also names the host's current module.
         state.raw.rebuild.nixModule = "sandbox/swarm-before.nix";
         p = await swarmProject(sb, state);
     });
@@ -275,7 +261,7 @@ describe("the program on a sandbox swarm (real engine, real components)", () => 
         const addrs = taskAddresses("proxy");
         assert.ok(addrs.length >= attached.length, `addresses on proxy: ${addrs.join(", ")}`);
         for (const a of addrs)
-            assert.ok(inSubnet(a.split(" ")[1], NEW_SUBNET), `task address ${a} outside ${NEW_SUBNET}`);
+            assert.ok(ipInCidr(a.split(" ")[1], NEW_SUBNET), `task address ${a} outside ${NEW_SUBNET}`);
         const clean = await p!.preview(["--expect-no-changes"]);
         assert.strictEqual(clean.code, 0, out(clean));
     });
@@ -612,7 +598,7 @@ describe("the program on a sandbox swarm (real engine, real components)", () => 
         assert.strictEqual(rerun.code, 0, out(rerun));
         assert.strictEqual(networkSubnet("proxy"), "10.11.0.0/16");
         for (const a of taskAddresses("proxy"))
-            assert.ok(inSubnet(a.split(" ")[1], "10.11.0.0/16"), `task address ${a}`);
+            assert.ok(ipInCidr(a.split(" ")[1], "10.11.0.0/16"), `task address ${a}`);
         const clean = await p!.preview(["--expect-no-changes"]);
         assert.strictEqual(clean.code, 0, out(clean));
     });

@@ -14,10 +14,12 @@ import {
     docker,
     networkId,
     networkSubnet,
+    out,
     type ProgramState,
     runningTasks,
     sandboxConfig,
     sandboxRoutes,
+    seededSandbox,
     stackNames,
     swarmProject,
     taskAddresses,
@@ -25,7 +27,7 @@ import {
 } from "../../harness/engine/swarm-fixture";
 import { Prober, unanswered } from "../../harness/prober";
 import { ipInCidr } from "../../harness/swarm";
-import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUp, sandboxUpSync } from "../../harness/sandbox";
+import { type Sandbox, sandboxDownSync, sandboxUp } from "../../harness/sandbox";
 import { waitFor } from "../../harness/wait";
 import { runBin } from "../tools/bin";
 
@@ -33,10 +35,6 @@ const SANDBOX = process.env.SWARM_ROLLING_SANDBOX ?? "rolling";
 const NEW_SUBNET = "10.10.0.0/16";
 const SECOND_SUBNET = "10.11.0.0/16";
 const TEMP = "proxy-rolling";
-
-function out(r: { stdout: string; stderr: string }): string {
-    return `--- stdout (end)\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
-}
 
 const lines = (s: string) => s.split("\n").filter(Boolean);
 const networkNames = () => lines(docker(["network", "ls", "--format", "{{.Name}}"]));
@@ -88,11 +86,8 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
 
     before(async function () {
         this.timeout(600_000);
-        sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
-        sandboxSeedSync(sb);
-        liveSubnet = networkSubnet("proxy");
-        state.raw.network.subnet = liveSubnet;
-        state.raw.network.adoptId = networkId("proxy");
+        sb = seededSandbox(SANDBOX, state.raw);
+        liveSubnet = state.raw.network.subnet as string;
         state.raw.rebuild.nixModule = "sandbox/swarm-before.nix";
         p = await swarmProject(sb, state);
     });

@@ -16,6 +16,7 @@ import {
     docker,
     networkId,
     networkSubnet,
+    out,
     type ProgramState,
     runningTasks,
     sandboxConfig,
@@ -28,6 +29,7 @@ import {
     type RawStackConfig,
 } from "../../harness/engine/swarm-fixture";
 import { sandboxDownSync, sandboxSeedSync } from "../../harness/sandbox";
+import { ipInCidr } from "../../harness/swarm";
 import { runBin } from "../tools/bin";
 
 const SANDBOX = process.env.SWARM_MULTINODE_SANDBOX ?? "spx-multinode";
@@ -47,18 +49,6 @@ function isDelete(e: TimedEvent): boolean {
 /** What a run said: the preview's diagnostics (its stdout is JSON) and the plain output. */
 function said(r: RunResult & { json?: { diagnostics?: { message: string }[] } }): string {
     return [...(r.json?.diagnostics ?? []).map((d) => d.message), r.stdout, r.stderr].join("\n");
-}
-
-function out(r: { stdout: string; stderr: string }): string {
-    return `--- stdout (end)\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
-}
-
-function inSubnet(addr: string, cidr: string): boolean {
-    const toInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-    const [net, len] = cidr.split("/");
-    const a = toInt(addr.split("/")[0]);
-    const n = toInt(net);
-    return a >= n && a < n + 2 ** (32 - Number(len));
 }
 
 /** Running tasks as "node hostname" → count, over the whole swarm (the manager's view). */
@@ -291,7 +281,7 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         const nodes = new Set(addrs.map((a) => a.node));
         assert.strictEqual(nodes.size, 3, `tasks on proxy by node: ${JSON.stringify(addrs)}`);
         for (const a of addrs)
-            assert.ok(inSubnet(a.addr, NEW_SUBNET), `task ${a.task} on ${a.node} has ${a.addr}, outside ${NEW_SUBNET}`);
+            assert.ok(ipInCidr(a.addr, NEW_SUBNET), `task ${a.task} on ${a.node} has ${a.addr}, outside ${NEW_SUBNET}`);
         const clean = keep(await p!.preview(["--expect-no-changes"]));
         assert.strictEqual(clean.code, 0, out(clean));
     });
@@ -402,7 +392,7 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         assert.strictEqual(rerun.code, 0, out(rerun));
         assert.strictEqual(networkSubnet("proxy"), FAULT_SUBNET);
         for (const a of addressesByNode("proxy"))
-            assert.ok(inSubnet(a.addr, FAULT_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
+            assert.ok(ipInCidr(a.addr, FAULT_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
         const clean = keep(await p!.preview(["--expect-no-changes"]));
         assert.strictEqual(clean.code, 0, out(clean));
     });
@@ -445,7 +435,7 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
             addrs = addressesByNode("proxy");
         }
         assert.strictEqual(new Set(addrs.map((a) => a.node)).size, 3, JSON.stringify(addrs));
-        for (const a of addrs) assert.ok(inSubnet(a.addr, NEW_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
+        for (const a of addrs) assert.ok(ipInCidr(a.addr, NEW_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
         const clean = keep(await p!.preview(["--expect-no-changes"]));
         assert.strictEqual(clean.code, 0, out(clean));
     });
@@ -477,7 +467,7 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
             3,
             `tasks on proxy by node: ${JSON.stringify(addrs)}`,
         );
-        for (const a of addrs) assert.ok(inSubnet(a.addr, ROLLING_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
+        for (const a of addrs) assert.ok(ipInCidr(a.addr, ROLLING_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
         const clean = keep(await p!.preview(["--expect-no-changes"]));
         assert.strictEqual(clean.code, 0, out(clean));
     });

@@ -17,16 +17,17 @@ import { homedir, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import type { DriftReport } from "../../cli/drift/report";
-import { enginePlugins, PulumiProject, repoRoot } from "../../harness/engine/pulumi";
+import { PulumiProject, realPlugins, repoRoot } from "../../harness/engine/pulumi";
 import {
     atFront,
     docker,
-    networkId,
     networkSubnet,
+    out,
     runningTasks,
     sandboxConfig,
+    seededSandbox,
 } from "../../harness/engine/swarm-fixture";
-import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../../harness/sandbox";
+import { type Sandbox, sandboxDownSync } from "../../harness/sandbox";
 
 const SANDBOX = process.env.SWARM_PIPELINES_SANDBOX ?? "pipelines-tier";
 const STACK = "pipelines";
@@ -157,13 +158,7 @@ describe("pipelines: .drone.yml's exec pipelines through drone-runner-exec (real
             if (process.env.SWARM_PROXY_DRONE_RUNNER) throw new Error(`SWARM_PROXY_DRONE_RUNNER: ${src.why}`);
             this.skip();
         }
-        const plugins = enginePlugins();
-        const missing = (["language", "command", "docker"] as const).filter((k) => plugins[k].path === undefined);
-        assert.deepEqual(
-            missing,
-            [],
-            `the pipelines tier runs only on the real plugins; missing: ${missing.join(", ")}`,
-        );
+        realPlugins("pipelines");
         tmp = mkdtempSync(join(tmpdir(), "spx-pipelines-"));
         mkdirSync(join(tmp, "builds"));
         reports = join(tmp, "reports");
@@ -194,14 +189,10 @@ describe("pipelines: .drone.yml's exec pipelines through drone-runner-exec (real
         if (dirty)
             console.log(`      note: the builds run the commit ${sha.slice(0, 12)}, not these changes:\n${dirty}`);
 
-        sb = sandboxUpSync({ name: SANDBOX, exportDockerHost: true });
-        sandboxSeedSync(sb);
-
         // The operator's adoption run (README's operator sequence), on the host, before any pipeline: the live
         // subnet and network ID. The stack file stays on the host; the runner's environ names it.
         const raw = sandboxConfig();
-        raw.network.subnet = networkSubnet("proxy");
-        raw.network.adoptId = networkId("proxy");
+        sb = seededSandbox(SANDBOX, raw);
         raw.rebuild = {}; // the sandbox's module stand-in would pin the subnet
         raw.connection = { mode: "local", scriptsDir: join(tmp, "host-scripts") };
         // The compose files at fixed paths on the host: a relative path resolves into each build's fresh clone
@@ -217,7 +208,7 @@ describe("pipelines: .drone.yml's exec pipelines through drone-runner-exec (real
         p.writeConfig(atFront(raw, sb.env));
         stackFile = join(p.projectDir, `Pulumi.${STACK}.yaml`);
         const adopt = await p.up();
-        assert.equal(adopt.code, 0, `adoption: ${adopt.stdout.slice(-4000)}\n${adopt.stderr.slice(-3000)}`);
+        assert.equal(adopt.code, 0, `adoption: ${out(adopt)}`);
         const rm = await p.run(["config", "rm", "--path", "swarm-proxy:network.adoptId"]);
         assert.equal(rm.code, 0, rm.stderr);
     });
