@@ -56,6 +56,9 @@ interface ExportedResource {
         labels?: unknown;
     };
     outputs?: { networkId?: unknown };
+    /** The old entry of a create-before-delete replacement whose delete has not run yet (a run stopped after the
+     * new one's create): the engine deletes it at the next run. */
+    delete?: unknown;
     dependencies?: unknown;
     propertyDependencies?: unknown;
     deletedWith?: unknown;
@@ -92,7 +95,9 @@ export function parseStackExport(text: string): RecordedState {
     const resources = (doc.deployment?.resources ?? []) as ExportedResource[];
     const state: RecordedState = { resources: [], urns: {}, units: {} };
     for (const r of Array.isArray(resources) ? resources : []) {
-        if (typeof r.urn !== "string") continue;
+        // An entry on its way out is not what the state holds: after a rolling migration stopped before the old
+        // network's delete, the old network's entry is still there beside the new one.
+        if (typeof r.urn !== "string" || r.delete === true) continue;
         const name = r.urn.split("::").pop() ?? "";
         const type = typeof r.type === "string" ? r.type : "";
         state.urns[name] = r.urn;

@@ -107,6 +107,8 @@ export interface RunOptions {
     input?: string;
     /** Called with each chunk of the CLI's stdout as it arrives (`up --json` streams engine events). */
     onStdout?: (chunk: Buffer) => void;
+    /** Called with the CLI's process once it is started (a test sends it SIGINT, as Ctrl-C would). */
+    onSpawn?: (child: child_process.ChildProcess) => void;
 }
 
 /** Whether the toolchain provides a binary (e.g. a provider plugin the module proxy may not serve). */
@@ -223,7 +225,7 @@ export class PulumiProject {
         // `--preview-only` refuses to run with `--yes`, which PULUMI_SKIP_CONFIRMATIONS implies.
         if (args.includes("--preview-only")) delete env.PULUMI_SKIP_CONFIRMATIONS;
         if (!opts.program || this.languageHost || !this.program)
-            return spawn(this.cli(), full, this.projectDir, env, opts.input, opts.onStdout);
+            return spawn(this.cli(), full, this.projectDir, env, opts.input, opts.onStdout, opts.onSpawn);
         const program = this.program;
         // Inline, the program runs in this process: it sees this run's environment there.
         return withProcessEnv(runEnv, () =>
@@ -235,6 +237,7 @@ export class PulumiProject {
                     env,
                     opts.input,
                     opts.onStdout,
+                    opts.onSpawn,
                 ),
             ),
         );
@@ -364,9 +367,11 @@ export function spawn(
     env: NodeJS.ProcessEnv,
     input?: string,
     onStdout?: (chunk: Buffer) => void,
+    onSpawn?: (child: child_process.ChildProcess) => void,
 ): Promise<RunResult> {
     return new Promise((resolve, reject) => {
         const child = child_process.spawn(cmd, args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
+        onSpawn?.(child);
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         child.stdout.on("data", (d: Buffer) => {

@@ -8,7 +8,9 @@ import * as YAML from "yaml";
 import { dockerSync } from "../docker";
 import { type Route, routesOf } from "../prober";
 import { type Sandbox, sandboxSeedSync, sandboxUpSync } from "../sandbox";
-import { enginePlugins, PulumiProject, repoRoot, type RunResult } from "./pulumi";
+import { enginePlugins, PulumiProject, repoRoot, type RunOptions, type RunResult } from "./pulumi";
+
+const linesOf = (s: string): string[] => s.split("\n").filter(Boolean);
 
 /** The Docker CLI (harness/docker.ts) at this process's DOCKER_HOST, the tier's sandbox. */
 export const docker = (args: string[]): string => dockerSync(args);
@@ -48,6 +50,29 @@ export function stackGone(stack: string): void {
     throw new Error(`stack ${stack} did not go`);
 }
 
+/** Every service as "name: network names" (sorted), from the specs. */
+export function serviceNetworks(): Record<string, string[]> {
+    const byId = new Map(
+        linesOf(docker(["network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}"])).map((l) => {
+            const [id, name] = l.split(" ");
+            return [id, name] as const;
+        }),
+    );
+    const nets: Record<string, string[]> = {};
+    for (const l of linesOf(
+        docker([
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.Name}}{{range .Spec.TaskTemplate.Networks}} {{.Target}}{{end}}",
+            ...linesOf(docker(["service", "ls", "-q"])),
+        ]),
+    )) {
+        const [name, ...ids] = l.split(" ");
+        nets[name] = ids.map((id) => byId.get(id) ?? id).sort();
+    }
+    return nets;
+}
 /** Each running task's addresses on `network`: "taskID address" lines. */
 export function taskAddresses(network: string): string[] {
     const services = docker(["service", "ls", "-q"]).split("\n").filter(Boolean);
@@ -190,6 +215,7 @@ export async function upWithEvents(
     p: PulumiProject,
     extra: string[] = [],
     onEvent?: (e: TimedEvent) => void,
+    onSpawn?: RunOptions["onSpawn"],
 ): Promise<{ run: RunResult; events: TimedEvent[]; steps: Step[] }> {
     const events: TimedEvent[] = [];
     let partial = "";
@@ -208,7 +234,11 @@ export async function upWithEvents(
             }
         }
     };
-    const run = await p.run(["up", "--yes", "--skip-preview", "--json", ...extra], { program: true, onStdout });
+    const run = await p.run(["up", "--yes", "--skip-preview", "--json", ...extra], {
+        program: true,
+        onStdout,
+        onSpawn,
+    });
     return { run, events, steps: stepsOf(events) };
 }
 

@@ -1,10 +1,10 @@
 // network.migration: rolling, run by the real Pulumi CLI on a sandbox swarm of its own seeded with the reference
 // host's before state: adoption, the preview, the refusal outside the window, a service that cannot start on the
-// temporary network (rolled back, proxy as it was), a run interrupted by a dockerd restart in the middle of the
-// moves and its rerun, then the end state the `recreate` strategy leaves, and a second migration watched through
-// traefik. Each `it` continues from the state the previous one left.
+// temporary network (rolled back, proxy as it was), a run interrupted by a dockerd restart in the move out, the
+// next by Ctrl-C in the move back, and the run that converges; then the end state the `recreate` strategy leaves,
+// and a second migration watched through traefik. Each `it` continues from the state the previous one left.
 import * as assert from "node:assert";
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -20,6 +20,7 @@ import {
     sandboxConfig,
     sandboxRoutes,
     seededSandbox,
+    serviceNetworks,
     stackNames,
     swarmProject,
     taskAddresses,
@@ -38,29 +39,14 @@ const TEMP = "proxy-rolling";
 
 const lines = (s: string) => s.split("\n").filter(Boolean);
 const networkNames = () => lines(docker(["network", "ls", "--format", "{{.Name}}"]));
-/** Every service as "name: network names" (sorted), from the specs. */
-function serviceNetworks(): Record<string, string[]> {
-    const byId = new Map(
-        lines(docker(["network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}"])).map((l) => {
-            const [id, name] = l.split(" ");
-            return [id, name] as const;
-        }),
-    );
-    const out: Record<string, string[]> = {};
-    for (const l of lines(
-        docker([
-            "service",
-            "inspect",
-            "--format",
-            "{{.Spec.Name}}{{range .Spec.TaskTemplate.Networks}} {{.Target}}{{end}}",
-            ...lines(docker(["service", "ls", "-q"])),
-        ]),
-    )) {
-        const [name, ...ids] = l.split(" ");
-        out[name] = ids.map((id) => byId.get(id) ?? id).sort();
+/** A network's subnet, or undefined while there is no such network (the moves delete and create them). */
+const subnetOf = (name: string): string | undefined => {
+    try {
+        return networkSubnet(name);
+    } catch {
+        return undefined;
     }
-    return out;
-}
+};
 const movesLabels = () =>
     lines(
         docker([
@@ -181,10 +167,19 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
         }
     });
 
-    it("outside the window with the key set: a dockerd restart in the middle of the moves fails the run; the rerun resumes and converges", async () => {
+    it("outside the window with the key set: a dockerd restart in the move out, then Ctrl-C (SIGINT) in the move back, each stop the run with no service on neither network; the next run resumes and converges", async () => {
         const onProxy = Object.entries(serviceNetworks())
             .filter(([, n]) => n.includes("proxy"))
             .map(([svc]) => svc);
+        const onNeither = (when: string): void => {
+            const nets = serviceNetworks();
+            for (const svc of onProxy) {
+                assert.ok(
+                    nets[svc]?.some((n) => n === "proxy" || n === TEMP),
+                    `${when}: ${svc} is on neither: ${nets[svc]?.join(",")}`,
+                );
+            }
+        };
         const run = upWithEvents(p!);
         // The moves have begun: the temporary network exists and a service is on it.
         await waitFor(`a service on ${TEMP}`, 300_000, () =>
@@ -194,15 +189,31 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
         );
         await sandboxUp({ name: SANDBOX, restart: true });
         const first = await run;
-        assert.notStrictEqual(first.run.code, 0, `the interrupted run succeeded:\n${out(first.run)}`);
-        // Whatever the interruption left, no service is on neither network.
-        const nets = serviceNetworks();
-        for (const svc of onProxy) {
-            assert.ok(
-                nets[svc]?.some((n) => n === "proxy" || n === TEMP),
-                `${svc} is on neither: ${nets[svc]?.join(",")}`,
-            );
-        }
+        assert.notStrictEqual(
+            first.run.code,
+            0,
+            `the run the dockerd restart interrupted succeeded:\n${out(first.run)}`,
+        );
+        onNeither("after the dockerd restart");
+
+        // The next run resumes the move out, replaces the network and begins the move back: once a service is on
+        // the new proxy and still on the temporary network, Ctrl-C.
+        let cli: ChildProcess | undefined;
+        const second = upWithEvents(p!, [], undefined, (c) => (cli = c));
+        const moving = await waitFor("a service on the new proxy and the temporary network", 600_000, () =>
+            Promise.resolve(
+                subnetOf("proxy") === NEW_SUBNET &&
+                    Object.entries(serviceNetworks()).find(([, n]) => n.includes("proxy") && n.includes(TEMP))?.[0],
+            ),
+        );
+        cli!.kill("SIGINT");
+        const interrupted = await second;
+        console.log(
+            `      Ctrl-C while ${moving} was on both networks: the CLI exited ${interrupted.run.code}; ` +
+                `the move back ${interrupted.steps.some((x) => x.name === "proxy-move-back" && x.end !== undefined) ? "had completed" : "did not complete"}`,
+        );
+        onNeither("after Ctrl-C");
+
         since = new Date();
         const rerun = await p!.up();
         assert.strictEqual(rerun.code, 0, out(rerun));

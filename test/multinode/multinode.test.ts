@@ -3,7 +3,8 @@
 // made for the test): the real Pulumi CLI with the real plugins where installed (the harness says which), the CLI
 // through its bin. Each `it` continues from the state the previous one left: three nodes → one count of addresses
 // → a worker refused → adopt over SSH → a redeploy over SSH → the change over SSH → a wrong host key → no key
-// anywhere → a worker stopped in the middle of the teardown → a worker joining during the window → rolling.
+// anywhere → a worker stopped in the middle of the teardown → a worker joining during the window → rolling → a
+// worker stopped in the middle of the rolling move.
 import * as assert from "node:assert";
 import * as child_process from "node:child_process";
 import * as fs from "node:fs";
@@ -20,6 +21,7 @@ import {
     type ProgramState,
     runningTasks,
     sandboxConfig,
+    serviceNetworks,
     stackGone,
     stackNames,
     swarmProject,
@@ -30,6 +32,7 @@ import {
 } from "../../harness/engine/swarm-fixture";
 import { sandboxDownSync, sandboxSeedSync } from "../../harness/sandbox";
 import { ipInCidr } from "../../harness/swarm";
+import { waitFor } from "../../harness/wait";
 import { runBin } from "../tools/bin";
 
 const SANDBOX = process.env.SWARM_MULTINODE_SANDBOX ?? "spx-multinode";
@@ -38,6 +41,9 @@ const NEW_SUBNET = "10.10.0.0/16";
 const SCRIPTS = `/var/lib/swarm-proxy/${SANDBOX}/host`;
 const FAULT_SUBNET = "10.11.0.0/16";
 const ROLLING_SUBNET = "10.12.0.0/16";
+const WORKER_DOWN_SUBNET = "10.13.0.0/16";
+/** Short, so a move that waits on the stopped worker gives up in seconds. */
+const MOVE_SECONDS = 40;
 /** Short, so the stopped worker's fault ends in seconds: the teardown's bounded wait. */
 const TEARDOWN_SECONDS = 40;
 
@@ -468,6 +474,51 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
             `tasks on proxy by node: ${JSON.stringify(addrs)}`,
         );
         for (const a of addrs) assert.ok(ipInCidr(a.addr, ROLLING_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
+        const clean = keep(await p!.preview(["--expect-no-changes"]));
+        assert.strictEqual(clean.code, 0, out(clean));
+    });
+
+    it("rolling with a worker's dockerd stopped in the middle of the move out: no service is left on neither network; with the worker back, the rerun converges on every node", async () => {
+        state.raw.network.subnet = WORKER_DOWN_SUBNET;
+        state.raw.network.rolling = { moveTimeoutSeconds: MOVE_SECONDS };
+        const onProxy = Object.entries(serviceNetworks())
+            .filter(([, n]) => n.includes("proxy"))
+            .map(([svc]) => svc);
+        state.window = "open";
+        const run = upWithEvents(p!);
+        let first: RunResult | undefined;
+        try {
+            await waitFor("a service on proxy-rolling", 300_000, () =>
+                Promise.resolve(Object.values(serviceNetworks()).some((n) => n.includes("proxy-rolling"))),
+            );
+            workerDockerd(sb!, "stop", "w1");
+            first = keep((await run).run);
+            const nets = serviceNetworks();
+            for (const svc of onProxy) {
+                assert.ok(
+                    nets[svc]?.some((n) => n === "proxy" || n === "proxy-rolling"),
+                    `${svc} is on neither: ${nets[svc]?.join(",")}`,
+                );
+            }
+        } finally {
+            workerDockerd(sb!, "start", "w1");
+        }
+        console.log(
+            `      the run with w1 stopped in the move out exited ${first.code}` +
+                (first.code === 0 ? "" : `: ${/error: .*/.exec(first.stdout + first.stderr)?.[0] ?? ""}`),
+        );
+        delete state.raw.network.rolling;
+        const rerun = keep(await p!.up());
+        state.window = undefined;
+        assert.strictEqual(rerun.code, 0, out(rerun));
+        assert.strictEqual(networkSubnet("proxy"), WORKER_DOWN_SUBNET);
+        assert.ok(!docker(["network", "ls", "--format", "{{.Name}}"]).split("\n").includes("proxy-rolling"));
+        // The worker's tasks run again, in the new subnet, with the others'.
+        const addrs = await waitFor("tasks on proxy on all three nodes", 120_000, () => {
+            const a = addressesByNode("proxy");
+            return Promise.resolve(new Set(a.map((x) => x.node)).size === 3 && a);
+        });
+        for (const a of addrs) assert.ok(ipInCidr(a.addr, WORKER_DOWN_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
         const clean = keep(await p!.preview(["--expect-no-changes"]));
         assert.strictEqual(clean.code, 0, out(clean));
     });

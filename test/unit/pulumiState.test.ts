@@ -186,4 +186,15 @@ describe("the program's adoption refusal", () => {
         const pending = { ...s, network: { ...s.network!, id: LIVE } };
         assert.equal(adoptionRefusal(net(), { id: LIVE }, ["10.0.1.0/24"], pending), undefined);
     });
+    it("an entry pending deletion (a create-before-delete replacement stopped before the old one's delete) is not what the state holds: no refusal", () => {
+        const doc = JSON.parse(exported(true)) as { deployment: { resources: Record<string, unknown>[] } };
+        const res = doc.deployment.resources;
+        const old = res.find((r) => r.urn === NET)!;
+        // As the engine writes it: the new entry where the old one was, the old one after it, marked for deletion.
+        res.splice(res.indexOf(old), 1, { ...old, id: LIVE }, { ...old, delete: true });
+        const s = parseStackExport(JSON.stringify(doc));
+        assert.equal(s.network?.id, LIVE);
+        assert.equal(s.resources.filter((r) => r.urn === NET).length, 1);
+        assert.equal(adoptionRefusal(net(), { id: LIVE }, ["10.0.1.0/24"], s), undefined);
+    });
 });
