@@ -158,6 +158,29 @@ converged() { # ID NET_ID GONE_ID
   done < <(sp_docker inspect --format '{{.Status.State}} {{range .NetworksAttachments}} {{.Network.ID}}{{end}} ' "${tasks[@]}")
 }
 
+# What holds a service's move up: each of its tasks that should run and does not run on NET_ID alone (not on
+# GONE_ID), as "task ID on node HOST (STATE): TASK_STATE", joined by "; ".
+lagging() { # ID NET_ID GONE_ID
+  local tasks=() out=() task node state nets where
+  sp_capture tasks sp_docker service ps -q --filter desired-state=running "$1"
+  [ "${#tasks[@]}" -gt 0 ] || { echo "no task of it runs"; return 0; }
+  while read -r task node state nets; do
+    if [ "$state" = running ]; then
+      case " $nets " in *" $2 "*) ;; *) nets="" ;; esac
+      [ -z "$nets" ] || [ -z "$3" ] || case " $nets " in *" $3 "*) nets="" ;; esac
+      [ -z "$nets" ] || continue
+      state="running, not (only) on the destination"
+    fi
+    where="no node"
+    [ "$node" = - ] || where=$(sp_docker node inspect --format 'node {{.Description.Hostname}} ({{.Status.State}})' "$node" 2>/dev/null || echo "node $node")
+    out+=("task ${task:0:12} on $where: $state")
+  done < <(sp_docker inspect --format '{{.ID}} {{or .NodeID "-"}} {{.Status.State}} {{range .NetworksAttachments}} {{.Network.ID}}{{end}}' "${tasks[@]}")
+  [ "${#out[@]}" -gt 0 ] || { echo "its tasks run, fewer than it wants"; return 0; }
+  local joined
+  joined=$(printf '; %s' "${out[@]}")
+  echo "${joined#; }"
+}
+
 # Waits until the service runs on NET_ID (not on GONE_ID). On a paused or rolled back update, or at the deadline,
 # writes the spec it had before (PREVIOUS) back, waits for that, and stops naming the service.
 await() { # ID SVC NET_ID GONE_ID PREVIOUS_SPEC
@@ -166,8 +189,14 @@ await() { # ID SVC NET_ID GONE_ID PREVIOUS_SPEC
   while ! converged "$id" "$3" "$4"; do
     state=$(sp_docker service inspect --format '{{with .UpdateStatus}}{{.State}}{{end}}' "$id")
     if [[ $state == paused || $state == rollback* ]] || [ "$(sp_now)" -ge "$deadline" ]; then
-      local why="its update ${state:-did not converge within ${timeout}s}"
-      [[ $state == rollback* || $state == paused ]] && why="the swarm's update state is $state: its new task did not start"
+      local why
+      if [[ $state == rollback* || $state == paused ]]; then
+        why="the swarm's update state is $state: its new task did not start"
+      else
+        local update=""
+        [ -z "$state" ] || update="the swarm's update state: $state; "
+        why="not every task of it ran there within ${timeout}s (${update}$(lagging "$id" "$3" "$4"))"
+      fi
       local version try
       for try in 1 2 3 4 5; do
         read -r version < <(sp_docker service inspect --format '{{.Version.Index}}' "$id")
@@ -307,7 +336,7 @@ if [ "$mode" = out ]; then
     # TEMP goes, so that NAME stays as it was. A failure of this undo leaves what a rerun resumes from.
     echo "the move out of $name stopped: putting every service back onto $name" >&2
     back_onto "$id" "$temp_id"
-    sp_die "$name stays as it was ($subnets): no service was moved; see the service named above"
+    sp_die "$name stays as it was (${subnets% }): no service was moved; see the service named above"
   fi
   bash "$(dirname "${BASH_SOURCE[0]}")/network-remove.sh" "$name" "$timeout"
 else
