@@ -189,13 +189,14 @@ await() { # ID SVC NET_ID GONE_ID PREVIOUS_SPEC
   while ! converged "$id" "$3" "$4"; do
     state=$(sp_docker service inspect --format '{{with .UpdateStatus}}{{.State}}{{end}}' "$id")
     if [[ $state == paused || $state == rollback* ]] || [ "$(sp_now)" -ge "$deadline" ]; then
-      local why
+      local why lag
+      lag=$(lagging "$id" "$3" "$4")
       if [[ $state == rollback* || $state == paused ]]; then
-        why="the swarm's update state is $state: its new task did not start"
+        why="the swarm's update state is $state: its new task did not start ($lag)"
       else
         local update=""
         [ -z "$state" ] || update="the swarm's update state: $state; "
-        why="not every task of it ran there within ${timeout}s (${update}$(lagging "$id" "$3" "$4"))"
+        why="not every task of it ran there within ${timeout}s (${update}$lag)"
       fi
       local version try
       for try in 1 2 3 4 5; do

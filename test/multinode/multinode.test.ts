@@ -504,19 +504,16 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
             workerDockerd(sb!, "start", "w1");
         }
         // The move waits for every task of a service on the temporary network, also one on the stopped worker
-        // (a global service has one there for sure): it gives up after moveTimeoutSeconds, puts that service back,
-        // every other one too, and names the service and the node.
+        // (a global service has one there for sure): it gives up (after moveTimeoutSeconds, or when the swarm pauses
+        // the update), puts that service back, every other one too, and names the service, the task and its node.
         assert.notStrictEqual(first.code, 0, out(first));
         const said = first.stdout + first.stderr;
-        assert.match(
-            said,
-            new RegExp(
-                `service \\S+ could not move onto network proxy-rolling: not every task of it ran there within ${MOVE_SECONDS}s \\(.*task \\w+ on node ${SANDBOX}-w1 \\(down\\)`,
-            ),
-        );
+        const stopped = /service \S+ could not move onto network proxy-rolling: [^\\"]*/.exec(said)?.[0];
+        assert.ok(stopped, `no service named as stopping the move: ${out(first)}`);
+        console.log(`      the run with w1 stopped: ${stopped}`);
+        assert.match(stopped, new RegExp(`task \\w+ on node ${SANDBOX}-w1 \\(`));
         assert.match(said, /proxy stays as it was \(10\.12\.0\.0\/16\): no service was moved/);
         assert.strictEqual(networkSubnet("proxy"), ROLLING_SUBNET);
-        console.log(`      the run with w1 stopped: ${/service \S+ could not move[^"]*?\)/.exec(said)?.[0]}`);
         delete state.raw.network.rolling;
         const rerun = keep(await p!.up());
         state.window = undefined;
