@@ -175,7 +175,13 @@ lagging() { # ID NET_ID GONE_ID
     [ "$node" = - ] || where=$(sp_docker node inspect --format 'node {{.Description.Hostname}} ({{.Status.State}})' "$node" 2>/dev/null || echo "node $node")
     out+=("task ${task:0:12} on $where: $state")
   done < <(sp_docker inspect --format '{{.ID}} {{or .NodeID "-"}} {{.Status.State}} {{range .NetworksAttachments}} {{.Network.ID}}{{end}}' "${tasks[@]}")
-  [ "${#out[@]}" -gt 0 ] || { echo "its tasks run, fewer than it wants"; return 0; }
+  [ "${#out[@]}" -gt 0 ] || out+=("its tasks run, fewer than it wants")
+  # A node that is not ready holds an update up without a task of its own in the list (the swarm waits on its slot).
+  local host status down=()
+  while read -r host status; do
+    [ "$status" = Ready ] || down+=("$host ($status)")
+  done < <(sp_docker node ls --format '{{.Hostname}} {{.Status}}' 2>/dev/null || true)
+  [ "${#down[@]}" -eq 0 ] || out+=("node(s) not ready: ${down[*]}")
   local joined
   joined=$(printf '; %s' "${out[@]}")
   echo "${joined#; }"
