@@ -196,7 +196,8 @@ await() { # ID SVC NET_ID GONE_ID PREVIOUS_SPEC
     state=$(sp_docker service inspect --format '{{with .UpdateStatus}}{{.State}}{{end}}' "$id")
     if [[ $state == paused || $state == rollback* ]] || [ "$(sp_now)" -ge "$deadline" ]; then
       local why lag
-      lag=$(lagging "$id" "$3" "$4")
+      # Only words for the message: a read that fails here must not stop the put-back below.
+      lag=$(lagging "$id" "$3" "$4" 2>/dev/null) || lag="its tasks could not be read"
       if [[ $state == rollback* || $state == paused ]]; then
         why="the swarm's update state is $state: its new task did not start ($lag)"
       else
