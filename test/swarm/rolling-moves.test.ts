@@ -46,6 +46,32 @@ async function serviceNetworks(): Promise<string[]> {
     });
 }
 
+/** What holds an address on a network, from its swarm-wide view: each service's VIP and each task's address. */
+async function holders(network: string): Promise<string[]> {
+    const services = JSON.parse(
+        await docker(["network", "inspect", "--verbose", "--format", "{{json .Services}}", network]),
+    ) as Record<string, { VIP?: string; Tasks?: { Name: string; EndpointIP: string }[] }> | null;
+    return Object.entries(services ?? {})
+        .flatMap(([svc, s]) => [
+            ...(s.VIP ? [`${svc || "(no service)"} VIP ${s.VIP}`] : []),
+            ...(s.Tasks ?? []).map((t) => `${t.Name} ${t.EndpointIP}`),
+        ])
+        .sort();
+}
+
+/**
+ * Free addresses on a network, counted until the count is `expected` or three probes agree on less: a leak
+ * stays, a probe that ran while the allocator was still releasing an address does not.
+ */
+async function settledFree(network: string, expected: number): Promise<{ free: number; counts: number[] }> {
+    const counts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+        counts.push(await probeCapacity(network, probeLimit));
+        if (counts[i] === expected) break;
+    }
+    return { free: counts[counts.length - 1], counts };
+}
+
 const running = async () =>
     lines(
         await docker([
@@ -71,6 +97,7 @@ describe("network-move.sh: the rolling migration's moves", function () {
         const networksBefore = await serviceNetworks();
         const before = await probeCapacity("proxy", probeLimit);
         assert.ok(before > 100, `the probe found only ${before} free addresses on ${subnet}`);
+        const proxyHolders = await holders("proxy");
         const out = await hostInstalled(
             "network-move.sh",
             ["out", "proxy", "proxy-rolling", tempSubnet, "10.98.0.0/16", "300", ...proxyStacks],
@@ -78,16 +105,23 @@ describe("network-move.sh: the rolling migration's moves", function () {
         );
         assert.strictEqual(out.code, 0, out.stderr);
         assert.ok(!lines(await docker(["network", "ls", "--format", "{{.Name}}"])).includes("proxy"), "proxy is left");
-        const onTemp = await probeCapacity("proxy-rolling", probeLimit);
+        const onTemp = await settledFree("proxy-rolling", before);
+        const tempHolders = await holders("proxy-rolling");
         // The network is created again (here with the same subnet, so that the counts compare) and everything moves back.
         await createProxy(subnet);
         await hostOk("network-move.sh", ["back", "proxy", "proxy-rolling", "300"], 900_000);
-        const after = await probeCapacity("proxy", probeLimit);
+        const after = await settledFree("proxy", before);
         console.log(
-            `      free addresses: proxy ${before} before, proxy-rolling ${onTemp} in between, proxy ${after} after`,
+            `      free addresses: proxy ${before} before, proxy-rolling ${onTemp.counts.join(" then ")} in between, ` +
+                `proxy ${after.counts.join(" then ")} after`,
         );
-        assert.strictEqual(onTemp, before, `free on the temporary network ${onTemp}, on proxy before ${before}`);
-        assert.strictEqual(after, before, `free on proxy went from ${before} to ${after}`);
+        assert.strictEqual(
+            onTemp.free,
+            before,
+            `free on the temporary network ${onTemp.counts.join(", ")}, on proxy before ${before}; ` +
+                `holders on proxy before:\n${proxyHolders.join("\n")}\non the temporary network:\n${tempHolders.join("\n")}`,
+        );
+        assert.strictEqual(after.free, before, `free on proxy went from ${before} to ${after.counts.join(", ")}`);
         assert.ok(!lines(await docker(["network", "ls", "--format", "{{.Name}}"])).includes("proxy-rolling"));
         assert.deepStrictEqual(await serviceNetworks(), networksBefore);
         const tasks = await running();
