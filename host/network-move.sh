@@ -292,14 +292,27 @@ hop() { # FROM_ID TO_ID LABEL_TO
   for line in "${start[@]}"; do
     move_one "$line" "$LEAVE" "$from" "moved"
   done
-  # The old tasks drain, then leave the source: wait until nothing is attached to it any more.
+  # The old tasks drain, then leave the source: wait until nothing is attached to it any more, and until the swarm
+  # has recorded every task on it as dead. Its allocator releases a task's addresses network by network and gives
+  # up at the first network it no longer knows: a source removed before the death of a task on both networks is
+  # recorded (Docker allows that once the task is told to stop) would leak the task's address on the destination.
   local deadline users=()
   deadline=$(($(sp_now) + timeout))
   while sp_capture users sp_network_users "$from" "$(jq -rn --argjson n "$netnames" --arg i "$from" '$n[$i] // $i')" &&
-    [ "${#users[@]}" -gt 0 ]; do
+    [ "${#users[@]}" -gt 0 ] || { sp_capture users live_tasks "$from" && [ "${#users[@]}" -gt 0 ]; }; do
     [ "$(sp_now)" -lt "$deadline" ] || sp_die "still attached ${timeout}s after the move: ${users[*]}"
     sleep 0.5
   done
+}
+
+# Tasks attached to network NET_ID that the swarm does not count as dead yet (desired and actual state both past
+# running: only then does its allocator release their addresses).
+live_tasks() { # NET_ID
+  sp_engine GET /tasks | jq -r --arg n "$1" '
+    def past: IN("complete", "shutdown", "failed", "rejected", "remove", "orphaned");
+    .[] | select(any(.NetworksAttachments[]?; .Network.ID == $n))
+      | select(((.DesiredState | past) and (.Status.State | past)) | not)
+      | "task \(.ID[0:12]) (\(.Status.State), desired \(.DesiredState))"'
 }
 
 # Every service on TEMP_ID onto NET_ID, what the moves changed in the specs restored, TEMP removed.

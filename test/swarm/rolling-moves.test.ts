@@ -4,6 +4,7 @@
 // free addresses on `proxy` before, on the temporary network in between, and on `proxy` after: the moves lose no
 // address on either network. Then a deploy of each stack's compose file restarts nothing.
 import * as assert from "node:assert";
+import * as fs from "node:fs";
 import { dirtyTasks } from "../../harness/docker";
 import {
     composeFile,
@@ -16,6 +17,7 @@ import {
     probeCapacity,
     proxyStacks,
     resetSwarm,
+    sandboxLog,
 } from "../../harness/swarm";
 
 const subnet = "10.96.0.0/25";
@@ -95,6 +97,7 @@ describe("network-move.sh: the rolling migration's moves", function () {
 
     it("move every service out and back, losing no address on either network; the specs stay what stack deploy writes", async () => {
         const networksBefore = await serviceNetworks();
+        const logFrom = fs.statSync(sandboxLog()).size;
         const before = await probeCapacity("proxy", probeLimit);
         assert.ok(before > 100, `the probe found only ${before} free addresses on ${subnet}`);
         const proxyHolders = await holders("proxy");
@@ -122,6 +125,15 @@ describe("network-move.sh: the rolling migration's moves", function () {
                 `holders on proxy before:\n${proxyHolders.join("\n")}\non the temporary network:\n${tempHolders.join("\n")}`,
         );
         assert.strictEqual(after.free, before, `free on proxy went from ${before} to ${after.counts.join(", ")}`);
+        // The swarm's allocator says so when it could not release a task's addresses (a network removed under a
+        // task whose death it had not processed yet): none of that during the moves.
+        const log = fs.readFileSync(sandboxLog()).subarray(logFrom).toString("utf8");
+        assert.deepStrictEqual(
+            log
+                .split("\n")
+                .filter((l) => /Failed freeing network resources|could not find network allocator state/.test(l)),
+            [],
+        );
         assert.ok(!lines(await docker(["network", "ls", "--format", "{{.Name}}"])).includes("proxy-rolling"));
         assert.deepStrictEqual(await serviceNetworks(), networksBefore);
         const tasks = await running();
