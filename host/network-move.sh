@@ -144,6 +144,12 @@ RESTORE='(.Labels[$keep + ".update-config"] | fromjson) as $u | (.Labels[$keep +
   | (if $l == null then del(.Labels[$L]) else .Labels[$L] = $l end)
   | del(.Labels[$keep + ".update-config"], .Labels[$keep + ".label"])'
 
+# Whether a task's "STATE NET_ID..." line says it runs, attached to network NET_ID (and not to GONE_ID).
+runs_on() { # LINE NET_ID GONE_ID
+  case "$1 " in running*" $2 "*) ;; *) return 1 ;; esac
+  [ -z "$3" ] || case "$1 " in *" $3 "*) return 1 ;; esac
+}
+
 # Whether every task the service wants running runs, attached to network NET_ID (and not to GONE_ID).
 converged() { # ID NET_ID GONE_ID
   local tasks=() line want
@@ -153,8 +159,7 @@ converged() { # ID NET_ID GONE_ID
   [ "${#tasks[@]}" -gt 0 ] || return 1
   if [ -n "$want" ] && [ "${#tasks[@]}" -lt "$want" ]; then return 1; fi
   while read -r line; do
-    case "$line " in running*" $2 "*) ;; *) return 1 ;; esac
-    [ -z "$3" ] || case "$line " in *" $3 "*) return 1 ;; esac
+    runs_on "$line" "$2" "$3" || return 1
   done < <(sp_docker inspect --format '{{.Status.State}} {{range .NetworksAttachments}} {{.Network.ID}}{{end}} ' "${tasks[@]}")
 }
 
@@ -165,12 +170,8 @@ lagging() { # ID NET_ID GONE_ID
   sp_capture tasks sp_docker service ps -q --filter desired-state=running "$1"
   [ "${#tasks[@]}" -gt 0 ] || { echo "no task of it runs"; return 0; }
   while read -r task node state nets; do
-    if [ "$state" = running ]; then
-      case " $nets " in *" $2 "*) ;; *) nets="" ;; esac
-      [ -z "$nets" ] || [ -z "$3" ] || case " $nets " in *" $3 "*) nets="" ;; esac
-      [ -z "$nets" ] || continue
-      state="running, not (only) on the destination"
-    fi
+    ! runs_on "$state $nets" "$2" "$3" || continue
+    [ "$state" != running ] || state="running, not (only) on the destination"
     where="no node"
     [ "$node" = - ] || where=$(sp_docker node inspect --format 'node {{.Description.Hostname}} ({{.Status.State}})' "$node" 2>/dev/null || echo "node $node")
     out+=("task ${task:0:12} on $where: $state")

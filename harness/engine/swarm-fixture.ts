@@ -73,6 +73,17 @@ export function serviceNetworks(): Record<string, string[]> {
     }
     return nets;
 }
+
+/** Fails naming each of `services` that is on neither of `networks` (by their specs): `when` says at what point. */
+export function assertOnEither(services: string[], networks: [string, string], when: string): void {
+    const nets = serviceNetworks();
+    for (const svc of services) {
+        if (!nets[svc]?.some((n) => networks.includes(n))) {
+            throw new Error(`${when}: ${svc} is on neither ${networks.join(" nor ")}: ${nets[svc]?.join(",")}`);
+        }
+    }
+}
+
 /** Each running task's addresses on `network`: "taskID address" lines. */
 export function taskAddresses(network: string): string[] {
     const services = docker(["service", "ls", "-q"]).split("\n").filter(Boolean);

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { dirtyTasks } from "../../harness/docker";
 import { type PulumiProject, repoRoot } from "../../harness/engine/pulumi";
 import {
+    assertOnEither,
     docker,
     networkId,
     networkSubnet,
@@ -171,15 +172,7 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
         const onProxy = Object.entries(serviceNetworks())
             .filter(([, n]) => n.includes("proxy"))
             .map(([svc]) => svc);
-        const onNeither = (when: string): void => {
-            const nets = serviceNetworks();
-            for (const svc of onProxy) {
-                assert.ok(
-                    nets[svc]?.some((n) => n === "proxy" || n === TEMP),
-                    `${when}: ${svc} is on neither: ${nets[svc]?.join(",")}`,
-                );
-            }
-        };
+        const onNeither = (when: string): void => assertOnEither(onProxy, ["proxy", TEMP], when);
         const run = upWithEvents(p!);
         // The moves have begun: the temporary network exists and a service is on it.
         await waitFor(`a service on ${TEMP}`, 300_000, () =>
