@@ -10,13 +10,14 @@ import { NixosRebuild } from "./components/nixosRebuild";
 import { ParallelTeardown } from "./components/parallelTeardown";
 import { ProxyNetwork } from "./components/proxyNetwork";
 import { RollingMove } from "./components/rollingMove";
-import { SwarmStack } from "./components/swarmStack";
+import { deployInvocation, SwarmStack, type SwarmStackArgs } from "./components/swarmStack";
 import { type Config, PROJECT } from "./config";
 import { type HostFacts } from "./src/hostFacts";
 import type { Runner } from "./src/runner";
 import { shellWord, sshOptions } from "./src/ssh";
 import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
-import { type HostScript, scriptPath, type Target } from "./src/hostCommand";
+import { commandLine, type HostScript, scriptPath, type Target } from "./src/hostCommand";
+import { pathOnlyChange, projectPath, recordedPathNote } from "./src/checkoutPaths";
 import { checkNixModule } from "./src/nix";
 import { adoptionSteps, type RecordedState, sameId, staleEntries, triggersPredate } from "./src/pulumiState";
 import { isReplacing, maintenancePlan, type MaintenanceStep, type Plan } from "./src/plan";
@@ -417,6 +418,10 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         opts,
     );
 
+    const modulePath =
+        cfg.connection.mode === "local" && cfg.rebuild.nixModule !== undefined
+            ? projectPath(input.baseDir, cfg.rebuild.nixModule)
+            : undefined;
     const rebuild =
         checked.nixModuleDigest === undefined
             ? undefined
@@ -425,13 +430,11 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                   {
                       command: cfg.rebuild.command,
                       moduleDigest: checked.nixModuleDigest,
-                      modulePath:
-                          cfg.connection.mode === "local" && cfg.rebuild.nixModule !== undefined
-                              ? path.resolve(input.baseDir, cfg.rebuild.nixModule)
-                              : undefined,
+                      modulePath,
                       networkId: network.networkId,
                       target,
                       dependsOn: [network.resource],
+                      keepRecordedPath: keepsRecordedModulePath(input.recorded, modulePath, checked),
                   },
                   opts,
               );
@@ -447,6 +450,9 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         // they are healthy: joining the network is all that needs the order, and waiting for health would add
         // a whole deploy to the outage.
         const waits = s.waitsFor.map((w) => stacks.get(w)!.deployed);
+        const deploy = s.compose !== undefined ? composeDeploy(input, s.compose) : { unit: s.unit! };
+        const moved = recordedPathMove(input.recorded, s.name, deploy, target);
+        if (moved) pulumi.log.info(moved);
         const base = s.attached && rebuild ? [scripts.resource, rebuild.done] : [scripts.resource];
         stacks.set(
             s.name,
@@ -454,7 +460,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                 s.name,
                 {
                     stack: s.name,
-                    deploy: s.compose !== undefined ? composeDeploy(input, s.compose) : { unit: s.unit! },
+                    deploy,
                     network: s.attached
                         ? { name: cfg.network.name, id: network.networkId, subnet: checked.subnet }
                         : undefined,
@@ -532,10 +538,63 @@ function networkGone(runner: Runner | undefined, id: string): boolean {
     }
 }
 
+/**
+ * A compose stack's deploy, keyed by the file's path relative to the project (the command runs in the project's
+ * folder) and its content digest: the same in every checkout, so that a clone elsewhere (every CI build) previews
+ * clean, and a changed file is that stack's update alone.
+ */
 function composeDeploy(input: ProgramInput, file: string): { compose: string; digest?: string } {
     if (input.config.connection.mode !== "local") {
         return { compose: file };
     }
     const full = path.resolve(input.baseDir, file);
-    return { compose: full, digest: createHash("sha256").update(fs.readFileSync(full)).digest("hex") };
+    return {
+        compose: projectPath(input.baseDir, file),
+        digest: createHash("sha256").update(fs.readFileSync(full)).digest("hex"),
+    };
+}
+
+/**
+ * The preview's note for a stack whose recorded deploy differs from this run's only in the compose file's path
+ * (recorded absolute by the program before, relative now) with the same digest: the update that records it runs
+ * `docker stack deploy` of an unchanged file, which restarts nothing (measured: same task IDs).
+ */
+export function recordedPathMove(
+    recorded: RecordedState | undefined,
+    stack: string,
+    deploy: SwarmStackArgs["deploy"],
+    target: Target,
+): string | undefined {
+    if (!("compose" in deploy) || deploy.digest === undefined) return undefined;
+    const r = recorded?.resources.find((x) => x.name === `${stack}-stack`);
+    const env = r?.inputs?.environment as Record<string, unknown> | undefined;
+    if (!r || env?.SWARM_PROXY_COMPOSE_SHA256 !== deploy.digest) return undefined;
+    const line = commandLine(target.scriptsDir, deployInvocation(stack, deploy));
+    const changes = pathOnlyChange(
+        { create: r.inputs?.create, update: r.inputs?.update },
+        { create: line, update: line },
+    );
+    return changes ? recordedPathNote(stack, changes) : undefined;
+}
+
+/**
+ * Whether the rebuild keeps the module path its state records (absolute, from before paths were relative): the
+ * module and the network are unchanged, and an update of that variable alone would run the rebuild again for
+ * nothing. The next rebuild (a new network or module) records the relative path.
+ */
+function keepsRecordedModulePath(
+    recorded: RecordedState | undefined,
+    modulePath: string | undefined,
+    checked: Checked,
+): boolean {
+    const r = recorded?.resources.find((x) => x.name === "rebuild-switch");
+    if (!r || modulePath === undefined || checked.replacing || r.triggers[1] !== checked.nixModuleDigest) return false;
+    const env = { SWARM_PROXY_NIX_MODULE: modulePath };
+    const changes = pathOnlyChange({ environment: r.inputs?.environment }, { environment: env });
+    if (!changes) return false;
+    pulumi.log.info(
+        `rebuild: recorded module path ${changes[0].from} stays until the next rebuild (a new network or module), ` +
+            `which records ${changes[0].to}; nothing runs for it now`,
+    );
+    return true;
 }

@@ -5,8 +5,13 @@ export interface NixosRebuildArgs {
     command: string[];
     /** Digest of the nix module that creates the network: a change re-runs the rebuild. */
     moduleDigest: string;
-    /** The module's path, given to the command as SWARM_PROXY_NIX_MODULE (local connection only). */
+    /**
+     * The module's path relative to the project (the command runs in the project's folder), given to the command as
+     * SWARM_PROXY_NIX_MODULE (local connection only).
+     */
     modulePath?: string;
+    /** Keep the path the state records (an absolute one from an older version) until the rebuild next runs. */
+    keepRecordedPath?: boolean;
     networkId: pulumi.Input<string>;
     target: Target;
     dependsOn: pulumi.Resource[];
@@ -31,7 +36,7 @@ export class NixosRebuild extends pulumi.ComponentResource {
                 environment: args.modulePath !== undefined ? { SWARM_PROXY_NIX_MODULE: args.modulePath } : undefined,
             },
             args.target,
-            { parent: this, dependsOn: args.dependsOn },
+            { parent: this, dependsOn: args.dependsOn, ignoreChanges: args.keepRecordedPath ? ["environment"] : [] },
         );
         this.registerOutputs({});
     }

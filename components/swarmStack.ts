@@ -4,7 +4,10 @@ import { hostCommand, type Invocation, type Target } from "../src/hostCommand";
 
 export interface SwarmStackArgs {
     stack: string;
-    /** Absolute path of the compose file on the host, or the systemd unit that deploys the stack. */
+    /**
+     * The compose file (relative to the project, where the command runs, or a path on the host) with its content
+     * digest, or the systemd unit that deploys the stack.
+     */
     deploy: { compose: string; digest?: string } | { unit: string };
     /** Set for stacks attached to the network: its ID is an input, so replacing it replaces the stack. */
     network?: { name: string; id: pulumi.Input<string>; subnet: string };

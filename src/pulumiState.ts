@@ -18,6 +18,8 @@ export interface RecordedResource {
     dependsOn: string[];
     /** The command resources' `triggers` input (stacks: [network name, network ID]). */
     triggers: string[];
+    /** The resource's inputs as recorded (a command's create, update, environment, ...): what a path check compares. */
+    inputs?: Record<string, unknown>;
 }
 
 /** The Docker provider's network, as the state last recorded it. */
@@ -49,6 +51,7 @@ interface ExportedResource {
     type?: unknown;
     id?: unknown;
     inputs?: {
+        [key: string]: unknown;
         create?: unknown;
         triggers?: unknown;
         name?: unknown;
@@ -118,6 +121,7 @@ export function parseStackExport(text: string): RecordedState {
                 ]),
             ],
             triggers: strings(r.inputs?.triggers),
+            inputs: r.inputs && typeof r.inputs === "object" ? { ...r.inputs } : {},
         });
         if (type === "pulumi:pulumi:Stack" && typeof r.outputs?.networkId === "string") {
             state.networkId = r.outputs.networkId;

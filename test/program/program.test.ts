@@ -1,9 +1,11 @@
 // The program under pulumi.runtime.setMocks: which resources it creates, with which links and options.
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { parseConfig } from "../../config";
-import { buildProgram, check } from "../../program";
+import { buildProgram, check, recordedPathMove } from "../../program";
 import { hostFiles, installer } from "../../src/hostCommand";
 import type { HostFacts } from "../../src/hostFacts";
 import type { RecordedState } from "../../src/pulumiState";
@@ -144,10 +146,7 @@ describe("program (mocked engine)", () => {
                     const s = rec.get(`${stack}-stack`);
                     assert.deepStrictEqual(s.inputs.triggers, ["proxy", networkId]);
                     assert.strictEqual(s.deleteBeforeReplace, true);
-                    assert.strictEqual(
-                        s.inputs.create,
-                        sh("stack-deploy", stack, path.join(ROOT, "sandbox", "stacks", `${stack}.yml`)),
-                    );
+                    assert.strictEqual(s.inputs.create, sh("stack-deploy", stack, `sandbox/stacks/${stack}.yml`));
                     assert.strictEqual(s.inputs.delete, sh("stack-teardown", stack, "180"));
                     assert.match(
                         String((s.inputs.environment as Record<string, string>).SWARM_PROXY_COMPOSE_SHA256),
@@ -169,7 +168,7 @@ describe("program (mocked engine)", () => {
                 assert.deepStrictEqual(r.dependsOn, ["proxy-network"]);
                 assert.strictEqual(r.inputs.create, "'nixos-rebuild' 'switch' </dev/null");
                 assert.deepStrictEqual(r.inputs.environment, {
-                    SWARM_PROXY_NIX_MODULE: path.join(ROOT, "nix", "swarm.nix"),
+                    SWARM_PROXY_NIX_MODULE: "nix/swarm.nix",
                 });
                 const triggers = r.inputs.triggers as string[];
                 assert.strictEqual(triggers[0], networkId);
@@ -596,5 +595,127 @@ describe("the plan drives the resources", () => {
             rec.get("ccci-reports-stack").dependsOn.includes("drone-stack"),
             "ccci-reports does not wait for drone",
         );
+    });
+});
+
+describe("the same checkout anywhere: what the state records does not depend on the checkout's folder", () => {
+    /** The command resources' inputs, by name, of the program run from this project folder. */
+    async function inputsFrom(baseDir: string, mutate?: (c: RawConfig) => void, recorded?: RecordedState) {
+        const rec = new Recorder();
+        pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
+        const raw = rawConfig();
+        mutate?.(raw);
+        buildProgram({
+            config: parseConfig(raw, { baseDir }),
+            facts: referenceFacts(),
+            recorded,
+            baseDir,
+            dryRun: true,
+            transformations: [rec.transformation],
+        });
+        await rec.settle();
+        return rec;
+    }
+
+    let clone: string;
+    before(() => {
+        // A second checkout of the same files in another folder, as every CI build's workspace is.
+        clone = fs.mkdtempSync(path.join(os.tmpdir(), "spx-clone-"));
+        for (const d of ["sandbox", "nix"]) fs.cpSync(path.join(ROOT, d), path.join(clone, d), { recursive: true });
+    });
+    after(() => fs.rmSync(clone, { recursive: true, force: true }));
+
+    it("a clone in another folder registers every resource with the same inputs (compose path and module path relative, with their digests)", async () => {
+        const here = await inputsFrom(ROOT);
+        const there = await inputsFrom(clone);
+        const commands = here.registered.filter((r) => r.type.startsWith("command:"));
+        assert.ok(commands.length > 10);
+        for (const r of commands) {
+            assert.deepStrictEqual(there.get(r.name).inputs, r.inputs, r.name);
+            assert.ok(!JSON.stringify(r.inputs).includes(ROOT), `${r.name} names the checkout's folder`);
+        }
+    });
+
+    it("a changed compose file changes that stack's deploy (its digest) and nothing else", async () => {
+        const here = await inputsFrom(ROOT);
+        fs.appendFileSync(path.join(clone, "sandbox", "stacks", "drone.yml"), "# reviewed change\n");
+        try {
+            const there = await inputsFrom(clone);
+            const changed = here.registered
+                .filter((r) => JSON.stringify(there.get(r.name).inputs) !== JSON.stringify(r.inputs))
+                .map((r) => r.name);
+            // The health check carries the digest as a trigger: a changed file is checked again after its deploy.
+            assert.deepStrictEqual(changed.sort(), ["drone-health", "drone-stack"]);
+        } finally {
+            fs.copyFileSync(
+                path.join(ROOT, "sandbox", "stacks", "drone.yml"),
+                path.join(clone, "sandbox", "stacks", "drone.yml"),
+            );
+        }
+    });
+
+    /** State as the program recorded it before paths were relative: absolute paths into the first checkout. */
+    function recordedBefore(first: string, digests: Record<string, string>, moduleDigest: string): RecordedState {
+        const stacks = Object.entries(digests).map(([stack, digest]) => {
+            const line = sh("stack-deploy", stack, `${first}/sandbox/stacks/${stack}.yml`);
+            return {
+                urn: `urn:pulumi:test::swarm-proxy::x::${stack}-stack`,
+                name: `${stack}-stack`,
+                type: "command:local:Command",
+                dependsOn: [],
+                triggers: [],
+                inputs: { create: line, update: line, environment: { SWARM_PROXY_COMPOSE_SHA256: digest } },
+            };
+        });
+        const rebuild = {
+            urn: "urn:pulumi:test::swarm-proxy::x::rebuild-switch",
+            name: "rebuild-switch",
+            type: "command:local:Command",
+            dependsOn: [],
+            triggers: ["n".repeat(25), moduleDigest],
+            inputs: { environment: { SWARM_PROXY_NIX_MODULE: `${first}/sandbox/swarm-before.nix` } },
+        };
+        return { resources: [...stacks, rebuild], urns: {}, units: {} };
+    }
+
+    it("state with absolute paths from an older version: each unchanged stack's update is named as a path change that restarts nothing; the rebuild keeps its path and does not run", async () => {
+        const keep = (c: RawConfig) => {
+            c.network.subnet = "10.0.1.0/24";
+            c.rebuild = { nixModule: "sandbox/swarm-before.nix", command: ["nixos-rebuild", "switch"] };
+        };
+        const fresh = await inputsFrom(ROOT, keep);
+        const digestOf = (stack: string) =>
+            String(
+                (fresh.get(`${stack}-stack`).inputs.environment as Record<string, string>).SWARM_PROXY_COMPOSE_SHA256,
+            );
+        const digests = Object.fromEntries([...ATTACHED, "backups"].map((s) => [s, digestOf(s)]));
+        digests.drone = "0".repeat(64); // a file changed since: a real update, not a path change
+        const moduleDigest = (fresh.get("rebuild-switch").inputs.triggers as string[])[1];
+        const recorded = recordedBefore("/srv/first-checkout", digests, moduleDigest);
+        const target = { mode: "local" as const, scriptsDir: DIR };
+        for (const stack of [...ATTACHED, "backups"]) {
+            const note = recordedPathMove(
+                recorded,
+                stack,
+                { compose: `sandbox/stacks/${stack}.yml`, digest: digestOf(stack) },
+                target,
+            );
+            if (stack === "drone") {
+                assert.strictEqual(note, undefined, "a changed file is not a path change");
+                continue;
+            }
+            assert.strictEqual(
+                note,
+                `stack ${stack}: recorded path changes (/srv/first-checkout/sandbox/stacks/${stack}.yml -> sandbox/stacks/${stack}.yml); ` +
+                    "`stack deploy` of an unchanged file restarts nothing",
+            );
+        }
+        const upgraded = await inputsFrom(ROOT, keep, recorded);
+        assert.deepStrictEqual(upgraded.get("rebuild-switch").ignoreChanges, ["environment"]);
+        // Without such a record (or once the rebuild runs again), the relative path is recorded.
+        assert.deepStrictEqual(fresh.get("rebuild-switch").ignoreChanges ?? [], []);
+        assert.deepStrictEqual(fresh.get("rebuild-switch").inputs.environment, {
+            SWARM_PROXY_NIX_MODULE: "sandbox/swarm-before.nix",
+        });
     });
 });
