@@ -1,9 +1,12 @@
 // Leak benchmark (a script, not a timed test): on one sandbox engine, addresses of `proxy` lost per 100
 // stack removals by concurrent `docker stack rm` versus our teardown (host/stack-teardown.sh), and the wall
 // time of each. Free addresses are counted with the capacity probe before and after each arm.
-// Usage: npm run bench:leak [-- --nodes N]   (BENCH_REMOVALS=100 per arm by default; needs root, starts its own
-// sandbox; with --nodes 3, a manager and two workers, and the stacks' tasks spread over them: the leak happens
-// per node, and so does each node's load-balancer address)
+// Usage: [SANDBOX_DOCKER=E] npm run bench:leak [-- --nodes N] [--json]   (BENCH_REMOVALS=100 per arm by default;
+// needs root, starts its own sandbox on the engine SANDBOX_DOCKER names (sandbox/up.sh; default 29); with
+// --nodes 3, a manager and two workers, and the stacks' tasks spread over them: the leak happens per node, and so
+// does each node's load-balancer address). --json: one JSON object as the last line,
+// {"engine": {"version", "api"}, "nodes", "arms": [{"arm", "removals", "lost", "teardownSeconds"}]}.
+import { engineOf } from "../harness/docker";
 import { sandboxDown, sandboxResponds } from "../harness/sandbox";
 import {
     createAnchor,
@@ -29,6 +32,7 @@ function nodeCount(argv: string[]): number {
     return n;
 }
 const nodes = nodeCount(process.argv.slice(2));
+const json = process.argv.slice(2).includes("--json");
 // sandbox/up.sh reads it: one manager and nodes-1 workers.
 process.env.SANDBOX_NODES = String(nodes);
 
@@ -95,12 +99,14 @@ async function main(): Promise<void> {
         await resetSwarm();
         await createProxy(subnet);
         await createAnchor("proxy");
+        const engine = await engineOf();
         process.stderr.write(
-            `sandbox ${sandboxName}: ${nodes} node(s), proxy ${subnet}, ${cycles} cycles of ${proxyStacks.length} stacks at once per arm\n`,
+            `sandbox ${sandboxName}: dockerd ${engine.version} (API ${engine.api}), ${nodes} node(s), proxy ${subnet}, ` +
+                `${cycles} cycles of ${proxyStacks.length} stacks at once per arm\n`,
         );
         const results = [await arm("stack-teardown.sh", teardownOurs), await arm("docker stack rm", teardownStackRm)];
         const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
-        console.log(`${nodes} node(s)`);
+        console.log(`dockerd ${engine.version} (Engine API ${engine.api}), ${nodes} node(s)`);
         console.log(
             "arm                 removals  lost  lost/100 removals  teardown wall time  per cycle  arm wall time",
         );
@@ -117,6 +123,21 @@ async function main(): Promise<void> {
                 ].join(" "),
             );
             if (r.stopped) console.log(`  ${r.name} stopped after ${r.removals} removals: ${r.stopped}`);
+        }
+        if (json) {
+            console.log(
+                JSON.stringify({
+                    engine,
+                    nodes,
+                    arms: results.map((r) => ({
+                        arm: r.name,
+                        removals: r.removals,
+                        lost: r.lost,
+                        teardownSeconds: Number((r.teardownMs / 1000).toFixed(1)),
+                        ...(r.stopped ? { stopped: r.stopped } : {}),
+                    })),
+                }),
+            );
         }
         await resetSwarm();
     } finally {

@@ -82,3 +82,17 @@ export async function dirtyTasks(): Promise<string[]> {
         .filter((t) => spec((t as { Spec?: unknown }).Spec) !== template.get(t.ServiceID!))
         .map((t) => `${services.find((s) => s.ID === t.ServiceID)?.Spec.Name ?? t.ServiceID} task ${t.ID}`);
 }
+
+/** The engine a sandbox runs, as the benchmarks and the matrix print it: dockerd's version and Engine API. */
+export interface EngineFigures {
+    version: string;
+    api: string;
+}
+
+export async function engineOf(o: DockerCall = {}): Promise<EngineFigures> {
+    const server = JSON.parse(await docker(["version", "--format", "{{json .Server}}"], o)) as {
+        Version: string;
+        ApiVersion: string;
+    };
+    return { version: server.Version, api: server.ApiVersion };
+}

@@ -22,6 +22,17 @@ sandbox_traefik_version=v3.6.12
 sandbox_traefik_image=swarm-sandbox/traefik:$sandbox_traefik_version
 sandbox_traefik_bin=${SANDBOX_TRAEFIK_BIN:-$sandbox_root/.tools/traefik-$sandbox_traefik_version/bin/traefik}
 sandbox_socket_proxy_image=swarm-sandbox/socket-proxy:1
+# The Docker engine every node runs (scripts/docker-build.sh builds and caches it in .tools/): 20.10 (Debian's
+# docker.io), 28.5, 29.0 (the strict API floor, 1.44) or 29 (the newest 29.x served, the default, as on a NixOS
+# host); `system` runs the machine's own dockerd from PATH.
+sandbox_engine=${SANDBOX_DOCKER:-29}
+case $sandbox_engine in
+  20.10 | 28.5 | 29.0 | 29 | system) ;;
+  *)
+    echo "SANDBOX_DOCKER='$sandbox_engine' is not an engine the sandbox runs (allowed: 20.10, 28.5, 29.0, 29, system)" >&2
+    exit 2
+    ;;
+esac
 sandbox_max_nodes=9
 # The nodes of a multi-node instance meet on a Linux bridge in a namespace of their own (the hub: no
 # iptables, so VXLAN between nodes is never filtered). Its name holds a '+', which instance names cannot,
@@ -49,6 +60,9 @@ sandbox_manager_state=$sandbox_state
 sandbox_manager_host=$DOCKER_HOST
 sandbox_manager_log=$sandbox_log
 sandbox_nodes_file=$sandbox_manager_state/nodes
+# The engine the instance was created with: its data root is that engine's (an older dockerd cannot read what a
+# newer one wrote), so another SANDBOX_DOCKER needs the instance taken down first.
+sandbox_engine_file=$sandbox_manager_state/engine
 # The traefik stack bind-mounts the manager's dockerd socket into its socket proxy; the socket is per
 # instance, so the compose file takes it from here (interpolated by `docker stack deploy`).
 export SANDBOX_DOCKER_SOCKET=$sandbox_sock
@@ -277,6 +291,7 @@ sandbox_remove_front_link() {
 }
 
 # overlay2 cannot stack on an overlay filesystem (a container's root, for instance); vfs works anywhere.
+# SANDBOX_STORAGE_DRIVER=containerd: no --storage-driver at all (Docker 29's containerd image store).
 sandbox_storage_driver() {
   if [ -n "${SANDBOX_STORAGE_DRIVER:-}" ]; then
     echo "$SANDBOX_STORAGE_DRIVER"
@@ -287,18 +302,58 @@ sandbox_storage_driver() {
   fi
 }
 
+# The directory holding the selected engine's dockerd, docker-proxy, docker-init and runc (built on first use).
+sandbox_engine_bin() {
+  if [ -n "${sandbox_engine_dir:-}" ]; then
+    echo "$sandbox_engine_dir"
+    return 0
+  fi
+  if [ "$sandbox_engine" = system ]; then
+    local dockerd
+    dockerd=$(command -v dockerd) || sandbox_die "SANDBOX_DOCKER=system, but there is no dockerd on PATH"
+    sandbox_engine_dir=$(dirname "$(readlink -f "$dockerd")")
+  else
+    sandbox_engine_dir=$(bash "$sandbox_root/scripts/docker-build.sh" "$sandbox_engine") ||
+      sandbox_die "the engine SANDBOX_DOCKER=$sandbox_engine could not be built (scripts/docker-build.sh)"
+  fi
+  echo "$sandbox_engine_dir"
+}
+
+# Refuses an instance made with another engine than SANDBOX_DOCKER selects; records the engine of a new one.
+sandbox_check_engine() {
+  local recorded
+  if [ -r "$sandbox_engine_file" ]; then
+    recorded=$(<"$sandbox_engine_file")
+    [ "$recorded" = "$sandbox_engine" ] ||
+      sandbox_die "the instance runs the engine SANDBOX_DOCKER=$recorded, not $sandbox_engine: take it down first (down.sh)"
+  elif [ -e "$sandbox_manager_state/data" ]; then
+    # An instance from before engines were a choice ran the machine's dockerd.
+    [ "$sandbox_engine" = system ] || [ "$sandbox_engine" = 20.10 ] ||
+      sandbox_die "the instance was made with the machine's dockerd, not SANDBOX_DOCKER=$sandbox_engine: take it down first (down.sh)"
+  fi
+  mkdir -p "$sandbox_manager_state"
+  echo "$sandbox_engine" >"$sandbox_engine_file"
+}
+
 # Starts the selected node's dockerd and waits until it answers. HOSTNAME (multi-node only) runs it in a UTS
 # namespace of its own with that hostname, which becomes its swarm node name.
 sandbox_start_dockerd() { # USE_NETNS [HOSTNAME]
-  local use_netns=$1 hostname=${2:-} driver i
+  local use_netns=$1 hostname=${2:-} driver i bin storage=()
   mkdir -p "$sandbox_state/data" "$sandbox_exec"
+  bin=$(sandbox_engine_bin)
   driver=$(sandbox_storage_driver)
+  # containerd: no --storage-driver, so Docker 29 uses its containerd image store, as a fresh install does.
+  [ "$driver" = containerd ] || storage=(--storage-driver "$driver")
   # An empty config keeps the machine's daemon.json (if any) out of the sandbox.
   [ -f "$sandbox_state/daemon.json" ] || echo '{}' >"$sandbox_state/daemon.json"
-  local cmd=(dockerd
+  # The engine's own directory first on PATH: containerd's shim runs the runc found there (Docker 29.8 needs a
+  # newer one than Debian's). docker-proxy and docker-init are named explicitly: dockerd would otherwise take
+  # whichever it finds, and Docker 28's release notes say an older proxy does not work with it.
+  local cmd=(env "PATH=$bin:$PATH" "$bin/dockerd"
     --data-root "$sandbox_state/data" --exec-root "$sandbox_exec" --pidfile "$sandbox_pidfile"
     --config-file "$sandbox_state/daemon.json" -H "unix://$sandbox_sock"
-    --storage-driver "$driver" --cgroup-parent "swarm-sandbox-$sandbox_instance"
+    "${storage[@]}" --cgroup-parent "swarm-sandbox-$sandbox_instance"
+    --userland-proxy-path "$bin/docker-proxy" --init-path "$bin/docker-init"
     # dockerd uses the machine's containerd when one runs: keep each node's containers apart there.
     --containerd-namespace "swarm-sandbox-$sandbox_instance"
     --containerd-plugins-namespace "swarm-sandbox-$sandbox_instance-plugins")
@@ -309,7 +364,7 @@ sandbox_start_dockerd() { # USE_NETNS [HOSTNAME]
   if [ "$use_netns" = true ]; then
     cmd=(nsenter "--net=/run/netns/$sandbox_netns" "${cmd[@]}")
   fi
-  sandbox_say "starting dockerd (storage driver $driver, log $sandbox_log)"
+  sandbox_say "starting dockerd $sandbox_engine from $bin (storage driver $driver, log $sandbox_log)"
   setsid "${cmd[@]}" </dev/null >>"$sandbox_log" 2>&1 &
   for ((i = 0; i < 120; i++)); do
     sandbox_responds && return 0

