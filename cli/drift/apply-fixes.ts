@@ -23,7 +23,9 @@ export async function applyFixes(findings: Finding[], ctx: FixContext, progress:
         let exitCode = 0;
         let output = "";
         try {
+            // From the project's folder: the commands name it only when the operator gave one (--pulumi-cwd).
             const r = await execFileP(command[0], command.slice(1), {
+                cwd: ctx.projectDir,
                 env: childEnv(ctx.dockerHost),
                 maxBuffer: 256 * 1024 * 1024,
             });

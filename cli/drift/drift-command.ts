@@ -2,7 +2,7 @@
 // see, each finding with its meaning and fix; --fix applies the ones that take nothing down, then checks
 // again. Exit 0 clean, 3 drift, 2 error — an unreachable dockerd is still a report for CI.
 import { writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { isAbsolute, relative, resolve } from "node:path";
 import { type DriftOptions, runDrift, runDriftWithContext } from "./run-checks";
 import { applyFixes } from "./apply-fixes";
 import type { MinFree } from "./live-checks";
@@ -46,7 +46,7 @@ export const driftOptions: Options = {
     "pulumi-cwd": {
         type: "string",
         arg: "DIR",
-        help: "folder of the Pulumi project (default: the package's own folder, wherever the CLI runs from)",
+        help: "folder of the Pulumi project (default: the package's own folder, wherever the CLI runs from); the printed fixes name it as --cwd only when given",
     },
     "min-free": {
         type: "string",
@@ -137,6 +137,15 @@ export function parseDrift(v: Values): DriftCommandOptions {
 }
 
 /**
+ * A file of the package as the report prints it: relative to the checkout, so that a fix printed by a CI build (a
+ * fresh clone in a workspace deleted after it) runs from the operator's checkout; a file elsewhere as given.
+ */
+export function checkoutRelative(file: string, root: string = packageRoot()): string {
+    const rel = relative(root, file);
+    return rel === "" || rel.startsWith("..") || isAbsolute(rel) ? file : rel;
+}
+
+/**
  * What the remedies name, for this host and stack: the Pulumi stack (given, else the stack file's
  * Pulumi.<stack>.yaml), the project folder, the dockerd the check talked to.
  */
@@ -147,9 +156,10 @@ export function fixContextOf(o: DriftCommandOptions, dockerHost: string | undefi
             o.preview.kind === "run" && o.preview.value
                 ? o.preview.value
                 : (/Pulumi\.([^./]+)\.yaml$/.exec(o.stackFile)?.[1] ?? "<stack>"),
-        pulumiCwd: o.preview.cwd ?? o.pulumiCwd ?? packageRoot(),
-        stackFile: o.stackFile,
-        hostScripts: hostScriptsDir(),
+        pulumiCwd: o.pulumiCwd,
+        projectDir: o.preview.cwd ?? o.pulumiCwd ?? packageRoot(),
+        stackFile: checkoutRelative(o.stackFile),
+        hostScripts: checkoutRelative(hostScriptsDir()),
         dockerHost,
         logArgs:
             source === undefined ? [] : source.kind === "file" ? ["--log-file", source.what] : ["--unit", source.what],

@@ -1,5 +1,6 @@
 // Pulumi's side of the drift check: the changes and errors in the output of `pulumi preview --json` and the
 // findings they make (pure), then getting that output — a saved file, or the refresh-preview run here.
+import { type CommandInputs, pathOnlyChange, recordedPathNote } from "../../src/checkoutPaths";
 import { execFileP, failureDetail } from "../shared/child-process";
 import type { Finding } from "./findings";
 import { CliError, errorMessage, readOptionFile } from "../shared/errors";
@@ -14,6 +15,22 @@ export interface PreviewSummary {
     source: string;
     changes: PreviewStep[];
     errors: string[];
+    /**
+     * Updates whose only difference is a recorded path: absolute (an older version of the program recorded the
+     * checkout's folder) to the same file relative to the project. Not drift: the one-time change, which the next
+     * `pulumi up` records, and whose `stack deploy` of an unchanged file restarts nothing.
+     */
+    pathChanges: { urn: string; note: string }[];
+}
+
+/** A step's resource state in `pulumi preview --json` (oldState, newState): what the path check compares. */
+interface StepState {
+    inputs?: unknown;
+}
+
+function inputsOf(state: StepState | undefined): CommandInputs {
+    const inputs = state?.inputs;
+    return inputs && typeof inputs === "object" && !Array.isArray(inputs) ? (inputs as CommandInputs) : {};
 }
 
 /** Ops that leave a resource as it is; anything else in a refresh-preview is drift. */
@@ -32,11 +49,17 @@ export function parsePreviewJson(text: string, source: string): PreviewSummary {
     }
     const d = doc as { steps?: unknown; diagnostics?: unknown; changeSummary?: unknown };
     const changes: PreviewStep[] = [];
+    const pathChanges: PreviewSummary["pathChanges"] = [];
     for (const s of Array.isArray(d.steps) ? d.steps : []) {
-        const step = s as { op?: unknown; urn?: unknown };
+        const step = s as { op?: unknown; urn?: unknown; oldState?: StepState; newState?: StepState };
         const op = typeof step.op === "string" ? step.op : "?";
-        if (!NO_CHANGE_OPS.has(op)) {
-            changes.push({ op, urn: typeof step.urn === "string" ? step.urn : "?" });
+        const urn = typeof step.urn === "string" ? step.urn : "?";
+        const moved = op === "update" ? pathOnlyChange(inputsOf(step.oldState), inputsOf(step.newState)) : undefined;
+        if (moved) {
+            const name = urn.split("::").pop() ?? urn;
+            pathChanges.push({ urn, note: recordedPathNote(name.replace(/-stack$/, ""), moved) });
+        } else if (!NO_CHANGE_OPS.has(op)) {
+            changes.push({ op, urn });
         }
     }
     // Some versions list only the summary when nothing would change; a non-zero change there counts too.
@@ -54,7 +77,7 @@ export function parsePreviewJson(text: string, source: string): PreviewSummary {
             errors.push(diag.message.trim());
         }
     }
-    return { source, changes, errors };
+    return { source, changes, errors, pathChanges };
 }
 
 export function previewFindings(p: PreviewSummary | undefined, skippedWhy: string): Finding[] {
@@ -67,6 +90,15 @@ export function previewFindings(p: PreviewSummary | undefined, skippedWhy: strin
     }
     for (const c of p.changes) {
         out.push({ check: "pulumi", subject: c.urn, status: "drift", kind: "pulumi-changes", detail: `would ${c.op}` });
+    }
+    for (const c of p.pathChanges) {
+        out.push({
+            check: "pulumi",
+            subject: c.urn,
+            status: "ok",
+            kind: "ok",
+            detail: `${c.note}; the next \`pulumi up\` records it`,
+        });
     }
     if (out.length === 0) {
         out.push({ check: "pulumi", subject: "preview", status: "ok", kind: "ok", detail: `no changes (${p.source})` });

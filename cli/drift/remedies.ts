@@ -12,13 +12,19 @@ export type FixCommand = string[];
 export interface FixContext {
     /** The Pulumi stack (`--pulumi-stack`, else the stack file's name, Pulumi.<stack>.yaml). */
     pulumiStack: string;
-    /** The Pulumi project's folder (`--pulumi-cwd`, default the package's). */
-    pulumiCwd: string;
+    /**
+     * The Pulumi project's folder as the operator gave it (`--pulumi-cwd`): printed as `--cwd` only then. Without it
+     * the commands are for the operator's own checkout, run from its folder: the folder this check ran in may be a
+     * CI build's workspace, deleted after the build.
+     */
+    pulumiCwd?: string;
+    /** Where `--fix` runs the commands and the state is read: the project's folder here (default the package's). */
+    projectDir?: string;
     /** Read from the stack's state (`pulumi stack export`) when `--pulumi-stack` was given. */
     state?: PulumiState;
-    /** The stack file the drift check read (for `pulumi config set` hints and guard). */
+    /** The stack file the drift check read (for `pulumi config set` hints and guard), relative to the checkout. */
     stackFile: string;
-    /** The package's host/ folder (stack-teardown.sh and friends). */
+    /** The host scripts' folder (stack-teardown.sh and friends): `host`, relative to the checkout. */
     hostScripts: string;
     /** The dockerd the CLI talked to, when it is not the local socket: every command is aimed at it. */
     dockerHost?: string;
@@ -46,7 +52,8 @@ function withEnv(ctx: FixContext, env: Record<string, string>, argv: string[]): 
 }
 
 function pulumi(ctx: FixContext, env: Record<string, string>, args: string[]): FixCommand {
-    return withEnv(ctx, env, ["pulumi", ...args, "--stack", ctx.pulumiStack, "--cwd", ctx.pulumiCwd]);
+    const cwd = ctx.pulumiCwd !== undefined ? ["--cwd", ctx.pulumiCwd] : [];
+    return withEnv(ctx, env, ["pulumi", ...args, "--stack", ctx.pulumiStack, ...cwd]);
 }
 
 /** The window, as the issue of a disruptive fix names it: CI's maintenance promotion, or on the host. */

@@ -10,6 +10,8 @@ export interface DriftReport {
     generatedAt: string;
     host: string;
     stackConfig: string;
+    /** Which checkout and stack the fixes are for: the Pulumi stack, and the folder only when the operator named one. */
+    fixesFor?: { pulumiStack: string; cwd?: string };
     findings: Finding[];
     capacity?: CapacityReport;
     /** With --fix: what was applied before this (re-)check, and what the first check found. */
@@ -50,6 +52,11 @@ export function renderDriftMarkdown(r: DriftReport): string {
         `- dockerd: \`${r.host}\``,
         `- stack config: \`${r.stackConfig}\``,
         `- generated: ${r.generatedAt}`,
+        ...(r.fixesFor
+            ? [
+                  `- fixes: for Pulumi stack \`${r.fixesFor.pulumiStack}\`, ${r.fixesFor.cwd !== undefined ? `project folder \`${r.fixesFor.cwd}\`` : "run from your swarm-proxy checkout's folder"}`,
+              ]
+            : []),
         "",
     ];
     if (r.applied !== undefined) {

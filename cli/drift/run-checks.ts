@@ -54,7 +54,12 @@ export async function runDriftWithContext(
     let state: PulumiState | undefined;
     if (o.preview.kind === "run" && o.preview.value !== undefined && o.fix !== undefined) {
         try {
-            state = await readPulumiState(o.preview.value, o.fix.pulumiCwd, o.progress, childEnv(o.dockerHost));
+            state = await readPulumiState(
+                o.preview.value,
+                o.fix.projectDir ?? o.preview.cwd ?? process.cwd(),
+                o.progress,
+                childEnv(o.dockerHost),
+            );
         } catch (e) {
             findings.push({
                 check: "pulumi",
@@ -125,7 +130,8 @@ export async function runDriftWithContext(
         report: summarize(all, {
             generatedAt: new Date().toISOString(),
             host: engine.where,
-            stackConfig: o.config.source,
+            stackConfig: o.fix?.stackFile ?? o.config.source,
+            fixesFor: o.fix && { pulumiStack: o.fix.pulumiStack, cwd: o.fix.pulumiCwd },
             capacity,
         }),
         ctx,
