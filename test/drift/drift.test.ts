@@ -5,7 +5,7 @@
 // Each `it` continues from the state the previous one left.
 import * as assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DriftReport } from "../../cli/drift/report";
@@ -188,7 +188,7 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         if (sb && !process.env.SWARM_DRIFT_KEEP) sandboxDownSync(sb.name);
     });
 
-    it("state made before the redeploy token previews clean with it (no change to any existing stack); routes' expected text then updates the routes' checks only", async () => {
+    it("state made before the redeploy token and with absolute compose paths: each stack's path change is noted, no finding, and restarts nothing; a clone elsewhere then previews clean; routes' expected text then updates the routes' checks only", async () => {
         // The config an older version took: routes checked by their status alone (no expectText yet).
         const older = JSON.parse(JSON.stringify(baseRaw)) as RawStackConfig;
         for (const s of older.stacks as { health?: { http?: { expectText?: string } } }[])
@@ -203,8 +203,51 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         copyFileSync(join(repoRoot, "components", "swarmStack.ts"), component);
         const rm = await p.run(["config", "rm", "--path", "swarm-proxy:network.adoptId"]);
         assert.equal(rm.code, 0, out(rm));
+        // The one-time change from absolute paths: each compose stack's deploy updates, and only that; the preview
+        // says so per stack, and drift calls none of it a finding.
+        const stacks = [
+            "traefik",
+            "drone",
+            "ccci-bridge",
+            "ccci-dashboard",
+            "ccci-reports",
+            "warm-keycloak",
+            "backups",
+        ];
+        const upgrade = await p.preview();
+        assert.equal(upgrade.code, 0, out(upgrade));
+        const moved = (upgrade.json.steps ?? [])
+            .filter((s) => s.op !== "same")
+            .map((s) => `${s.op} ${s.urn.split("::").pop()}`);
+        assert.deepEqual(moved.sort(), stacks.map((st) => `update ${st}-stack`).sort());
+        const notes = (upgrade.json.diagnostics ?? [])
+            .map((d) => d.message.trim())
+            .filter((m) => m.includes("recorded path changes"));
+        for (const st of stacks) {
+            const note = notes.find((m) => m.startsWith(`stack ${st}: `));
+            assert.ok(note, `no note for ${st}:\n${notes.join("\n")}`);
+            assert.ok(note.includes(`${p.projectDir}/sandbox/stacks/${st}.yml -> sandbox/stacks/${st}.yml`), note);
+            assert.match(note, /`stack deploy` of an unchanged file restarts nothing$/);
+            console.log(`      upgrade preview: ${note}`);
+        }
+        const checked = await drift();
+        assert.deepEqual(drifted(checked.report), [], checked.err);
+        assert.equal(checked.code, 0);
+        const recorded = await p.up();
+        assert.equal(recorded.code, 0, out(recorded));
+        assert.deepEqual(runningTasks(), tasks, "recording the relative paths restarted tasks");
         const pre = await p.preview(["--expect-no-changes"]);
         assert.equal(pre.code, 0, out(pre));
+        // A second checkout of the same files in another folder previews clean against this state.
+        const clone = mkdtempSync(join(tmpdir(), "spx-drift-clone-"));
+        try {
+            cpSync(p.projectDir, clone, { recursive: true });
+            const there = await p.preview(["--expect-no-changes", "--cwd", clone]);
+            console.log(`      a clone in another folder: pulumi preview --expect-no-changes exited ${there.code}`);
+            assert.equal(there.code, 0, out(there));
+        } finally {
+            rmSync(clone, { recursive: true, force: true });
+        }
         // Each route's expected text (the stack's own answer) added: the routes' checks update, nothing else.
         const current = JSON.parse(JSON.stringify(baseRaw)) as RawStackConfig;
         delete current.network.adoptId;
