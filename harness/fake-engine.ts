@@ -1,10 +1,13 @@
 // A fake Engine API on a unix socket, serving a swarm of any size from generated data, so the capacity
 // benchmark and the CLI's tests can run at 1000 services without a dockerd. It answers only the reads
-// the tools make, counts every request, and can pretend to be a worker or an inactive node.
+// the tools make, counts every request, and can pretend to be a worker or an inactive node. Like dockerd it
+// speaks a range of API versions and refuses a versioned path outside it, so a client that pins a version
+// fails here as it would on the daemon.
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { apiAtLeast, compareApiVersions } from "../src/docker";
 
 export interface FakeSwarmSpec {
     services: number;
@@ -14,19 +17,45 @@ export interface FakeSwarmSpec {
     history: number;
     nodes: number;
     subnet: string;
-    /** Engine >= 29 reports IPsInUse; set it to serve that figure. */
+    /** The newest API version served (default 1.41); Engine >= 29 (1.52) reports IPsInUse to requests >= 1.52. */
     apiVersion?: string;
+    /** The oldest served: default 1.12 (dockerd up to 28) below 1.52, 1.44 from 1.52 (Docker 29.0, moby#51186). */
+    minApiVersion?: string;
+    /** The Docker version reported; default: the release the project measured at that API version. */
+    dockerVersion?: string;
     role?: "manager" | "worker" | "inactive";
 }
 
 export interface FakeEngine {
     socket: string;
     host: string;
+    /** Every request, "METHOD PATH?QUERY" with the version prefix taken off. */
     requests: string[];
+    /** The API version of each request in `requests` ("" for an unversioned one). */
+    versions: string[];
     close(): Promise<void>;
 }
 
 const PROXY_ID = "proxyid0000000000000000000";
+
+/** The Docker release behind each API version the project has run (scripts/docker-build.sh). */
+const DOCKER_AT_API: Record<string, string> = {
+    "1.41": "20.10.24",
+    "1.51": "28.5.2",
+    "1.52": "29.0.0",
+    "1.56": "29.8.0",
+};
+
+/** dockerd's answer to a versioned path outside its range (moby's API version middleware), or undefined. */
+export function versionRefusal(requested: string, min: string, max: string): string | undefined {
+    if (compareApiVersions(requested, min) < 0) {
+        return `client version ${requested} is too old. Minimum supported API version is ${min}, please upgrade your client to a newer version`;
+    }
+    if (compareApiVersions(requested, max) > 0) {
+        return `client version ${requested} is too new. Maximum supported API version is ${max}`;
+    }
+    return undefined;
+}
 
 function ipIn(subnet: string, n: number): string {
     const [base] = subnet.split("/");
@@ -119,8 +148,14 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
     const socket = join(dir, "docker.sock");
     const data = fakeData(spec);
     const apiVersion = spec.apiVersion ?? "1.41";
+    const minApiVersion = spec.minApiVersion ?? (apiAtLeast(apiVersion, 1, 52) ? "1.44" : "1.12");
+    const dockerVersion = spec.dockerVersion ?? DOCKER_AT_API[apiVersion];
+    if (dockerVersion === undefined) {
+        throw new Error(`fake engine: no Docker release known for API ${apiVersion}; give spec.dockerVersion`);
+    }
     const role = spec.role ?? "manager";
     const requests: string[] = [];
+    const versions: string[] = [];
     const body = (res: ServerResponse, status: number, value: unknown) => {
         const text = JSON.stringify(value);
         res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
@@ -128,8 +163,17 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
     };
     const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
         const url = new URL(req.url ?? "/", "http://fake");
-        const path = url.pathname.replace(/^\/v\d+\.\d+/, "");
+        const versioned = /^\/v(\d+\.\d+)(\/.*)$/.exec(url.pathname);
+        const path = versioned ? versioned[2] : url.pathname;
         requests.push(`${req.method} ${path}${url.search}`);
+        versions.push(versioned ? versioned[1] : "");
+        // An unversioned request is served at the newest version, as dockerd does.
+        const requested = versioned ? versioned[1] : apiVersion;
+        const refusal = versionRefusal(requested, minApiVersion, apiVersion);
+        if (refusal !== undefined) {
+            body(res, 400, { message: refusal });
+            return;
+        }
         const managerOnly = () => {
             if (role !== "manager") {
                 body(res, 503, {
@@ -145,7 +189,7 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
             res.end("OK");
         } else if (path === "/info") {
             body(res, 200, {
-                ServerVersion: apiVersion === "1.41" ? "20.10.24" : "29.0.0",
+                ServerVersion: dockerVersion,
                 Name: "host0",
                 LiveRestoreEnabled: false,
                 Swarm: {
@@ -158,11 +202,7 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
                 },
             });
         } else if (path === "/version") {
-            body(res, 200, {
-                Version: apiVersion === "1.41" ? "20.10.24" : "29.0.0",
-                ApiVersion: apiVersion,
-                MinAPIVersion: "1.12",
-            });
+            body(res, 200, { Version: dockerVersion, ApiVersion: apiVersion, MinAPIVersion: minApiVersion });
         } else if (path === "/swarm") {
             if (!managerOnly()) body(res, 200, { ID: "swarmid", DefaultAddrPool: ["10.0.0.0/8"], SubnetSize: 24 });
         } else if (path === "/networks") {
@@ -172,7 +212,7 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
             const n = data.networks.find((x) => x.Id === id || x.Name === id);
             if (!n) {
                 body(res, 404, { message: `network ${id} not found` });
-            } else if (n === data.proxy && apiVersion !== "1.41") {
+            } else if (n === data.proxy && apiAtLeast(requested, 1, 52)) {
                 body(res, 200, {
                     ...n,
                     Status: {
@@ -201,6 +241,7 @@ export async function startFakeEngine(spec: FakeSwarmSpec): Promise<FakeEngine> 
         socket,
         host: `unix://${socket}`,
         requests,
+        versions,
         close: () =>
             new Promise<void>((resolve) => {
                 server.close(() => {

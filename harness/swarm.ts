@@ -8,6 +8,7 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { probeFree } from "../cli/shared/overlay-capacity";
+import { type EngineVersion, negotiateApiVersion } from "../src/docker";
 import { Engine } from "../src/engine";
 import { docker as dockerCli, overlayCreateArgs } from "./docker";
 import { silentProgress } from "../cli/shared/progress";
@@ -123,34 +124,72 @@ export function sandboxLog(): string {
 
 // --- Engine API ----------------------------------------------------------------------------------------
 
-const apiVersion = "v1.41";
-
-export function api<T>(method: string, urlPath: string, body?: unknown): Promise<T> {
-    const host = process.env.DOCKER_HOST ?? "";
-    if (!host.startsWith("unix://")) throw new Error(`DOCKER_HOST '${host}' is not a unix socket`);
-    const data = body === undefined ? undefined : JSON.stringify(body);
+function request(
+    socket: string,
+    method: string,
+    urlPath: string,
+    data?: string,
+): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
         const req = http.request(
             {
-                socketPath: host.slice("unix://".length),
+                socketPath: socket,
                 method,
-                path: `/${apiVersion}${urlPath}`,
+                path: urlPath,
                 headers: data ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } : {},
             },
             (res) => {
                 let text = "";
                 res.on("data", (d: Buffer) => (text += d.toString()));
-                res.on("end", () => {
-                    if ((res.statusCode ?? 500) >= 300)
-                        reject(new Error(`${method} ${urlPath}: ${res.statusCode} ${text.trim()}`));
-                    else resolve((text ? JSON.parse(text) : undefined) as T);
-                });
+                res.on("end", () => resolve({ status: res.statusCode ?? 500, text }));
             },
         );
         req.on("error", reject);
         req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${urlPath}: timed out`)));
         req.end(data);
     });
+}
+
+/** The API version agreed with each DOCKER_HOST's dockerd, asked once (a failed ask is asked again). */
+const agreed = new Map<string, Promise<string>>();
+
+/**
+ * The version to put in front of every path, as src/engine.ts agrees it: GET /version unversioned, then the
+ * daemon's newest that the project knows, never below its minimum (Docker 29.0 refuses anything under 1.44).
+ */
+function apiVersionFor(host: string, socket: string): Promise<string> {
+    let v = agreed.get(host);
+    if (v === undefined) {
+        v = (async () => {
+            const r = await request(socket, "GET", "/version");
+            if (r.status >= 300) throw new Error(`GET /version: ${r.status} ${r.text.trim()}`);
+            const n = negotiateApiVersion(JSON.parse(r.text) as EngineVersion);
+            if (!n.ok) throw new Error(`${n.reason} (DOCKER_HOST ${host})`);
+            return n.version;
+        })();
+        const attempt = v;
+        attempt.catch(() => {
+            if (agreed.get(host) === attempt) agreed.delete(host);
+        });
+        agreed.set(host, attempt);
+    }
+    return v;
+}
+
+export async function api<T>(method: string, urlPath: string, body?: unknown): Promise<T> {
+    const host = process.env.DOCKER_HOST ?? "";
+    if (!host.startsWith("unix://")) throw new Error(`DOCKER_HOST '${host}' is not a unix socket`);
+    const socket = host.slice("unix://".length);
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    let r = await request(socket, method, `/v${await apiVersionFor(host, socket)}${urlPath}`, data);
+    if (r.status === 400 && /"client version \S+ is too (old|new)\b/.test(r.text)) {
+        // Another dockerd on the same socket since the version was agreed (a sandbox restarted on another
+        // engine): agree again, once.
+        agreed.delete(host);
+        r = await request(socket, method, `/v${await apiVersionFor(host, socket)}${urlPath}`, data);
+    }
+    if (r.status >= 300) throw new Error(`${method} ${urlPath}: ${r.status} ${r.text.trim()}`);
+    return (r.text ? JSON.parse(r.text) : undefined) as T;
 }
 
 interface ApiService {

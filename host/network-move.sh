@@ -59,23 +59,48 @@ command -v curl >/dev/null || sp_die "curl is not installed on the host (the mov
 LABEL=traefik.swarm.network
 KEEP=swarm-proxy.rolling
 
-# The Engine API, where the docker CLI would reach it.
-sp_engine() { # METHOD PATH [BODY]
-  local host=${DOCKER_HOST:-unix:///var/run/docker.sock} base conn=()
+# The Engine API, where the docker CLI would reach it (set by engine_negotiate), and the API version every call
+# uses, agreed once per run by engine_negotiate (no version is pinned: Docker 29.0 refuses anything under 1.44,
+# moby#51186).
+engine_conn=() engine_base='' engine_api=''
+
+# Whether Engine API version A is older than B (MAJOR.MINOR, compared as numbers: 1.9 < 1.41).
+api_older() { # A B
+  local a=$1 b=$2
+  [ "${a%%.*}" -lt "${b%%.*}" ] || { [ "${a%%.*}" -eq "${b%%.*}" ] && [ "${a#*.}" -lt "${b#*.}" ]; }
+}
+
+# Asks dockerd (GET /version, which it serves unversioned) which API versions it speaks and takes its own
+# newest, not the newest this project knows as the TypeScript client does: the moves read a service's spec and
+# write it back whole through jq, and the daemon down-converts both at an older version, dropping the fields that
+# version does not know (moby's swarm router: Healthcheck.StartInterval below 1.44, OomScoreAdj below 1.46), so
+# that what `docker stack deploy` wrote would be lost and the next deploy would restart the tasks.
+engine_negotiate() {
+  local host=${DOCKER_HOST:-unix:///var/run/docker.sock} out api version
   case $host in
-    unix://*) conn=(--unix-socket "${host#unix://}") base=http://localhost ;;
+    unix://*) engine_conn=(--unix-socket "${host#unix://}") engine_base=http://localhost ;;
     tcp://*)
       [ -z "${DOCKER_TLS_VERIFY:-}" ] || sp_die "DOCKER_HOST $host with TLS: run the move on the host itself"
-      base="http://${host#tcp://}"
+      engine_base="http://${host#tcp://}"
       ;;
     *) sp_die "DOCKER_HOST $host: the moves reach dockerd through unix:// or tcp:// only" ;;
   esac
-  local out
+  out=$(curl -sS --fail-with-body "${engine_conn[@]}" "$engine_base/version" </dev/null 2>&1) ||
+    sp_die "Engine API GET /version: $out"
+  read -r version api < <(jq -r '"\(.Version // "?") \(.ApiVersion // "?")"' <<<"$out")
+  [[ $api =~ ^[0-9]+\.[0-9]+$ ]] || sp_die "dockerd $version gave no usable Engine API version ('$api')"
+  ! api_older "$api" 1.41 || sp_die "dockerd $version speaks Engine API $api; the rolling moves need 1.41 or newer"
+  engine_api=$api
+}
+
+sp_engine() { # METHOD PATH [BODY]
+  [ -n "$engine_api" ] || sp_die "internal: an Engine API call before the version was agreed"
+  local out url="$engine_base/v$engine_api$2"
   if [ "$#" -ge 3 ]; then
-    out=$(curl -sS --fail-with-body -X "$1" -H 'Content-Type: application/json' "${conn[@]}" --data-binary @- \
-      "$base/v1.41$2" <<<"$3" 2>&1) || sp_die "Engine API $1 $2: $out"
+    out=$(curl -sS --fail-with-body -X "$1" -H 'Content-Type: application/json' "${engine_conn[@]}" --data-binary @- \
+      "$url" <<<"$3" 2>&1) || sp_die "Engine API $1 $2: $out"
   else
-    out=$(curl -sS --fail-with-body -X "$1" "${conn[@]}" "$base/v1.41$2" </dev/null 2>&1) ||
+    out=$(curl -sS --fail-with-body -X "$1" "${engine_conn[@]}" "$url" </dev/null 2>&1) ||
       sp_die "Engine API $1 $2: $out"
   fi
   printf '%s\n' "$out"
@@ -341,6 +366,7 @@ if [ "$mode" = out ]; then
     exit 0
   fi
   bash "$(dirname "${BASH_SOURCE[0]}")/gate-quiescent.sh" "${allowed[@]}"
+  engine_negotiate
   temp_id=$(sp_network_id "$temp")
   if [ -z "$temp_id" ]; then
     sp_docker network create --driver overlay --attachable --subnet "$temp_subnet" \
@@ -369,5 +395,6 @@ else
   fi
   id=$(sp_network_id "$name")
   [ -n "$id" ] || sp_die "network $name does not exist: the services stay on $temp until it is created"
+  engine_negotiate
   back_onto "$id" "$temp_id"
 fi

@@ -135,6 +135,59 @@ export function apiAtLeast(apiVersion: string, major: number, minor: number): bo
     return a > major || (a === major && (b ?? 0) >= minor);
 }
 
+/**
+ * The newest Engine API version this project is tested against. Asking for more than the code knows would only
+ * change answers under it; asking for less than the daemon's newest is safe only down to its minimum (Docker
+ * 29.0 refuses anything under 1.44, moby#51186).
+ */
+export const NEWEST_API_VERSION = "1.56";
+/** The oldest the project works with: ServiceStatus in the service list (`?status=true`) came in 1.41. */
+export const OLDEST_API_VERSION = "1.41";
+
+const API_VERSION_RE = /^(\d+)\.(\d+)$/;
+
+/** Orders two "MAJOR.MINOR" Engine API versions numerically (1.9 < 1.41), as moby's versions.Compare does. */
+export function compareApiVersions(a: string, b: string): number {
+    const pa = API_VERSION_RE.exec(a);
+    const pb = API_VERSION_RE.exec(b);
+    if (!pa || !pb) {
+        throw new Error(`not an Engine API version: ${pa ? b : a}`);
+    }
+    return Number(pa[1]) - Number(pb[1]) || Number(pa[2]) - Number(pb[2]);
+}
+
+export type ApiNegotiation = { ok: true; version: string } | { ok: false; reason: string };
+
+/**
+ * The Engine API version to ask for, from the daemon's unversioned GET /version: its newest, capped at the
+ * newest this code knows, never below the daemon's minimum (a daemon whose minimum is past what we know is
+ * still asked at its minimum: it refuses anything older). A daemon older than OLDEST_API_VERSION is refused,
+ * with its Docker version and API version named.
+ */
+export function negotiateApiVersion(
+    daemon: { Version?: string; ApiVersion?: string; MinAPIVersion?: string },
+    newest: string = NEWEST_API_VERSION,
+    oldest: string = OLDEST_API_VERSION,
+): ApiNegotiation {
+    const api = daemon.ApiVersion ?? "";
+    const docker = daemon.Version ?? "(version not given)";
+    if (!API_VERSION_RE.test(api)) {
+        return { ok: false, reason: `dockerd ${docker} gave no usable Engine API version ('${api}')` };
+    }
+    if (compareApiVersions(api, oldest) < 0) {
+        return {
+            ok: false,
+            reason: `dockerd ${docker} speaks Engine API ${api}; swarm-proxy needs ${oldest} or newer`,
+        };
+    }
+    let version = compareApiVersions(api, newest) < 0 ? api : newest;
+    const min = daemon.MinAPIVersion;
+    if (min !== undefined && API_VERSION_RE.test(min) && compareApiVersions(version, min) < 0) {
+        version = min;
+    }
+    return { ok: true, version };
+}
+
 /** Network IDs and names a service is attached to, wherever the spec keeps them. */
 export function serviceNetworkTargets(s: EngineService): string[] {
     const refs = [...(s.Spec.TaskTemplate?.Networks ?? []), ...(s.Spec.Networks ?? [])];

@@ -17,6 +17,7 @@ import {
     type EngineVersion,
     type SwarmInfo,
     type UsageInput,
+    negotiateApiVersion,
     swarmRole,
 } from "./docker";
 import { HostKeyError, type SshTarget, sshDialer } from "./ssh";
@@ -74,6 +75,11 @@ export function apiMessage(e: unknown): string | undefined {
 
 export function apiStatus(e: unknown): number | undefined {
     return asDockerodeError(e).statusCode;
+}
+
+/** dockerd's refusal of a request's API version (moby's API version middleware: HTTP 400). */
+export function versionRefused(e: unknown): boolean {
+    return apiStatus(e) === 400 && /^client version \S+ is too (old|new)\b/.test(apiMessage(e) ?? "");
 }
 
 /** $DOCKER_HOST when set: the dockerd the docker CLI would talk to, and the CLI's default. */
@@ -134,9 +140,14 @@ export class Engine {
     readonly host: string | undefined;
     /** Where dockerd is, for messages. */
     readonly where: string;
-    /** Engine API calls made, so the benchmark can show the count does not grow with the services. */
+    /**
+     * Engine API calls made, so the benchmark can show the count does not grow with the services. The version
+     * negotiation is one of them, made once per Engine (by its first call).
+     */
     calls = 0;
     private readonly unreachableHint: string;
+    /** The daemon's unversioned GET /version, once the negotiation has succeeded (a failure is tried again). */
+    private negotiated: Promise<EngineVersion> | undefined;
 
     constructor(o: EngineOptions = {}) {
         const timeout = o.timeoutMs ?? 60_000;
@@ -160,12 +171,65 @@ export class Engine {
         }
     }
 
+    /** docker-modem's `version`, which its dial() puts in front of every path; its typings omit the field. */
+    private get modem(): { version?: string } {
+        return this.docker.modem as unknown as { version?: string };
+    }
+
+    /**
+     * Asks the daemon once which Engine API versions it speaks (GET /version, which dockerd serves unversioned),
+     * then prefixes every later path with the newest both sides know: docker-modem puts `version` in front of
+     * each path. No pinned version: Docker 29.0 refuses anything under 1.44, and a version under the daemon's
+     * newest has the daemon down-convert what it returns (moby's API version middleware).
+     */
+    private negotiate(): Promise<EngineVersion> {
+        if (this.negotiated === undefined) {
+            const attempt = (async () => {
+                this.calls++;
+                this.modem.version = undefined;
+                let daemon: EngineVersion;
+                try {
+                    daemon = (await this.docker.version()) as EngineVersion;
+                } catch (e) {
+                    throw this.translate("version", e);
+                }
+                const n = negotiateApiVersion(daemon);
+                if (!n.ok) {
+                    throw new EngineError(`${n.reason} (dockerd at ${this.where})`);
+                }
+                this.modem.version = `v${n.version}`;
+                return daemon;
+            })();
+            // A failed negotiation (dockerd down, restarting) is not kept: the next call asks again.
+            attempt.catch(() => {
+                if (this.negotiated === attempt) this.negotiated = undefined;
+            });
+            this.negotiated = attempt;
+        }
+        return this.negotiated;
+    }
+
+    /** The Engine API version every call uses (e.g. "1.52"), negotiated on first use. */
+    async apiVersion(): Promise<string> {
+        await this.negotiate();
+        return (this.modem.version ?? "").replace(/^v/, "");
+    }
+
     private async call<T>(what: string, fn: () => Promise<unknown>): Promise<T> {
-        this.calls++;
-        try {
-            return (await fn()) as T;
-        } catch (e) {
-            throw this.translate(what, e);
+        for (let attempt = 1; ; attempt++) {
+            await this.negotiate();
+            this.calls++;
+            try {
+                return (await fn()) as T;
+            } catch (e) {
+                // dockerd replaced under a long-lived Engine by one with another API range refuses the version
+                // agreed with the old one: agree again, once.
+                if (attempt === 1 && versionRefused(e)) {
+                    this.negotiated = undefined;
+                    continue;
+                }
+                throw this.translate(what, e);
+            }
         }
     }
 
@@ -191,8 +255,9 @@ export class Engine {
         return this.call("info", () => this.docker.info());
     }
 
+    /** The daemon's GET /version, as read by the negotiation (a daemon's versions do not change under it). */
     version(): Promise<EngineVersion> {
-        return this.call("version", () => this.docker.version());
+        return this.negotiate();
     }
 
     swarm(): Promise<SwarmInfo> {
@@ -260,6 +325,7 @@ export class Engine {
 
     /** Removes a network; resolves to the Engine's refusal message instead of throwing when it is refused. */
     async removeNetwork(id: string): Promise<{ removed: boolean; refused?: string }> {
+        await this.negotiate();
         this.calls++;
         try {
             await this.docker.getNetwork(id).remove();

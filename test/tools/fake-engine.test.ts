@@ -1,14 +1,17 @@
 // The CLI end to end against a fake Engine API on a unix socket: figures at 1000 services, a number of API
-// calls that does not grow with the services, and the errors for a worker, a node outside a swarm and an
-// unreachable dockerd. The bin shim is run as a real process.
+// calls that does not grow with the services, the API version agreed with the daemon (the fake refuses one
+// outside its range as dockerd does), and the errors for a worker, a node outside a swarm, a daemon too old and
+// an unreachable dockerd. The bin shim is run as a real process.
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { type FakeEngine, startFakeEngine } from "../../harness/fake-engine";
 import { main } from "../../cli/main";
+import { Engine } from "../../src/engine";
 import { copyPackage, runBin } from "./bin";
 
 const execFileP = promisify(execFile);
@@ -88,6 +91,145 @@ describe("tools: CLI against a fake Engine API", () => {
                 assert.deepEqual(c.usage, { ...c.usage, method: "ipsInUse", inUse: 5 + 10 + 2 });
             },
         );
+    });
+
+    /** One raw request to the fake, so the test decides the path's version. */
+    function get(f: FakeEngine, urlPath: string): Promise<{ status: number; json: Record<string, unknown> }> {
+        return new Promise((resolve, reject) => {
+            const req = http.request({ socketPath: f.socket, method: "GET", path: urlPath }, (res) => {
+                let text = "";
+                res.on("data", (d: Buffer) => (text += d.toString()));
+                res.on("end", () =>
+                    resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }),
+                );
+            });
+            req.on("error", reject);
+            req.end();
+        });
+    }
+
+    it("speaks a range of API versions and refuses a path outside it as dockerd does (HTTP 400, its words)", async () => {
+        const one = { services: 1, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16" };
+        await withFake({ ...one, apiVersion: "1.52" }, async (f) => {
+            assert.deepEqual(await get(f, "/version"), {
+                status: 200,
+                json: { Version: "29.0.0", ApiVersion: "1.52", MinAPIVersion: "1.44" },
+            });
+            assert.deepEqual(await get(f, "/v1.41/info"), {
+                status: 400,
+                json: {
+                    message:
+                        "client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client to a newer version",
+                },
+            });
+            assert.deepEqual(await get(f, "/v1.53/info"), {
+                status: 400,
+                json: { message: "client version 1.53 is too new. Maximum supported API version is 1.52" },
+            });
+            assert.equal((await get(f, "/v1.44/info")).status, 200);
+            assert.equal((await get(f, "/v1.52/info")).json.ServerVersion, "29.0.0");
+        });
+        await withFake(one, async (f) => {
+            assert.deepEqual((await get(f, "/version")).json, {
+                Version: "20.10.24",
+                ApiVersion: "1.41",
+                MinAPIVersion: "1.12",
+            });
+            assert.equal((await get(f, "/v1.24/info")).status, 200);
+            assert.equal((await get(f, "/v1.52/info")).status, 400);
+        });
+        await withFake({ ...one, apiVersion: "1.56", minApiVersion: "1.40" }, async (f) => {
+            assert.deepEqual((await get(f, "/version")).json, {
+                Version: "29.8.0",
+                ApiVersion: "1.56",
+                MinAPIVersion: "1.40",
+            });
+            assert.equal((await get(f, "/v1.41/info")).status, 200);
+        });
+    });
+
+    it("the Engine agrees the version once (GET /version unversioned), then asks every call at it", async () => {
+        const one = { services: 2, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16" };
+        for (const [served, min, want] of [
+            ["1.41", undefined, "1.41"],
+            ["1.52", undefined, "1.52"],
+            ["1.56", "1.40", "1.56"],
+            // A daemon newer than the project knows is asked at the newest we know.
+            ["1.60", "1.44", "1.56"],
+        ] as const) {
+            await withFake({ ...one, apiVersion: served, minApiVersion: min, dockerVersion: "x" }, async (f) => {
+                const engine = new Engine({ host: f.host });
+                await Promise.all([engine.info(), engine.services(), engine.networks()]);
+                await engine.requireManager();
+                assert.equal(await engine.apiVersion(), want);
+                assert.deepEqual(
+                    f.requests.map((r, i) => `${f.versions[i] || "-"} ${r}`),
+                    [
+                        "- GET /version",
+                        `${want} GET /info`,
+                        `${want} GET /services?status=true`,
+                        `${want} GET /networks`,
+                        `${want} GET /info`,
+                    ],
+                    `served ${served}`,
+                );
+                assert.equal(engine.calls, f.requests.length, "the negotiation is counted, the cached version not");
+            });
+        }
+    });
+
+    it("dockerd replaced under a long-lived Engine by one with another range: the Engine agrees again", async () => {
+        // One socket path for both daemons, as a sandbox restarted on another engine keeps it.
+        const dir = mkdtempSync(join(tmpdir(), "spx-renegotiate-"));
+        const link = join(dir, "docker.sock");
+        const one = { services: 1, replicas: 1, history: 0, nodes: 1, subnet: "10.10.0.0/16" };
+        try {
+            const engine = new Engine({ host: `unix://${link}` });
+            await withFake({ ...one, apiVersion: "1.52" }, async (f) => {
+                symlinkSync(f.socket, link);
+                await engine.info();
+                assert.equal(await engine.apiVersion(), "1.52");
+            });
+            rmSync(link);
+            // Let the client see the old daemon's kept-alive connection close, as it would across a restart.
+            await new Promise((r) => setTimeout(r, 100));
+            await withFake(one, async (f) => {
+                symlinkSync(f.socket, link);
+                await engine.networks();
+                assert.equal(await engine.apiVersion(), "1.41");
+                assert.deepEqual(
+                    f.requests.map((r, i) => `${f.versions[i] || "-"} ${r}`),
+                    ["1.52 GET /networks", "- GET /version", "1.41 GET /networks"],
+                );
+            });
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("a daemon under API 1.41: one error naming its Docker and API versions, from the Engine and the CLI", async () => {
+        const old = {
+            services: 1,
+            replicas: 1,
+            history: 0,
+            nodes: 1,
+            subnet: "10.10.0.0/16",
+            apiVersion: "1.40",
+            dockerVersion: "19.03.15",
+        };
+        await withFake(old, async (f) => {
+            await assert.rejects(new Engine({ host: f.host }).info(), {
+                name: "EngineError",
+                message: `dockerd 19.03.15 speaks Engine API 1.40; swarm-proxy needs 1.41 or newer (dockerd at ${f.host})`,
+            });
+            const r = await run(["capacity", "--host", f.host, "-q"]);
+            assert.equal(r.code, 2);
+            assert.equal(
+                r.err,
+                `swarm-proxy capacity: dockerd 19.03.15 speaks Engine API 1.40; swarm-proxy needs 1.41 or newer (dockerd at ${f.host})\n`,
+            );
+            assert.deepEqual(f.requests, ["GET /version", "GET /version"], "nothing read past the version");
+        });
     });
 
     it("says so when the node is a worker, or not in a swarm", async () => {

@@ -427,7 +427,8 @@ describe("host facts", () => {
                         "and tasks. Point the connection at a manager (`docker node ls --filter role=manager` on any manager lists them). Nothing was changed.",
                 },
             );
-            assert.deepStrictEqual(fake.requests, ["GET /info"]);
+            // The Engine's first call agrees the API version (GET /version, unversioned), then reads /info only.
+            assert.deepStrictEqual(fake.requests, ["GET /version", "GET /info"]);
         });
         await withFake({ role: "inactive" }, async (fake) => {
             await assert.rejects(
