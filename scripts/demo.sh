@@ -23,6 +23,25 @@ eval "$(bash scripts/pulumi-toolchain.sh --env)"
 bash scripts/traefik-build.sh >/dev/null # the sandbox's real traefik (built once, cached in .tools/)
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 
+# The engine: the machine's own dockerd when it is Docker 28 or newer (a user with Docker installed expects that
+# one), else the sandbox's default (29, built once from its Go module: scripts/docker-build.sh). SANDBOX_DOCKER,
+# when set, decides.
+if [ -z "${SANDBOX_DOCKER:-}" ]; then
+  own=$(dockerd --version 2>/dev/null | sed -n 's/^Docker version \([0-9][0-9]*\)\..*/\1/p') || own=
+  if [ -n "$own" ] && [ "$own" -ge 28 ]; then
+    export SANDBOX_DOCKER=system
+    say "the sandbox runs this machine's dockerd: $(dockerd --version)"
+  else
+    export SANDBOX_DOCKER=29
+    say "this machine's dockerd is ${own:+Docker $own, }not 28 or newer: the sandbox runs Docker 29 (scripts/docker-build.sh)"
+    bash scripts/docker-build.sh 29 >/dev/null
+  fi
+else
+  say "the sandbox runs the engine SANDBOX_DOCKER=$SANDBOX_DOCKER"
+fi
+cli=$(bash scripts/docker-cli.sh) # a docker CLI that speaks to Docker 29 (API 1.44 or newer)
+export PATH="$cli:$PATH"
+
 say "starting the sandbox swarm with the reference host's before state"
 eval "$(bash sandbox/up.sh --env)"
 bash sandbox/seed.sh
