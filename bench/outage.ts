@@ -11,16 +11,20 @@
 //   maintenance: each attached stack torn down alone, one at a time, so that it is the uncontended time of one
 //   leak-free teardown (during the `up` they all run side by side).
 // rolling (network.migration: rolling, the window open) is measured as users see it, the same prober, and each
-// of traefik's restarts (every route failing at once: it publishes its port in host mode, so it restarts
-// stop-first) is reported with its gap; a route's `drains` says whether its service starts its new task first
-// and keeps serving after SIGTERM for longer than traefik's poll interval (the stand-in's SANDBOX_ON_TERM).
+// of traefik's restarts (it publishes its port in host mode, so it restarts stop-first) is read from traefik's own
+// container events and reported with its parts: stop (first signal → exit), start (exit → the new task's start)
+// and first route (start → the first request routed); failures in flight during a restart are traefik's, every
+// other is the route's own (harness/outage.ts). A route's `drains` says whether its service starts its new task
+// first and keeps serving after SIGTERM for longer than traefik's poll interval (the stand-in's SANDBOX_ON_TERM).
 // Times are when each engine event reached us on `up --json`'s stream (the events themselves carry whole
 // seconds only). Usage: npm run bench:outage [-- --strategy S] [-- --json]   (needs root; starts, seeds and stops
 // its own sandbox `bench-outage`, or BENCH_SANDBOX; SANDBOX_NODES=3 for three nodes, traefik on the manager;
 // BENCH_KEEP=1 keeps it). With --json the last line of stdout is one JSON object per strategy run:
-// {"strategy", "nodes", "routes": [{"route", "requests", "failed", "longestGapSeconds", "unavailableSeconds",
-//  "drains"}], "outageSeconds", "floorSeconds"} (rolling: "traefikRestarts": [{"gapSeconds"}] in place of the
-// last two), or with `both` {"runs": [recreate, rolling]}.
+// {"strategy", "nodes", "engine": {"version", "api"}, "routes": [{"route", "requests", "failed",
+//  "longestGapSeconds", "unavailableSeconds", "drains"}], "outageSeconds", "floorSeconds"} (rolling:
+// "traefikRestarts": [{"gapSeconds", "stopSeconds", "startSeconds", "firstRouteSeconds"}] and "ownFailures" in
+// place of the last two), or with `both` {"engine", "runs": [recreate, rolling]}. "engine" is the sandbox
+// dockerd's Version and ApiVersion.
 import type { PulumiProject } from "../harness/engine/pulumi";
 import { describePlugins } from "../harness/engine/plugins";
 import { enginePlugins, repoRoot } from "../harness/engine/pulumi";
@@ -37,12 +41,14 @@ import {
     swarmProject,
     upWithEvents,
 } from "../harness/engine/swarm-fixture";
+import { judge, watchEntryPoint } from "../harness/outage";
 import { Prober, type Route, type RouteFigures, unanswered } from "../harness/prober";
 import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../harness/sandbox";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import { Engine } from "../src/engine";
 
 const SANDBOX = process.env.BENCH_SANDBOX ?? "bench-outage";
 const json = process.argv.includes("--json");
@@ -88,6 +94,7 @@ interface Bench {
     state: ProgramState;
     routes: Route[];
     nodes: number;
+    engine: { version: string; api: string };
 }
 
 /**
@@ -120,24 +127,6 @@ function routeTable(prober: Prober, raw: ProgramState["raw"]): (RouteFigures & {
         );
     }
     return figures;
-}
-
-/** Spans in which every route failed (within half a second of each other): traefik itself was down. */
-function allRouteGaps(prober: Prober, routes: Route[]): { start: number; end: number }[] {
-    const failures = prober.failures();
-    const together = failures
-        .filter((f) =>
-            routes.every((r) => failures.some((g) => g.route === r.host && Math.abs(g.sent - f.sent) <= 500)),
-        )
-        .map((f) => f.sent)
-        .sort((a, b) => a - b);
-    const gaps: { start: number; end: number }[] = [];
-    for (const t of together) {
-        const last = gaps[gaps.length - 1];
-        if (last && t - last.end <= 1000) last.end = t;
-        else gaps.push({ start: t, end: t });
-    }
-    return gaps;
 }
 
 async function recreate(b: Bench, subnet: string, nixModule: string): Promise<Run> {
@@ -229,6 +218,7 @@ async function recreate(b: Bench, subnet: string, nixModule: string): Promise<Ru
     return {
         strategy: "recreate",
         nodes: b.nodes,
+        engine: b.engine,
         routes: figures,
         outageSeconds: Math.round(outage / 100) / 10,
         floorSeconds: Math.round(floor / 100) / 10,
@@ -243,30 +233,33 @@ async function rolling(b: Bench, subnet: string, nixModule: string): Promise<Run
     state.raw.rebuild.nixModule = nixModule;
     state.window = "open";
     console.error(`rolling: proxy → ${subnet}, ${routes.length} routes probed every 100 ms`);
+    const entry = await watchEntryPoint(new Engine(), routes);
     const prober = new Prober(routes).start();
     const t0 = Date.now();
     const { run, steps } = await upWithEvents(p);
     const wall = Date.now() - t0;
-    await prober.stop();
+    const samples = [...(await prober.stop()).values()].flat();
+    const events = entry.stop();
     if (run.code !== 0) throw new Error(`rolling up failed:\n${diagnostics(run.stdout)}\n${run.stderr}`);
     const after = await unanswered(routes);
     if (after.length > 0) throw new Error(`routes that do not answer after the migration: ${after.join("; ")}`);
     const out = completed(steps, "proxy-move-out", "update");
     const back = completed(steps, "proxy-move-back", "create-replacement");
-    const gaps = allRouteGaps(prober, routes);
+    const verdict = judge(prober.failures(), samples, events, Date.now());
+    const parts = verdict.figures;
     say(
         `rolling: network.migration rolling on sandbox ${SANDBOX} (${b.nodes} node(s); ${stackNames(state.raw).attached.length} attached stacks, proxy → ${subnet})`,
     );
     say(`  move out ${secs(out.end - out.start)}, move back ${secs(back.end - back.start)}; whole up ${secs(wall)}`);
-    say(
-        `  traefik's restarts (every route failing at once): ${gaps.length}` +
-            (gaps.length > 0
-                ? `, gaps ${gaps.map((g) => secs(g.end - g.start + 100)).join(", ")} (+${secs(gaps.reduce((n, g) => n + g.end - g.start + 100, 0))} in all)`
-                : ""),
-    );
+    say(`  traefik's restarts (${entry.service}'s container events): ${parts.length}`);
+    for (const r of parts)
+        say(
+            `    gap ${r.gapSeconds.toFixed(1)} s = stop ${r.stopSeconds.toFixed(1)} s + start ${r.startSeconds.toFixed(1)} s` +
+                ` + first route ${r.firstRouteSeconds === null ? "none before the end" : `${r.firstRouteSeconds.toFixed(1)} s`}`,
+        );
     say("as users see it: one request per route through traefik every 100 ms during the whole up");
     const figures = routeTable(prober, state.raw);
-    const own = prober.failures().filter((f) => !gaps.some((g) => f.sent >= g.start - 500 && f.sent <= g.end + 500));
+    const own = verdict.own;
     say(
         `  failures outside traefik's restarts: ${own.length}` +
             (own.length > 0 ? ` (${[...new Set(own.map((f) => f.route))].join(", ")})` : ""),
@@ -275,8 +268,9 @@ async function rolling(b: Bench, subnet: string, nixModule: string): Promise<Run
     return {
         strategy: "rolling",
         nodes: b.nodes,
+        engine: b.engine,
         routes: figures,
-        traefikRestarts: gaps.map((g) => ({ gapSeconds: Math.round((g.end - g.start + 100) / 100) / 10 })),
+        traefikRestarts: parts,
         ownFailures: own.length,
     };
 }
@@ -301,7 +295,10 @@ async function main(): Promise<void> {
         if (before.length > 0)
             throw new Error(`routes that do not answer before the maintenance: ${before.join("; ")}`);
         const nodes = docker(["node", "ls", "-q"]).split("\n").filter(Boolean).length;
-        const b: Bench = { sb, p, state, routes, nodes };
+        const v = await new Engine().version();
+        const engine = { version: v.Version, api: v.ApiVersion };
+        say(`dockerd: ${engine.version} (API ${engine.api})`);
+        const b: Bench = { sb, p, state, routes, nodes, engine };
         const runs: Run[] = [];
         // rolling first: recreate's figures include each stack torn down alone afterwards.
         if (strategy !== "recreate") runs.push(await rolling(b, "10.10.0.0/16", "nix/swarm.nix"));
@@ -310,7 +307,7 @@ async function main(): Promise<void> {
                 strategy === "both" ? ["10.11.0.0/16", secondModule(p)] : ["10.10.0.0/16", "nix/swarm.nix"];
             runs.push(await recreate(b, subnet, module));
         }
-        if (json) console.log(JSON.stringify(runs.length === 1 ? runs[0] : { runs }));
+        if (json) console.log(JSON.stringify(runs.length === 1 ? runs[0] : { engine, runs }));
     } finally {
         p?.cleanup();
         if (!process.env.BENCH_KEEP) sandboxDownSync(SANDBOX);

@@ -1,0 +1,187 @@
+// Whose fault a failed request is, from evidence: traefik's restarts as its own containers record them (the Engine
+// API's container events of the entry point's service: the old task's stop, the new task's start) and the first
+// request traefik routes after each start. One classifier for bench:outage and the engine tier: a failure in flight
+// during a restart's span is traefik's; any other, however many routes it hits at once and however long, is the
+// routes' own (an all-routes outage with no restart behind it is a defect of ours, e.g. a label or network switch).
+import type { Engine } from "../src/engine";
+import type { EngineService } from "../src/docker";
+import type { Sample } from "./prober";
+
+/** One container event of the entry point's service, time in ms since the epoch (the event's timeNano). */
+export interface ContainerEvent {
+    time: number;
+    /** kill (a signal sent: the swarm stops the task), die (its process exited), start. */
+    action: string;
+    container: string;
+}
+
+/** A restart of the entry point: its old container's stop (first signal), its exit, the new one's start and the
+ *  first request routed after it (undefined: none came before the probing ended). */
+export interface Restart {
+    stop: number;
+    stopped: number;
+    start: number;
+    firstRoute?: number;
+}
+
+export interface RestartFigures {
+    /** stop → first route: what users see. */
+    gapSeconds: number;
+    /** first signal → the old container's exit (its stop grace). */
+    stopSeconds: number;
+    /** exit → the new container's start (the swarm scheduling and starting the new task). */
+    startSeconds: number;
+    /** start → first request routed (traefik's start-up and its provider's first read of the swarm). */
+    firstRouteSeconds: number | null;
+}
+
+export type Failure = Sample & { route: string };
+
+const round = (ms: number) => Math.round(ms / 100) / 10;
+
+/**
+ * The entry point's restarts: each time the last running container of the service stops and a new one starts.
+ * A new container that starts while another still runs (start-first) leaves no gap and is no restart; a stop
+ * with no start after it lasts until `end` (start = end), so its failures stay traefik's.
+ */
+export function restartsOf(events: ContainerEvent[], samples: Sample[], end: number): Restart[] {
+    const running = new Set<string>();
+    const stopping = new Map<string, number>();
+    const restarts: Restart[] = [];
+    let down: { stop: number; stopped?: number } | undefined;
+    for (const e of [...events].sort((a, b) => a.time - b.time)) {
+        if (e.action === "start") {
+            running.add(e.container);
+            if (down) restarts.push({ stop: down.stop, stopped: down.stopped ?? e.time, start: e.time });
+            down = undefined;
+        } else if (e.action === "kill" || e.action === "die") {
+            // A container stops once: its first kill or die is its stop (it was running, also when it started
+            // before we watched), a die after it is its exit.
+            const first = !stopping.has(e.container);
+            running.delete(e.container);
+            if (first) stopping.set(e.container, e.time);
+            if (e.action === "die" && down && down.stopped === undefined) down.stopped = e.time;
+            // The last running container begins to stop: the entry point goes down from its first signal.
+            if (first && running.size === 0 && down === undefined) {
+                down = { stop: e.time, stopped: e.action === "die" ? e.time : undefined };
+            }
+        }
+    }
+    if (down) restarts.push({ stop: down.stop, stopped: down.stopped ?? end, start: end });
+    const routed = samples.filter((s) => s.ok).map((s) => s.sent);
+    return restarts.map((r) => {
+        const after = routed.filter((t) => t >= r.start);
+        return after.length > 0 ? { ...r, firstRoute: Math.min(...after) } : r;
+    });
+}
+
+/** Each restart's parts, in seconds (0.1 s). */
+export function restartFigures(r: Restart): RestartFigures {
+    return {
+        gapSeconds: round((r.firstRoute ?? r.start) - r.stop),
+        stopSeconds: round(r.stopped - r.stop),
+        startSeconds: round(r.start - r.stopped),
+        firstRouteSeconds: r.firstRoute === undefined ? null : round(r.firstRoute - r.start),
+    };
+}
+
+/**
+ * Splits failures into those in flight during a restart's span (its stop up to the first routed request, or
+ * to the end of probing when none came) and the routes' own.
+ */
+export function classifyFailures(failures: Failure[], restarts: Restart[]): { traefik: Failure[]; own: Failure[] } {
+    const inSpan = (f: Failure) =>
+        restarts.some((r) => f.done >= r.stop && (r.firstRoute === undefined || f.sent < r.firstRoute));
+    return { traefik: failures.filter(inSpan), own: failures.filter((f) => !inSpan(f)) };
+}
+
+/** A service as the Engine API lists it, with the ports it publishes. */
+type PublishingService = EngineService & {
+    Spec: { EndpointSpec?: { Ports?: { PublishedPort?: number }[] | null } | null };
+    Endpoint?: { Ports?: { PublishedPort?: number }[] | null } | null;
+};
+
+/** The service that publishes the routes' entry point port (traefik), by its name; undefined when none does. */
+export function entryService(services: EngineService[], port: number): string | undefined {
+    const publishes = (s: PublishingService) =>
+        [...(s.Spec.EndpointSpec?.Ports ?? []), ...(s.Endpoint?.Ports ?? [])].some((p) => p.PublishedPort === port);
+    return (services as PublishingService[]).find(publishes)?.Spec.Name;
+}
+
+/** The port of an http:// or https:// entry point URL. */
+export function entryPort(url: string): number {
+    const u = new URL(url);
+    return u.port !== "" ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
+}
+
+/** One line of the Engine API's event stream, as far as we read it. */
+interface RawEvent {
+    Type?: string;
+    Action?: string;
+    Actor?: { ID?: string };
+    timeNano?: number;
+}
+
+/** The container events in an event stream's text (one JSON object a line); other lines are skipped. */
+export function parseEvents(text: string): ContainerEvent[] {
+    return text.split("\n").flatMap((l) => {
+        if (!l.trim().startsWith("{")) return [];
+        const e = JSON.parse(l) as RawEvent;
+        // "kill" carries no suffix, but actions such as "exec_start: sh" do: the verb is before the colon.
+        const action = (e.Action ?? "").split(":")[0];
+        if (e.Type !== "container" || e.Actor?.ID === undefined || e.timeNano === undefined) return [];
+        return [{ time: e.timeNano / 1e6, action, container: e.Actor.ID }];
+    });
+}
+
+/**
+ * Watches the container events of one service from now on (subscribed before the caller starts what it
+ * measures: dockerd keeps only its last events, and a run restarts many containers); `stop` ends the stream.
+ */
+export async function watchService(
+    engine: Engine,
+    service: string,
+): Promise<{ stop: () => ContainerEvent[]; events: ContainerEvent[] }> {
+    const filters = { type: ["container" as const], label: [`com.docker.swarm.service.name=${service}`] };
+    const stream = (await engine.docker.getEvents({ filters })) as NodeJS.ReadableStream & { destroy(): void };
+    const events: ContainerEvent[] = [];
+    let partial = "";
+    stream.on("data", (chunk: Buffer) => {
+        const lines = (partial + chunk.toString("utf8")).split("\n");
+        partial = lines.pop() ?? "";
+        events.push(...parseEvents(lines.join("\n")));
+    });
+    return {
+        events,
+        stop: () => {
+            stream.destroy();
+            return events;
+        },
+    };
+}
+
+/**
+ * Watches the entry point of `routes` (the service publishing their port, found through the Engine API) for the
+ * span the caller measures; fails naming the port when no service publishes it (nothing to blame).
+ */
+export async function watchEntryPoint(
+    engine: Engine,
+    routes: { url: string }[],
+): Promise<{ service: string; stop: () => ContainerEvent[] }> {
+    const port = entryPort(routes[0].url);
+    const service = entryService(await engine.services(), port);
+    if (service === undefined) throw new Error(`no service publishes the routes' entry point port ${port}`);
+    const w = await watchService(engine, service);
+    return { service, stop: w.stop };
+}
+
+/** The verdict on a probed run: traefik's restarts with their parts, and the failures split by whose they are. */
+export function judge(
+    failures: Failure[],
+    samples: Sample[],
+    events: ContainerEvent[],
+    end: number,
+): { restarts: Restart[]; figures: RestartFigures[]; traefik: Failure[]; own: Failure[] } {
+    const restarts = restartsOf(events, samples, end);
+    return { restarts, figures: restarts.map(restartFigures), ...classifyFailures(failures, restarts) };
+}

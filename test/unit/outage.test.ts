@@ -1,0 +1,143 @@
+// The classifier of the prober's failures (harness/outage.ts) that bench:outage and the engine tier share: traefik's
+// restarts from its own container events, each with its parts, and every other failure the routes' own.
+import * as assert from "node:assert/strict";
+import {
+    classifyFailures,
+    type ContainerEvent,
+    entryPort,
+    entryService,
+    type Failure,
+    parseEvents,
+    restartFigures,
+    restartsOf,
+} from "../../harness/outage";
+import type { Sample } from "../../harness/prober";
+import type { EngineService } from "../../src/docker";
+
+const ev = (time: number, action: string, container: string): ContainerEvent => ({ time, action, container });
+const sample = (sent: number, ok: boolean, done = sent + 5): Sample => ({ sent, done, ok, detail: ok ? "200" : "x" });
+const fail = (route: string, sent: number, done = sent + 5): Failure => ({ ...sample(sent, false, done), route });
+/** One route answering every 100 ms from `from` to `to` except in [downFrom, downTo). */
+const probe = (from: number, to: number, downFrom: number, downTo: number): Sample[] => {
+    const out: Sample[] = [];
+    for (let t = from; t < to; t += 100) out.push(sample(t, t < downFrom || t >= downTo));
+    return out;
+};
+/** traefik restarted stop-first: old container a signalled at 1000, exits at 1400, b starts at 2000. */
+const RESTART = [ev(1000, "kill", "a"), ev(1400, "die", "a"), ev(2000, "start", "b")];
+
+describe("traefik's restarts from its container events", () => {
+    it("a stop-first restart: stop, exit, start, and the first request routed after the start", () => {
+        const restarts = restartsOf(RESTART, probe(0, 5000, 1000, 2600), 5000);
+        assert.deepEqual(restarts, [{ stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600 }]);
+        assert.deepEqual(restartFigures(restarts[0]), {
+            gapSeconds: 1.6,
+            stopSeconds: 0.4,
+            startSeconds: 0.6,
+            firstRouteSeconds: 0.6,
+        });
+    });
+
+    it("a successful request sent before the new start is not its first route", () => {
+        const samples = [sample(1900, true), sample(2100, false), sample(2200, true)];
+        assert.equal(restartsOf(RESTART, samples, 3000)[0].firstRoute, 2200);
+    });
+
+    it("a start-first replacement (the new container starts before the old one stops) is no restart", () => {
+        const events = [ev(500, "start", "b"), ev(1000, "kill", "a"), ev(1200, "die", "a")];
+        assert.deepEqual(restartsOf(events, probe(0, 3000, 3000, 3000), 3000), []);
+    });
+
+    it("a crash (die with no signal) is a restart from the exit", () => {
+        const events = [ev(1000, "die", "a"), ev(1500, "start", "b")];
+        assert.deepEqual(restartsOf(events, probe(0, 3000, 1000, 1800), 3000), [
+            { stop: 1000, stopped: 1000, start: 1500, firstRoute: 1800 },
+        ]);
+    });
+
+    it("a stop with no start after it lasts to the end of probing, without a first route", () => {
+        const r = restartsOf([ev(1000, "kill", "a"), ev(1100, "die", "a")], probe(0, 2000, 1000, 2000), 2000);
+        assert.deepEqual(r, [{ stop: 1000, stopped: 1100, start: 2000 }]);
+        assert.equal(restartFigures(r[0]).firstRouteSeconds, null);
+    });
+
+    it("two restarts in a run are two spans", () => {
+        const events = [...RESTART, ev(6000, "kill", "b"), ev(6300, "die", "b"), ev(6500, "start", "c")];
+        const r = restartsOf(events, [...probe(0, 5000, 1000, 2600), ...probe(5000, 9000, 6000, 7000)], 9000);
+        assert.deepEqual(
+            r.map((x) => [x.stop, x.firstRoute]),
+            [
+                [1000, 2600],
+                [6000, 7000],
+            ],
+        );
+    });
+});
+
+describe("the failures' classifier", () => {
+    const restarts = restartsOf(RESTART, probe(0, 5000, 1000, 2600), 5000);
+
+    it("a failure in flight during a restart's span is traefik's, including one sent just before the stop", () => {
+        const { traefik, own } = classifyFailures(
+            [fail("a.test", 950, 1100), fail("b.test", 1500), fail("a.test", 2500)],
+            restarts,
+        );
+        assert.deepEqual(
+            traefik.map((f) => f.sent),
+            [950, 1500, 2500],
+        );
+        assert.deepEqual(own, []);
+    });
+
+    it("a failure before the stop or after the first routed request is the route's own", () => {
+        const { traefik, own } = classifyFailures([fail("a.test", 800, 900), fail("b.test", 2600)], restarts);
+        assert.deepEqual(traefik, []);
+        assert.deepEqual(
+            own.map((f) => `${f.route} ${f.sent}`),
+            ["a.test 800", "b.test 2600"],
+        );
+    });
+
+    it("a long outage of every route with no traefik restart behind it is the routes' own", () => {
+        const routes = ["a.test", "b.test", "c.test"];
+        const failures = routes.flatMap((route) => Array.from({ length: 80 }, (_, i) => fail(route, 10_000 + i * 100)));
+        const { traefik, own } = classifyFailures(failures, restarts);
+        assert.equal(traefik.length, 0);
+        assert.equal(own.length, 240);
+        // Without any restart at all, too.
+        assert.equal(classifyFailures(failures, []).own.length, 240);
+    });
+
+    it("a stop with no start: every failure after it is traefik's", () => {
+        const open = restartsOf([ev(1000, "kill", "a")], probe(0, 3000, 1000, 3000), 3000);
+        assert.deepEqual(classifyFailures([fail("a.test", 2900)], open).own, []);
+    });
+});
+
+describe("the entry point's service and its events", () => {
+    it("is the service that publishes the routes' port, by name", () => {
+        const services = [
+            { ID: "1", Spec: { Name: "drone_app" } },
+            {
+                ID: "2",
+                Spec: { Name: "traefik_app", EndpointSpec: { Ports: [{ PublishedPort: 80, PublishMode: "host" }] } },
+            },
+        ] as EngineService[];
+        assert.equal(entryService(services, entryPort("http://198.18.0.1/")), "traefik_app");
+        assert.equal(entryService(services, entryPort("http://198.18.0.1:8080/")), undefined);
+        assert.equal(entryPort("https://x.test/"), 443);
+    });
+
+    it("reads container events with their time in ms; other lines and types are skipped", () => {
+        const text = [
+            JSON.stringify({ Type: "container", Action: "kill", Actor: { ID: "a" }, timeNano: 1_500_000_000 }),
+            JSON.stringify({ Type: "container", Action: "exec_start: sh -c x", Actor: { ID: "a" }, timeNano: 2e9 }),
+            JSON.stringify({ Type: "network", Action: "connect", Actor: { ID: "n" }, timeNano: 3e9 }),
+            "",
+        ].join("\n");
+        assert.deepEqual(parseEvents(text), [
+            { time: 1500, action: "kill", container: "a" },
+            { time: 2000, action: "exec_start", container: "a" },
+        ]);
+    });
+});
