@@ -10,6 +10,7 @@ import * as child_process from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { notRun } from "../../harness/ci";
 import { multiNodeUp, type MultiNode, type Ssh, sshDown, sshUp, workerDockerd } from "../../harness/engine/multinode";
 import { enginePlugins, type PulumiProject, repoRoot, type RunResult } from "../../harness/engine/pulumi";
 import type { Plugins } from "../../harness/engine/plugins";
@@ -117,10 +118,14 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         plugins = enginePlugins();
         if (plugins.command.path === undefined) {
             // The SSH path is the real command provider's (the stand-in has no SSH): nothing here can run without it.
+            // Under CI (with or without a plugin mirror) that is a failure, not a skip.
             console.log(
-                "multinode tier NOT RUN: the real command provider is not installed " +
-                    `(pulumi-resource-command ${plugins.command.version}; scripts/install-plugins.sh installs it ` +
-                    "from SWARM_PROXY_PLUGIN_MIRROR)",
+                notRun(
+                    "multinode tier",
+                    "the real command provider is not installed " +
+                        `(pulumi-resource-command ${plugins.command.version}; scripts/install-plugins.sh installs it ` +
+                        "from SWARM_PROXY_PLUGIN_MIRROR)",
+                ),
             );
             this.skip();
         }
@@ -240,6 +245,13 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
             assert.strictEqual(
                 (prov?.outputs as { host?: string } | undefined)?.host,
                 `ssh://${ssh!.user}@${ssh!.host}:${ssh!.port}`,
+            );
+        } else {
+            console.log(
+                notRun(
+                    "      the Docker provider's ssh:// check",
+                    `the real Docker provider is not installed (pulumi-resource-docker ${plugins.docker.version})`,
+                ),
             );
         }
     });
