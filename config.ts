@@ -6,6 +6,7 @@ import { z } from "zod";
 import { checkCanonicalCidr, toRange, CIDR_FORM } from "./src/subnet";
 import { NAME_PATTERN, NAME_RULE } from "./src/names";
 import { orderStacks } from "./src/plan";
+import { DOCKER_RESERVED_NETWORKS } from "./src/rolling";
 import { PROJECT, REDEPLOY_ENV, WINDOW_ENV } from "./src/project";
 
 // The project's names live below the parser (src/project.ts); the program and the tests read them here too.
@@ -363,6 +364,13 @@ function checkRolling(net: z.infer<typeof networkSchema>, survey: boolean): void
     const temp = net.rolling.temporaryName;
     if (temp !== undefined && temp === net.name) {
         fail(["network", "rolling", "temporaryName"], temp, `must differ from network.name (${net.name})`);
+    }
+    if (temp !== undefined && DOCKER_RESERVED_NETWORKS.includes(temp)) {
+        fail(
+            ["network", "rolling", "temporaryName"],
+            temp,
+            `is a network name Docker reserves (${DOCKER_RESERVED_NETWORKS.join(", ")}): choose another`,
+        );
     }
     if (net.rolling.temporarySubnet !== undefined) {
         net.rolling.temporarySubnet = canonical(["network", "rolling", "temporarySubnet"], net.rolling.temporarySubnet);

@@ -21,7 +21,7 @@ import { pathOnlyChange, projectPath, recordedPathNote } from "./src/checkoutPat
 import { checkNixModule } from "./src/nix";
 import { adoptionSteps, type RecordedState, sameId, staleEntries, triggersPredate } from "./src/pulumiState";
 import { isReplacing, maintenancePlan, type MaintenanceStep, type Plan } from "./src/plan";
-import { type AttachedService, describeMove, temporarySubnet } from "./src/rolling";
+import { type AttachedService, describeMove, ownTemporaryNetwork, temporarySubnet } from "./src/rolling";
 import { capacity, type Capacity, planSubnet, toRange } from "./src/subnet";
 
 /** The network's component, and its resource (the component names its child `<name>-network`). */
@@ -180,7 +180,9 @@ export function check(input: ProgramInput): Checked {
     let rolling: Checked["rolling"];
     if (net.migration === "rolling") {
         const temporaryName = net.rolling.temporaryName ?? `${net.name}-rolling`;
-        const liveTemp = facts?.networks.find((n) => n.name === temporaryName);
+        const liveTemp =
+            facts &&
+            ownTemporaryNetwork(`${PROJECT}:network.rolling.temporaryName`, temporaryName, net.name, facts.networks);
         // A temporary network left by an interrupted run keeps its subnet: the rerun resumes on it.
         const temp =
             liveTemp?.subnets[0] ??

@@ -102,3 +102,37 @@ export function temporarySubnet(input: TemporaryInput): string {
             "no network, route or reserved range",
     );
 }
+
+/** The label network-move.sh puts on the temporary network it creates: the name of the network it moves out of. */
+export const TEMPORARY_FOR_LABEL = "swarm-proxy.rolling.temporary-for";
+
+/** Names Docker keeps for its own networks: a temporary network by one of them cannot be created. */
+export const DOCKER_RESERVED_NETWORKS: readonly string[] = ["ingress", "bridge", "host", "none", "docker_gwbridge"];
+
+/** A live network as the preview reads it (hostFacts' LiveNetwork), as far as the name check needs it. */
+export interface NamedNetwork {
+    name: string;
+    id: string;
+    subnets: string[];
+    labels: Record<string, string>;
+}
+
+/**
+ * The live network by the temporary network's name, when it is this migration's own (left by an interrupted run,
+ * its label naming `networkName`: the rerun resumes on it); undefined when there is none. Any other network by that
+ * name is refused at preview, not inside the window where the move out would stop on it.
+ */
+export function ownTemporaryNetwork<N extends NamedNetwork>(
+    key: string,
+    temporaryName: string,
+    networkName: string,
+    networks: N[],
+): N | undefined {
+    const live = networks.find((n) => n.name === temporaryName);
+    if (live === undefined || live.labels[TEMPORARY_FOR_LABEL] === networkName) return live;
+    throw new Error(
+        `${key}: network ${temporaryName} already exists on the host (${live.id.slice(0, 12)}, ` +
+            `${live.subnets.join(", ") || "no subnet"}) and is not a temporary network of this migration (no label ` +
+            `${TEMPORARY_FOR_LABEL}=${networkName}): choose another name, or remove that network`,
+    );
+}

@@ -33,6 +33,13 @@ const bad: [string, (c: Raw) => void, string][] = [
         },
         'swarm-proxy:network.rolling.temporaryName: "proxy" must differ from network.name (proxy)',
     ],
+    ...["ingress", "bridge", "host", "none", "docker_gwbridge"].map((name): [string, (c: Raw) => void, string] => [
+        `temporary network named ${name}, which Docker reserves`,
+        (c) => {
+            c.network.rolling = { temporaryName: name };
+        },
+        `swarm-proxy:network.rolling.temporaryName: "${name}" is a network name Docker reserves (ingress, bridge, host, none, docker_gwbridge): choose another`,
+    ]),
     [
         "temporary subnet with host bits",
         (c) => {

@@ -1,7 +1,8 @@
 // The rolling migration's planning: the temporary network's subnet and how each service moves, without mocks.
 import * as assert from "node:assert";
 import type { EngineService } from "../../src/docker";
-import { attachedService, describeMove, restartReason, temporarySubnet } from "../../src/rolling";
+import type { LiveNetwork } from "../../src/hostFacts";
+import { attachedService, describeMove, ownTemporaryNetwork, restartReason, temporarySubnet } from "../../src/rolling";
 import type { SubnetContext } from "../../src/subnet";
 
 const KEY = "swarm-proxy:network.rolling.temporarySubnet";
@@ -92,5 +93,39 @@ describe("rolling migration: how each service moves", () => {
         const app = attachedService(service({ TaskTemplate: { ContainerSpec: { StopGracePeriod: 5e9 } } }));
         assert.strictEqual(app.stack, "web");
         assert.match(describeMove(app), /^web_app: start-first, no gap .*\(stop grace 5s\)/);
+    });
+});
+
+describe("rolling migration: the temporary network's name on the host", () => {
+    const NAME_KEY = "swarm-proxy:network.rolling.temporaryName";
+    const live = (name: string, labels: Record<string, string> = {}): LiveNetwork => ({
+        name,
+        driver: "overlay",
+        scope: "swarm",
+        subnets: ["10.255.255.0/24"],
+        id: "0123456789abcdef0123",
+        gateways: [],
+        attachable: true,
+        labels,
+    });
+
+    it("no network by that name: nothing to resume, nothing refused", () => {
+        assert.strictEqual(ownTemporaryNetwork(NAME_KEY, "proxy-rolling", "proxy", [live("proxy")]), undefined);
+    });
+
+    it("this migration's own, left by an interrupted run (its label names the network): resumed", () => {
+        const own = live("proxy-rolling", { "swarm-proxy.rolling.temporary-for": "proxy" });
+        assert.strictEqual(ownTemporaryNetwork(NAME_KEY, "proxy-rolling", "proxy", [live("proxy"), own]), own);
+    });
+
+    it("another network by that name (no label, or another migration's): refused, naming the key and the network", () => {
+        for (const labels of [{}, { "swarm-proxy.rolling.temporary-for": "other" }] as Record<string, string>[]) {
+            assert.throws(() => ownTemporaryNetwork(NAME_KEY, "backups_net", "proxy", [live("backups_net", labels)]), {
+                message:
+                    "swarm-proxy:network.rolling.temporaryName: network backups_net already exists on the host " +
+                    "(0123456789ab, 10.255.255.0/24) and is not a temporary network of this migration (no label " +
+                    "swarm-proxy.rolling.temporary-for=proxy): choose another name, or remove that network",
+            });
+        }
     });
 });
