@@ -62,10 +62,12 @@ export function parsePreviewJson(text: string, source: string): PreviewSummary {
             changes.push({ op, urn });
         }
     }
-    // Some versions list only the summary when nothing would change; a non-zero change there counts too.
+    // Some versions list only the summary when nothing would change; a non-zero change there counts too, less the
+    // path changes, which the summary counts as updates.
     if (changes.length === 0 && typeof d.changeSummary === "object" && d.changeSummary !== null) {
-        for (const [op, n] of Object.entries(d.changeSummary as Record<string, unknown>)) {
-            if (!NO_CHANGE_OPS.has(op) && typeof n === "number" && n > 0) {
+        for (const [op, count] of Object.entries(d.changeSummary as Record<string, unknown>)) {
+            const n = typeof count === "number" ? count - (op === "update" ? pathChanges.length : 0) : 0;
+            if (!NO_CHANGE_OPS.has(op) && n > 0) {
                 changes.push({ op, urn: `${n} resource(s)` });
             }
         }

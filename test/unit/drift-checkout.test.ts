@@ -14,8 +14,11 @@ const state = (file: string, digest: string) => ({
     inputs: { create: line(file), update: line(file), environment: { SWARM_PROXY_COMPOSE_SHA256: digest } },
 });
 
-function preview(...steps: unknown[]): string {
-    return JSON.stringify({ steps, diagnostics: [] });
+/** The output of `pulumi preview --json`: the steps, and the summary that counts a path change as an update. */
+function preview(...steps: { op: string; [key: string]: unknown }[]): string {
+    const changeSummary: Record<string, number> = { same: 30 };
+    for (const s of steps) changeSummary[s.op] = (changeSummary[s.op] ?? 0) + 1;
+    return JSON.stringify({ steps, changeSummary, diagnostics: [] });
 }
 
 describe("drift: the same checkout anywhere", () => {
