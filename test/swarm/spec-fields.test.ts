@@ -25,7 +25,7 @@ interface ServiceSpec {
     TaskTemplate: { ContainerSpec: { Healthcheck?: Healthcheck } };
 }
 
-const compose = `version: "3.8"
+const compose = `version: "3.12"
 services:
   app:
     image: swarm-sandbox/standin:2

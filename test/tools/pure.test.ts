@@ -180,6 +180,21 @@ describe("tools: capacity counting", () => {
         assert.equal(u.vips, 1, "the count is still reported beside it");
     });
 
+    it("takes the count where the Engine's IPsInUse is below it (dockerd 29 leaves out load balancers and the VIPs of services without tasks)", () => {
+        const u = countUsage(
+            input({
+                network: net({
+                    Status: { IPAM: { Subnets: { "10.77.0.0/24": { IPsInUse: 4, DynamicIPsAvailable: 249 } } } },
+                }),
+                services: [svc("a"), svc("b")],
+                apiVersion: "1.56",
+            }),
+        );
+        assert.equal(u.method, "counted");
+        assert.equal(u.inUse, 2);
+        assert.equal(u.free, 251);
+    });
+
     it("sums every subnet of the network", () => {
         const u = countUsage(
             input({ network: net({ IPAM: { Config: [{ Subnet: "10.77.0.0/24" }, { Subnet: "10.78.0.0/25" }] } }) }),
