@@ -293,10 +293,10 @@ export function countUsage(input: UsageInput): Usage {
 
     const statusSubnets = input.network.Status?.IPAM?.Subnets ?? undefined;
     const useEngine = statusSubnets !== undefined && statusSubnets !== null && apiAtLeast(input.apiVersion, 1, 52);
-    // Both figures are lower bounds, so the larger is taken. The Engine's (the swarm allocator's pool, API 1.52+)
-    // sees what the count cannot, leaked addresses; measured on dockerd 29.8, it misses what the count sees: the
-    // nodes' load-balancer addresses and the VIP of a service without tasks (a network inspected by ID: one VIP,
-    // one task and the node's load balancer read as 2 in use, the probe found 3).
+    // Both figures are lower bounds, so the larger is taken. The Engine's (API 1.52+) is the swarm allocator's when
+    // the network is inspected by name (readUsage), which sees what the count cannot: leaked addresses. Read by ID,
+    // dockerd 29.8 gives the node's own figure instead, which misses what the count sees (VIPs, and leaked
+    // addresses: one VIP, one task and the node's load balancer read as 2 in use where the probe found 3).
     let engineInUse = 0;
     if (useEngine) {
         for (const s of subnets) {

@@ -382,6 +382,23 @@ export interface Prefetched {
 }
 
 /**
+ * The verbose inspect of an overlay, by its name: dockerd (29.8, measured) answers an inspect by full ID from the
+ * node's own copy of the network, with the node's IPAM figure (its own endpoints: no VIPs, and none of the
+ * addresses leaked by concurrent `docker stack rm`), and one by name (scope swarm) with the swarm leader's
+ * allocator's figure, which holds every allocated address, leaked ones too. A name that is not unique (dockerd:
+ * "ambiguous") or that now names another network falls back to the ID.
+ */
+async function inspectForStatus(engine: Engine, network: EngineNetwork): Promise<EngineNetwork> {
+    try {
+        const byName = await engine.network(network.Name, true);
+        if (byName.Id === network.Id) return byName;
+    } catch {
+        // ambiguous, or gone meanwhile: the ID says which network was meant
+    }
+    return engine.network(network.Id, true);
+}
+
+/**
  * Reads what countUsage needs for one overlay (found in the network list) in a fixed number of calls whatever
  * the number of services: verbose inspect, services, tasks, nodes and the API version. The one read behind
  * the preview's figure and `swarm-proxy capacity`'s.
@@ -393,7 +410,7 @@ export async function readUsage(
     pre: Prefetched = {},
 ): Promise<UsageInput> {
     const [verbose, services, tasks, nodes, apiVersion] = await Promise.all([
-        engine.network(network.Id, true),
+        inspectForStatus(engine, network),
         pre.services ? Promise.resolve(pre.services) : engine.services(),
         engine.tasks(),
         engine.nodes(),
