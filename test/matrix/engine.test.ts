@@ -2,8 +2,8 @@
 // 28.5 and 29.0; the default 29 runs the whole engine tier), the real Pulumi CLI and plugins run this repository's
 // program on a sandbox seeded with the reference host's before state: adoption changes nothing; `recreate` to
 // 10.10.0.0/16 in the window, watched through traefik (every route answers after, no request fails outside the
-// teardown → redeploy span); then `rolling` to 10.11.0.0/16, watched through traefik (no route fails on its own
-// move); after each, a clean `--expect-no-changes`. The engine's version and API are printed first.
+// teardown → redeploy span); then `rolling` to 10.11.0.0/16, watched through traefik (traefik's two restarts read
+// from its own container events; no route the config names fails outside them); after each, a clean `--expect-no-changes`. The engine's version and API are printed first.
 import * as assert from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -23,10 +23,12 @@ import {
     taskAddresses,
     upWithEvents,
 } from "../../harness/engine/swarm-fixture";
+import { judge, watchEntryPoint } from "../../harness/outage";
 import { Prober, unanswered } from "../../harness/prober";
 import { type Sandbox, sandboxDownSync } from "../../harness/sandbox";
 import { ipInCidr } from "../../harness/swarm";
 import { waitFor } from "../../harness/wait";
+import { Engine } from "../../src/engine";
 
 const engineName = process.env.SANDBOX_DOCKER ?? "29";
 const SANDBOX = process.env.SWARM_MATRIX_SANDBOX ?? `matrix-${engineName}`;
@@ -124,23 +126,31 @@ describe(`the program end to end on engine SANDBOX_DOCKER=${engineName} (real CL
             120_000,
             async () => (await unanswered(routes)).length === 0,
         );
+        // Every route the config names, by its host; traefik's restarts from its own container events.
+        const configured = (state.raw.stacks as { health?: { http?: { host?: string } } }[])
+            .map((s) => s.health?.http?.host)
+            .filter((h): h is string => h !== undefined);
+        assert.ok(configured.length > 0, "the config names no route");
+        const entry = await watchEntryPoint(new Engine(), routes);
         const prober = new Prober(routes).start();
         const { run } = await upWithEvents(p!);
-        await prober.stop();
+        const samples = await prober.stop();
+        const events = entry.stop();
         state.window = undefined;
         assert.strictEqual(run.code, 0, out(run));
         console.log(figures(prober));
-        // A failure is traefik's restart's (stop-first: its port is published in host mode) when every route failed
-        // within the same half second; any other is the route's own.
-        const failures = prober.failures();
-        const own = failures.filter(
-            (f) => !routes.every((r) => failures.some((g) => g.route === r.host && Math.abs(g.sent - f.sent) <= 500)),
-        );
-        assert.deepStrictEqual(
-            own.map((f) => `${f.route}: ${f.detail}`),
-            [],
-            "a route failed on its own move",
-        );
+        const verdict = judge(prober.failures(), [...samples.values()].flat(), events, Date.now());
+        console.log(`      traefik's restarts (${entry.service}): ${JSON.stringify(verdict.figures)}`);
+        // traefik publishes its port in host mode: it moves stop-first, one restart per hop.
+        assert.strictEqual(verdict.restarts.length, 2, `traefik's container events: ${JSON.stringify(events)}`);
+        for (const host of configured) {
+            assert.ok((samples.get(host) ?? []).length > 0, `${host} was not probed`);
+            assert.deepStrictEqual(
+                verdict.own.filter((f) => f.route === host).map((f) => `${new Date(f.sent).toISOString()} ${f.detail}`),
+                [],
+                `${host} failed outside traefik's restarts`,
+            );
+        }
         assert.deepStrictEqual(await unanswered(routes), []);
         assertInSubnet(ROLLED);
         const clean = await p!.preview(["--expect-no-changes"]);
