@@ -41,13 +41,12 @@ import {
     swarmProject,
     upWithEvents,
 } from "../harness/engine/swarm-fixture";
-import { judge, watchEntryPoint } from "../harness/outage";
+import { judge, routeDrains, SANDBOX_POLL_SECONDS, type StackEntry, watchEntryPoint } from "../harness/outage";
 import { Prober, type Route, type RouteFigures, unanswered } from "../harness/prober";
 import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../harness/sandbox";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as YAML from "yaml";
 import { Engine } from "../src/engine";
 
 const SANDBOX = process.env.BENCH_SANDBOX ?? "bench-outage";
@@ -61,8 +60,6 @@ if (!STRATEGIES.includes(strategy)) {
     );
     process.exit(2);
 }
-/** traefik's poll interval in the sandbox (sandbox/stacks/traefik.yml: --providers.swarm.refreshSeconds). */
-const POLL_SECONDS = 1;
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 // With --json, stdout carries the JSON line last; the report goes to stderr then.
@@ -97,27 +94,10 @@ interface Bench {
     engine: { version: string; api: string };
 }
 
-/**
- * Whether a route's service keeps it answering through its own move: it can start its new task first (no port
- * published in host mode) and its old task keeps serving after SIGTERM (the stand-in's SANDBOX_ON_TERM
- * `drain:N`) for longer than traefik's poll interval.
- */
-function drains(raw: ProgramState["raw"], route: string): boolean {
-    const stack = (raw.stacks as { name: string; compose?: string; health?: { http?: { host?: string } } }[]).find(
-        (s) => s.health?.http?.host === route,
-    );
-    if (stack?.compose === undefined) return false;
-    const doc = YAML.parse(fs.readFileSync(path.join(repoRoot, stack.compose), "utf8")) as {
-        services: Record<string, { environment?: Record<string, string>; ports?: { mode?: string }[] }>;
-    };
-    return Object.values(doc.services).some((svc) => {
-        const m = /^drain:(\d+)$/.exec(svc.environment?.SANDBOX_ON_TERM ?? "");
-        return m !== null && Number(m[1]) > POLL_SECONDS && !(svc.ports ?? []).some((p) => p.mode === "host");
-    });
-}
-
 function routeTable(prober: Prober, raw: ProgramState["raw"]): (RouteFigures & { drains: boolean })[] {
-    const figures = prober.figures().map((f) => ({ ...f, drains: drains(raw, f.route) }));
+    const figures = prober
+        .figures()
+        .map((f) => ({ ...f, drains: routeDrains(raw.stacks as StackEntry[], f.route, SANDBOX_POLL_SECONDS) }));
     say(
         `  ${"route".padEnd(28)} ${"drains".padStart(6)} ${"requests".padStart(8)} ${"failed".padStart(7)} ${"longest gap".padStart(12)} ${"unavailable".padStart(12)}`,
     );

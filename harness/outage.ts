@@ -3,6 +3,9 @@
 // request traefik routes after each start. One classifier for bench:outage and the engine tier: a failure in flight
 // during a restart's span is traefik's; any other, however many routes it hits at once and however long, is the
 // routes' own (an all-routes outage with no restart behind it is a defect of ours, e.g. a label or network switch).
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as YAML from "yaml";
 import type { Engine } from "../src/engine";
 import type { EngineService } from "../src/docker";
 import type { Sample } from "./prober";
@@ -184,4 +187,33 @@ export function judge(
 ): { restarts: Restart[]; figures: RestartFigures[]; traefik: Failure[]; own: Failure[] } {
     const restarts = restartsOf(events, samples, end);
     return { restarts, figures: restarts.map(restartFigures), ...classifyFailures(failures, restarts) };
+}
+
+/** traefik's poll interval in the sandbox (sandbox/stacks/traefik.yml: --providers.swarm.refreshSeconds). */
+export const SANDBOX_POLL_SECONDS = 1;
+
+/** A stack of the program's config, as much of it as says which compose file and route it has. */
+export interface StackEntry {
+    name: string;
+    compose?: string;
+    health?: { http?: { host?: string } };
+}
+
+/**
+ * Whether a route's service keeps it answering through its own move, which is what the rolling migration promises
+ * for it (README, "Two strategies"): it can start its new task first (no port published in host mode) and its old
+ * task keeps serving after SIGTERM (the stand-in's SANDBOX_ON_TERM `drain:N`) for longer than traefik's poll
+ * interval. A service whose old task stops at once can miss up to one poll per move.
+ */
+export function routeDrains(stacks: StackEntry[], route: string, pollSeconds: number): boolean {
+    const stack = stacks.find((s) => s.health?.http?.host === route);
+    if (stack?.compose === undefined) return false;
+    const repoRoot = path.resolve(__dirname, "..");
+    const doc = YAML.parse(fs.readFileSync(path.join(repoRoot, stack.compose), "utf8")) as {
+        services: Record<string, { environment?: Record<string, string>; ports?: { mode?: string }[] }>;
+    };
+    return Object.values(doc.services).some((svc) => {
+        const m = /^drain:(\d+)$/.exec(svc.environment?.SANDBOX_ON_TERM ?? "");
+        return m !== null && Number(m[1]) > pollSeconds && !(svc.ports ?? []).some((p) => p.mode === "host");
+    });
 }
