@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Prints a directory whose `docker` speaks to every engine of the sandbox's matrix (20.10 up to 29.8): a client
 # of API 1.44 or newer (Docker 25+), since Docker 29.0 refuses anything older ("client version 1.41 is too
-# old"), and every client negotiates down to an older daemon. The machine's own CLI when it is new enough;
-# otherwise github.com/docker/cli (built once from its Go module into .tools/docker-cli/, with a stamp).
+# old"), and older than 29, whose client no longer negotiates below 1.44 (measured: the 29.1.2 CLI against
+# dockerd 20.10, "client version 1.52 is too new. Maximum supported API version is 1.41"). The machine's own CLI
+# when it is such a one; otherwise github.com/docker/cli 28.5.2 (built once from its Go module into
+# .tools/docker-cli/, with a stamp).
 # Callers put it first on PATH: the host scripts, the sandbox scripts and the tiers all run `docker`.
 # Logs go to stderr.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-version=v29.1.2+incompatible
+version=v28.5.2+incompatible
 module=github.com/docker/cli
 minimum=1.44
 plain=${version%+incompatible}
@@ -31,8 +33,11 @@ bin="$tools/bin"
 while read -r cli; do
   if [ -z "$cli" ] || [ "$cli" = "$bin/docker" ]; then continue; fi
   # The client's part prints even when no daemon answers (the command then exits non-zero).
-  api=$(DOCKER_HOST=unix:///nonexistent "$cli" version --format '{{.Client.APIVersion}}' 2>/dev/null || true)
-  if api_at_least "$api" "$minimum"; then
+  read -r api major < <(DOCKER_HOST=unix:///nonexistent "$cli" version \
+    --format '{{.Client.APIVersion}} {{.Client.Version}}' 2>/dev/null || true) || true
+  major=${major#v}
+  major=${major%%.*}
+  if api_at_least "${api:-}" "$minimum" && [[ ${major:-} =~ ^[0-9]+$ ]] && [ "$major" -lt 29 ]; then
     dirname "$cli"
     exit 0
   fi
