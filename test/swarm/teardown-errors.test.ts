@@ -1,6 +1,7 @@
 // Teardown's bounded waits and clear errors: what is still attached is named and nothing else is removed;
 // a dockerd restart in the middle of a teardown leaves a state that running the teardown again converges.
 import * as assert from "node:assert";
+import * as fs from "node:fs";
 import {
     composeFile,
     createProxy,
@@ -14,6 +15,7 @@ import {
     listTasks,
     networkId,
     resetSwarm,
+    sandboxLog,
     swarmSandboxUp,
 } from "../../harness/swarm";
 import { waitFor } from "../../harness/wait";
@@ -116,18 +118,36 @@ describe("teardown errors and recovery", function () {
         for (const s of stacks) await hostOk("stack-deploy.sh", [s, composeFile(s)]);
         await Promise.all(stacks.map((s) => hostOk("stack-health.sh", [s, "proxy", subnet, "120"])));
 
-        const first = Promise.all(stacks.map((s) => hostInstalled("stack-teardown.sh", [s, "120"])));
+        const finished = new Set<string>();
+        const first = Promise.all(
+            stacks.map((s) =>
+                hostInstalled("stack-teardown.sh", [s, "120"]).then((r) => {
+                    finished.add(s);
+                    return r;
+                }),
+            ),
+        );
         // Restart as soon as the teardown has begun removing services, before the stacks' networks go.
         await waitFor("the teardown to begin", 30_000, async () =>
             (await listServices("com.docker.stack.namespace=drone")).length === 0 ? true : undefined,
         );
+        const logFrom = fs.statSync(sandboxLog()).size;
+        // The fault's effect, checked: the restart hit teardowns still running (a restart after they had all
+        // finished would prove nothing), and dockerd did go down and come up again (its log from here on shows
+        // it shutting down and completing its initialization).
+        const runningAtRestart = stacks.filter((s) => !finished.has(s));
+        assert.ok(runningAtRestart.length > 0, "every teardown had finished before dockerd was restarted");
         await swarmSandboxUp(true);
+        const restartLog = fs.readFileSync(sandboxLog()).subarray(logFrom).toString("utf8");
+        assert.match(restartLog, /Daemon shutdown complete|Processing signal 'terminated'/, "dockerd did not stop");
+        assert.match(restartLog, /Daemon has completed initialization/, "dockerd did not start again");
         const results = await first;
         for (const [i, r] of results.entries()) {
             console.log(
                 `      interrupted teardown of ${stacks[i]}: exit ${r.code} ${r.stderr.trim().split("\n").pop() ?? ""}`,
             );
         }
+        console.log(`      running when dockerd restarted: ${runningAtRestart.join(", ")}`);
 
         for (const s of stacks) {
             const r = await hostInstalled("stack-teardown.sh", [s, "120"]);
