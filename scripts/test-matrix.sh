@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The engine matrix (npm run test:matrix): every tier runs on the default engine (29); on each older engine of the
-# matrix the cases that depend most on the daemon run too: the swarm tier's leak, moves and spec fields, and the
-# program end to end (test/matrix: adoption, recreate and rolling through traefik). Each engine gets sandbox
-# instances of its own. SWARM_MATRIX_ENGINES (default "20.10 28.5 29.0") picks the engines. Every engine runs even
-# when one fails; the exit code is non-zero if any failed, and the summary names which.
+# matrix the cases that depend most on the daemon run too: the swarm tier's leak, moves, spec fields and in-use
+# count, and the program end to end (test/matrix: adoption, recreate and rolling through traefik). Each engine
+# gets sandbox instances of its own; the leak runs 2 cycles of 6 stacks per arm (SWARM_TEST_LEAK_CYCLES).
+# SWARM_MATRIX_ENGINES (default "20.10 28.5 29.0") picks the engines. Every engine runs even when one fails; the
+# exit code is non-zero if any failed, and the summary names which.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -16,7 +17,7 @@ for engine in "${engines[@]}"; do
   if ! bash scripts/docker-build.sh "$engine" >/dev/null; then
     result="not run: the engine could not be built"
   elif ! SANDBOX_DOCKER=$engine SWARM_TEST_SANDBOX="swarm-m$engine" \
-    npx mocha --config test/matrix/swarm.mocharc.json; then
+    SWARM_TEST_LEAK_CYCLES=${SWARM_TEST_LEAK_CYCLES:-2} npx mocha --config test/matrix/swarm.mocharc.json; then
     result="failed in the swarm tier's cases"
   elif ! SANDBOX_DOCKER=$engine npx mocha --config test/matrix/.mocharc.json; then
     result="failed end to end (test/matrix)"
