@@ -3,6 +3,7 @@
 // request traefik routes after each start. One classifier for bench:outage and the engine tier: a failure in flight
 // during a restart's span is traefik's; any other, however many routes it hits at once and however long, is the
 // routes' own (an all-routes outage with no restart behind it is a defect of ours, e.g. a label or network switch).
+import * as assert from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
@@ -216,4 +217,31 @@ export function routeDrains(stacks: StackEntry[], route: string, pollSeconds: nu
         const m = /^drain:(\d+)$/.exec(svc.environment?.SANDBOX_ON_TERM ?? "");
         return m !== null && Number(m[1]) > pollSeconds && !(svc.ports ?? []).some((p) => p.mode === "host");
     });
+}
+
+/**
+ * Holds each route the config names to what the rolling migration promises it (README, "Two strategies"): it was
+ * probed; a route whose service drains has no failure of its own (outside traefik's restarts); one whose old task
+ * stops at once on SIGTERM may miss up to one traefik poll per move (measured: a 502, then requests to the old
+ * address unanswered until the next poll), and its own failures are printed.
+ */
+export function assertRoutePromises(
+    own: Failure[],
+    samples: Map<string, Sample[]>,
+    configured: string[],
+    stacks: StackEntry[],
+): void {
+    for (const host of configured) {
+        assert.ok((samples.get(host) ?? []).length > 0, `${host} was not probed`);
+        const mine = own.filter((f) => f.route === host);
+        if (routeDrains(stacks, host, SANDBOX_POLL_SECONDS)) {
+            assert.deepStrictEqual(
+                mine.map((f) => `${new Date(f.sent).toISOString()} ${f.detail}`),
+                [],
+                `${host} drains, and failed outside traefik's restarts`,
+            );
+        } else {
+            console.log(`      ${host} (stops at once on SIGTERM): ${mine.length} failure(s) of its own`);
+        }
+    }
 }

@@ -27,7 +27,7 @@ import {
     taskAddresses,
     upWithEvents,
 } from "../../harness/engine/swarm-fixture";
-import { judge, routeDrains, SANDBOX_POLL_SECONDS, type StackEntry, watchEntryPoint } from "../../harness/outage";
+import { assertRoutePromises, judge, type StackEntry, watchEntryPoint } from "../../harness/outage";
 import { Prober, unanswered } from "../../harness/prober";
 import { Engine } from "../../src/engine";
 import { ipInCidr } from "../../harness/swarm";
@@ -358,24 +358,7 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
         console.log(`      traefik's restarts (${entry.service}): ${JSON.stringify(verdict.figures)}`);
         // traefik publishes its port in host mode: it moves stop-first, one restart per hop.
         assert.strictEqual(verdict.restarts.length, 2, `traefik's container events: ${JSON.stringify(events)}`);
-        // What the rolling migration promises each route (README, "Two strategies"): a service that drains loses
-        // nothing on its own move; one whose old task stops at once can miss up to one traefik poll per move
-        // (measured: a 502, then requests to the old address unanswered until the next poll). Each route the
-        // config names is checked against its promise.
-        const stacks = state.raw.stacks as StackEntry[];
-        for (const host of configured) {
-            assert.ok((samples.get(host) ?? []).length > 0, `${host} was not probed`);
-            const own = verdict.own.filter((f) => f.route === host);
-            if (routeDrains(stacks, host, SANDBOX_POLL_SECONDS)) {
-                assert.deepStrictEqual(
-                    own.map((f) => `${new Date(f.sent).toISOString()} ${f.detail}`),
-                    [],
-                    `${host} drains, and failed outside traefik's restarts`,
-                );
-            } else {
-                console.log(`      ${host} (stops at once on SIGTERM): ${own.length} failure(s) of its own`);
-            }
-        }
+        assertRoutePromises(verdict.own, samples, configured, state.raw.stacks as StackEntry[]);
         assert.deepStrictEqual(await unanswered(routes), []);
         const clean = await p!.preview(["--expect-no-changes"]);
         assert.strictEqual(clean.code, 0, out(clean));
