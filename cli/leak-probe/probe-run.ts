@@ -282,7 +282,7 @@ class Run {
         } catch (e) {
             failure = e;
         }
-        const left = await cleanupRun(this.engine, this, { ...this.o, env: this.env }, mode, failure);
+        const left = await cleanupRun(this.engine, this, { ...this.o, env: this.env }, mode);
         if (left !== undefined) {
             const cause =
                 failure === undefined ? "" : `${this.interrupted ? "leak-probe interrupted" : errorMessage(failure)}\n`;
