@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { z } from "zod";
 import { checkCanonicalCidr, toRange, CIDR_FORM } from "./src/subnet";
 import { NAME_PATTERN, NAME_RULE } from "./src/names";
+import { insideProject } from "./src/checkoutPaths";
 import { orderStacks } from "./src/plan";
 import { DOCKER_RESERVED_NETWORKS } from "./src/rolling";
 import { PROJECT, REDEPLOY_ENV, WINDOW_ENV } from "./src/project";
@@ -298,8 +299,16 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
                     "compose (a compose file deployed with docker stack deploy) or unit (the systemd unit that deploys it)",
             );
         }
-        if (s.compose !== undefined && cfg.connection.mode === "local") {
-            mustExist(["stacks", i, "compose"], s.compose, opts.baseDir);
+        // Over SSH a file inside the project is shipped to the host, and one outside it is the host's own.
+        if (s.compose !== undefined && (cfg.connection.mode === "local" || insideProject(opts.baseDir, s.compose))) {
+            mustExist(
+                ["stacks", i, "compose"],
+                s.compose,
+                opts.baseDir,
+                cfg.connection.mode === "ssh"
+                    ? "; over SSH a compose file outside the project is a path on the host: give it as an absolute path"
+                    : "",
+            );
         }
     }
     if (cfg.rebuild.nixModule !== undefined) {
@@ -446,9 +455,13 @@ function checkStacks(stacks: StackConfig[], allow: string[] | undefined): void {
     }
 }
 
-function mustExist(p: PropertyKey[], file: string, baseDir: string): void {
+function mustExist(p: PropertyKey[], file: string, baseDir: string, hint = ""): void {
     const full = path.resolve(baseDir, file);
     if (!fs.existsSync(full) || !fs.statSync(full).isFile()) {
-        fail(p, file, `is not a file (looked for ${path.relative(baseDir, full) || full} in the project directory)`);
+        fail(
+            p,
+            file,
+            `is not a file (looked for ${path.relative(baseDir, full) || full} in the project directory)${hint}`,
+        );
     }
 }

@@ -16,8 +16,8 @@ import { type HostFacts } from "./src/hostFacts";
 import type { Runner } from "./src/runner";
 import { shellWord, sshOptions } from "./src/ssh";
 import { maintenanceWindowHook, replaceRefusal } from "./src/maintenanceWindow";
-import { commandLine, type HostScript, scriptPath, type Target } from "./src/hostCommand";
-import { pathOnlyChange, projectPath, recordedPathNote } from "./src/checkoutPaths";
+import { commandLine, type HostScript, scriptPath, type ShippedFile, type Target } from "./src/hostCommand";
+import { pathOnlyChange, projectPath, recordedPathNote, shippedComposePath } from "./src/checkoutPaths";
 import { checkNixModule } from "./src/nix";
 import { adoptionSteps, type RecordedState, sameId, staleEntries, triggersPredate } from "./src/pulumiState";
 import { isReplacing, maintenancePlan, type MaintenanceStep, type Plan } from "./src/plan";
@@ -367,8 +367,24 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     });
 
     const opts: pulumi.ComponentResourceOptions = { transformations: input.transformations };
-    // First: every other resource depends on it, so the scripts it installs are on the host before any runs.
-    const scripts = new HostScripts("host", { target }, opts);
+    const deploys = new Map(
+        cfg.stacks.map((s) => [s.name, s.compose !== undefined ? composeDeploy(input, target, s.compose) : undefined]),
+    );
+    for (const [name, d] of deploys) {
+        if (d?.hostPath) {
+            pulumi.log.info(
+                `stack ${name}: compose ${d.hostPath} lies outside the project, so it is not shipped over SSH: ` +
+                    `the host must hold ${d.hostPath}`,
+            );
+        }
+    }
+    // First: every other resource depends on it, so the scripts it installs (and over SSH the compose files it
+    // ships) are on the host before any runs.
+    const scripts = new HostScripts(
+        "host",
+        { target, compose: [...deploys.values()].flatMap((d) => (d?.ship ? [d.ship] : [])) },
+        opts,
+    );
 
     // Over SSH the Docker provider reaches the host's dockerd through `ssh ... docker system dial-stdio` with the
     // operator's agent and the pinned host key; locally it uses DOCKER_HOST, as the default provider always did.
@@ -452,7 +468,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         // they are healthy: joining the network is all that needs the order, and waiting for health would add
         // a whole deploy to the outage.
         const waits = s.waitsFor.map((w) => stacks.get(w)!.deployed);
-        const deploy = s.compose !== undefined ? composeDeploy(input, s.compose) : { unit: s.unit! };
+        const deploy = deploys.get(s.name)?.deploy ?? { unit: s.unit! };
         const moved = recordedPathMove(input.recorded, s.name, deploy, target);
         if (moved) pulumi.log.info(moved);
         const base = s.attached && rebuild ? [scripts.resource, rebuild.done] : [scripts.resource];
@@ -472,6 +488,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
                     dependsOn: [...base, ...(s.attached ? [network.resource] : []), ...waits],
                     windowHook,
                     redeployToken: cfg.redeploy?.includes(s.name) ? redeployToken : undefined,
+                    healthTrigger: keepsHealthTrigger(input.recorded, s.name, deploy, target, moved !== undefined),
                     rolling: back && s.attached ? { after: [back], subnet: checked.subnet } : undefined,
                     // A recreate that replaces the network replaces the stack whatever its recorded ID.
                     keepTriggers:
@@ -540,26 +557,43 @@ function networkGone(runner: Runner | undefined, id: string): boolean {
     }
 }
 
+/** A compose stack's deploy, and what it needs on the host. */
+interface ComposeDeploy {
+    deploy: { compose: string; digest?: string };
+    /** Over SSH, the project's file the installer ships. */
+    ship?: ShippedFile;
+    /** Over SSH, a path outside the project: the host's own file, which the host must hold. */
+    hostPath?: string;
+}
+
 /**
- * A compose stack's deploy, keyed by the file's path relative to the project (the command runs in the project's
- * folder) and its content digest: the same in every checkout, so that a clone elsewhere (every CI build) previews
- * clean, and a changed file is that stack's update alone.
+ * A compose stack's deploy, keyed by the file's path relative to the project and its content digest: the same in
+ * every checkout, so that a clone elsewhere (every CI build) previews clean, and a changed file is that stack's
+ * update alone. Locally the command runs in the project's folder and names the relative path, the digest in its
+ * environment; over SSH it names the path the file is shipped to, which holds both. A path outside the project is
+ * the host's over SSH, passed as given.
  */
-function composeDeploy(input: ProgramInput, file: string): { compose: string; digest?: string } {
-    if (input.config.connection.mode !== "local") {
-        return { compose: file };
+function composeDeploy(input: ProgramInput, target: Target, file: string): ComposeDeploy {
+    const rel = projectPath(input.baseDir, file);
+    if (target.mode === "ssh" && path.isAbsolute(rel)) {
+        return { deploy: { compose: file }, hostPath: file };
     }
-    const full = path.resolve(input.baseDir, file);
+    const content = fs.readFileSync(path.resolve(input.baseDir, file));
+    const digest = createHash("sha256").update(content).digest("hex");
+    if (target.mode === "local") {
+        return { deploy: { compose: rel, digest } };
+    }
     return {
-        compose: projectPath(input.baseDir, file),
-        digest: createHash("sha256").update(fs.readFileSync(full)).digest("hex"),
+        deploy: { compose: shippedComposePath(target.scriptsDir, rel, digest), digest },
+        ship: { rel, digest, content },
     };
 }
 
 /**
  * The preview's note for a stack whose recorded deploy differs from this run's only in the compose file's path
  * (recorded absolute by the program before, relative now) with the same digest: the update that records it runs
- * `docker stack deploy` of an unchanged file, which restarts nothing (measured: same task IDs).
+ * `docker stack deploy` of an unchanged file, which restarts nothing (measured: same task IDs). Over SSH the state
+ * from before recorded the host's path and no digest; the path the same file is now shipped to is that change.
  */
 export function recordedPathMove(
     recorded: RecordedState | undefined,
@@ -570,13 +604,34 @@ export function recordedPathMove(
     if (!("compose" in deploy) || deploy.digest === undefined) return undefined;
     const r = recorded?.resources.find((x) => x.name === `${stack}-stack`);
     const env = r?.inputs?.environment as Record<string, unknown> | undefined;
-    if (!r || env?.SWARM_PROXY_COMPOSE_SHA256 !== deploy.digest) return undefined;
+    const recordedDigest = target.mode === "local" ? deploy.digest : undefined;
+    if (!r || env?.SWARM_PROXY_COMPOSE_SHA256 !== recordedDigest) return undefined;
     const line = commandLine(target.scriptsDir, deployInvocation(stack, deploy));
     const changes = pathOnlyChange(
         { create: r.inputs?.create, update: r.inputs?.update },
         { create: line, update: line },
     );
     return changes ? recordedPathNote(stack, changes) : undefined;
+}
+
+/**
+ * The health check's compose trigger for an SSH stack whose state predates shipped compose files (it recorded none):
+ * kept while the deploy is that one-time path change or unchanged since, so the upgrade re-runs no check; a changed
+ * file gives the digest, and the check runs again after its deploy.
+ */
+function keepsHealthTrigger(
+    recorded: RecordedState | undefined,
+    stack: string,
+    deploy: SwarmStackArgs["deploy"],
+    target: Target,
+    moved: boolean,
+): string | undefined {
+    if (target.mode !== "ssh" || !("compose" in deploy) || deploy.digest === undefined) return undefined;
+    const health = recorded?.resources.find((x) => x.name === `${stack}-health`);
+    if (health?.triggers[1] !== "") return undefined;
+    const r = recorded?.resources.find((x) => x.name === `${stack}-stack`);
+    const unchanged = r?.inputs?.create === commandLine(target.scriptsDir, deployInvocation(stack, deploy));
+    return moved || unchanged ? "" : undefined;
 }
 
 /**

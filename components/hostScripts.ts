@@ -1,16 +1,18 @@
 import * as pulumi from "@pulumi/pulumi";
-import { installer, type Target, targetCommand } from "../src/hostCommand";
+import { HOST_DIR, installer, type ShippedFile, type Target, targetCommand } from "../src/hostCommand";
 import { shellQuote } from "../src/ssh";
 
 export interface HostScriptsArgs {
     target: Target;
+    /** Compose files of the project the stacks deploy over SSH, shipped beside the scripts. */
+    compose?: ShippedFile[];
 }
 
 /**
- * The host scripts, installed in the target's scripts directory. The only resource whose inputs hold the
- * scripts' text: a changed script updates it alone, and every other resource (which depends on it) runs the
- * newly installed scripts from the next step on. It has no delete: a teardown that runs later, in this run or
- * in a later one, always finds the scripts on the host.
+ * The host scripts, installed in the target's scripts directory, with the compose files shipped over SSH. The only
+ * resource whose inputs hold the scripts' text or a compose file's: a changed script updates it alone, and every
+ * other resource (which depends on it) runs the newly installed scripts from the next step on. It has no delete: a
+ * teardown that runs later, in this run or in a later one, always finds the scripts on the host.
  */
 export class HostScripts extends pulumi.ComponentResource {
     public readonly resource: pulumi.CustomResource;
@@ -23,7 +25,7 @@ export class HostScripts extends pulumi.ComponentResource {
             `${name}-install`,
             {
                 create: `bash -s -- ${shellQuote(args.target.scriptsDir)}`,
-                stdin: installer(),
+                stdin: installer(HOST_DIR, args.compose),
             },
             args.target,
             { parent: this },

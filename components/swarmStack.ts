@@ -5,10 +5,16 @@ import { hostCommand, type Invocation, type Target } from "../src/hostCommand";
 export interface SwarmStackArgs {
     stack: string;
     /**
-     * The compose file (relative to the project, where the command runs, or a path on the host) with its content
-     * digest, or the systemd unit that deploys the stack.
+     * The compose file (locally relative to the project, where the command runs; over SSH the path it was shipped
+     * to, which holds the digest; or a path on the host) with its content digest, or the systemd unit that deploys
+     * the stack.
      */
     deploy: { compose: string; digest?: string } | { unit: string };
+    /**
+     * The health check's compose trigger when it keeps the one its state records instead of the digest: an SSH
+     * stack recorded before compose files were shipped holds none, and a new one would only run the check again.
+     */
+    healthTrigger?: string;
     /** Set for stacks attached to the network: its ID is an input, so replacing it replaces the stack. */
     network?: { name: string; id: pulumi.Input<string>; subnet: string };
     teardownTimeoutSeconds: number;
@@ -96,8 +102,10 @@ export class SwarmStack extends pulumi.ComponentResource {
     constructor(name: string, args: SwarmStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:SwarmStack", name, {}, opts);
         const deploy = deployInvocation(args.stack, args.deploy);
+        // Over SSH the digest is in the shipped path instead: the command provider sets variables with the session's
+        // setenv, which sshd refuses for one it does not AcceptEnv.
         const digest =
-            "compose" in args.deploy && args.deploy.digest
+            "compose" in args.deploy && args.deploy.digest && args.target.mode === "local"
                 ? { SWARM_PROXY_COMPOSE_SHA256: args.deploy.digest }
                 : undefined;
         const deployInput = redeployInput(digest, args.redeployToken);
@@ -130,7 +138,10 @@ export class SwarmStack extends pulumi.ComponentResource {
                     script: "stack-health",
                     args: [args.stack, net?.name ?? "", net?.subnet ?? "", String(args.health.timeoutSeconds)],
                 },
-                triggers: [this.deployed.id, "compose" in args.deploy ? (args.deploy.digest ?? "") : args.deploy.unit],
+                triggers: [
+                    this.deployed.id,
+                    "compose" in args.deploy ? (args.healthTrigger ?? args.deploy.digest ?? "") : args.deploy.unit,
+                ],
                 stdin: healthInput.stdin,
             },
             args.target,

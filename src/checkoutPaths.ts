@@ -2,6 +2,8 @@
 // the checkout is: Drone's exec runner clones every build into a fresh temporary workspace, and the operator's own
 // checkout is somewhere else again. A file inside the project is recorded by its path relative to the project (the
 // commands run in the project's folder) and its content digest; a path outside it is a host path, kept as given.
+// Over SSH the host cannot read the checkout: a compose file inside the project is shipped beside the host scripts,
+// to a path keyed by its digest and its relative path (shippedComposePath), which the state records instead.
 // Before this, the program recorded absolute paths: the pure checks here tell that one-time change apart from a
 // real one, for the program's preview note and for drift alike.
 import * as path from "node:path";
@@ -14,7 +16,33 @@ export function projectPath(baseDir: string, file: string): string {
     return rel.split(path.sep).join(path.posix.sep);
 }
 
-/** One recorded path that changes from an absolute path to the same file's project-relative path. */
+/** Whether a file (relative to the project or absolute) lies inside the project. */
+export function insideProject(baseDir: string, file: string): boolean {
+    return !path.isAbsolute(projectPath(baseDir, file));
+}
+
+/** The folder under the host scripts' directory that compose files shipped over SSH are written to. */
+export const SHIPPED_COMPOSE_DIR = "compose";
+
+/**
+ * Where a compose file inside the project lives on the host once shipped: under its content digest, then its
+ * project-relative path. The deploy command names it, so over SSH (where a command carries no environment) a
+ * changed file changes that stack's command line alone, and an unchanged one the same line from every checkout.
+ */
+export function shippedComposePath(scriptsDir: string, rel: string, digest: string): string {
+    return path.posix.join(scriptsDir, SHIPPED_COMPOSE_DIR, digest, rel);
+}
+
+/** The project-relative path a shipped compose path names, or undefined when the path is not one. */
+export function shippedRelative(p: string): string | undefined {
+    if (!path.posix.isAbsolute(p)) return undefined;
+    return new RegExp(`/${SHIPPED_COMPOSE_DIR}/[0-9a-f]{64}/(.+)$`).exec(p)?.[1];
+}
+
+/**
+ * One recorded path that changes from an absolute path to the same file's project-relative path, or (over SSH) to
+ * the path the same file is shipped to.
+ */
 export interface PathChange {
     from: string;
     to: string;
@@ -28,9 +56,14 @@ export interface CommandInputs {
     [key: string]: unknown;
 }
 
-/** `from` is the absolute path that `to`, relative to some checkout, named. */
+/**
+ * `from` is the absolute path that `to`, relative to some checkout or shipped from it, named. A shipped `from` is
+ * never one: between two shipped paths of the same file only the digest differs, and that is a changed file.
+ */
 function samePlace(from: string, to: string): boolean {
-    return path.posix.isAbsolute(from) && !path.posix.isAbsolute(to) && from.endsWith(`/${to}`);
+    if (!path.posix.isAbsolute(from) || shippedRelative(from) !== undefined) return false;
+    const rel = path.posix.isAbsolute(to) ? shippedRelative(to) : to;
+    return rel !== undefined && from.endsWith(`/${rel}`);
 }
 
 /** The words of a command line as hostCommand renders it (argvLine: single quotes, `'\\''` for a quote). */
@@ -116,5 +149,10 @@ export function pathOnlyChange(recorded: CommandInputs, next: CommandInputs): Pa
 /** The preview's note for a stack whose recorded compose path changes and nothing else (the issue's wording). */
 export function recordedPathNote(stack: string, changes: PathChange[]): string {
     const what = [...new Map(changes.map((c) => [`${c.from} -> ${c.to}`, c])).keys()].join(", ");
-    return `stack ${stack}: recorded path changes (${what}); \`stack deploy\` of an unchanged file restarts nothing`;
+    // Over SSH the old path was the host's own copy, whose content the state never recorded: the claim is the same
+    // only if that copy was the project's file.
+    const shipped = changes.some((c) => shippedRelative(c.to) !== undefined)
+        ? "; the project's file is now shipped to the host, the same as the host's file at the old path if that was a copy of it"
+        : "";
+    return `stack ${stack}: recorded path changes (${what}); \`stack deploy\` of an unchanged file restarts nothing${shipped}`;
 }

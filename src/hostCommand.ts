@@ -4,12 +4,14 @@
 // date (HostScripts: its stdin is the installer below). Every other resource runs `bash DIR/SCRIPT.sh ARG...`:
 // its inputs never contain a script's text, so editing a script changes only the resource that carries them,
 // never one that deploys, tears down or rebuilds (pulumi-command re-runs `create` on any input change). A
-// delete runs the teardown installed on the host, the newest one the program delivered.
+// delete runs the teardown installed on the host, the newest one the program delivered. Over SSH the same
+// installer ships the project's compose files (by content: an unchanged file leaves its input as it was).
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { SHIPPED_COMPOSE_DIR } from "./checkoutPaths";
 import { shellQuote } from "./ssh";
 
 export const HOST_DIR = path.join(__dirname, "..", "host");
@@ -53,13 +55,24 @@ export function hostFiles(hostDir: string = HOST_DIR): { name: string; text: str
         .map((name) => ({ name, text: fs.readFileSync(path.join(hostDir, name), "utf8") }));
 }
 
+/** A compose file of the project shipped to the host (over SSH): its project-relative path, digest and content. */
+export interface ShippedFile {
+    rel: string;
+    digest: string;
+    content: Buffer;
+}
+
 /**
  * A bash program that installs the host scripts into the directory given as its first argument: each file is
  * written beside its final name and renamed over it, so a teardown that starts meanwhile reads either the
  * old file or the new one, never half of one. Files are carried base64-encoded, so no script text is ever
  * parsed by the shell that installs it. Prints the bundle's digest.
+ *
+ * With `shipped`, it also writes each compose file to DIR/compose/DIGEST/REL (shippedComposePath), the same way,
+ * and removes the digests it no longer ships, so that the folder holds what this configuration deploys. Without
+ * any, its text is what it was before compose files were shipped: nothing changes for a host that ships none.
  */
-export function installer(hostDir: string = HOST_DIR): string {
+export function installer(hostDir: string = HOST_DIR, shipped: readonly ShippedFile[] = []): string {
     const files = hostFiles(hostDir);
     const digest = createHash("sha256");
     for (const f of files) {
@@ -77,12 +90,42 @@ export function installer(hostDir: string = HOST_DIR): string {
         lines.push(`put ${shellQuote(f.name)} ${shellQuote(Buffer.from(f.text).toString("base64"))}`);
     }
     const sum = digest.digest("hex");
+    if (shipped.length > 0) {
+        lines.push(...shipLines(shipped));
+    }
     lines.push(
         `printf '%s\\n' ${shellQuote(sum)} >"$dir/.digest.new"`,
         'mv -f -- "$dir/.digest.new" "$dir/DIGEST"',
         `echo ${shellQuote(sum)}`,
     );
     return `${lines.join("\n")}\n`;
+}
+
+/** The installer's lines that write the shipped compose files and remove the digests no longer shipped. */
+function shipLines(shipped: readonly ShippedFile[]): string[] {
+    const byPath = new Map<string, ShippedFile>();
+    for (const f of shipped) {
+        // The digest names the file's folder on the host: one that is not the content's would ship another file there.
+        const sum = createHash("sha256").update(f.content).digest("hex");
+        if (f.digest !== sum || f.rel === "" || path.posix.isAbsolute(f.rel) || f.rel.split("/").includes("..")) {
+            throw new Error(
+                `compose file ${JSON.stringify(f.rel)} (sha256 ${f.digest}): only a project-relative path with its ` +
+                    `content's sha256 (${sum}) is shipped`,
+            );
+        }
+        byPath.set(`${f.digest}/${f.rel}`, f);
+    }
+    const files = [...byPath.entries()].sort(([a], [b]) => a.localeCompare(b));
+    const digests = [...new Set(files.map(([, f]) => f.digest))];
+    return [
+        `top="$dir/"${shellQuote(SHIPPED_COMPOSE_DIR)}`,
+        // Compose files are read, never run: 0644.
+        'ship() { local f="$top/$1"; mkdir -p -- "${f%/*}"; printf \'%s\' "$2" | base64 -d >"${f%/*}/.${f##*/}.new"; chmod 0644 "${f%/*}/.${f##*/}.new"; mv -f -- "${f%/*}/.${f##*/}.new" "$f"; }',
+        ...files.map(([p, f]) => `ship ${shellQuote(p)} ${shellQuote(f.content.toString("base64"))}`),
+        `keep=(${digests.map(shellQuote).join(" ")})`,
+        "shopt -s nullglob",
+        'for d in "$top"/*/; do d=${d%/}; case " ${keep[*]} " in *" ${d##*/} "*) ;; *) rm -rf -- "$d" ;; esac; done',
+    ];
 }
 
 /** Where an installed script is on the host. */

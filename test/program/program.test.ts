@@ -1,12 +1,14 @@
 // The program under pulumi.runtime.setMocks: which resources it creates, with which links and options.
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "node:assert";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseConfig } from "../../config";
 import { buildProgram, check, recordedPathMove } from "../../program";
-import { hostFiles, installer } from "../../src/hostCommand";
+import { HOST_DIR, hostFiles, installer } from "../../src/hostCommand";
 import type { HostFacts } from "../../src/hostFacts";
 import type { RecordedState } from "../../src/pulumiState";
 import { type RawConfig, rawConfig, referenceFacts, ROOT } from "../unit/fixtures";
@@ -26,8 +28,20 @@ const DIR = "/var/lib/swarm-proxy/host";
 const sh = (script: string, ...args: string[]) =>
     ["bash", `${DIR}/${script}.sh`, ...args].map((w) => `'${w}'`).join(" ");
 const WINDOW_HOOK = "swarm-proxy-maintenance-window";
+const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 
 const ATTACHED = ["traefik", "drone", "ccci-bridge", "ccci-dashboard", "ccci-reports", "warm-keycloak"];
+
+/** A second checkout of the project's files in another folder, as every CI build's workspace is, for one suite. */
+function cloneFolder(prefix: string): () => string {
+    let dir = "";
+    before(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+        for (const d of ["sandbox", "nix"]) fs.cpSync(path.join(ROOT, d), path.join(dir, d), { recursive: true });
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    return () => dir;
+}
 
 async function run(
     opts: {
@@ -365,8 +379,14 @@ describe("program (mocked engine)", () => {
         const conn = wrapped.value as Record<string, unknown>;
         assert.strictEqual(conn.hostKey, "ssh-ed25519 AAAAC3Nz");
         assert.strictEqual(conn.privateKey, "-----BEGIN OPENSSH PRIVATE KEY-----");
-        // The compose path is the host's: nothing of this machine is sent.
-        assert.strictEqual(s.inputs.create, sh("stack-deploy", "drone", "sandbox/stacks/drone.yml"));
+        // The compose file is the one shipped beside the scripts, named by its digest and project-relative path: no
+        // path of this machine is sent, and no variable (sshd refuses those it does not AcceptEnv).
+        const digest = sha256(fs.readFileSync(path.join(ROOT, "sandbox", "stacks", "drone.yml")));
+        const shipped = `${DIR}/compose/${digest}/sandbox/stacks/drone.yml`;
+        assert.strictEqual(s.inputs.create, sh("stack-deploy", "drone", shipped));
+        assert.strictEqual(s.inputs.update, sh("stack-deploy", "drone", shipped));
+        assert.strictEqual(s.inputs.environment, undefined);
+        assert.deepStrictEqual(rec.get("drone-health").inputs.triggers, ["drone-stack-id", digest]);
     });
 
     it("over SSH, a redeploy's token is the named stack's stdin, never a variable (sshd refuses those it does not AcceptEnv)", async () => {
@@ -617,17 +637,11 @@ describe("the same checkout anywhere: what the state records does not depend on 
         return rec;
     }
 
-    let clone: string;
-    before(() => {
-        // A second checkout of the same files in another folder, as every CI build's workspace is.
-        clone = fs.mkdtempSync(path.join(os.tmpdir(), "spx-clone-"));
-        for (const d of ["sandbox", "nix"]) fs.cpSync(path.join(ROOT, d), path.join(clone, d), { recursive: true });
-    });
-    after(() => fs.rmSync(clone, { recursive: true, force: true }));
+    const clone = cloneFolder("spx-clone-");
 
     it("a clone in another folder registers every resource with the same inputs (compose path and module path relative, with their digests)", async () => {
         const here = await inputsFrom(ROOT);
-        const there = await inputsFrom(clone);
+        const there = await inputsFrom(clone());
         const commands = here.registered.filter((r) => r.type.startsWith("command:"));
         assert.ok(commands.length > 10);
         for (const r of commands) {
@@ -638,9 +652,9 @@ describe("the same checkout anywhere: what the state records does not depend on 
 
     it("a changed compose file changes that stack's deploy (its digest) and nothing else", async () => {
         const here = await inputsFrom(ROOT);
-        fs.appendFileSync(path.join(clone, "sandbox", "stacks", "drone.yml"), "# reviewed change\n");
+        fs.appendFileSync(path.join(clone(), "sandbox", "stacks", "drone.yml"), "# reviewed change\n");
         try {
-            const there = await inputsFrom(clone);
+            const there = await inputsFrom(clone());
             const changed = here.registered
                 .filter((r) => JSON.stringify(there.get(r.name).inputs) !== JSON.stringify(r.inputs))
                 .map((r) => r.name);
@@ -649,7 +663,7 @@ describe("the same checkout anywhere: what the state records does not depend on 
         } finally {
             fs.copyFileSync(
                 path.join(ROOT, "sandbox", "stacks", "drone.yml"),
-                path.join(clone, "sandbox", "stacks", "drone.yml"),
+                path.join(clone(), "sandbox", "stacks", "drone.yml"),
             );
         }
     });
@@ -717,5 +731,222 @@ describe("the same checkout anywhere: what the state records does not depend on 
         assert.deepStrictEqual(fresh.get("rebuild-switch").inputs.environment, {
             SWARM_PROXY_NIX_MODULE: "sandbox/swarm-before.nix",
         });
+    });
+});
+
+describe("over SSH, compose files in the project ship to the host beside the scripts, by content", () => {
+    const STACKS = [...ATTACHED, "backups"];
+
+    /** The program's preview over SSH from this project folder; the info lines it logged. */
+    async function sshFrom(
+        baseDir: string,
+        mutate?: (c: RawConfig) => void,
+        recorded?: RecordedState,
+    ): Promise<{ rec: Recorder; said: string[] }> {
+        const rec = new Recorder();
+        pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
+        const raw = rawConfig();
+        raw.connection = { mode: "ssh", host: "host.example", user: "deploy", hostKey: "ssh-ed25519 AAAAC3Nz" };
+        mutate?.(raw);
+        const said: string[] = [];
+        const info = pulumi.log.info;
+        Object.assign(pulumi.log, { info: (m: string) => said.push(m) });
+        try {
+            buildProgram({
+                config: parseConfig(raw, { baseDir, hasSshPrivateKey: true }),
+                facts: referenceFacts(),
+                recorded,
+                baseDir,
+                dryRun: true,
+                sshPrivateKey: pulumi.secret("-----BEGIN OPENSSH PRIVATE KEY-----"),
+                transformations: [rec.transformation],
+            });
+            await rec.settle();
+        } finally {
+            Object.assign(pulumi.log, { info });
+        }
+        return { rec, said };
+    }
+
+    const shippedPath = (stack: string, base = ROOT) =>
+        `${DIR}/compose/${sha256(fs.readFileSync(path.join(base, "sandbox", "stacks", `${stack}.yml`)))}/sandbox/stacks/${stack}.yml`;
+
+    const clone = cloneFolder("spx-ssh-clone-");
+
+    it("the installer carries each file's content and writes it where the stack's deploy looks", async () => {
+        const { rec } = await sshFrom(ROOT);
+        const stdin = String(rec.get("host-install").inputs.stdin);
+        assert.notStrictEqual(stdin, installer(), "the installer ships the compose files");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spx-ship-"));
+        try {
+            const r = spawnSync("bash", ["-s", "--", dir], { input: stdin, encoding: "utf8" });
+            assert.strictEqual(r.status, 0, r.stderr);
+            for (const stack of STACKS) {
+                const shipped = shippedPath(stack);
+                assert.strictEqual(rec.get(`${stack}-stack`).inputs.create, sh("stack-deploy", stack, shipped));
+                const onHost = path.join(dir, shipped.slice(DIR.length + 1));
+                assert.deepStrictEqual(
+                    fs.readFileSync(onHost),
+                    fs.readFileSync(path.join(ROOT, "sandbox", "stacks", `${stack}.yml`)),
+                    stack,
+                );
+            }
+            // The scripts' bundle and its digest are as without compose files.
+            assert.strictEqual(r.stdout.trim(), fs.readFileSync(path.join(dir, "DIGEST"), "utf8").trim());
+            for (const f of hostFiles()) assert.strictEqual(fs.readFileSync(path.join(dir, f.name), "utf8"), f.text);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+        // No other resource carries a file's content.
+        const text = fs.readFileSync(path.join(ROOT, "sandbox", "stacks", "drone.yml")).toString("base64");
+        for (const r of rec.registered.filter((x) => x.name !== "host-install")) {
+            assert.ok(!JSON.stringify(r.inputs).includes(text), `${r.name} carries the compose file`);
+        }
+    });
+
+    it("an unchanged file gives the same inputs from a clone in another folder", async () => {
+        const here = (await sshFrom(ROOT)).rec;
+        const there = (await sshFrom(clone())).rec;
+        const commands = here.registered.filter((r) => r.type.startsWith("command:"));
+        assert.ok(commands.length > 10);
+        for (const r of commands) {
+            assert.deepStrictEqual(there.get(r.name).inputs, r.inputs, r.name);
+            assert.ok(!JSON.stringify(r.inputs).includes(ROOT), `${r.name} names the checkout's folder`);
+            assert.ok(!JSON.stringify(r.inputs).includes(clone()), `${r.name} names the clone's folder`);
+        }
+    });
+
+    it("a changed file changes that stack's deploy, its health check and the installer, and nothing else", async () => {
+        const here = (await sshFrom(ROOT)).rec;
+        const file = path.join(clone(), "sandbox", "stacks", "drone.yml");
+        fs.appendFileSync(file, "# reviewed change\n");
+        try {
+            const there = (await sshFrom(clone())).rec;
+            const changed = here.registered
+                .filter((r) => JSON.stringify(there.get(r.name).inputs) !== JSON.stringify(r.inputs))
+                .map((r) => r.name);
+            assert.deepStrictEqual(changed.sort(), ["drone-health", "drone-stack", "host-install"]);
+            assert.strictEqual(
+                there.get("drone-stack").inputs.update,
+                sh("stack-deploy", "drone", shippedPath("drone", clone())),
+            );
+            assert.ok(
+                String(there.get("host-install").inputs.stdin).includes(fs.readFileSync(file).toString("base64")),
+            );
+        } finally {
+            fs.copyFileSync(path.join(ROOT, "sandbox", "stacks", "drone.yml"), file);
+        }
+    });
+
+    it("a compose path outside the project stays the host's, as given, and the preview says the host must hold it", async () => {
+        const outside = "/srv/stacks/drone.yml";
+        const { rec, said } = await sshFrom(ROOT, (c) => {
+            const drone = c.stacks.find((s) => s.name === "drone")!;
+            drone.compose = outside;
+        });
+        assert.strictEqual(rec.get("drone-stack").inputs.create, sh("stack-deploy", "drone", outside));
+        assert.deepStrictEqual(rec.get("drone-health").inputs.triggers, ["drone-stack-id", ""]);
+        assert.ok(!String(rec.get("host-install").inputs.stdin).includes("'drone.yml'"));
+        assert.ok(
+            said.includes(
+                `stack drone: compose ${outside} lies outside the project, so it is not shipped over SSH: ` +
+                    `the host must hold ${outside}`,
+            ),
+            said.join("\n"),
+        );
+        // Every file inside the project still ships.
+        assert.strictEqual(
+            rec.get("traefik-stack").inputs.create,
+            sh("stack-deploy", "traefik", shippedPath("traefik")),
+        );
+    });
+
+    it("a compose path inside the project that is not there is refused, naming the key and the host-path way", () => {
+        const raw = rawConfig();
+        raw.connection = { mode: "ssh", host: "host.example", user: "deploy", hostKey: "ssh-ed25519 AAAAC3Nz" };
+        raw.stacks[1].compose = "stacks/none.yml";
+        assert.throws(
+            () => parseConfig(raw, { baseDir: ROOT, hasSshPrivateKey: true }),
+            (e: Error) =>
+                e.message.includes('swarm-proxy:stacks[1].compose: "stacks/none.yml" is not a file') &&
+                e.message.includes("over SSH a compose file outside the project is a path on the host"),
+        );
+    });
+
+    /** SSH state from before compose files were shipped: the host's absolute paths, no digest anywhere. */
+    function recordedBefore(first: string): RecordedState {
+        return {
+            resources: STACKS.flatMap((stack) => {
+                const line = sh("stack-deploy", stack, `${first}/sandbox/stacks/${stack}.yml`);
+                const urn = (n: string) => `urn:pulumi:test::swarm-proxy::x::${n}`;
+                return [
+                    {
+                        urn: urn(`${stack}-stack`),
+                        name: `${stack}-stack`,
+                        type: "command:remote:Command",
+                        dependsOn: [],
+                        triggers: [],
+                        inputs: { create: line, update: line },
+                    },
+                    {
+                        urn: urn(`${stack}-health`),
+                        name: `${stack}-health`,
+                        type: "command:remote:Command",
+                        dependsOn: [],
+                        triggers: [`${stack}-stack-id`, ""],
+                        inputs: { triggers: [`${stack}-stack-id`, ""] },
+                    },
+                ];
+            }),
+            urns: {},
+            units: {},
+        };
+    }
+
+    it("state from before shipping (absolute host paths inside the project): each stack's update is noted as a path change, and no health check runs again", async () => {
+        const { rec, said } = await sshFrom(ROOT, undefined, recordedBefore(ROOT));
+        for (const stack of STACKS) {
+            assert.ok(
+                said.includes(
+                    `stack ${stack}: recorded path changes (${ROOT}/sandbox/stacks/${stack}.yml -> ${shippedPath(stack)}); ` +
+                        "`stack deploy` of an unchanged file restarts nothing; the project's file is now shipped to " +
+                        "the host, the same as the host's file at the old path if that was a copy of it",
+                ),
+                said.join("\n"),
+            );
+            assert.deepStrictEqual(rec.get(`${stack}-health`).inputs.triggers, [`${stack}-stack-id`, ""], stack);
+        }
+        // Recorded with the shipped path and unchanged since: the health check still keeps its trigger.
+        const after = recordedBefore(ROOT);
+        for (const r of after.resources.filter((x) => x.name.endsWith("-stack"))) {
+            const line = sh("stack-deploy", r.name.replace(/-stack$/, ""), shippedPath(r.name.replace(/-stack$/, "")));
+            r.inputs = { create: line, update: line };
+        }
+        const again = await sshFrom(ROOT, undefined, after);
+        assert.deepStrictEqual(
+            again.said.filter((m) => m.includes("recorded path changes")),
+            [],
+        );
+        assert.deepStrictEqual(again.rec.get("drone-health").inputs.triggers, ["drone-stack-id", ""]);
+        // A file changed since: the health check gets the digest, and runs again after the deploy.
+        fs.appendFileSync(path.join(clone(), "sandbox", "stacks", "drone.yml"), "# reviewed change\n");
+        try {
+            const changed = await sshFrom(clone(), undefined, after);
+            const digest = sha256(fs.readFileSync(path.join(clone(), "sandbox", "stacks", "drone.yml")));
+            assert.deepStrictEqual(changed.rec.get("drone-health").inputs.triggers, ["drone-stack-id", digest]);
+            assert.ok(!changed.said.some((m) => m.startsWith("stack drone: recorded path")), changed.said.join("\n"));
+        } finally {
+            fs.copyFileSync(
+                path.join(ROOT, "sandbox", "stacks", "drone.yml"),
+                path.join(clone(), "sandbox", "stacks", "drone.yml"),
+            );
+        }
+    });
+
+    it("ships nothing and leaves the installer as it was when no compose file is in the project", async () => {
+        const { rec } = await sshFrom(ROOT, (c) => {
+            for (const s of c.stacks) s.compose = `/srv/stacks/${String(s.name)}.yml`;
+        });
+        assert.strictEqual(rec.get("host-install").inputs.stdin, installer(HOST_DIR));
     });
 });
