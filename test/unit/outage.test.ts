@@ -38,6 +38,21 @@ describe("traefik's restarts from its container events", () => {
         });
     });
 
+    it("a stop the service's update began starts at the update (the swarm waits 2 s before the first signal)", () => {
+        const events = [ev(-1000, "update", ""), ...RESTART];
+        const restarts = restartsOf(events, probe(-2000, 5000, -800, 2600), 5000);
+        assert.deepEqual(restarts, [{ stop: -1000, stopped: 1400, start: 2000, firstRoute: 2600 }]);
+        assert.equal(restartFigures(restarts[0]).stopSeconds, 2.4);
+        const { traefik, own } = classifyFailures([fail("r", -800), fail("r", 500)], restarts);
+        assert.equal(own.length, 0);
+        assert.equal(traefik.length, 2);
+    });
+
+    it("an update followed by a start before any stop (start-first, or a label change) begins no stop", () => {
+        const events = [ev(-3000, "update", ""), ev(-2500, "start", "a"), ...RESTART];
+        assert.equal(restartsOf(events, probe(-4000, 5000, 1000, 2600), 5000)[0].stop, 1000);
+    });
+
     it("a successful request sent before the new start is not its first route", () => {
         const samples = [sample(1900, true), sample(2100, false), sample(2200, true)];
         assert.equal(restartsOf(RESTART, samples, 3000)[0].firstRoute, 2200);
@@ -133,11 +148,24 @@ describe("the entry point's service and its events", () => {
             JSON.stringify({ Type: "container", Action: "kill", Actor: { ID: "a" }, timeNano: 1_500_000_000 }),
             JSON.stringify({ Type: "container", Action: "exec_start: sh -c x", Actor: { ID: "a" }, timeNano: 2e9 }),
             JSON.stringify({ Type: "network", Action: "connect", Actor: { ID: "n" }, timeNano: 3e9 }),
+            JSON.stringify({
+                Type: "service",
+                Action: "update",
+                Actor: { ID: "s", Attributes: { name: "t", "updatestate.new": "updating" } },
+                timeNano: 4e9,
+            }),
+            JSON.stringify({
+                Type: "service",
+                Action: "update",
+                Actor: { ID: "s", Attributes: { name: "t", "updatestate.new": "completed" } },
+                timeNano: 5e9,
+            }),
             "",
         ].join("\n");
         assert.deepEqual(parseEvents(text), [
             { time: 1500, action: "kill", container: "a" },
             { time: 2000, action: "exec_start", container: "a" },
+            { time: 4000, action: "update", container: "" },
         ]);
     });
 });
