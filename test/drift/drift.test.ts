@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DriftReport } from "../../cli/drift/report";
 import type { Finding } from "../../cli/drift/findings";
-import { overlayCreateArgs } from "../../harness/docker";
+import { engineOf, overlayCreateArgs } from "../../harness/docker";
 import { PulumiProject, realPlugins, repoRoot } from "../../harness/engine/pulumi";
 import {
     atFront,
@@ -230,9 +230,12 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
             assert.match(note, /`stack deploy` of an unchanged file restarts nothing$/);
             console.log(`      upgrade preview: ${note}`);
         }
+        // The /28 is full by design (the next case's subject; the Engine's own count on API 1.52+ says so from the
+        // start): no finding but the pool's, none of the path change.
         const checked = await drift();
-        assert.deepEqual(drifted(checked.report), [], checked.err);
-        assert.equal(checked.code, 0);
+        const found = drifted(checked.report).filter((k) => k !== "capacity-low proxy");
+        assert.deepEqual(found, [], checked.err);
+        assert.equal(checked.code, drifted(checked.report).length === 0 ? 0 : 3);
         const recorded = await p.up();
         assert.equal(recorded.code, 0, out(recorded));
         assert.deepEqual(runningTasks(), tasks, "recording the relative paths restarted tasks");
@@ -281,7 +284,10 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         assert.deepEqual(drifted(report), ["capacity-low proxy"]);
         assert.equal(code, 3);
         const f = only(report, "capacity-low");
-        assert.match(f.detail, /^0 of 13 addresses free \(13 in use, counted\); threshold 2$/);
+        // The Engine's own figure on API 1.52+ (the swarm allocator's), the count below it: both 13 here.
+        const api = (await engineOf()).api;
+        const method = Number(api.split(".")[1]) >= 52 ? "ipsInUse" : "counted";
+        assert.equal(f.detail, `0 of 13 addresses free (13 in use, ${method}); threshold 2`);
         assert.equal(f.disruptive, true);
         assert.equal(f.autoFix, false);
         assert.match(f.window ?? "", /drone build promote <build> maintenance/);
