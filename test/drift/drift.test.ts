@@ -123,8 +123,9 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         for (const line of f.fix) {
             const argv = argvOf(line);
             const t0 = Date.now();
+            // As the operator runs a printed fix: from the checkout (a fix names the host scripts relative to it).
             const r = spawnSync(argv[0], argv.slice(1), {
-                cwd: tmp,
+                cwd: repoRoot,
                 env,
                 encoding: "utf8",
                 maxBuffer: 256 * 1024 * 1024,
@@ -409,7 +410,8 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         assert.equal(f.disruptive, true);
         assert.match(f.meaning ?? "", /add it to swarm-proxy:stacks in .*Pulumi\.test\.yaml/);
         assert.deepEqual(f.fix, [
-            `env DOCKER_HOST=${sb!.env.DOCKER_HOST} bash ${join(repoRoot, "host")}/stack-teardown.sh intruder 180`,
+            // The host scripts relative to the checkout (no folder of the check's own): run from the operator's.
+            `env DOCKER_HOST=${sb!.env.DOCKER_HOST} bash host/stack-teardown.sh intruder 180`,
         ]);
         runFix(f);
         await clean();
