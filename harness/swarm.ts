@@ -8,7 +8,7 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { probeFree } from "../cli/shared/overlay-capacity";
-import { type EngineVersion, negotiateApiVersion } from "../src/docker";
+import { type EngineVersion, isVersionRefusal, negotiateApiVersion } from "../src/docker";
 import { Engine } from "../src/engine";
 import { docker as dockerCli, overlayCreateArgs } from "./docker";
 import { silentProgress } from "../cli/shared/progress";
@@ -150,6 +150,15 @@ function request(
     });
 }
 
+/** The message of an Engine API error body ({"message": ...}), or the body itself. */
+function messageOf(text: string): string {
+    try {
+        return (JSON.parse(text) as { message?: string }).message ?? text;
+    } catch {
+        return text;
+    }
+}
+
 /** The API version agreed with each DOCKER_HOST's dockerd, asked once (a failed ask is asked again). */
 const agreed = new Map<string, Promise<string>>();
 
@@ -182,7 +191,7 @@ export async function api<T>(method: string, urlPath: string, body?: unknown): P
     const socket = host.slice("unix://".length);
     const data = body === undefined ? undefined : JSON.stringify(body);
     let r = await request(socket, method, `/v${await apiVersionFor(host, socket)}${urlPath}`, data);
-    if (r.status === 400 && /"client version \S+ is too (old|new)\b/.test(r.text)) {
+    if (isVersionRefusal(r.status, messageOf(r.text))) {
         // Another dockerd on the same socket since the version was agreed (a sandbox restarted on another
         // engine): agree again, once.
         agreed.delete(host);

@@ -129,12 +129,6 @@ export function swarmRole(info: EngineInfo): "inactive" | "worker" | "manager" {
     return info.Swarm?.ControlAvailable === true ? "manager" : "worker";
 }
 
-/** Engine >= 29 (API >= 1.52) reports addresses in use per subnet. */
-export function apiAtLeast(apiVersion: string, major: number, minor: number): boolean {
-    const [a, b] = apiVersion.split(".").map((x) => Number(x));
-    return a > major || (a === major && (b ?? 0) >= minor);
-}
-
 /**
  * The newest Engine API version this project is tested against. Asking for more than the code knows would only
  * change answers under it; asking for less than the daemon's newest is safe only down to its minimum (Docker
@@ -154,6 +148,17 @@ export function compareApiVersions(a: string, b: string): number {
         throw new Error(`not an Engine API version: ${pa ? b : a}`);
     }
     return Number(pa[1]) - Number(pb[1]) || Number(pa[2]) - Number(pb[2]);
+}
+
+/** Whether a daemon's "MAJOR.MINOR" API version is at least major.minor (Engine >= 29, API >= 1.52, reports
+ *  addresses in use per subnet); a version that is not of that form is not. */
+export function apiAtLeast(apiVersion: string, major: number, minor: number): boolean {
+    return API_VERSION_RE.test(apiVersion) && compareApiVersions(apiVersion, `${major}.${minor}`) >= 0;
+}
+
+/** dockerd's refusal of a request's API version (moby's API version middleware: HTTP 400, its words). */
+export function isVersionRefusal(status: number | undefined, message: string): boolean {
+    return status === 400 && /^client version \S+ is too (old|new)\b/.test(message);
 }
 
 export type ApiNegotiation = { ok: true; version: string } | { ok: false; reason: string };

@@ -17,6 +17,7 @@ import {
     type EngineVersion,
     type SwarmInfo,
     type UsageInput,
+    isVersionRefusal,
     negotiateApiVersion,
     swarmRole,
 } from "./docker";
@@ -79,7 +80,7 @@ export function apiStatus(e: unknown): number | undefined {
 
 /** dockerd's refusal of a request's API version (moby's API version middleware: HTTP 400). */
 export function versionRefused(e: unknown): boolean {
-    return apiStatus(e) === 400 && /^client version \S+ is too (old|new)\b/.test(apiMessage(e) ?? "");
+    return isVersionRefusal(apiStatus(e), apiMessage(e) ?? "");
 }
 
 /** $DOCKER_HOST when set: the dockerd the docker CLI would talk to, and the CLI's default. */

@@ -25,6 +25,7 @@ import {
     stackGone,
 } from "../../harness/engine/swarm-fixture";
 import { type Sandbox, sandboxDownSync } from "../../harness/sandbox";
+import { apiAtLeast } from "../../src/docker";
 import { toRange } from "../../src/subnet";
 import { runBin } from "../tools/bin";
 
@@ -286,8 +287,7 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         assert.equal(code, 3);
         const f = only(report, "capacity-low");
         // The Engine's own figure on API 1.52+ (the swarm allocator's), the count below it: both 13 here.
-        const api = (await engineOf()).api;
-        const method = Number(api.split(".")[1]) >= 52 ? "ipsInUse" : "counted";
+        const method = apiAtLeast((await engineOf()).api, 1, 52) ? "ipsInUse" : "counted";
         assert.equal(f.detail, `0 of 13 addresses free (13 in use, ${method}); threshold 2`);
         assert.equal(f.disruptive, true);
         assert.equal(f.autoFix, false);

@@ -4,6 +4,7 @@
 // are compared: the figure the operator reads is checked against what the allocator really has left.
 import * as assert from "node:assert";
 import { engineOf } from "../../harness/docker";
+import { apiAtLeast } from "../../src/docker";
 import {
     createAnchor,
     createProxy,
@@ -57,7 +58,7 @@ describe("capacity's count of addresses in use against the probe (any API versio
 
     it("with stacks deployed, and after concurrent docker stack rm leaked addresses, on API 1.52+ the report is exact (the allocator's figure holds the leak), below it the probe finds exactly the leak", async () => {
         const engine = await engineOf();
-        const ipsInUse = Number(engine.api.split(".")[1]) >= 52;
+        const ipsInUse = apiAtLeast(engine.api, 1, 52);
         const clean = await capacity();
         // Nothing leaked yet: whichever figure the report takes, the probe finds exactly the free addresses it says.
         assert.strictEqual(clean.probe?.unaccounted, 0, `before any leak: ${JSON.stringify(clean)}`);

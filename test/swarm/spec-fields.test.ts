@@ -9,6 +9,7 @@ import * as assert from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { dirtyTasks } from "../../harness/docker";
+import { apiAtLeast } from "../../src/docker";
 import { api, createProxy, docker, hostInstalled, hostOk, lines, resetSwarm, tmpDir } from "../../harness/swarm";
 
 const STACK = "fields";
@@ -45,8 +46,6 @@ networks:
     external: true
 `;
 
-const apiAtLeast = (v: string, minor: number): boolean => Number(v.split(".")[1]) >= minor;
-
 async function healthcheck(): Promise<Healthcheck | undefined> {
     const [svc] = await api<{ Spec: ServiceSpec }[]>(
         "GET",
@@ -80,7 +79,7 @@ describe("network-move.sh keeps the fields stack deploy wrote (any API version)"
             ApiVersion: string;
         };
         const stored = await healthcheck();
-        const newer = apiAtLeast(version.ApiVersion, 44);
+        const newer = apiAtLeast(version.ApiVersion, 1, 44);
         if (newer) {
             // The case proves something only if the field was there to lose.
             assert.strictEqual(stored?.StartInterval, 1e9, `stack deploy stored ${JSON.stringify(stored)}`);
