@@ -302,21 +302,17 @@ sandbox_storage_driver() {
   fi
 }
 
-# The directory holding the selected engine's dockerd, docker-proxy, docker-init and runc (built on first use).
+# The directory holding the selected engine's dockerd, docker-proxy, docker-init and runc (built on first use;
+# docker-build.sh only prints the directory once its stamp is there).
 sandbox_engine_bin() {
-  if [ -n "${sandbox_engine_dir:-}" ]; then
-    echo "$sandbox_engine_dir"
-    return 0
-  fi
   if [ "$sandbox_engine" = system ]; then
     local dockerd
     dockerd=$(command -v dockerd) || sandbox_die "SANDBOX_DOCKER=system, but there is no dockerd on PATH"
-    sandbox_engine_dir=$(dirname "$(readlink -f "$dockerd")")
+    dirname "$(readlink -f "$dockerd")"
   else
-    sandbox_engine_dir=$(bash "$sandbox_root/scripts/docker-build.sh" "$sandbox_engine") ||
+    bash "$sandbox_root/scripts/docker-build.sh" "$sandbox_engine" ||
       sandbox_die "the engine SANDBOX_DOCKER=$sandbox_engine could not be built (scripts/docker-build.sh)"
   fi
-  echo "$sandbox_engine_dir"
 }
 
 # Refuses an instance made with another engine than SANDBOX_DOCKER selects; records the engine of a new one.
