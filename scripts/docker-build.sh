@@ -17,6 +17,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/go-module.sh
+source "$root/scripts/go-module.sh"
 case "${1:-}" in
   -h | --help)
     sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -82,28 +84,15 @@ if [ -x "$bin/dockerd" ] && [ -x "$bin/docker-proxy" ] && [ -f "$stamp" ] && [ "
 fi
 command -v go >/dev/null || die "go is not installed (needed to build dockerd $version)"
 
-# The module's directory in Go's module cache (downloaded unless it is there already).
-module_dir() { # MODULE@VERSION
-  local json dir
-  json=$(cd "$tools" && go mod download -json "$1" 2>&1) || {
-    printf '%s\n' "$json" >&2
-    die "the Go module proxy does not serve $1"
-  }
-  dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1)
-  if [ -z "$dir" ] || [ ! -d "$dir" ]; then die "cannot find the source directory of $1"; fi
-  printf '%s\n' "$dir"
-}
-# A writable copy without vendor/ (the module zips carry a partial one, or none).
-copy_source() { # DIR DEST
-  rm -rf "$2"
-  cp -R "$1" "$2"
-  chmod -R u+w "$2"
+# A writable copy of a module's source without vendor/ (the module zips carry a partial one, or none).
+copy_source() { # MODULE@VERSION DEST
+  go_module_copy "$1" "$tools" "$2"
   rm -rf "$2/vendor"
 }
 
 start=$SECONDS
 src="$tools/src"
-copy_source "$(module_dir "$module@$modver")" "$src"
+copy_source "$module@$modver" "$src"
 if [ ! -f "$src/go.mod" ]; then
   # Docker 28's module has no go.mod: its dependencies are listed in vendor.mod.
   cp "$src/vendor.mod" "$src/go.mod"
@@ -121,7 +110,7 @@ if [ -n "$runc" ]; then
   if ! command -v pkg-config >/dev/null || ! pkg-config --exists libseccomp; then
     die "libseccomp-dev and pkg-config are missing (needed to build runc $runc; scripts/install-deps.sh installs them)"
   fi
-  copy_source "$(module_dir "github.com/opencontainers/runc@$runc")" "$tools/runc-src"
+  copy_source "github.com/opencontainers/runc@$runc" "$tools/runc-src"
   log "building runc $runc ..."
   (cd "$tools/runc-src" && CGO_ENABLED=1 go build -mod=mod -p "$jobs" -trimpath -buildvcs=false -tags seccomp \
     -ldflags "-X main.version=${runc#v}" -o "$bin/runc.tmp" .) >&2 || die "building runc $runc failed"

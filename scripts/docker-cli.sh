@@ -10,6 +10,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/go-module.sh
+source "$root/scripts/go-module.sh"
 version=v28.5.2+incompatible
 module=github.com/docker/cli
 minimum=1.44
@@ -52,15 +54,8 @@ if [ -x "$bin/docker" ] && [ -f "$stamp" ] && [ "$(<"$stamp")" = "$version" ]; t
   exit 0
 fi
 command -v go >/dev/null || die "no docker CLI of API $minimum or newer on PATH, and go is not installed to build one"
-json=$(cd "$tools" && go mod download -json "$module@$version" 2>&1) || {
-  printf '%s\n' "$json" >&2
-  die "the Go module proxy does not serve $module@$version"
-}
-dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1)
-if [ -z "$dir" ] || [ ! -f "$dir/vendor.mod" ]; then die "cannot find the source directory of $module@$version"; fi
-rm -rf "$tools/src"
-cp -R "$dir" "$tools/src"
-chmod -R u+w "$tools/src"
+go_module_copy "$module@$version" "$tools" "$tools/src"
+[ -f "$tools/src/vendor.mod" ] || die "cannot find the source directory of $module@$version (no vendor.mod in it)"
 # The module has no go.mod: its dependencies are listed in vendor.mod (the module zip carries no vendor/).
 rm -rf "$tools/src/vendor"
 cp "$tools/src/vendor.mod" "$tools/src/go.mod"

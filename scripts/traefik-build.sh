@@ -10,6 +10,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/go-module.sh
+source "$root/scripts/go-module.sh"
 case "${1:-}" in
   "") ;;
   -h | --help)
@@ -49,22 +51,8 @@ fi
 
 command -v go >/dev/null || die "go is not installed (needed to build traefik)"
 
-# The module's directory in Go's module cache (downloaded unless it is there already).
-json=$(cd "$tools" && go mod download -json "$module@$version" 2>&1) || {
-  printf '%s\n' "$json" >&2
-  die "the Go module proxy does not serve $module@$version"
-}
-dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1)
-if [ -z "$dir" ] || [ ! -f "$dir/go.mod" ]; then
-  printf '%s\n' "$json" >&2
-  die "cannot find the source directory of $module@$version"
-fi
-
-# The module cache is read-only; the build writes nothing into the copy, but a later rm -rf must be able to
-# delete it.
-rm -rf "$tools/src"
-cp -R "$dir" "$tools/src"
-chmod -R u+w "$tools/src"
+go_module_copy "$module@$version" "$tools" "$tools/src"
+[ -f "$tools/src/go.mod" ] || die "cannot find the source directory of $module@$version (no go.mod in it)"
 
 start=$SECONDS
 log "building traefik $version (-p $jobs; this takes minutes) ..."
