@@ -224,7 +224,23 @@ class Run {
             Labels: { "swarm-proxy.leak-probe": this.id },
             IPAM: { Config: [{ Subnet: this.o.probeSubnet }] },
         });
-        return this.engine.network(id);
+        // Docker 29 can list and inspect a network it has just created before the swarm has allocated it: no
+        // driver, no subnet (a fresh CI run measured "spxlp…-net ()" and refused it as a "/swarm network"). It is
+        // measured once both views show the overlay asked for.
+        const ready = (n: EngineNetwork | undefined): n is EngineNetwork =>
+            n?.Driver === "overlay" && n.Scope === "swarm" && subnetsOf(n).includes(this.o.probeSubnet);
+        let created: EngineNetwork | undefined;
+        await waitFor(
+            `network ${name}`,
+            this.o.timeoutSec,
+            async () => {
+                const listed = (await this.engine.networks()).find((n) => n.Id === id);
+                created = await this.engine.network(id);
+                return ready(listed) && ready(created) ? undefined : "the swarm to allocate it";
+            },
+            () => this.checkInterrupted(),
+        );
+        return created!;
     }
 
     /** The overlay a mode measures: the given one (refused when a probe could not fill it), else a throwaway one. */
