@@ -12,8 +12,8 @@
 //   leak-free teardown (during the `up` they all run side by side).
 // rolling (network.migration: rolling, the window open) is measured as users see it, the same prober, and each
 // of traefik's restarts (it publishes its port in host mode, so it restarts stop-first) is read from traefik's own
-// container and service events and reported with its parts: stop (its update's start, from which the swarm waits
-// 2 s before the first signal, → exit), start (exit → the new task's start)
+// container events and reported with its parts: stop (its first signal → exit: traefik answers until the signal,
+// which the swarm sends 2 s or more after the update), start (exit → the new task's start)
 // and first route (start → the first request routed); failures in flight during a restart are traefik's, every
 // other is the route's own (harness/outage.ts). A route's `drains` says whether its service starts its new task
 // first and keeps serving after SIGTERM for longer than traefik's poll interval (the stand-in's SANDBOX_ON_TERM).

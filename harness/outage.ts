@@ -14,10 +14,9 @@ import type { Sample } from "./prober";
 /** One event of the entry point's service, time in ms since the epoch (the event's timeNano). */
 export interface ContainerEvent {
     time: number;
-    /** A container's kill (a signal sent: the swarm stops the task), die (its process exited) or start; or the
-     *  service's "update" (its update began: the Engine API's service event with updatestate.new "updating"). */
+    /** A container's kill (a signal sent: the swarm stops the task), die (its process exited) or start. */
     action: string;
-    /** The container's ID; "" for the service's own events. */
+    /** The container's ID. */
     container: string;
 }
 
@@ -33,8 +32,8 @@ export interface Restart {
 export interface RestartFigures {
     /** stop → first route: what users see. */
     gapSeconds: number;
-    /** the update's start (or, without one, the first signal) → the old container's exit: the swarm's 2 s before
-     *  it signals, and the container's stop grace. */
+    /** first signal → the old container's exit: traefik's own stop (its grace time, and its stop grace period
+     *  when it does not exit by itself). */
     stopSeconds: number;
     /** exit → the new container's start (the swarm scheduling and starting the new task). */
     startSeconds: number;
@@ -50,26 +49,21 @@ const round = (ms: number) => Math.round(ms / 100) / 10;
  * The entry point's restarts: each time the last running container of the service stops and a new one starts.
  * A new container that starts while another still runs (start-first) leaves no gap and is no restart; a stop
  * with no start after it lasts until `end` (start = end), so its failures stay traefik's.
- * A stop the service's update brought about begins at that update, not at the first signal: the swarm's executor
- * takes the old task out of its service binding and waits 2 s (moby's defaultGossipConvergeDelay) before it
- * signals the container, and requests through traefik fail in those 2 s (measured on dockerd 28.5: 1.8 s of
- * requests unanswered on 4 of 5 routes, before the first signal). An update is that stop's cause when no
- * container started between them.
+ * A stop begins at the first signal: the swarm's executor takes the old task out of its service binding and waits
+ * 2 s (moby's defaultGossipConvergeDelay) before it signals, and traefik answers in those 2 s (its entry point
+ * closes at the signal; measured on dockerd 29.0, 20 restarts: the first failed request 0.01 to 0.09 s after it).
+ * Requests that fail before the signal are the routes' own: a label switched under the old traefik fails them so.
  */
 export function restartsOf(events: ContainerEvent[], samples: Sample[], end: number): Restart[] {
     const running = new Set<string>();
     const stopping = new Map<string, number>();
     const restarts: Restart[] = [];
     let down: { stop: number; stopped?: number } | undefined;
-    let update: number | undefined;
     for (const e of [...events].sort((a, b) => a.time - b.time)) {
-        if (e.action === "update") {
-            update = e.time;
-        } else if (e.action === "start") {
+        if (e.action === "start") {
             running.add(e.container);
             if (down) restarts.push({ stop: down.stop, stopped: down.stopped ?? e.time, start: e.time });
             down = undefined;
-            update = undefined;
         } else if (e.action === "kill" || e.action === "die") {
             // A container stops once: its first kill or die is its stop (it was running, also when it started
             // before we watched), a die after it is its exit.
@@ -79,8 +73,7 @@ export function restartsOf(events: ContainerEvent[], samples: Sample[], end: num
             if (e.action === "die" && down && down.stopped === undefined) down.stopped = e.time;
             // The last running container begins to stop: the entry point goes down from its first signal.
             if (first && running.size === 0 && down === undefined) {
-                down = { stop: update ?? e.time, stopped: e.action === "die" ? e.time : undefined };
-                update = undefined;
+                down = { stop: e.time, stopped: e.action === "die" ? e.time : undefined };
             }
         }
     }
@@ -139,57 +132,21 @@ interface RawEvent {
     timeNano?: number;
 }
 
-/** The container events and the service's update starts in an event stream's text (one JSON object a line);
- *  other lines are skipped. */
+/** The container events in an event stream's text (one JSON object a line); other lines and types are skipped. */
 export function parseEvents(text: string): ContainerEvent[] {
-    return text.split("\n").flatMap((l) => {
-        if (!l.trim().startsWith("{")) return [];
-        const e = JSON.parse(l) as RawEvent;
-        if (e.timeNano === undefined) return [];
-        if (e.Type === "service") {
-            const begins = e.Action === "update" && e.Actor?.Attributes?.["updatestate.new"] === "updating";
-            return begins ? [{ time: e.timeNano / 1e6, action: "update", container: "" }] : [];
-        }
-        // "kill" carries no suffix, but actions such as "exec_start: sh" do: the verb is before the colon.
-        const action = (e.Action ?? "").split(":")[0];
-        if (e.Type !== "container" || e.Actor?.ID === undefined) return [];
-        return [{ time: e.timeNano / 1e6, action, container: e.Actor.ID }];
-    });
+    return parseEngineEvents(text).flatMap((e) =>
+        e.type === "container" && e.id !== "" ? [{ time: e.time, action: e.action, container: e.id }] : [],
+    );
 }
 
 /**
  * Watches the container events of one service from now on (subscribed before the caller starts what it
  * measures: dockerd keeps only its last events, and a run restarts many containers); `stop` ends the stream.
  */
-export async function watchService(
-    engine: Engine,
-    service: string,
-): Promise<{ stop: () => ContainerEvent[]; events: ContainerEvent[] }> {
-    // Two streams: a label filter matches the containers' events, and the service's own (its updates) carry no labels.
-    const streams = await Promise.all(
-        [
-            { type: ["container" as const], label: [`com.docker.swarm.service.name=${service}`] },
-            { type: ["service" as const], service: [service] },
-        ].map(
-            async (filters) =>
-                (await engine.docker.getEvents({ filters })) as NodeJS.ReadableStream & { destroy(): void },
-        ),
-    );
-    const events: ContainerEvent[] = [];
-    for (const stream of streams) {
-        let partial = "";
-        stream.on("data", (chunk: Buffer) => {
-            const lines = (partial + chunk.toString("utf8")).split("\n");
-            partial = lines.pop() ?? "";
-            events.push(...parseEvents(lines.join("\n")));
-        });
-    }
+export async function watchService(engine: Engine, service: string): Promise<{ stop: () => ContainerEvent[] }> {
+    const w = await watchEngine(engine, { type: ["container"], label: [`com.docker.swarm.service.name=${service}`] });
     return {
-        events,
-        stop: () => {
-            for (const stream of streams) stream.destroy();
-            return events;
-        },
+        stop: () => w.stop().map((e) => ({ time: e.time, action: e.action, container: e.id })),
     };
 }
 
@@ -217,6 +174,105 @@ export function judge(
 ): { restarts: Restart[]; figures: RestartFigures[]; traefik: Failure[]; own: Failure[] } {
     const restarts = restartsOf(events, samples, end);
     return { restarts, figures: restarts.map(restartFigures), ...classifyFailures(failures, restarts) };
+}
+
+/** One Engine API event, as the label switch's check reads it: time in ms since the epoch. */
+export interface EngineEvent {
+    time: number;
+    type: string;
+    action: string;
+    id: string;
+    attributes: Record<string, string>;
+}
+
+/** The events in an event stream's text (one JSON object a line); other lines are skipped. */
+export function parseEngineEvents(text: string): EngineEvent[] {
+    return text.split("\n").flatMap((l) => {
+        if (!l.trim().startsWith("{")) return [];
+        const e = JSON.parse(l) as RawEvent;
+        if (e.timeNano === undefined) return [];
+        return [
+            {
+                time: e.timeNano / 1e6,
+                type: e.Type ?? "",
+                action: (e.Action ?? "").split(":")[0],
+                id: e.Actor?.ID ?? "",
+                attributes: e.Actor?.Attributes ?? {},
+            },
+        ];
+    });
+}
+
+/**
+ * Each restart of the entry point's service `entry` in `events` (its old container's first signal up to its new
+ * container's start), and every service of `services` whose spec was not written inside it: the moves must switch
+ * the others' `traefik.swarm.network` label after the old traefik stopped taking requests and before the new one
+ * reads the swarm (which it does after its start). A spec write is a service update event that records no update
+ * state (a label change starts no update; an update's progress carries updatestate.new). `margins`: per restart,
+ * the ms from the last write to the new container's start.
+ */
+export function labelSwitches(
+    events: EngineEvent[],
+    entry: string,
+    services: string[],
+): { restarts: { signal: number; start: number }[]; late: string[]; margins: number[] } {
+    const restarts: { signal: number; start: number }[] = [];
+    let signal: number | undefined;
+    for (const e of [...events].sort((a, b) => a.time - b.time)) {
+        if (e.type !== "container" || e.attributes["com.docker.swarm.service.name"] !== entry) continue;
+        if ((e.action === "kill" || e.action === "die") && signal === undefined) signal = e.time;
+        if (e.action === "start" && signal !== undefined) {
+            restarts.push({ signal, start: e.time });
+            signal = undefined;
+        }
+    }
+    const writes = (svc: string, r: { signal: number; start: number }) =>
+        events
+            .filter(
+                (e) =>
+                    e.type === "service" &&
+                    e.action === "update" &&
+                    e.attributes.name === svc &&
+                    e.attributes["updatestate.new"] === undefined &&
+                    e.time >= r.signal &&
+                    e.time < r.start,
+            )
+            .map((e) => e.time);
+    const iso = (t: number) => new Date(t).toISOString();
+    const late = restarts.flatMap((r) =>
+        services
+            .filter((svc) => writes(svc, r).length === 0)
+            .map(
+                (svc) =>
+                    `${svc}: no spec write between ${entry}'s signal ${iso(r.signal)} and its start ${iso(r.start)}`,
+            ),
+    );
+    const margins = restarts.map((r) => r.start - Math.max(r.signal, ...services.flatMap((svc) => writes(svc, r))));
+    return { restarts, late, margins };
+}
+
+/** The Engine API's events matching `filters` from now until `stop` (subscribed before the caller starts what
+ *  it checks). */
+export async function watchEngine(
+    engine: Engine,
+    filters: { type: ("container" | "service")[]; label?: string[] },
+): Promise<{ stop: () => EngineEvent[] }> {
+    const stream = (await engine.docker.getEvents({ filters })) as NodeJS.ReadableStream & {
+        destroy(): void;
+    };
+    const events: EngineEvent[] = [];
+    let partial = "";
+    stream.on("data", (chunk: Buffer) => {
+        const lines = (partial + chunk.toString("utf8")).split("\n");
+        partial = lines.pop() ?? "";
+        events.push(...parseEngineEvents(lines.join("\n")));
+    });
+    return {
+        stop: () => {
+            stream.destroy();
+            return events;
+        },
+    };
 }
 
 /** traefik's poll interval in the sandbox (sandbox/stacks/traefik.yml: --providers.swarm.refreshSeconds). */

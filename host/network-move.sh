@@ -14,9 +14,10 @@
 # again picks up where it stopped. A hop moves services in three phases:
 #   1. every service that can start a new task beside the old one (start-first) joins the destination too;
 #   2. every service that cannot (a port published in host mode, one replica per node) switches networks in one
-#      update, one restart per hop: traefik is the usual case. Right after those updates are issued, the others'
-#      `traefik.swarm.network` label names the destination (a label change restarts no task), so the restarted
-#      traefik, now on the destination only, routes to their addresses there;
+#      update, one restart per hop: traefik is the usual case. Once their old tasks are told to stop (the old
+#      traefik takes no request from its stop signal on), the others' `traefik.swarm.network` label names the
+#      destination (a label change restarts no task), so the restarted traefik, now on the destination only,
+#      routes to their addresses there from its first read;
 #   3. every start-first service leaves the source, start-first: its old task keeps serving while traefik's next
 #      poll moves the route.
 # A service whose update fails (its new task does not start, or the swarm pauses or rolls the update back) is
@@ -243,17 +244,54 @@ await() { # ID SVC NET_ID GONE_ID PREVIOUS_SPEC
   done
 }
 
-# Waits until no task of service ID runs attached to network GONE_ID any more (stop-first: its old task stopped).
-stopped() { # ID SVC GONE_ID
-  local deadline tasks=()
+# Whether a task of service ID still runs attached to network GONE_ID. One read of the swarm's tasks: a task list
+# followed by an inspect of each could miss the running one (the swarm prunes its task history in between, and an
+# inspect naming a removed task fails), which read as "stopped" and switched the labels under the old traefik.
+runs_on_source() { # ID GONE_ID
+  local filter n
+  filter=$(jq -rn --arg s "$1" '{service: [$s]} | tojson | @uri')
+  n=$(sp_engine GET "/tasks?filters=$filter" | jq -r --arg n "$2" \
+    '[.[] | select(.Status.State == "running") | select(any(.NetworksAttachments[]?; .Network.ID == $n))] | length')
+  [[ $n =~ ^[0-9]+$ ]] || sp_die "the tasks of service $1 could not be read"
+  [ "$n" -gt 0 ]
+}
+
+# The containers of service ID's running tasks attached to network NET_ID that run on the node of the dockerd the
+# moves talk to, as "CONTAINER" lines; "-" for each such task on another node (its container's events are that
+# node's own).
+source_containers() { # ID NET_ID
+  local local_node filter
+  local_node=$(sp_engine GET /info | jq -r '.Swarm.NodeID // ""')
+  filter=$(jq -rn --arg s "$1" '{service: [$s], "desired-state": ["running"]} | tojson | @uri')
+  sp_engine GET "/tasks?filters=$filter" | jq -r --arg n "$2" --arg me "$local_node" '
+    .[] | select(.Status.State == "running") | select(any(.NetworksAttachments[]?; .Network.ID == $n))
+      | if .NodeID == $me and (.Status.ContainerStatus.ContainerID // "") != "" then .Status.ContainerStatus.ContainerID
+        else "-" end'
+}
+
+# Waits until the old tasks of service ID (their containers: CONTAINER..., "-" for one on another node) have been
+# told to stop (the first signal, dockerd's container kill event; or their exit), or no longer run attached to
+# GONE_ID. That is the moment an old entry point stops taking requests: traefik closes its entry points at SIGTERM
+# (measured on traefik v3.6: requests answered until the signal, refused from it on), and the swarm sends it 2 s
+# (moby's defaultGossipConvergeDelay) or more after the update. A task on another node is waited for until it stops.
+signalled() { # ID SVC GONE_ID CONTAINER...
+  local id=$1 svc=$2 gone=$3 deadline want=() c seen filter
+  shift 3
+  for c in "$@"; do
+    [ "$c" != - ] || { want=(); break; }
+    want+=("$c")
+  done
   deadline=$(($(sp_now) + timeout))
   while :; do
-    sp_capture tasks sp_docker service ps -q "$1"
-    [ "${#tasks[@]}" -gt 0 ] || return 0
-    sp_docker inspect --format '{{.Status.State}} {{range .NetworksAttachments}} {{.Network.ID}}{{end}} ' "${tasks[@]}" |
-      grep -q "^running .* $3 " || return 0
-    [ "$(sp_now)" -lt "$deadline" ] || sp_die "service $2: its old task still runs on the source network after ${timeout}s"
-    sleep 0.2
+    if [ "${#want[@]}" -gt 0 ]; then
+      # dockerd's past events only (until: now), so the call returns at once; kept as long as dockerd keeps them.
+      filter=$(printf '%s\n' "${want[@]}" | jq -Rrn '{type: ["container"], event: ["kill", "die"], container: [inputs]} | tojson | @uri')
+      seen=$(sp_engine GET "/events?since=1&until=$(date +%s.%N)&filters=$filter" | jq -rs '[.[].Actor.ID] | unique | length')
+      [ "$seen" -lt "${#want[@]}" ] || { echo "  $svc: its old task was told to stop"; return 0; }
+    fi
+    runs_on_source "$id" "$gone" || { echo "  $svc: its old task stopped"; return 0; }
+    [ "$(sp_now)" -lt "$deadline" ] || sp_die "service $svc: its old task still runs on the source network after ${timeout}s"
+    sleep 0.1
   done
 }
 
@@ -274,7 +312,7 @@ move_one() { # "ID SVC" FILTER GONE_ID DONE_MESSAGE
 # both are in use (empty: restore each service's own value).
 hop() { # FROM_ID TO_ID LABEL_TO
   local from=$1 to=$2 label=$3 lines=() id svc class before
-  local start=() stop=()
+  local start=() stop=() signals=()
   sp_capture lines attached "$from"
   for line in "${lines[@]}"; do
     read -r id svc class <<<"$line"
@@ -286,18 +324,27 @@ hop() { # FROM_ID TO_ID LABEL_TO
   for line in "${start[@]}"; do
     move_one "$line" "$JOIN | $START_FIRST" "" "on both networks"
   done
-  local pending=()
+  local pending=() containers
   for line in "${stop[@]}"; do
     read -r id svc <<<"$line"
     before=$(spec_of "$id")
+    containers=$(source_containers "$id" "$from" | tr '\n' ' ')
     write_spec "$id" "$JOIN | $LEAVE" "$from" "$to" "$label"
     pending+=("$id $svc $before")
+    signals+=("$id $svc ${containers:--}")
   done
-  # The label names the destination once the old tasks of those services stopped (an old traefik, still only
-  # on the source, would otherwise route to addresses it cannot reach) and before their new tasks poll: all at once.
-  for line in "${pending[@]}"; do
-    read -r id svc before <<<"$line"
-    stopped "$id" "$svc" "$from"
+  # The label names the destination once the old tasks of those services were told to stop (an old traefik, only
+  # on the source, routes while it takes requests: naming the destination earlier would send them to addresses it
+  # cannot reach) and before their new tasks read the swarm (a new traefik, only on the destination, that read the
+  # source's name first routes to the source's addresses until its next poll and its provider's throttle: measured
+  # on dockerd 29.0, a 502 then 1.8 s of requests unanswered on the routes whose label came after its first read,
+  # when the label waited for the old task's exit). The new task starts after the old one exited, and reads the
+  # swarm after that: the signal leaves the old task's stop time, the swarm's start of the new one and its start-up
+  # for the writes, where the exit left the last two. All at once.
+  for line in "${signals[@]}"; do
+    read -r id svc containers <<<"$line"
+    # shellcheck disable=SC2086 # the container IDs, one word each
+    signalled "$id" "$svc" "$from" $containers
   done
   local jobs=()
   for line in "${start[@]}"; do

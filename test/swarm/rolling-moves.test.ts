@@ -6,6 +6,7 @@
 import * as assert from "node:assert";
 import * as fs from "node:fs";
 import { dirtyTasks } from "../../harness/docker";
+import { labelSwitches, watchEngine } from "../../harness/outage";
 import {
     composeFile,
     createProxy,
@@ -19,6 +20,7 @@ import {
     resetSwarm,
     sandboxLog,
 } from "../../harness/swarm";
+import { Engine } from "../../src/engine";
 
 const subnet = "10.96.0.0/25";
 const tempSubnet = "10.97.0.0/25";
@@ -95,6 +97,14 @@ describe("network-move.sh: the rolling migration's moves", function () {
         const before = await probeCapacity("proxy", probeLimit);
         assert.ok(before > 100, `the probe found only ${before} free addresses on ${subnet}`);
         const proxyHolders = await holders("proxy");
+        const names = lines(await docker(["service", "ls", "--format", "{{.Name}}"]));
+        const entry = names.find((n) => n.startsWith("traefik_"));
+        assert.ok(entry !== undefined, `no traefik service among ${names.join(", ")}`);
+        const routed = lines(
+            await docker(["service", "ls", "--filter", "label=traefik.enable=true", "--format", "{{.Name}}"]),
+        ).filter((n) => n !== entry);
+        assert.ok(routed.length >= 5, `the routed services: ${routed.join(", ")}`);
+        const watch = await watchEngine(new Engine(), { type: ["container", "service"] });
         const out = await hostInstalled(
             "network-move.sh",
             ["out", "proxy", "proxy-rolling", tempSubnet, "10.98.0.0/16", "300", ...proxyStacks],
@@ -107,6 +117,7 @@ describe("network-move.sh: the rolling migration's moves", function () {
         // The network is created again (here with the same subnet, so that the counts compare) and everything moves back.
         await createProxy(subnet);
         await hostOk("network-move.sh", ["back", "proxy", "proxy-rolling", "300"], 900_000);
+        const switches = labelSwitches(watch.stop(), entry, routed);
         const after = await settledFree("proxy");
         console.log(
             `      free addresses: proxy ${before} before, proxy-rolling ${onTemp} in between, proxy ${after} after`,
@@ -118,6 +129,13 @@ describe("network-move.sh: the rolling migration's moves", function () {
                 `holders on proxy before:\n${proxyHolders.join("\n")}\non the temporary network:\n${tempHolders.join("\n")}`,
         );
         assert.strictEqual(after, before, `free on proxy went from ${before} to ${after}`);
+        // traefik restarts once per hop; in each restart every routed service's label is switched after the old
+        // traefik's stop signal and before the new one starts (and reads the swarm), from dockerd's own events.
+        assert.strictEqual(switches.restarts.length, 2, `traefik's restarts: ${JSON.stringify(switches.restarts)}`);
+        assert.deepStrictEqual(switches.late, []);
+        console.log(
+            `      labels switched ${switches.margins.map((m) => `${(m / 1000).toFixed(2)} s`).join(" and ")} before traefik's new task started`,
+        );
         // The swarm's allocator says so when it could not release a task's addresses (a network removed under a
         // task whose death it had not processed yet): none of that during the moves.
         const log = fs.readFileSync(sandboxLog()).subarray(logFrom).toString("utf8");
