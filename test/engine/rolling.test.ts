@@ -133,6 +133,36 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
         assert.match(said, /ccci-dashboard_app: start-first/);
     });
 
+    it("the preview refuses a temporary name another network holds, or one Docker reserves, naming the key and the network", async () => {
+        // A network by the temporary name that is not this migration's own (no temporary-for label): the move out
+        // would stop on it inside the window; the preview says so first.
+        docker(["network", "create", "--driver", "overlay", "--subnet", "10.250.0.0/24", TEMP]);
+        try {
+            const held = await p!.preview();
+            assert.notStrictEqual(held.code, 0, out(held));
+            assert.match(
+                held.stdout + held.stderr,
+                new RegExp(
+                    `network\\.rolling\\.temporaryName: network ${TEMP} already exists on the host .*10\\.250\\.0\\.0/24`,
+                ),
+            );
+        } finally {
+            docker(["network", "rm", TEMP]);
+        }
+        state.raw.network.rolling = { ...(state.raw.network.rolling ?? {}), temporaryName: "ingress" };
+        try {
+            const reserved = await p!.preview();
+            assert.notStrictEqual(reserved.code, 0, out(reserved));
+            assert.match(
+                reserved.stdout + reserved.stderr,
+                /network\.rolling\.temporaryName: .*ingress.*Docker reserves/,
+            );
+        } finally {
+            delete state.raw.network.rolling.temporaryName;
+        }
+        assert.ok(!networkNames().includes(TEMP));
+    });
+
     it("outside the window, without maintenance.allowRollingOutsideWindow, up refuses before changing anything", async () => {
         const before = { tasks: runningTasks(), proxy: networkId("proxy") };
         state.window = undefined;

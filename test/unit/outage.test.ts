@@ -2,6 +2,7 @@
 // restarts from its own container events, each with its parts, and every other failure the routes' own.
 import * as assert from "node:assert/strict";
 import {
+    assertRoutePromises,
     classifyFailures,
     type ContainerEvent,
     entryPort,
@@ -13,6 +14,9 @@ import {
     parseEvents,
     restartFigures,
     restartsOf,
+    routeDrains,
+    SANDBOX_POLL_SECONDS,
+    type StackEntry,
 } from "../../harness/outage";
 import type { Sample } from "../../harness/prober";
 import type { EngineService } from "../../src/docker";
@@ -212,5 +216,43 @@ describe("the label switch around traefik's restarts, from dockerd's events", ()
         assert.deepEqual(parseEngineEvents(`${line}\nnot json\n`), [
             { time: 2000, type: "service", action: "update", id: "s", attributes: { name: "x" } },
         ]);
+    });
+});
+
+describe("the routes' promises under rolling, for every route the config names", () => {
+    const stacks: StackEntry[] = [
+        {
+            name: "ccci-dashboard",
+            compose: "sandbox/stacks/ccci-dashboard.yml",
+            health: { http: { host: "dash.test" } },
+        },
+        { name: "ccci-bridge", compose: "sandbox/stacks/ccci-bridge.yml", health: { http: { host: "bridge.test" } } },
+    ];
+    const probed = new Map([
+        ["dash.test", probe(0, 1000, 0, 0)],
+        ["bridge.test", probe(0, 1000, 0, 0)],
+    ]);
+
+    it("a route the config names that was not probed fails, naming it (a renamed route cannot pass unchecked)", () => {
+        assert.throws(
+            () =>
+                assertRoutePromises(
+                    [],
+                    new Map([["dash.test", probe(0, 1000, 0, 0)]]),
+                    ["dash.test", "bridge.test"],
+                    stacks,
+                ),
+            /bridge\.test was not probed/,
+        );
+    });
+
+    it("a route whose service drains fails on any failure of its own; one that stops at once on SIGTERM is counted", () => {
+        assert.ok(routeDrains(stacks, "dash.test", SANDBOX_POLL_SECONDS));
+        assert.ok(!routeDrains(stacks, "bridge.test", SANDBOX_POLL_SECONDS));
+        assert.throws(
+            () => assertRoutePromises([fail("dash.test", 500)], probed, ["dash.test", "bridge.test"], stacks),
+            /dash\.test drains, and failed outside traefik's restarts/,
+        );
+        assertRoutePromises([fail("bridge.test", 500)], probed, ["dash.test", "bridge.test"], stacks);
     });
 });
