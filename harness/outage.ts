@@ -20,13 +20,14 @@ export interface ContainerEvent {
     container: string;
 }
 
-/** A restart of the entry point: its old container's stop (first signal), its exit, the new one's start and the
- *  first request routed after it (undefined: none came before the probing ended). */
+/** A restart of the entry point: its old container's stop (first signal), its exit, the new one's start, the
+ *  first request routed after it (sent; undefined: none came before the probing ended) and when its answer came. */
 export interface Restart {
     stop: number;
     stopped: number;
     start: number;
     firstRoute?: number;
+    firstRouteAnswered?: number;
 }
 
 export interface RestartFigures {
@@ -78,10 +79,10 @@ export function restartsOf(events: ContainerEvent[], samples: Sample[], end: num
         }
     }
     if (down) restarts.push({ stop: down.stop, stopped: down.stopped ?? end, start: end });
-    const routed = samples.filter((s) => s.ok).map((s) => s.sent);
+    const routed = samples.filter((s) => s.ok).sort((a, b) => a.sent - b.sent || a.done - b.done);
     return restarts.map((r) => {
-        const after = routed.filter((t) => t >= r.start);
-        return after.length > 0 ? { ...r, firstRoute: Math.min(...after) } : r;
+        const first = routed.find((s) => s.sent >= r.start);
+        return first ? { ...r, firstRoute: first.sent, firstRouteAnswered: first.done } : r;
     });
 }
 
@@ -95,13 +96,31 @@ export function restartFigures(r: Restart): RestartFigures {
     };
 }
 
+/** Each restart's moments, for a report: signal, exit, start, first routed request (sent → answered), as times of day. */
+export function restartMoments(restarts: Restart[]): string {
+    const t = (ms?: number) => (ms === undefined ? "-" : new Date(ms).toISOString().slice(11, 23));
+    return restarts
+        .map(
+            (r) =>
+                `signal ${t(r.stop)}, exit ${t(r.stopped)}, start ${t(r.start)}, ` +
+                `first route ${t(r.firstRoute)} → ${t(r.firstRouteAnswered)}`,
+        )
+        .join("; ");
+}
+
 /**
- * Splits failures into those in flight during a restart's span (its stop up to the first routed request, or
- * to the end of probing when none came) and the routes' own.
+ * Splits failures into those in flight during a restart's span (its stop up to the answer to the first routed
+ * request, or to the end of probing when none came) and the routes' own. The span ends at that answer, not at the
+ * request: the prober sends every route's request in the same millisecond, and traefik applies its first
+ * configuration of the routes while it handles them, so a request sent with the first routed one can still meet
+ * traefik with no route (seen: a 404 "page not found" on the first route of a tick, sent in the same ms as a
+ * routed one, after traefik's restart in the engine tier).
  */
 export function classifyFailures(failures: Failure[], restarts: Restart[]): { traefik: Failure[]; own: Failure[] } {
     const inSpan = (f: Failure) =>
-        restarts.some((r) => f.done >= r.stop && (r.firstRoute === undefined || f.sent < r.firstRoute));
+        restarts.some(
+            (r) => f.done >= r.stop && (r.firstRouteAnswered === undefined || f.sent <= r.firstRouteAnswered),
+        );
     return { traefik: failures.filter(inSpan), own: failures.filter((f) => !inSpan(f)) };
 }
 

@@ -27,7 +27,7 @@ import {
     taskAddresses,
     upWithEvents,
 } from "../../harness/engine/swarm-fixture";
-import { assertRoutePromises, judge, type StackEntry, watchEntryPoint } from "../../harness/outage";
+import { assertRoutePromises, judge, restartMoments, type StackEntry, watchEntryPoint } from "../../harness/outage";
 import { Prober, unanswered } from "../../harness/prober";
 import { Engine } from "../../src/engine";
 import { ipInCidr } from "../../harness/swarm";
@@ -394,6 +394,7 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
                 .join("\n"),
         );
         console.log(`      traefik's restarts (${entry.service}): ${JSON.stringify(verdict.figures)}`);
+        console.log(`      at ${restartMoments(verdict.restarts)}`);
         // traefik publishes its port in host mode: it moves stop-first, one restart per hop.
         assert.strictEqual(verdict.restarts.length, 2, `traefik's container events: ${JSON.stringify(events)}`);
         assertRoutePromises(verdict.own, samples, configured, state.raw.stacks as StackEntry[]);

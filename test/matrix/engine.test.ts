@@ -23,7 +23,7 @@ import {
     taskAddresses,
     upWithEvents,
 } from "../../harness/engine/swarm-fixture";
-import { assertRoutePromises, judge, type StackEntry, watchEntryPoint } from "../../harness/outage";
+import { assertRoutePromises, judge, restartMoments, type StackEntry, watchEntryPoint } from "../../harness/outage";
 import { Prober, unanswered } from "../../harness/prober";
 import { type Sandbox, sandboxDownSync } from "../../harness/sandbox";
 import { ipInCidr } from "../../harness/swarm";
@@ -141,6 +141,7 @@ describe(`the program end to end on engine SANDBOX_DOCKER=${engineName} (real CL
         console.log(figures(prober));
         const verdict = judge(prober.failures(), [...samples.values()].flat(), events, Date.now());
         console.log(`      traefik's restarts (${entry.service}): ${JSON.stringify(verdict.figures)}`);
+        console.log(`      at ${restartMoments(verdict.restarts)}`);
         // traefik publishes its port in host mode: it moves stop-first, one restart per hop.
         assert.strictEqual(verdict.restarts.length, 2, `traefik's container events: ${JSON.stringify(events)}`);
         assertRoutePromises(verdict.own, samples, configured, state.raw.stacks as StackEntry[]);

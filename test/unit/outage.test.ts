@@ -36,7 +36,9 @@ const RESTART = [ev(1000, "kill", "a"), ev(1400, "die", "a"), ev(2000, "start", 
 describe("traefik's restarts from its container events", () => {
     it("a stop-first restart: stop, exit, start, and the first request routed after the start", () => {
         const restarts = restartsOf(RESTART, probe(0, 5000, 1000, 2600), 5000);
-        assert.deepEqual(restarts, [{ stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600 }]);
+        assert.deepEqual(restarts, [
+            { stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600, firstRouteAnswered: 2605 },
+        ]);
         assert.deepEqual(restartFigures(restarts[0]), {
             gapSeconds: 1.6,
             stopSeconds: 0.4,
@@ -49,7 +51,9 @@ describe("traefik's restarts from its container events", () => {
         // traefik answers until its signal (the swarm's 2 s before it are served); a failure before it is ours,
         // e.g. a label switched under the old traefik.
         const restarts = restartsOf(RESTART, probe(-2000, 5000, -800, 2600), 5000);
-        assert.deepEqual(restarts, [{ stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600 }]);
+        assert.deepEqual(restarts, [
+            { stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600, firstRouteAnswered: 2605 },
+        ]);
         const { traefik, own } = classifyFailures([fail("r", -800), fail("r", 500), fail("r", 1500)], restarts);
         assert.deepEqual(
             own.map((f) => f.sent),
@@ -71,7 +75,7 @@ describe("traefik's restarts from its container events", () => {
     it("a crash (die with no signal) is a restart from the exit", () => {
         const events = [ev(1000, "die", "a"), ev(1500, "start", "b")];
         assert.deepEqual(restartsOf(events, probe(0, 3000, 1000, 1800), 3000), [
-            { stop: 1000, stopped: 1000, start: 1500, firstRoute: 1800 },
+            { stop: 1000, stopped: 1000, start: 1500, firstRoute: 1800, firstRouteAnswered: 1805 },
         ]);
     });
 
@@ -109,13 +113,21 @@ describe("the failures' classifier", () => {
         assert.deepEqual(own, []);
     });
 
-    it("a failure before the stop or after the first routed request is the route's own", () => {
-        const { traefik, own } = classifyFailures([fail("a.test", 800, 900), fail("b.test", 2600)], restarts);
+    it("a failure before the stop or sent after the first routed request's answer is the route's own", () => {
+        const { traefik, own } = classifyFailures([fail("a.test", 800, 900), fail("b.test", 2606)], restarts);
         assert.deepEqual(traefik, []);
         assert.deepEqual(
             own.map((f) => `${f.route} ${f.sent}`),
-            ["a.test 800", "b.test 2600"],
+            ["a.test 800", "b.test 2606"],
         );
+    });
+
+    it("a failure sent in the same millisecond as the first routed request (one tick) is traefik's", () => {
+        // The first routed request was sent at 2600 and answered at 2605: a request of another route sent at 2600
+        // met traefik before its routes were in place (a 404 from it).
+        const { traefik, own } = classifyFailures([fail("b.test", 2600, 2602)], restarts);
+        assert.deepEqual(own, []);
+        assert.equal(traefik.length, 1);
     });
 
     it("a long outage of every route with no traefik restart behind it is the routes' own", () => {
