@@ -153,7 +153,12 @@ interface RawEvent {
 
 /** The container events in an event stream's text (one JSON object a line); other lines and types are skipped. */
 export function parseEvents(text: string): ContainerEvent[] {
-    return parseEngineEvents(text).flatMap((e) =>
+    return containerEvents(parseEngineEvents(text));
+}
+
+/** The container events among Engine API events, as the restarts are read from them. */
+function containerEvents(events: EngineEvent[]): ContainerEvent[] {
+    return events.flatMap((e) =>
         e.type === "container" && e.id !== "" ? [{ time: e.time, action: e.action, container: e.id }] : [],
     );
 }
@@ -164,9 +169,7 @@ export function parseEvents(text: string): ContainerEvent[] {
  */
 export async function watchService(engine: Engine, service: string): Promise<{ stop: () => ContainerEvent[] }> {
     const w = await watchEngine(engine, { type: ["container"], label: [`com.docker.swarm.service.name=${service}`] });
-    return {
-        stop: () => w.stop().map((e) => ({ time: e.time, action: e.action, container: e.id })),
-    };
+    return { stop: () => containerEvents(w.stop()) };
 }
 
 /**
@@ -235,16 +238,10 @@ export function labelSwitches(
     entry: string,
     services: string[],
 ): { restarts: { signal: number; start: number }[]; late: string[]; margins: number[] } {
-    const restarts: { signal: number; start: number }[] = [];
-    let signal: number | undefined;
-    for (const e of [...events].sort((a, b) => a.time - b.time)) {
-        if (e.type !== "container" || e.attributes["com.docker.swarm.service.name"] !== entry) continue;
-        if ((e.action === "kill" || e.action === "die") && signal === undefined) signal = e.time;
-        if (e.action === "start" && signal !== undefined) {
-            restarts.push({ signal, start: e.time });
-            signal = undefined;
-        }
-    }
+    // The entry point's restarts as restartsOf reads them (no probe here: no first route).
+    const mine = events.filter((e) => e.attributes["com.docker.swarm.service.name"] === entry);
+    const end = Math.max(0, ...events.map((e) => e.time));
+    const restarts = restartsOf(containerEvents(mine), [], end).map((r) => ({ signal: r.stop, start: r.start }));
     const writes = (svc: string, r: { signal: number; start: number }) =>
         events
             .filter(
