@@ -24,6 +24,9 @@ export interface ContainerEvent {
  *  first request routed after it (sent; undefined: none came before the probing ended) and when its answer came. */
 export interface Restart {
     stop: number;
+    /** The first connection the entry point refused before dockerd recorded the signal, when one did (see
+     *  restartsOf): the stop's evidence from the probe, ahead of the engine's record of it. */
+    refused?: number;
     stopped: number;
     start: number;
     firstRoute?: number;
@@ -54,6 +57,11 @@ const round = (ms: number) => Math.round(ms / 100) / 10;
  * 2 s (moby's defaultGossipConvergeDelay) before it signals, and traefik answers in those 2 s (its entry point
  * closes at the signal; measured on dockerd 29.0, 20 restarts: the first failed request 0.01 to 0.09 s after it).
  * Requests that fail before the signal are the routes' own: a label switched under the old traefik fails them so.
+ * One exception, from evidence: dockerd records the kill only after containerd has delivered the signal (moby's
+ * killWithSignal logs the event after task.Kill returns), so traefik can close its entry point a few ms before the
+ * record (seen on dockerd 29.0: a connection refused 3 ms before it). A connection the entry point refused, with no
+ * connection accepted after it up to the signal's record, is the stop's: the entry point was closed from that
+ * refusal on, and only the signal closes it. A refusal followed by an accepted connection stays the route's own.
  */
 export function restartsOf(events: ContainerEvent[], samples: Sample[], end: number): Restart[] {
     const running = new Set<string>();
@@ -80,17 +88,36 @@ export function restartsOf(events: ContainerEvent[], samples: Sample[], end: num
     }
     if (down) restarts.push({ stop: down.stop, stopped: down.stopped ?? end, start: end });
     const routed = samples.filter((s) => s.ok).sort((a, b) => a.sent - b.sent || a.done - b.done);
+    const accepted = samples.filter((s) => ANSWERED.test(s.detail));
+    const refusedBefore = (stop: number) =>
+        samples
+            .filter((s) => REFUSED.test(s.detail) && s.done < stop)
+            .filter((s) => !accepted.some((a) => a.sent > s.done && a.sent < stop))
+            .reduce<number | undefined>((min, s) => Math.min(min ?? s.sent, s.sent), undefined);
     return restarts.map((r) => {
+        const refused = refusedBefore(r.stop);
         const first = routed.find((s) => s.sent >= r.start);
-        return first ? { ...r, firstRoute: first.sent, firstRouteAnswered: first.done } : r;
+        return {
+            ...r,
+            ...(refused === undefined ? {} : { refused }),
+            ...(first ? { firstRoute: first.sent, firstRouteAnswered: first.done } : {}),
+        };
     });
 }
+
+/** A request the entry point accepted: it answered over HTTP (any status). */
+const ANSWERED = /^\d{3}\b/;
+/** A request whose connection the entry point refused (nothing listens: traefik's entry point is closed). */
+const REFUSED = /\bECONNREFUSED\b/;
+
+/** When the entry point went down for a restart: its first refused connection, or the signal's record. */
+const downAt = (r: Restart) => Math.min(r.refused ?? r.stop, r.stop);
 
 /** Each restart's parts, in seconds (0.1 s). */
 export function restartFigures(r: Restart): RestartFigures {
     return {
-        gapSeconds: round((r.firstRoute ?? r.start) - r.stop),
-        stopSeconds: round(r.stopped - r.stop),
+        gapSeconds: round((r.firstRoute ?? r.start) - downAt(r)),
+        stopSeconds: round(r.stopped - downAt(r)),
         startSeconds: round(r.start - r.stopped),
         firstRouteSeconds: r.firstRoute === undefined ? null : round(r.firstRoute - r.start),
     };
@@ -102,7 +129,7 @@ export function restartMoments(restarts: Restart[]): string {
     return restarts
         .map(
             (r) =>
-                `signal ${t(r.stop)}, exit ${t(r.stopped)}, start ${t(r.start)}, ` +
+                `${r.refused === undefined ? "" : `refused ${t(r.refused)}, `}signal ${t(r.stop)}, exit ${t(r.stopped)}, start ${t(r.start)}, ` +
                 `first route ${t(r.firstRoute)} → ${t(r.firstRouteAnswered)}`,
         )
         .join("; ");
@@ -119,7 +146,7 @@ export function restartMoments(restarts: Restart[]): string {
 export function classifyFailures(failures: Failure[], restarts: Restart[]): { traefik: Failure[]; own: Failure[] } {
     const inSpan = (f: Failure) =>
         restarts.some(
-            (r) => f.done >= r.stop && (r.firstRouteAnswered === undefined || f.sent <= r.firstRouteAnswered),
+            (r) => f.done >= downAt(r) && (r.firstRouteAnswered === undefined || f.sent <= r.firstRouteAnswered),
         );
     return { traefik: failures.filter(inSpan), own: failures.filter((f) => !inSpan(f)) };
 }
