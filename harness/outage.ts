@@ -59,9 +59,10 @@ const round = (ms: number) => Math.round(ms / 100) / 10;
  * Requests that fail before the signal are the routes' own: a label switched under the old traefik fails them so.
  * One exception, from evidence: dockerd records the kill only after containerd has delivered the signal (moby's
  * killWithSignal logs the event after task.Kill returns), so traefik can close its entry point a few ms before the
- * record (seen on dockerd 29.0: a connection refused 3 ms before it). A connection the entry point refused, with no
- * connection accepted after it up to the signal's record, is the stop's: the entry point was closed from that
- * refusal on, and only the signal closes it. A refusal followed by an accepted connection stays the route's own.
+ * record (seen on dockerd 29.0: a connection refused 3 ms before it). A connection the entry point refused (or
+ * reset), with no connection accepted after it up to the signal's record, is the stop's: the entry point was closed
+ * from that refusal on, and only the signal closes it. A refusal followed by an accepted connection stays the
+ * route's own.
  */
 export function restartsOf(events: ContainerEvent[], samples: Sample[], end: number): Restart[] {
     const running = new Set<string>();
@@ -107,8 +108,9 @@ export function restartsOf(events: ContainerEvent[], samples: Sample[], end: num
 
 /** A request the entry point accepted: it answered over HTTP (any status). */
 const ANSWERED = /^\d{3}\b/;
-/** A request whose connection the entry point refused (nothing listens: traefik's entry point is closed). */
-const REFUSED = /\bECONNREFUSED\b/;
+/** A request whose connection the entry point refused or reset: nothing listens, or the listener closed with the
+ *  connection in its queue. traefik answers a route's own failure over HTTP (a 502, a 404, a 504), never so. */
+const REFUSED = /\bECONNREFUSED\b|\bECONNRESET\b|socket hang up/;
 
 /** When the entry point went down for a restart: its first refused connection, or the signal's record. */
 const downAt = (r: Restart) => Math.min(r.refused ?? r.stop, r.stop);

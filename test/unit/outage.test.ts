@@ -152,6 +152,9 @@ describe("the failures' classifier", () => {
         const { traefik, own } = classifyFailures([{ ...refused, route: "a.test" }], [r]);
         assert.deepEqual(own, []);
         assert.equal(traefik.length, 1);
+        // A connection in the listener's queue when it closed is reset: the same evidence.
+        const reset = { ...refused, detail: "socket hang up" };
+        assert.equal(restartsOf(RESTART, [...samples.filter((s) => s !== tick[0]), reset], 5000)[0].refused, 997);
     });
 
     it("a refused connection that the entry point accepted again after, or a failure that is no refusal, is the route's own", () => {
