@@ -192,9 +192,20 @@ export function seededSandbox(name: string, raw: RawStackConfig, seed?: Record<s
     return sb;
 }
 
-/** The end of a run's output, for an assertion's message (a CLI run's stdout and stderr, or the bin's out and err). */
+/**
+ * The end of a run's output, for an assertion's message (a CLI run's stdout and stderr, or the bin's out and err),
+ * after the lines before that end that name an error or a stop (a long run's outputs can push them out of it).
+ */
 export function out(r: { stdout?: string; stderr?: string; out?: string; err?: string }): string {
-    return `--- stdout (end)\n${(r.stdout ?? r.out ?? "").slice(-6000)}\n--- stderr\n${(r.stderr ?? r.err ?? "").slice(-4000)}`;
+    const stdout = r.stdout ?? r.out ?? "";
+    const said = stdout
+        .slice(0, -6000)
+        .split("\n")
+        .filter((l) => /error|could not|failed|stopped|refus/i.test(l))
+        .map((l) => l.slice(0, 2000))
+        .slice(-20);
+    const before = said.length > 0 ? `--- stdout (its errors before the end)\n${said.join("\n")}\n` : "";
+    return `${before}--- stdout (end)\n${stdout.slice(-6000)}\n--- stderr\n${(r.stderr ?? r.err ?? "").slice(-4000)}`;
 }
 
 /** One engine event as written by `--event-log`, with the time (ms since the epoch) we read it. */

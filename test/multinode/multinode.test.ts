@@ -374,6 +374,27 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         assert.deepStrictEqual(hits, [], "files holding the private key");
     });
 
+    const lines = (s: string) => s.split("\n").filter(Boolean);
+    /** The swarm's own account of every service's latest tasks (their nodes, states and errors), for a failed
+     *  rerun's message beside its output. */
+    const swarmTasks = () =>
+        lines(docker(["service", "ls", "-q"]))
+            .map((svc) =>
+                lines(
+                    docker([
+                        "service",
+                        "ps",
+                        "--no-trunc",
+                        "--format",
+                        "{{.Name}} {{.Node}} desired {{.DesiredState}}, {{.CurrentState}} {{.Error}}",
+                        svc,
+                    ]),
+                )
+                    .slice(0, 6)
+                    .join("\n"),
+            )
+            .join("\n");
+
     it("stops with one error naming the node and its tasks when a worker's dockerd stops in the middle of the teardown; a rerun converges", async () => {
         const proxy = networkId("proxy");
         state.raw.network.subnet = FAULT_SUBNET;
@@ -408,7 +429,7 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         }
         const rerun = keep(await p!.up());
         state.window = undefined;
-        assert.strictEqual(rerun.code, 0, out(rerun));
+        assert.strictEqual(rerun.code, 0, rerun.code === 0 ? "" : `${out(rerun)}\n--- tasks\n${swarmTasks()}`);
         assert.strictEqual(networkSubnet("proxy"), FAULT_SUBNET);
         for (const a of addressesByNode("proxy"))
             assert.ok(ipInCidr(a.addr, FAULT_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
@@ -522,9 +543,31 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         // The undo onto proxy may stall on the same node and stop too: what it leaves, the rerun resumes from.
         assert.strictEqual(networkSubnet("proxy"), ROLLING_SUBNET);
         delete state.raw.network.rolling;
-        const rerun = keep(await p!.up());
+        let rerun = keep(await p!.up());
+        if (rerun.code !== 0) {
+            // The worker is Ready again, and the swarm is restarting its tasks: a new task of the rerun's move can
+            // fail meanwhile (seen once in CI, within 12 s of the rerun's start). The move must then stop as it
+            // promises: on the swarm's own verdict (its update paused or rolled back), the service named and put
+            // back, every service on proxy or proxy-rolling; once the swarm runs every task again, a rerun converges.
+            const said = rerun.stdout + rerun.stderr;
+            const verdict =
+                /service \S+ could not move onto network proxy-rolling: the swarm's update state is (paused|rollback\S*)[^\\"]*/;
+            const why = verdict.exec(said)?.[0];
+            assert.ok(why, `${out(rerun)}\n--- tasks\n${swarmTasks()}`);
+            console.log(`      the rerun as w1 came back stopped: ${why}\n--- tasks\n${swarmTasks()}`);
+            assertOnEither(onProxy, ["proxy", "proxy-rolling"], "after the rerun that stopped");
+            await waitFor("every service's tasks running again, every node Ready", 300_000, () =>
+                Promise.resolve(
+                    lines(docker(["node", "ls", "--format", "{{.Status}}"])).every((l) => l === "Ready") &&
+                        lines(docker(["service", "ls", "--format", "{{.Replicas}}"])).every((l) =>
+                            /^(\d+)\/\1\b/.test(l),
+                        ),
+                ),
+            );
+            rerun = keep(await p!.up());
+        }
         state.window = undefined;
-        assert.strictEqual(rerun.code, 0, out(rerun));
+        assert.strictEqual(rerun.code, 0, rerun.code === 0 ? "" : `${out(rerun)}\n--- tasks\n${swarmTasks()}`);
         assert.strictEqual(networkSubnet("proxy"), WORKER_DOWN_SUBNET);
         assert.ok(!docker(["network", "ls", "--format", "{{.Name}}"]).split("\n").includes("proxy-rolling"));
         // The worker's tasks run again, in the new subnet, with the others'.
