@@ -112,8 +112,9 @@ const ANSWERED = /^\d{3}\b/;
  *  connection in its queue. traefik answers a route's own failure over HTTP (a 502, a 404, a 504), never so. */
 const REFUSED = /\bECONNREFUSED\b|\bECONNRESET\b|socket hang up/;
 
-/** When the entry point went down for a restart: its first refused connection, or the signal's record. */
-const downAt = (r: Restart) => Math.min(r.refused ?? r.stop, r.stop);
+/** When the entry point went down for a restart: its first refused connection (always before the signal's record),
+ *  or the signal's record. */
+const downAt = (r: Restart) => r.refused ?? r.stop;
 
 /** Each restart's parts, in seconds (0.1 s). */
 export function restartFigures(r: Restart): RestartFigures {

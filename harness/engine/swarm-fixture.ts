@@ -10,7 +10,8 @@ import { type Route, routesOf } from "../prober";
 import { type Sandbox, sandboxSeedSync, sandboxUpSync } from "../sandbox";
 import { enginePlugins, PulumiProject, repoRoot, type RunOptions, type RunResult } from "./pulumi";
 
-const linesOf = (s: string): string[] => s.split("\n").filter(Boolean);
+/** The non-empty lines of a command's output. */
+export const linesOf = (s: string): string[] => s.split("\n").filter(Boolean);
 
 /** The Docker CLI (harness/docker.ts) at this process's DOCKER_HOST, the tier's sandbox. */
 export const docker = (args: string[]): string => dockerSync(args);

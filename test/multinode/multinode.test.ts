@@ -25,6 +25,7 @@ import {
     sandboxConfig,
     serviceNetworks,
     stackGone,
+    linesOf,
     stackNames,
     swarmProject,
     taskAddresses,
@@ -374,13 +375,12 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         assert.deepStrictEqual(hits, [], "files holding the private key");
     });
 
-    const lines = (s: string) => s.split("\n").filter(Boolean);
     /** The swarm's own account of every service's latest tasks (their nodes, states and errors), for a failed
      *  rerun's message beside its output. */
     const swarmTasks = () =>
-        lines(docker(["service", "ls", "-q"]))
+        linesOf(docker(["service", "ls", "-q"]))
             .map((svc) =>
-                lines(
+                linesOf(
                     docker([
                         "service",
                         "ps",
@@ -553,13 +553,14 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
             const verdict =
                 /service \S+ could not move onto network proxy-rolling: the swarm's update state is (paused|rollback\S*)[^\\"]*/;
             const why = verdict.exec(said)?.[0];
-            assert.ok(why, `${out(rerun)}\n--- tasks\n${swarmTasks()}`);
-            console.log(`      the rerun as w1 came back stopped: ${why}\n--- tasks\n${swarmTasks()}`);
+            const tasks = swarmTasks();
+            assert.ok(why, `${out(rerun)}\n--- tasks\n${tasks}`);
+            console.log(`      the rerun as w1 came back stopped: ${why}\n--- tasks\n${tasks}`);
             assertOnEither(onProxy, ["proxy", "proxy-rolling"], "after the rerun that stopped");
             await waitFor("every service's tasks running again, every node Ready", 300_000, () =>
                 Promise.resolve(
-                    lines(docker(["node", "ls", "--format", "{{.Status}}"])).every((l) => l === "Ready") &&
-                        lines(docker(["service", "ls", "--format", "{{.Replicas}}"])).every((l) =>
+                    linesOf(docker(["node", "ls", "--format", "{{.Status}}"])).every((l) => l === "Ready") &&
+                        linesOf(docker(["service", "ls", "--format", "{{.Replicas}}"])).every((l) =>
                             /^(\d+)\/\1\b/.test(l),
                         ),
                 ),
