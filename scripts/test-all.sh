@@ -24,8 +24,11 @@ npm run test:matrix >"$log" 2>&1 &
 matrix=$!
 echo "== test:matrix runs beside the tiers (its output follows them)" >&2
 failed=
+# Each tier's output also goes to a file: when one fails, its end (mocha's list of failures) is printed again
+# after the matrix's output, so the last lines of the run say what failed and why.
+tier_log=$(mktemp "${TMPDIR:-/tmp}/swarm-proxy-tier.XXXXXX")
 for t in "${tiers[@]}"; do
-  if ! npm run "test:$t"; then
+  if ! npm run "test:$t" 2>&1 | tee "$tier_log"; then
     failed="test:$t"
     break
   fi
@@ -37,9 +40,14 @@ echo "== test:matrix (ran beside the tiers; tiers ${tiers_s} s, both $((SECONDS 
 cat "$log"
 rm -f "$log"
 if [ -n "$failed" ]; then
+  echo "== $failed failed; the end of its output again:" >&2
+  failures=$(grep -n -E '^ +[0-9]+ (passing|failing|pending)' "$tier_log" | head -n 1 | cut -d: -f1)
+  tail -n +"${failures:-1}" "$tier_log" | tail -n 150 >&2
+  rm -f "$tier_log"
   echo "== $failed failed" >&2
   exit 1
 fi
+rm -f "$tier_log"
 [ "$matrix_rc" -eq 0 ] || {
   echo "== test:matrix failed" >&2
   exit 1

@@ -13,6 +13,7 @@ import { type PulumiProject, repoRoot } from "../../harness/engine/pulumi";
 import {
     assertOnEither,
     docker,
+    linesOf,
     networkId,
     networkSubnet,
     out,
@@ -40,8 +41,7 @@ const NEW_SUBNET = "10.10.0.0/16";
 const SECOND_SUBNET = "10.11.0.0/16";
 const TEMP = "proxy-rolling";
 
-const lines = (s: string) => s.split("\n").filter(Boolean);
-const networkNames = () => lines(docker(["network", "ls", "--format", "{{.Name}}"]));
+const networkNames = () => linesOf(docker(["network", "ls", "--format", "{{.Name}}"]));
 /** A network's subnet, or undefined while there is no such network (the moves delete and create them). */
 const subnetOf = (name: string): string | undefined => {
     try {
@@ -51,13 +51,13 @@ const subnetOf = (name: string): string | undefined => {
     }
 };
 const movesLabels = () =>
-    lines(
+    linesOf(
         docker([
             "service",
             "inspect",
             "--format",
             '{{.Spec.Name}} {{index .Spec.Labels "traefik.swarm.network"}}{{range $k, $v := .Spec.Labels}} {{$k}}{{end}}',
-            ...lines(docker(["service", "ls", "-q"])),
+            ...linesOf(docker(["service", "ls", "-q"])),
         ]),
     ).filter((l) => l.includes("swarm-proxy.rolling") || / proxy-rolling/.test(l));
 
