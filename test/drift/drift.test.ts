@@ -60,10 +60,12 @@ function argvOf(line: string): string[] {
     return words;
 }
 
+/** The findings that need attention. */
+const attention = (r: DriftReport): Finding[] => r.findings.filter((f) => f.status === "drift" || f.status === "error");
+
 /** Sorted "kind subject" of what needs attention. */
 function drifted(r: DriftReport): string[] {
-    return r.findings
-        .filter((f) => f.status === "drift" || f.status === "error")
+    return attention(r)
         .map((f) => `${f.kind} ${f.subject}`)
         .sort();
 }
@@ -75,9 +77,7 @@ function drifted(r: DriftReport): string[] {
 function assertDrifted(r: DriftReport, expected: string[], err = "", ignore: string[] = []): void {
     const found = drifted(r).filter((k) => !ignore.includes(k));
     if (JSON.stringify(found) === JSON.stringify(expected)) return;
-    const details = r.findings
-        .filter((f) => f.status === "drift" || f.status === "error")
-        .map((f) => `  ${f.status} ${f.kind} ${f.subject}: ${f.detail}`);
+    const details = attention(r).map((f) => `  ${f.status} ${f.kind} ${f.subject}: ${f.detail}`);
     assert.fail(`drift found [${found.join(", ")}], expected [${expected.join(", ")}]:\n${details.join("\n")}\n${err}`);
 }
 

@@ -17,6 +17,7 @@ import type { Plugins } from "../../harness/engine/plugins";
 import {
     assertOnEither,
     docker,
+    linesOf,
     networkId,
     networkSubnet,
     out,
@@ -25,7 +26,6 @@ import {
     sandboxConfig,
     serviceNetworks,
     stackGone,
-    linesOf,
     stackNames,
     swarmProject,
     taskAddresses,
@@ -394,6 +394,8 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
                     .join("\n"),
             )
             .join("\n");
+    /** A rerun's assertion message: nothing when it passed; its output and the swarm's tasks when it failed. */
+    const rerunFailure = (r: RunResult) => (r.code === 0 ? "" : `${out(r)}\n--- tasks\n${swarmTasks()}`);
 
     it("stops with one error naming the node and its tasks when a worker's dockerd stops in the middle of the teardown; a rerun converges", async () => {
         const proxy = networkId("proxy");
@@ -429,7 +431,7 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         }
         const rerun = keep(await p!.up());
         state.window = undefined;
-        assert.strictEqual(rerun.code, 0, rerun.code === 0 ? "" : `${out(rerun)}\n--- tasks\n${swarmTasks()}`);
+        assert.strictEqual(rerun.code, 0, rerunFailure(rerun));
         assert.strictEqual(networkSubnet("proxy"), FAULT_SUBNET);
         for (const a of addressesByNode("proxy"))
             assert.ok(ipInCidr(a.addr, FAULT_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
@@ -568,7 +570,7 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
             rerun = keep(await p!.up());
         }
         state.window = undefined;
-        assert.strictEqual(rerun.code, 0, rerun.code === 0 ? "" : `${out(rerun)}\n--- tasks\n${swarmTasks()}`);
+        assert.strictEqual(rerun.code, 0, rerunFailure(rerun));
         assert.strictEqual(networkSubnet("proxy"), WORKER_DOWN_SUBNET);
         assert.ok(!docker(["network", "ls", "--format", "{{.Name}}"]).split("\n").includes("proxy-rolling"));
         // The worker's tasks run again, in the new subnet, with the others'.
