@@ -24,8 +24,8 @@ export default tseslint.config(
         },
     },
     {
-        // The CLI's launcher is plain CommonJS, run by node before anything is compiled.
-        files: ["cli/bin.js"],
+        // The CLI's launcher and the tiers' mocha configs are plain CommonJS, run by node before anything is compiled.
+        files: ["cli/bin.js", "test/**/*.cjs"],
         rules: { "@typescript-eslint/no-require-imports": "off" },
     },
 );

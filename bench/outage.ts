@@ -24,7 +24,7 @@
 // {"strategy", "nodes", "engine": {"version", "api"}, "routes": [{"route", "requests", "failed",
 //  "longestGapSeconds", "unavailableSeconds", "drains"}], "outageSeconds", "floorSeconds"} (rolling:
 // "traefikRestarts": [{"gapSeconds", "stopSeconds", "startSeconds", "firstRouteSeconds"}] and "ownFailures" in
-// place of the last two), or with `both` {"engine", "runs": [recreate, rolling]}. "engine" is the sandbox
+// place of the last two, and each route's "ownFailures" with its "ownBound"), or with `both` {"engine", "runs": [recreate, rolling]}. "engine" is the sandbox
 // dockerd's Version and ApiVersion.
 import type { PulumiProject } from "../harness/engine/pulumi";
 import { describePlugins } from "../harness/engine/plugins";
@@ -42,7 +42,14 @@ import {
     swarmProject,
     upWithEvents,
 } from "../harness/engine/swarm-fixture";
-import { judge, routeDrains, SANDBOX_POLL_SECONDS, type StackEntry, watchEntryPoint } from "../harness/outage";
+import {
+    judge,
+    ownFailureBound,
+    routeDrains,
+    SANDBOX_POLL_SECONDS,
+    type StackEntry,
+    watchEntryPoint,
+} from "../harness/outage";
 import { Prober, type Route, type RouteFigures, unanswered } from "../harness/prober";
 import { type Sandbox, sandboxDownSync, sandboxSeedSync, sandboxUpSync } from "../harness/sandbox";
 import { execFileSync } from "node:child_process";
@@ -239,11 +246,19 @@ async function rolling(b: Bench, subnet: string, nixModule: string): Promise<Run
                 ` + first route ${r.firstRouteSeconds === null ? "none before the end" : `${r.firstRouteSeconds.toFixed(1)} s`}`,
         );
     say("as users see it: one request per route through traefik every 100 ms during the whole up");
-    const figures = routeTable(prober, state.raw);
     const own = verdict.own;
+    // Each route's own failures beside what it is promised: none for a draining route, one poll a move (two
+    // moves) for one that stops at once (harness/outage.ts, the bounded spans).
+    const figures = routeTable(prober, state.raw).map((f) => ({
+        ...f,
+        ownFailures: own.filter((o) => o.route === f.route).length,
+        ownBound: f.drains ? 0 : ownFailureBound(2),
+    }));
     say(
         `  failures outside traefik's restarts: ${own.length}` +
-            (own.length > 0 ? ` (${[...new Set(own.map((f) => f.route))].join(", ")})` : ""),
+            (own.length > 0
+                ? ` (${figures.map((f) => `${f.route} ${f.ownFailures} of at most ${f.ownBound}`).join(", ")})`
+                : ""),
     );
     say("");
     return {

@@ -89,6 +89,20 @@ export interface EngineFigures {
     api: string;
 }
 
+/**
+ * The sandbox's dockerd is the engine SANDBOX_DOCKER selects (29 → 29.x, 29.0 → 29.0.x, 28.5 → 28.5.x, 20.10 →
+ * 20.10.x; `system` and unset name no version): a matrix row that ran on another dockerd (a distribution's
+ * package that moved on, a build that fell back) would report figures for an engine it never ran. Throws naming both.
+ */
+export function assertSelectedEngine(version: string, selected = process.env.SANDBOX_DOCKER): void {
+    if (selected === undefined || selected === "" || selected === "system") return;
+    if (!version.startsWith(`${selected}.`)) {
+        throw new Error(
+            `SANDBOX_DOCKER=${selected} selects dockerd ${selected}.x, but the sandbox runs dockerd ${version}`,
+        );
+    }
+}
+
 export async function engineOf(o: DockerCall = {}): Promise<EngineFigures> {
     const server = JSON.parse(await docker(["version", "--format", "{{json .Server}}"], o)) as {
         Version: string;

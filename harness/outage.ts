@@ -9,7 +9,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import type { Engine } from "../src/engine";
 import type { EngineService } from "../src/docker";
-import type { Sample } from "./prober";
+import { PROBE_INTERVAL_MS, type Sample } from "./prober";
 
 /** One event of the entry point's service, time in ms since the epoch (the event's timeNano). */
 export interface ContainerEvent {
@@ -24,13 +24,16 @@ export interface ContainerEvent {
  *  first request routed after it (sent; undefined: none came before the probing ended) and when its answer came. */
 export interface Restart {
     stop: number;
-    /** The first connection the entry point refused before dockerd recorded the signal, when one did (see
-     *  restartsOf): the stop's evidence from the probe, ahead of the engine's record of it. */
+    /** The first connection the entry point refused within one probe tick before dockerd recorded the signal,
+     *  when one did (see restartsOf): the stop's evidence from the probe, ahead of the engine's record of it. */
     refused?: number;
     stopped: number;
     start: number;
     firstRoute?: number;
     firstRouteAnswered?: number;
+    /** Where the restart's span ends: the first routed answer, or the new container's start plus traefik's first
+     *  read (Bounds.firstReadMs), whichever comes first. A failure sent after it is a route's own. */
+    until: number;
 }
 
 export interface RestartFigures {
@@ -49,6 +52,47 @@ export type Failure = Sample & { route: string };
 
 const round = (ms: number) => Math.round(ms / 100) / 10;
 
+/** traefik's poll interval in the sandbox (sandbox/stacks/traefik.yml: --providers.swarm.refreshSeconds). */
+export const SANDBOX_POLL_SECONDS = 1;
+/** traefik's provider throttle in the sandbox (sandbox/stacks/traefik.yml: --providers.providersThrottleDuration). */
+export const SANDBOX_THROTTLE_SECONDS = 0.25;
+/** traefik's stop grace period in the sandbox (sandbox/stacks/traefik.yml: stop_grace_period). */
+export const SANDBOX_STOP_GRACE_SECONDS = 2;
+
+/**
+ * What bounds a restart's span, from the entry point's settings and the probe's:
+ * - tickMs: the prober's interval. A refused connection opens the span only within one tick before dockerd's
+ *   record of the signal (the record lags the signal by a few ms; one tick is the probe's own resolution).
+ * - firstReadMs: traefik's first read of the swarm after its start (poll interval, throttle and a margin for the
+ *   process's start-up). The span closes at the first routed answer or at start + firstReadMs, whichever is first:
+ *   a new traefik that routes nothing (a wrong label or network on every service) cannot hide its routes'
+ *   failures up to the next restart.
+ * - gapMs: the most a restart may keep users waiting, from its signal to its first route: the stop grace period
+ *   (traefik is killed at its end), the swarm's start of the new task (measured 0.8 to 2.4 s, 20.10 slowest,
+ *   bounded at 3 s) and the first read.
+ */
+export interface Bounds {
+    tickMs: number;
+    firstReadMs: number;
+    gapMs: number;
+}
+
+/** The margin on traefik's first read for its own start-up (measured start → first route: 0.1 to 0.7 s). */
+const FIRST_READ_MARGIN_SECONDS = 0.5;
+/** The swarm's part of a restart, exit → the new task's start (measured 0.8 to 1.0 s on 28.5 and 29, 1.7 to 2.4 s
+ *  on 20.10 under the matrix's load). */
+const SWARM_START_SECONDS = 3;
+
+/** The sandbox entry point's bounds (its traefik's settings) for a prober ticking every `tickMs`. */
+export function sandboxBounds(tickMs: number = PROBE_INTERVAL_MS): Bounds {
+    const firstRead = SANDBOX_POLL_SECONDS + SANDBOX_THROTTLE_SECONDS + FIRST_READ_MARGIN_SECONDS;
+    return {
+        tickMs,
+        firstReadMs: firstRead * 1000,
+        gapMs: (SANDBOX_STOP_GRACE_SECONDS + SWARM_START_SECONDS + firstRead) * 1000,
+    };
+}
+
 /**
  * The entry point's restarts: each time the last running container of the service stops and a new one starts.
  * A new container that starts while another still runs (start-first) leaves no gap and is no restart; a stop
@@ -60,14 +104,18 @@ const round = (ms: number) => Math.round(ms / 100) / 10;
  * One exception, from evidence: dockerd records the kill only after containerd has delivered the signal (moby's
  * killWithSignal logs the event after task.Kill returns), so traefik can close its entry point a few ms before the
  * record (seen on dockerd 29.0: a connection refused 3 ms before it). A connection the entry point refused (or
- * reset), with no connection accepted after it up to the signal's record, is the stop's: the entry point was closed
- * from that refusal on, and only the signal closes it. A refusal followed by an accepted connection stays the
- * route's own.
+ * reset) within one probe tick before the record, with no connection accepted after it up to the record, is the
+ * stop's. A refusal followed by an accepted connection, or one earlier than that tick, stays the route's own.
  */
-export function restartsOf(events: ContainerEvent[], samples: Sample[], end: number): Restart[] {
+export function restartsOf(
+    events: ContainerEvent[],
+    samples: Sample[],
+    end: number,
+    bounds: Bounds = sandboxBounds(),
+): Restart[] {
     const running = new Set<string>();
     const stopping = new Map<string, number>();
-    const restarts: Restart[] = [];
+    const restarts: Omit<Restart, "until">[] = [];
     let down: { stop: number; stopped?: number } | undefined;
     for (const e of [...events].sort((a, b) => a.time - b.time)) {
         if (e.action === "start") {
@@ -92,16 +140,18 @@ export function restartsOf(events: ContainerEvent[], samples: Sample[], end: num
     const accepted = samples.filter((s) => ANSWERED.test(s.detail));
     const refusedBefore = (stop: number) =>
         samples
-            .filter((s) => REFUSED.test(s.detail) && s.done < stop)
+            .filter((s) => REFUSED.test(s.detail) && s.done < stop && s.sent >= stop - bounds.tickMs)
             .filter((s) => !accepted.some((a) => a.sent > s.done && a.sent < stop))
             .reduce<number | undefined>((min, s) => Math.min(min ?? s.sent, s.sent), undefined);
     return restarts.map((r) => {
         const refused = refusedBefore(r.stop);
         const first = routed.find((s) => s.sent >= r.start);
+        const until = Math.min(first?.done ?? Infinity, r.start + bounds.firstReadMs);
         return {
             ...r,
             ...(refused === undefined ? {} : { refused }),
             ...(first ? { firstRoute: first.sent, firstRouteAnswered: first.done } : {}),
+            until,
         };
     });
 }
@@ -133,23 +183,32 @@ export function restartMoments(restarts: Restart[]): string {
         .map(
             (r) =>
                 `${r.refused === undefined ? "" : `refused ${t(r.refused)}, `}signal ${t(r.stop)}, exit ${t(r.stopped)}, start ${t(r.start)}, ` +
-                `first route ${t(r.firstRoute)} → ${t(r.firstRouteAnswered)}`,
+                `first route ${t(r.firstRoute)} → ${t(r.firstRouteAnswered)}, span until ${t(r.until)}`,
         )
         .join("; ");
 }
 
 /**
- * Splits failures into those in flight during a restart's span (its stop up to the answer to the first routed
- * request, or to the end of probing when none came) and the routes' own. The span ends at that answer, not at the
- * request: the prober sends every route's request in the same millisecond, and traefik applies its first
- * configuration of the routes while it handles them, so a request sent with the first routed one can still meet
- * traefik with no route (seen: a 404 "page not found" on the first route of a tick, sent in the same ms as a
- * routed one, after traefik's restart in the engine tier).
+ * Splits failures into those in flight during a restart's span and the routes' own. The span opens when the entry
+ * point went down (its signal, or a refusal in the tick before its record) and closes at `until` (the answer to
+ * the first routed request, not the request: the prober sends every route's request in the same millisecond, and
+ * traefik applies its first configuration of the routes while it handles them, so a request sent with the first
+ * routed one can still meet traefik with no route; seen: a 404 "page not found" sent in the same ms as a routed
+ * one). A failure sent before the span opens is the route's own however late it ended (a request that hangs
+ * across the signal is how a label switched under the old traefik shows), unless it is a refusal or reset that
+ * came after the signal, sent within the tick before it: the connection met the closed entry point.
  */
-export function classifyFailures(failures: Failure[], restarts: Restart[]): { traefik: Failure[]; own: Failure[] } {
+export function classifyFailures(
+    failures: Failure[],
+    restarts: Restart[],
+    bounds: Bounds = sandboxBounds(),
+): { traefik: Failure[]; own: Failure[] } {
     const inSpan = (f: Failure) =>
         restarts.some(
-            (r) => f.done >= downAt(r) && (r.firstRouteAnswered === undefined || f.sent <= r.firstRouteAnswered),
+            (r) =>
+                f.sent <= r.until &&
+                (f.sent >= downAt(r) ||
+                    (REFUSED.test(f.detail) && f.done >= r.stop && f.sent >= r.stop - bounds.tickMs)),
         );
     return { traefik: failures.filter(inSpan), own: failures.filter((f) => !inSpan(f)) };
 }
@@ -321,9 +380,6 @@ export async function watchEngine(
     };
 }
 
-/** traefik's poll interval in the sandbox (sandbox/stacks/traefik.yml: --providers.swarm.refreshSeconds). */
-export const SANDBOX_POLL_SECONDS = 1;
-
 /** A stack of the program's config, as much of it as says which compose file and route it has. */
 export interface StackEntry {
     name: string;
@@ -335,44 +391,91 @@ export interface StackEntry {
  * Whether a route's service keeps it answering through its own move, which is what the rolling migration promises
  * for it (README, "Two strategies"): it can start its new task first (no port published in host mode) and its old
  * task keeps serving after SIGTERM (the stand-in's SANDBOX_ON_TERM `drain:N`) for longer than traefik's poll
- * interval. A service whose old task stops at once can miss up to one poll per move.
+ * interval. A service whose old task stops at once can miss up to one poll per move. A route no stack of the
+ * config serves, or whose stack has no compose file to read, fails naming it: it cannot be held to either promise.
  */
 export function routeDrains(stacks: StackEntry[], route: string, pollSeconds: number): boolean {
     const stack = stacks.find((s) => s.health?.http?.host === route);
-    if (stack?.compose === undefined) return false;
+    if (stack === undefined) throw new Error(`route ${route}: no stack of the config has it as its health.http.host`);
+    if (stack.compose === undefined) throw new Error(`route ${route}: stack ${stack.name} has no compose file to read`);
     const repoRoot = path.resolve(__dirname, "..");
     const doc = YAML.parse(fs.readFileSync(path.join(repoRoot, stack.compose), "utf8")) as {
-        services: Record<string, { environment?: Record<string, string>; ports?: { mode?: string }[] }>;
+        services?: Record<string, { environment?: Record<string, string>; ports?: { mode?: string }[] }>;
     };
+    if (doc?.services === undefined) throw new Error(`route ${route}: ${stack.compose} has no services`);
     return Object.values(doc.services).some((svc) => {
         const m = /^drain:(\d+)$/.exec(svc.environment?.SANDBOX_ON_TERM ?? "");
         return m !== null && Number(m[1]) > pollSeconds && !(svc.ports ?? []).some((p) => p.mode === "host");
     });
 }
 
+/** The routes among `configured` whose services drain (routeDrains), in the config's order. */
+export function drainingRoutes(stacks: StackEntry[], configured: string[]): string[] {
+    return configured.filter((host) => routeDrains(stacks, host, SANDBOX_POLL_SECONDS));
+}
+
+/** The most failed requests of its own a route that stops at once on SIGTERM may have over `moves` moves: one
+ *  poll (with the throttle and the first read's margin) per move, at one request a probe tick. */
+export function ownFailureBound(moves: number, bounds: Bounds = sandboxBounds()): number {
+    return moves * Math.ceil(bounds.firstReadMs / bounds.tickMs);
+}
+
 /**
  * Holds each route the config names to what the rolling migration promises it (README, "Two strategies"): it was
  * probed; a route whose service drains has no failure of its own (outside traefik's restarts); one whose old task
- * stops at once on SIGTERM may miss up to one traefik poll per move (measured: a 502, then requests to the old
- * address unanswered until the next poll), and its own failures are printed.
+ * stops at once on SIGTERM misses at most one traefik poll per move (measured: a 502, then requests to the old
+ * address unanswered until the next poll), `moves` moves in all: its own failures are at most ownFailureBound.
+ * Which routes drain is read from their compose files and must be `promised.draining`: a route that stopped
+ * draining (or a lookup that found nothing) cannot move from the stricter promise to the looser one unsaid.
  */
 export function assertRoutePromises(
     own: Failure[],
     samples: Map<string, Sample[]>,
     configured: string[],
     stacks: StackEntry[],
+    promised: { moves: number; draining: string[] },
+    bounds: Bounds = sandboxBounds(),
 ): void {
+    const { moves } = promised;
+    const draining = drainingRoutes(stacks, configured);
+    assert.deepStrictEqual(draining, promised.draining, "the routes whose services drain, by their compose files");
     for (const host of configured) {
         assert.ok((samples.get(host) ?? []).length > 0, `${host} was not probed`);
-        const mine = own.filter((f) => f.route === host);
-        if (routeDrains(stacks, host, SANDBOX_POLL_SECONDS)) {
-            assert.deepStrictEqual(
-                mine.map((f) => `${new Date(f.sent).toISOString()} ${f.detail}`),
-                [],
-                `${host} drains, and failed outside traefik's restarts`,
-            );
+        const mine = own.filter((f) => f.route === host).map((f) => `${new Date(f.sent).toISOString()} ${f.detail}`);
+        if (draining.includes(host)) {
+            assert.deepStrictEqual(mine, [], `${host} drains, and failed outside traefik's restarts`);
         } else {
-            console.log(`      ${host} (stops at once on SIGTERM): ${mine.length} failure(s) of its own`);
+            const bound = ownFailureBound(moves, bounds);
+            console.log(
+                `      ${host} (stops at once on SIGTERM): ${mine.length} failure(s) of its own, at most ${bound}`,
+            );
+            assert.ok(
+                mine.length <= bound,
+                `${host} stops at once on SIGTERM and failed ${mine.length} times on its own over ${moves} move(s), ` +
+                    `more than one poll a move (${bound}):\n${mine.join("\n")}`,
+            );
         }
+    }
+}
+
+/**
+ * Holds traefik's restarts to their figures: exactly `count` of them, each with a first routed request within
+ * traefik's first read of its start, and each gap (signal to first route) within the bound. Prints the figures.
+ */
+export function assertRestarts(restarts: Restart[], count: number, bounds: Bounds = sandboxBounds()): void {
+    const figures = restarts.map(restartFigures);
+    const moments = restartMoments(restarts);
+    assert.strictEqual(restarts.length, count, `traefik restarted ${restarts.length} times, not ${count}: ${moments}`);
+    for (const [i, f] of figures.entries()) {
+        assert.ok(
+            f.firstRouteSeconds !== null && f.firstRouteSeconds * 1000 <= bounds.firstReadMs,
+            `traefik's restart ${i + 1} routed no request within its first read (${bounds.firstReadMs / 1000} s) ` +
+                `of its start: first route ${f.firstRouteSeconds ?? "none"} s; ${moments}`,
+        );
+        assert.ok(
+            f.gapSeconds * 1000 <= bounds.gapMs,
+            `traefik's restart ${i + 1} kept users waiting ${f.gapSeconds} s, more than ${bounds.gapMs / 1000} s ` +
+                `(stop grace, the swarm's start and the first read); ${moments}`,
+        );
     }
 }

@@ -111,6 +111,9 @@ export function figuresOf(route: string, samples: Sample[]): RouteFigures {
     };
 }
 
+/** The prober's interval: one request per route every 100 ms. */
+export const PROBE_INTERVAL_MS = 100;
+
 /** Sends one request per route every `intervalMs` until stopped; each request may take up to `timeoutMs`. */
 export class Prober {
     private readonly samples = new Map<string, Sample[]>();
@@ -119,7 +122,7 @@ export class Prober {
 
     constructor(
         readonly routes: Route[],
-        private readonly intervalMs = 100,
+        private readonly intervalMs = PROBE_INTERVAL_MS,
         private readonly timeoutMs = 1000,
     ) {
         for (const r of routes) this.samples.set(r.host, []);

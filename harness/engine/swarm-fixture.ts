@@ -154,6 +154,10 @@ export function atFront(raw: RawStackConfig, env: Record<string, string>): RawSt
     return copy;
 }
 
+/** The committed config's routes whose services drain through their moves (SANDBOX_ON_TERM drain:3 in their compose
+ *  files, harness/outage.ts routeDrains); the other three stop at once on SIGTERM. */
+export const SANDBOX_DRAINING_ROUTES = ["drone.sandbox.test", "ccci-dashboard.sandbox.test"];
+
 /** The routes through traefik of a config, on the instance's own entry point. */
 export function sandboxRoutes(raw: RawStackConfig, sb: Sandbox): Route[] {
     return routesOf(atFront(raw, sb.env).stacks);

@@ -1,4 +1,5 @@
 // Root hooks: the tier brings up its own sandbox instance and, if it started it, takes it down again.
+import { assertSelectedEngine, engineOf } from "../../harness/docker";
 import { sandboxDown, sandboxResponds } from "../../harness/sandbox";
 import { resetSwarm, sandboxName, swarmSandboxUp } from "../../harness/swarm";
 
@@ -9,6 +10,7 @@ export const mochaHooks = {
         this.timeout(900_000);
         startedHere = !(await sandboxResponds(sandboxName));
         await swarmSandboxUp();
+        assertSelectedEngine((await engineOf()).version);
         await resetSwarm();
     },
     async afterAll(this: Mocha.Context): Promise<void> {

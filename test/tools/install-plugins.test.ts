@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { root } from "./sandbox";
+import { notRun } from "../../harness/ci";
 
 const script = path.join(root, "scripts", "install-plugins.sh");
 
@@ -201,7 +202,10 @@ describe("scripts/install-plugins.sh", () => {
         const cli = path.join(root, ".tools", `pulumi-v${cliVersion}`, "bin", "pulumi");
         if (!mirror || !fs.existsSync(cli)) {
             console.log(
-                `      skipped: needs SWARM_PROXY_PLUGIN_MIRROR (${mirror ?? "unset"}) and the toolchain's CLI (${fs.existsSync(cli) ? "built" : "not built"})`,
+                `      ${notRun(
+                    "the install from the plugin mirror",
+                    `needs SWARM_PROXY_PLUGIN_MIRROR (${mirror ?? "unset"}) and the toolchain's CLI (${fs.existsSync(cli) ? "built" : "not built"})`,
+                )}`,
             );
             this.skip();
         }

@@ -2,6 +2,7 @@
 // restarts from its own container events, each with its parts, and every other failure the routes' own.
 import * as assert from "node:assert/strict";
 import {
+    assertRestarts,
     assertRoutePromises,
     classifyFailures,
     type ContainerEvent,
@@ -14,8 +15,11 @@ import {
     parseEvents,
     restartFigures,
     restartsOf,
+    drainingRoutes,
+    ownFailureBound,
     routeDrains,
     SANDBOX_POLL_SECONDS,
+    sandboxBounds,
     type StackEntry,
 } from "../../harness/outage";
 import type { Sample } from "../../harness/prober";
@@ -30,6 +34,8 @@ const probe = (from: number, to: number, downFrom: number, downTo: number): Samp
     for (let t = from; t < to; t += 100) out.push(sample(t, t < downFrom || t >= downTo));
     return out;
 };
+/** The sandbox's traefik's first read after its start, ms: poll 1 s + throttle 0.25 s + margin 0.5 s. */
+const FIRST_READ = sandboxBounds().firstReadMs;
 /** traefik restarted stop-first: old container a signalled at 1000, exits at 1400, b starts at 2000. */
 const RESTART = [ev(1000, "kill", "a"), ev(1400, "die", "a"), ev(2000, "start", "b")];
 
@@ -37,7 +43,7 @@ describe("traefik's restarts from its container events", () => {
     it("a stop-first restart: stop, exit, start, and the first request routed after the start", () => {
         const restarts = restartsOf(RESTART, probe(0, 5000, 1000, 2600), 5000);
         assert.deepEqual(restarts, [
-            { stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600, firstRouteAnswered: 2605 },
+            { stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600, firstRouteAnswered: 2605, until: 2605 },
         ]);
         assert.deepEqual(restartFigures(restarts[0]), {
             gapSeconds: 1.6,
@@ -52,7 +58,7 @@ describe("traefik's restarts from its container events", () => {
         // e.g. a label switched under the old traefik.
         const restarts = restartsOf(RESTART, probe(-2000, 5000, -800, 2600), 5000);
         assert.deepEqual(restarts, [
-            { stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600, firstRouteAnswered: 2605 },
+            { stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600, firstRouteAnswered: 2605, until: 2605 },
         ]);
         const { traefik, own } = classifyFailures([fail("r", -800), fail("r", 500), fail("r", 1500)], restarts);
         assert.deepEqual(
@@ -75,13 +81,13 @@ describe("traefik's restarts from its container events", () => {
     it("a crash (die with no signal) is a restart from the exit", () => {
         const events = [ev(1000, "die", "a"), ev(1500, "start", "b")];
         assert.deepEqual(restartsOf(events, probe(0, 3000, 1000, 1800), 3000), [
-            { stop: 1000, stopped: 1000, start: 1500, firstRoute: 1800, firstRouteAnswered: 1805 },
+            { stop: 1000, stopped: 1000, start: 1500, firstRoute: 1800, firstRouteAnswered: 1805, until: 1805 },
         ]);
     });
 
     it("a stop with no start after it lasts to the end of probing, without a first route", () => {
         const r = restartsOf([ev(1000, "kill", "a"), ev(1100, "die", "a")], probe(0, 2000, 1000, 2000), 2000);
-        assert.deepEqual(r, [{ stop: 1000, stopped: 1100, start: 2000 }]);
+        assert.deepEqual(r, [{ stop: 1000, stopped: 1100, start: 2000, until: 2000 + FIRST_READ }]);
         assert.equal(restartFigures(r[0]).firstRouteSeconds, null);
     });
 
@@ -101,16 +107,94 @@ describe("traefik's restarts from its container events", () => {
 describe("the failures' classifier", () => {
     const restarts = restartsOf(RESTART, probe(0, 5000, 1000, 2600), 5000);
 
-    it("a failure in flight during a restart's span is traefik's, including one sent just before the stop", () => {
-        const { traefik, own } = classifyFailures(
-            [fail("a.test", 950, 1100), fail("b.test", 1500), fail("a.test", 2500)],
-            restarts,
-        );
+    it("a failure in flight during a restart's span is traefik's; a timeout sent before the signal is the route's own", () => {
+        // Sent at 950, before the signal at 1000, unanswered until 1950: a hang is how a label switched under the
+        // old traefik shows (traefik answers, or refuses, once its entry point closes; it does not hang).
+        const hang = fail("a.test", 950, 1950);
+        hang.detail = "no answer within 1000 ms";
+        const { traefik, own } = classifyFailures([hang, fail("b.test", 1500), fail("a.test", 2500)], restarts);
         assert.deepEqual(
             traefik.map((f) => f.sent),
-            [950, 1500, 2500],
+            [1500, 2500],
         );
-        assert.deepEqual(own, []);
+        assert.deepEqual(
+            own.map((f) => f.sent),
+            [950],
+        );
+    });
+
+    it("every route dead between two restarts: the first restart's span closes at its first read, the rest is the routes' own", () => {
+        // The new traefik routes nothing (a wrong label or network on every service) until the second restart's
+        // new container: its first routed answer, after the second restart, must not stretch the first span.
+        const events = [...RESTART, ev(10_000, "kill", "b"), ev(10_400, "die", "b"), ev(11_000, "start", "c")];
+        const routes = ["a.test", "b.test", "c.test"];
+        const samples = [...probe(0, 1000, 2000, 2000), ...probe(1000, 14_000, 1000, 11_600)];
+        const failures = routes.flatMap((route) => probe(1000, 11_600, 1000, 11_600).map((x) => ({ ...x, route })));
+        const r = restartsOf(events, samples, 14_000);
+        assert.deepEqual(
+            r.map((x) => [x.firstRoute, x.until]),
+            [
+                [11_600, 2000 + FIRST_READ],
+                [11_600, 11_605],
+            ],
+        );
+        const { own } = classifyFailures(failures, r);
+        // Sent after 3750 and before the second signal at 10 000 (3800 to 9900): 62 ticks on each of the routes.
+        assert.equal(own.length, 3 * 62);
+        assert.ok(own.every((f) => f.sent > 2000 + FIRST_READ && f.sent < 10_000));
+        assert.throws(() => assertRestarts(r, 2), /restart 1 routed no request within its first read \(1\.75 s\)/);
+    });
+
+    it("a refusal, then seconds of timeouts on every route before the signal: the routes' own", () => {
+        const refused = { sent: -2000, done: -2000, ok: false, detail: "connect ECONNREFUSED 198.18.0.1:80" };
+        const timeouts = ["a.test", "b.test"].flatMap((route) =>
+            Array.from({ length: 29 }, (_, i) => ({
+                route,
+                sent: -1900 + i * 100,
+                done: -900 + i * 100,
+                ok: false,
+                detail: "no answer within 1000 ms",
+            })),
+        );
+        const samples = [refused, ...timeouts, ...probe(1100, 5000, 0, 2600)];
+        const [r] = restartsOf(RESTART, samples, 5000);
+        assert.equal(r.refused, undefined);
+        const { traefik, own } = classifyFailures([{ ...refused, route: "a.test" }, ...timeouts], [r]);
+        assert.deepEqual(traefik, []);
+        assert.equal(own.length, 1 + 58);
+    });
+
+    it("a refusal more than one probe tick before dockerd's record, with nothing accepted after it, is the route's own", () => {
+        const refused = { sent: 850, done: 851, ok: false, detail: "connect ECONNREFUSED 198.18.0.1:80" };
+        const [r] = restartsOf(RESTART, [refused, ...probe(1100, 5000, 0, 2600)], 5000);
+        assert.equal(r.refused, undefined);
+        assert.deepEqual(classifyFailures([{ ...refused, route: "a.test" }], [r]).traefik, []);
+    });
+
+    it("a refusal sent in the tick before the signal and met after it is traefik's: the connection met the closed entry point", () => {
+        const late = {
+            sent: 960,
+            done: 1003,
+            ok: false,
+            detail: "connect ECONNREFUSED 198.18.0.1:80",
+            route: "a.test",
+        };
+        const timeout = { ...late, detail: "no answer within 1000 ms", done: 1960 };
+        const { traefik, own } = classifyFailures([late, timeout], restarts);
+        assert.deepEqual(traefik, [late]);
+        assert.deepEqual(own, [timeout]);
+    });
+
+    it("a span closes at the new start plus traefik's first read when no request is routed before it", () => {
+        // The first routed answer comes 3 s after the start: the failures after start + first read are the routes'.
+        const [r] = restartsOf(RESTART, probe(0, 8000, 1000, 5000), 8000);
+        assert.equal(r.firstRoute, 5000);
+        assert.equal(r.until, 2000 + FIRST_READ);
+        const { own } = classifyFailures([fail("a.test", 3700), fail("a.test", 3800), fail("a.test", 4900)], [r]);
+        assert.deepEqual(
+            own.map((f) => f.sent),
+            [3800, 4900],
+        );
     });
 
     it("a failure before the stop or sent after the first routed request's answer is the route's own", () => {
@@ -279,26 +363,53 @@ describe("the routes' promises under rolling, for every route the config names",
         ["bridge.test", probe(0, 1000, 0, 0)],
     ]);
 
+    const promised = { moves: 2, draining: ["dash.test"] };
+    const both = ["dash.test", "bridge.test"];
+
     it("a route the config names that was not probed fails, naming it (a renamed route cannot pass unchecked)", () => {
         assert.throws(
-            () =>
-                assertRoutePromises(
-                    [],
-                    new Map([["dash.test", probe(0, 1000, 0, 0)]]),
-                    ["dash.test", "bridge.test"],
-                    stacks,
-                ),
+            () => assertRoutePromises([], new Map([["dash.test", probe(0, 1000, 0, 0)]]), both, stacks, promised),
             /bridge\.test was not probed/,
         );
     });
 
-    it("a route whose service drains fails on any failure of its own; one that stops at once on SIGTERM is counted", () => {
+    it("a route whose service drains fails on any failure of its own; one that stops at once is held to one poll a move", () => {
         assert.ok(routeDrains(stacks, "dash.test", SANDBOX_POLL_SECONDS));
         assert.ok(!routeDrains(stacks, "bridge.test", SANDBOX_POLL_SECONDS));
         assert.throws(
-            () => assertRoutePromises([fail("dash.test", 500)], probed, ["dash.test", "bridge.test"], stacks),
+            () => assertRoutePromises([fail("dash.test", 500)], probed, both, stacks, promised),
             /dash\.test drains, and failed outside traefik's restarts/,
         );
-        assertRoutePromises([fail("bridge.test", 500)], probed, ["dash.test", "bridge.test"], stacks);
+        // Two moves, each up to poll + throttle + margin (1.75 s) at a request every 100 ms: 36 at most.
+        assert.equal(ownFailureBound(2), 36);
+        const own = (n: number) => Array.from({ length: n }, (_, i) => fail("bridge.test", 500 + i * 100));
+        assertRoutePromises(own(36), probed, both, stacks, promised);
+        assert.throws(
+            () => assertRoutePromises(own(37), probed, both, stacks, promised),
+            /bridge\.test stops at once on SIGTERM and failed 37 times on its own over 2 move\(s\), more than one poll a move \(36\)/,
+        );
+    });
+
+    it("which routes drain is read from the compose files and asserted as a list; a lookup miss fails naming the route", () => {
+        assert.deepEqual(drainingRoutes(stacks, both), ["dash.test"]);
+        assert.throws(
+            () => assertRoutePromises([], probed, both, stacks, { moves: 2, draining: both }),
+            /the routes whose services drain, by their compose files/,
+        );
+        assert.throws(() => routeDrains(stacks, "gone.test", SANDBOX_POLL_SECONDS), /route gone\.test: no stack/);
+        const noFile = [{ name: "x", health: { http: { host: "x.test" } } }];
+        assert.throws(() => routeDrains(noFile, "x.test", SANDBOX_POLL_SECONDS), /stack x has no compose file/);
+    });
+
+    it("traefik's restarts are held to their count, a first route within the first read, and a gap within the bound", () => {
+        const ok = restartsOf(RESTART, probe(0, 5000, 1000, 2600), 5000);
+        assertRestarts(ok, 1);
+        assert.throws(() => assertRestarts(ok, 2), /traefik restarted 1 times, not 2/);
+        // Killed at its stop grace period, then a slow start: 8 s from the signal to the first route.
+        const slow = [ev(1000, "kill", "a"), ev(3000, "die", "a"), ev(7500, "start", "b")];
+        assert.throws(
+            () => assertRestarts(restartsOf(slow, probe(0, 12_000, 1000, 8000), 12_000), 1),
+            /kept users waiting 7 s, more than 6\.75 s/,
+        );
     });
 });
