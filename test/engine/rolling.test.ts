@@ -405,7 +405,7 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
         console.log(`      at ${restartMoments(verdict.restarts)}`);
         // traefik publishes its port in host mode: it moves stop-first, one restart per hop; every service moves
         // twice (out and back).
-        assertRestarts(verdict.restarts, 2);
+        assertRestarts(verdict.restarts, 2, prober.failures());
         assertRoutePromises(verdict.own, samples, configured, state.raw.stacks as StackEntry[], {
             moves: 2,
             draining: SANDBOX_DRAINING_ROUTES,

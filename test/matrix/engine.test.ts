@@ -153,7 +153,7 @@ describe(`the program end to end on engine SANDBOX_DOCKER=${engineName} (real CL
         console.log(`      at ${restartMoments(verdict.restarts)}`);
         // traefik publishes its port in host mode: it moves stop-first, one restart per hop; every service moves
         // twice (out and back).
-        assertRestarts(verdict.restarts, 2);
+        assertRestarts(verdict.restarts, 2, prober.failures());
         assertRoutePromises(verdict.own, samples, configured, state.raw.stacks as StackEntry[], {
             moves: 2,
             draining: SANDBOX_DRAINING_ROUTES,

@@ -43,7 +43,15 @@ describe("traefik's restarts from its container events", () => {
     it("a stop-first restart: stop, exit, start, and the first request routed after the start", () => {
         const restarts = restartsOf(RESTART, probe(0, 5000, 1000, 2600), 5000);
         assert.deepEqual(restarts, [
-            { stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600, firstRouteAnswered: 2605, until: 2605 },
+            {
+                stop: 1000,
+                stopped: 1400,
+                start: 2000,
+                firstRoute: 2600,
+                firstRouteAnswered: 2605,
+                listening: 2000,
+                until: 2605,
+            },
         ]);
         assert.deepEqual(restartFigures(restarts[0]), {
             gapSeconds: 1.6,
@@ -58,7 +66,15 @@ describe("traefik's restarts from its container events", () => {
         // e.g. a label switched under the old traefik.
         const restarts = restartsOf(RESTART, probe(-2000, 5000, -800, 2600), 5000);
         assert.deepEqual(restarts, [
-            { stop: 1000, stopped: 1400, start: 2000, firstRoute: 2600, firstRouteAnswered: 2605, until: 2605 },
+            {
+                stop: 1000,
+                stopped: 1400,
+                start: 2000,
+                firstRoute: 2600,
+                firstRouteAnswered: 2605,
+                listening: 2000,
+                until: 2605,
+            },
         ]);
         const { traefik, own } = classifyFailures([fail("r", -800), fail("r", 500), fail("r", 1500)], restarts);
         assert.deepEqual(
@@ -81,7 +97,15 @@ describe("traefik's restarts from its container events", () => {
     it("a crash (die with no signal) is a restart from the exit", () => {
         const events = [ev(1000, "die", "a"), ev(1500, "start", "b")];
         assert.deepEqual(restartsOf(events, probe(0, 3000, 1000, 1800), 3000), [
-            { stop: 1000, stopped: 1000, start: 1500, firstRoute: 1800, firstRouteAnswered: 1805, until: 1805 },
+            {
+                stop: 1000,
+                stopped: 1000,
+                start: 1500,
+                firstRoute: 1800,
+                firstRouteAnswered: 1805,
+                listening: 1500,
+                until: 1805,
+            },
         ]);
     });
 
@@ -183,6 +207,33 @@ describe("the failures' classifier", () => {
         const { traefik, own } = classifyFailures([late, timeout], restarts);
         assert.deepEqual(traefik, [late]);
         assert.deepEqual(own, [timeout]);
+    });
+
+    it("the new traefik's first read counts from its entry point's first accepted connection: refusals before it are its start-up", () => {
+        // Started at 2000, refusing connections until 4000 (a loaded machine), routing at 4600.
+        const refusing = probe(2000, 4000, 2000, 4000).map((x) => ({
+            ...x,
+            detail: "connect ECONNREFUSED 198.18.0.1:80",
+        }));
+        const samples = [...probe(0, 1000, 2000, 2000), ...refusing, ...probe(4000, 8000, 4000, 4600)];
+        const [r] = restartsOf(RESTART, samples, 8000);
+        assert.equal(r.listening, 4000);
+        assert.equal(r.until, 4605);
+        assertRestarts([r], 1);
+        const { own } = classifyFailures(
+            [...refusing, ...probe(4000, 4600, 4000, 4600)].map((x) => ({ ...x, route: "a.test" })),
+            [r],
+        );
+        assert.deepEqual(own, []);
+        // Listening from 4000 but failing (no route yet) and routing only at 6000: the span ends at 5750.
+        const late = [...probe(0, 1000, 2000, 2000), ...refusing, ...probe(4000, 8000, 4000, 6000)];
+        const [l] = restartsOf(RESTART, late, 8000);
+        assert.equal(l.until, 4000 + FIRST_READ);
+        const lateFailures = late.filter((x) => !x.ok).map((x) => ({ ...x, route: "a.test" }));
+        assert.throws(
+            () => assertRestarts([l], 1, lateFailures),
+            /first route 2 s after; the routes got connect ECONNREFUSED, x from its start/,
+        );
     });
 
     it("a span closes at the new start plus traefik's first read when no request is routed before it", () => {
