@@ -4,6 +4,7 @@
 // found from the swarm's tasks, networks and nodes; host/lib.sh's sp_stale_vxlan finds the same for the host scripts
 // (a unit test keeps the cause's words equal).
 import type { EngineNetwork, EngineNode, EngineService, EngineTask } from "./docker";
+import { toRange } from "./subnet";
 
 export const STALE_VXLAN_ERROR = "error creating vxlan interface: file exists";
 export const STALE_VXLAN_CAUSE =
@@ -33,8 +34,9 @@ export function staleVxlanSubnet(err: string | undefined): string | undefined {
 }
 
 /**
- * Pure: each node and overlay where a service's task was rejected with the stale-vxlan error and no task of that
- * service runs on that node now (a node that runs one again is history, not a trap).
+ * Pure: each node and overlay where a service's task was rejected with the stale-vxlan error, unless a running task of
+ * that service on that node has an address in that overlay's subnet (the node joined it since: history). A running
+ * task elsewhere, say the old one of a start-first move, does not count.
  */
 export function findStaleVxlan(
     tasks: EngineTask[],
@@ -42,12 +44,15 @@ export function findStaleVxlan(
     nodes: EngineNode[],
     services: EngineService[],
 ): StaleVxlan[] {
-    const running = new Set<string>();
+    const joined = new Set<string>();
     const rejected = new Map<string, string>();
     for (const t of tasks) {
         const key = `${t.ServiceID ?? ""} ${t.NodeID ?? ""}`;
         if (t.Status?.State === "running") {
-            running.add(key);
+            for (const a of (t.NetworksAttachments ?? []).flatMap((n) => n.Addresses ?? [])) {
+                const net = toRange(a);
+                if (net) joined.add(`${key} ${net.toCidrString()}`);
+            }
             continue;
         }
         const subnet = staleVxlanSubnet(t.Status?.Err);
@@ -57,7 +62,7 @@ export function findStaleVxlan(
     }
     const byPlace = new Map<string, StaleVxlan>();
     for (const [key, subnet] of rejected) {
-        if (running.has(key)) {
+        if (joined.has(`${key} ${subnet}`)) {
             continue;
         }
         const [serviceId, nodeId] = key.split(" ");

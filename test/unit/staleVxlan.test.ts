@@ -34,11 +34,12 @@ const services: EngineService[] = [
     { ID: "s1", Spec: { Name: "warm-keycloak_app" } },
     { ID: "s2", Spec: { Name: "ccci-bridge_app" } },
 ];
-const task = (id: string, service: string, node: string, state: string, err?: string): EngineTask => ({
+const task = (id: string, service: string, node: string, state: string, err?: string, addr?: string): EngineTask => ({
     ID: id,
     ServiceID: service,
     NodeID: node,
     Status: { State: state, Err: err },
+    NetworksAttachments: addr === undefined ? [] : [{ Network: { ID: "x" }, Addresses: [addr] }],
 });
 
 describe("stale vxlan interface", () => {
@@ -75,14 +76,16 @@ describe("stale vxlan interface", () => {
         );
     });
 
-    it("is history once the node runs a task of that service again", () => {
-        const found = findStaleVxlan(
-            [task("t1", "s1", "n1", "rejected", ERR), task("t2", "s1", "n1", "running")],
-            networks,
-            nodes,
-            services,
-        );
-        assert.deepStrictEqual(found, []);
+    it("is current until a task of that service runs on that node in that overlay (not in another: a start-first move's old task)", () => {
+        const on = (addr: string) =>
+            findStaleVxlan(
+                [task("t1", "s1", "n1", "rejected", ERR), task("t2", "s1", "n1", "running", undefined, addr)],
+                networks,
+                nodes,
+                services,
+            ).map((s) => `${s.node} ${s.network?.name ?? ""}`);
+        assert.deepStrictEqual(on("10.0.1.7/24"), ["host-w1 proxy-rolling"]);
+        assert.deepStrictEqual(on("10.78.0.9/24"), []);
     });
 
     it("gives the script and the same by hand, with the node's exec root and pidfile when they are not dockerd's defaults", () => {
