@@ -4,7 +4,6 @@
 // is: "error creating vxlan interface: file exists", the error the crashed worker gave). The moves, the health check,
 // drift and guard must name the node, the overlay and the fix; the fix applied, the rerun converges.
 import * as assert from "node:assert";
-import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
@@ -21,6 +20,13 @@ import {
     sandboxName,
     serviceNetworkNames,
 } from "../../harness/swarm";
+import {
+    leaveStaleVxlan,
+    leftTemporaryNetworkArgs,
+    removeStaleVxlan,
+    STALE_VXLAN,
+    VNI_FORMAT,
+} from "../../harness/engine/multinode";
 import { runBin } from "../tools/bin";
 
 const subnet = "10.104.0.0/25";
@@ -31,44 +37,11 @@ const stacks = ["warm-keycloak", "ccci-bridge"];
 /** The sandbox's dockerd: its exec root (overlay namespaces under netns/) and pidfile (its network namespace). */
 const execRoot = `/run/swarm-sandbox/${sandboxName}`;
 const pidfile = `${execRoot}/dockerd.pid`;
-const STALE = "spx-stale";
 
 async function vniOf(network: string): Promise<number> {
-    const vni = Number(
-        await docker([
-            "network",
-            "inspect",
-            "--format",
-            '{{index .Options "com.docker.network.driver.overlay.vxlanid_list"}}',
-            network,
-        ]),
-    );
+    const vni = Number(await docker(["network", "inspect", "--format", VNI_FORMAT, network]));
     assert.ok(Number.isInteger(vni) && vni > 0, `no VNI for ${network}`);
     return vni;
-}
-
-/** The stale interface: a vxlan with the overlay's VNI on dockerd's data port, in dockerd's network namespace. */
-async function leaveStaleVxlan(vni: number): Promise<void> {
-    const pid = fs.readFileSync(pidfile, "utf8").trim();
-    const r = await run("nsenter", [
-        `--net=/proc/${pid}/ns/net`,
-        "ip",
-        "link",
-        "add",
-        STALE,
-        "type",
-        "vxlan",
-        "id",
-        String(vni),
-        "dstport",
-        "4789",
-    ]);
-    assert.strictEqual(r.code, 0, r.stderr);
-}
-
-async function removeStaleVxlan(): Promise<void> {
-    const pid = fs.readFileSync(pidfile, "utf8").trim();
-    await run("nsenter", [`--net=/proc/${pid}/ns/net`, "ip", "link", "del", STALE]);
 }
 
 /** Each service's networks by name, "service: net net". */
@@ -94,7 +67,7 @@ describe("a stale vxlan interface on the manager (moby/libnetwork#1765)", functi
     before(async () => {
         node = (await docker(["info", "--format", "{{.Name}}"])).trim();
     });
-    afterEach(removeStaleVxlan);
+    afterEach(() => removeStaleVxlan(pidfile));
     after(resetSwarm);
 
     it("the move out stops naming the node, the temporary network with its subnet and the fix; the printed fix applied, the rerun converges", async () => {
@@ -105,19 +78,8 @@ describe("a stale vxlan interface on the manager (moby/libnetwork#1765)", functi
         const onProxy = (await serviceNetworks()).filter((l) => / proxy( |$)/.test(l));
         assert.strictEqual(onProxy.length, 2, onProxy.join("\n"));
         // What an interrupted run leaves, resumed by the rerun: the temporary network, so its VNI is known beforehand.
-        await docker([
-            "network",
-            "create",
-            "--driver",
-            "overlay",
-            "--attachable",
-            "--subnet",
-            tempSubnet,
-            "--label",
-            "swarm-proxy.rolling.temporary-for=proxy",
-            "proxy-rolling",
-        ]);
-        await leaveStaleVxlan(await vniOf("proxy-rolling"));
+        await docker(leftTemporaryNetworkArgs(tempSubnet));
+        leaveStaleVxlan(pidfile, await vniOf("proxy-rolling"));
         const args = ["out", "proxy", "proxy-rolling", tempSubnet, target, "60", ...stacks];
         const first = await hostInstalled("network-move.sh", args, 600_000);
         assert.notStrictEqual(first.code, 0, first.stdout);
@@ -137,7 +99,7 @@ describe("a stale vxlan interface on the manager (moby/libnetwork#1765)", functi
         const [cmd, ...words] = named[1].split(" ");
         const fix = await run(cmd, [...words, execRoot, pidfile]);
         assert.strictEqual(fix.code, 0, fix.stderr);
-        assert.match(fix.stdout, new RegExp(`removed vxlan interface ${STALE} \\(VNI \\d+\\)`));
+        assert.match(fix.stdout, new RegExp(`removed vxlan interface ${STALE_VXLAN} \\(VNI \\d+\\)`));
         const rerun = await hostInstalled("network-move.sh", args, 600_000);
         assert.strictEqual(rerun.code, 0, rerun.stderr);
         const nets = lines(await docker(["network", "ls", "--format", "{{.Name}}"]));
@@ -154,7 +116,7 @@ describe("a stale vxlan interface on the manager (moby/libnetwork#1765)", functi
     it("the health check, drift and guard name it; `guard --fix` removes it and the stacks run", async () => {
         await resetSwarm();
         await createProxy(subnet);
-        await leaveStaleVxlan(await vniOf("proxy"));
+        leaveStaleVxlan(pidfile, await vniOf("proxy"));
         await Promise.all(stacks.map((s) => hostOk("stack-deploy.sh", [s, composeFile(s)])));
         const overlay = `node ${node} cannot join overlay proxy \\(10\\.104\\.0\\.0/25`;
         // The global service counts 1/1 while the node rejects its task: the health check must not call it healthy.
@@ -178,7 +140,7 @@ describe("a stale vxlan interface on the manager (moby/libnetwork#1765)", functi
         );
         assert.strictEqual(guard.code, 0, guard.err);
         assert.match(guard.out, new RegExp(`stale vxlan interface: ${overlay}`));
-        assert.match(guard.out, new RegExp(`fixed: removed vxlan interface ${STALE} \\(VNI \\d+\\)`));
+        assert.match(guard.out, new RegExp(`fixed: removed vxlan interface ${STALE_VXLAN} \\(VNI \\d+\\)`));
         for (const s of stacks) await hostOk("stack-health.sh", [s, "proxy", subnet, "120"]);
     });
 });
