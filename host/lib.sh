@@ -266,7 +266,7 @@ sp_stale_vxlan() { # SERVICE_ID...
       echo "stale vxlan interface: node $host cannot join overlay $name ($subnet): $sp_stale_vxlan_cause; fix, as root on node $host: bash $(sp_host_dir)/vxlan-clear.sh $id $vni (the package's host/vxlan-clear.sh, where it is not installed), or by hand: nsenter --net=/var/run/docker/netns/1-${id:0:10} ip link del vxlan0, else in dockerd's own namespace: ip -d -o link show type vxlan | grep ' vxlan id $vni ' and ip link del NAME; the swarm starts the rejected tasks again within seconds"
       continue 2
     done
-    echo "stale vxlan interface: node $host cannot join the overlay of subnet $subnet: $sp_stale_vxlan_cause; that network is gone, so a restart of dockerd on node $host clears it"
+    echo "stale vxlan interface: node $host cannot join the overlay of subnet $subnet: $sp_stale_vxlan_cause; that network is gone, and its VNI with it: on node $host, ip -d -o link show type vxlan lists the interfaces, and one whose VNI no overlay has is stale (ip link del NAME; a dockerd restart does not remove it, a reboot does)"
   done
 }
 

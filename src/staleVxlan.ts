@@ -98,8 +98,11 @@ export interface VxlanPaths {
 /** Pure: the commands that remove the stale interface, run as root on the node (the script, or the same by hand). */
 export function staleVxlanFix(s: StaleVxlan, p: VxlanPaths): string[] {
     if (!s.network) {
-        // The overlay is gone from the swarm: its VNI is unknown here, and dockerd's start-up removes its namespace.
-        return [`systemctl restart docker   # on node ${s.node}: the overlay of ${s.subnet} no longer exists`];
+        // The overlay is gone, and its VNI with it. A dockerd restart does not remove an interface in dockerd's own
+        // namespace (measured on 29.8: the node rejected the overlay's tasks after it); a reboot of the node does.
+        return [
+            `ip -d -o link show type vxlan   # on node ${s.node}: an interface whose VNI no overlay has is stale; ip link del NAME`,
+        ];
     }
     const { id, vni } = s.network;
     const execRoot = p.execRoot ?? "/var/run/docker";
