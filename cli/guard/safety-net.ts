@@ -6,7 +6,13 @@
 // were found and only when asked for.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { type EngineContainer, type EngineNetwork, type EngineService, serviceNetworkTargets } from "../../src/docker";
+import {
+    type EngineContainer,
+    type EngineNetwork,
+    type EngineService,
+    serviceNetworkTargets,
+    swarmRole,
+} from "../../src/docker";
 import type { Engine } from "../../src/engine";
 import { CliError, errorMessage } from "../shared/errors";
 import { type LogSource, type VipFailure, findVipFailures } from "../shared/vip-failure-log";
@@ -191,7 +197,12 @@ async function staleVxlanOnNodes(
     services: EngineService[],
     o: GuardOptions,
 ): Promise<StaleVxlanReport[]> {
-    const [tasks, nodes, info] = await Promise.all([engine.tasks(), engine.nodes(), engine.info()]);
+    const info = await engine.info();
+    // Only a manager knows the swarm's tasks and nodes.
+    if (swarmRole(info) !== "manager") {
+        return [];
+    }
+    const [tasks, nodes] = await Promise.all([engine.tasks(), engine.nodes()]);
     const here = info.Swarm?.NodeID;
     const out: StaleVxlanReport[] = [];
     for (const s of findStaleVxlan(tasks, networks, nodes, services)) {
