@@ -105,6 +105,29 @@ export async function hostOk(script: string, args: string[], timeoutMs?: number)
     return r.stdout;
 }
 
+/** Each service's name and the names of the networks its spec attaches, in name order (an unknown ID stays an ID). */
+export async function serviceNetworkNames(): Promise<[string, string[]][]> {
+    const ids = lines(await docker(["service", "ls", "-q"]));
+    if (ids.length === 0) return [];
+    const byId = new Map(
+        lines(await docker(["network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}"])).map(
+            (l) => l.split(" ") as [string, string],
+        ),
+    );
+    return lines(
+        await docker([
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.Name}}{{range .Spec.TaskTemplate.Networks}} {{.Target}}{{end}}",
+            ...ids,
+        ]),
+    ).map((l) => {
+        const [name, ...nets] = l.split(" ");
+        return [name, nets.map((n) => byId.get(n) ?? n).sort()];
+    });
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 let logPath: string | undefined;

@@ -220,3 +220,55 @@ sp_teardown_stacks() { # TIMEOUT STACK...
     sp_docker stack rm "$@" >/dev/null 2>&1 || true
   done
 }
+
+# The Docker bug behind "error creating vxlan interface: file exists", for every message that names it.
+sp_stale_vxlan_cause='a vxlan interface of that overlay was left on the node by a dockerd that stopped without cleaning up (Docker bug moby/libnetwork#1765, also moby#21482, moby#28559)'
+
+# Of the given services, the nodes that reject their tasks because an overlay's vxlan interface was left there, one
+# line each: the node, the overlay (name and subnet), the cause and the fix. A rejection is history once a running task
+# of that service on that node has an address in that overlay's subnet (the node joined it); a running task elsewhere,
+# say the old one of a start-first move, does not count. Prints nothing when there is none.
+sp_stale_vxlan() { # SERVICE_ID...
+  local svc tasks=() node state err addrs addr subnet nets=() line id name vni subnets host row key
+  local -A rejected=() joined=() named=() hosts=()
+  for svc in "$@"; do
+    sp_capture tasks sp_docker service ps -q --no-trunc "$svc"
+    [ "${#tasks[@]}" -gt 0 ] || continue
+    while IFS='|' read -r node state err addrs; do
+      if [ "$state" = running ]; then
+        for addr in $addrs; do joined[$svc $node $addr]=1; done
+      elif [[ $err == *"error creating vxlan interface: file exists"* && $err =~ subnet\ sandbox\ join\ failed\ for\ \"([0-9./]+)\" ]]; then
+        rejected[$svc $node]=${BASH_REMATCH[1]}
+      fi
+    done < <(sp_docker inspect --type task --format \
+      '{{.NodeID}}|{{.Status.State}}|{{.Status.Err}}|{{range .NetworksAttachments}}{{range .Addresses}}{{.}} {{end}}{{end}}' \
+      "${tasks[@]}" 2>/dev/null || true)
+  done
+  [ "${#rejected[@]}" -gt 0 ] || return 0
+  # shellcheck disable=SC2016 # a Go template, not a shell expansion
+  mapfile -t nets < <(sp_docker network ls -q --no-trunc --filter driver=overlay |
+    xargs -r docker network inspect --format \
+      '{{.Id}} {{.Name}} {{index .Options "com.docker.network.driver.overlay.vxlanid_list"}} {{range .IPAM.Config}}{{.Subnet}} {{end}}' \
+      2>/dev/null || true)
+  while read -r id host; do hosts[$id]=$host; done < <(sp_docker node ls --format '{{.ID}} {{.Hostname}}' 2>/dev/null || true)
+  for row in "${!rejected[@]}"; do
+    subnet=${rejected[$row]}
+    for key in "${!joined[@]}"; do
+      [[ $key == "$row "* ]] && sp_ip_in_cidr "${key##* }" "$subnet" && continue 2
+    done
+    node=${row#* }
+    host=${hosts[$node]:-$node}
+    [ -z "${named[$node $subnet]:-}" ] || continue
+    named[$node $subnet]=1
+    for line in "${nets[@]}"; do
+      read -r id name vni subnets <<<"$line"
+      case " $subnets " in *" $subnet "*) ;; *) continue ;; esac
+      echo "stale vxlan interface: node $host cannot join overlay $name ($subnet): $sp_stale_vxlan_cause; fix, as root on node $host: bash $(sp_host_dir)/vxlan-clear.sh $id $vni (the package's host/vxlan-clear.sh, where it is not installed), or by hand: nsenter --net=/var/run/docker/netns/1-${id:0:10} ip link del vxlan0, else in dockerd's own namespace: ip -d -o link show type vxlan | grep ' vxlan id $vni ' and ip link del NAME; the swarm starts the rejected tasks again within seconds"
+      continue 2
+    done
+    echo "stale vxlan interface: node $host cannot join the overlay of subnet $subnet: $sp_stale_vxlan_cause; that network is gone, and its VNI with it: on node $host, ip -d -o link show type vxlan lists the interfaces, and one whose VNI no overlay has is stale (ip link del NAME; a dockerd restart does not remove it, a reboot does)"
+  done
+}
+
+# Where the host scripts are (this file's folder), as an absolute path for the commands the messages print.
+sp_host_dir() { (cd "$(dirname "${BASH_SOURCE[0]}")" && pwd); }

@@ -232,6 +232,10 @@ await() { # ID SVC NET_ID GONE_ID PREVIOUS_SPEC
         [ -z "$state" ] || update="the swarm's update state: $state; "
         why="not every task of it ran there within ${timeout}s (${update}$lag)"
       fi
+      # A node that cannot join the destination at all is named with its fix: rerunning changes nothing until then.
+      local stale
+      stale=$(sp_stale_vxlan "$id" 2>/dev/null | paste -sd ';' -) || stale=""
+      [ -z "$stale" ] || why="$why; $stale"
       local version try
       for try in 1 2 3 4 5; do
         read -r version < <(sp_docker service inspect --format '{{.Version.Index}}' "$id")

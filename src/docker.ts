@@ -53,6 +53,8 @@ export interface EngineNetwork {
     Ingress?: boolean;
     Internal?: boolean;
     Labels?: Record<string, string> | null;
+    /** The overlay driver's options: its VNI in com.docker.network.driver.overlay.vxlanid_list. */
+    Options?: Record<string, string> | null;
     IPAM?: { Config?: { Subnet?: string; Gateway?: string }[] | null } | null;
     Containers?: Record<string, { Name?: string; IPv4Address?: string }> | null;
     /** Only with verbose=true, and only when this node takes part in the network. */
@@ -88,7 +90,7 @@ export interface EngineTask {
     ServiceID?: string;
     NodeID?: string;
     DesiredState?: string;
-    Status?: { State?: string; Err?: string } | null;
+    Status?: { State?: string; Err?: string; Timestamp?: string } | null;
     NetworksAttachments?: { Network?: { ID: string; Spec?: { Name?: string } }; Addresses?: string[] | null }[] | null;
 }
 

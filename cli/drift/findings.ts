@@ -20,10 +20,11 @@ export type FindingKind =
     | "service-detached"
     | "replicas-down"
     | "capacity-low"
-    | "vip-failures";
+    | "vip-failures"
+    | "stale-vxlan";
 
 export interface Finding {
-    check: "pulumi" | "network" | "stack" | "attached" | "replicas" | "capacity" | "vip-failures";
+    check: "pulumi" | "network" | "stack" | "attached" | "replicas" | "capacity" | "vip-failures" | "vxlan";
     subject: string;
     status: CheckStatus;
     detail: string;

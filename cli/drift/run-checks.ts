@@ -8,6 +8,7 @@ import { type MinFree, liveFindings } from "./live-checks";
 import { type PreviewSource, previewFindings, readPreview } from "./pulumi-preview";
 import { type FixContext, withRemedies } from "./remedies";
 import { type DriftReport, summarize } from "./report";
+import { staleVxlanFindings } from "./stale-vxlan";
 import { type PulumiState, readPulumiState } from "./pulumi-state";
 import type { Finding } from "./findings";
 import type { Engine } from "../../src/engine";
@@ -117,6 +118,7 @@ export async function runDriftWithContext(
             failures,
             logSource: o.logSource,
         }),
+        ...(await staleVxlanFindings(engine, networks, services)),
     );
     const ctx: FixContext | undefined = o.fix ? { ...o.fix, state } : undefined;
     // The program refuses to preview while the state holds another network than the live one: that refusal is the

@@ -1,6 +1,6 @@
 // `swarm-proxy guard`: the weekly upgrade's Step-0 safety net — VIP-allocation failures in dockerd's log,
 // a prune that never removes proxy, a docker restart only when asked. A dry run unless --apply.
-import { EXIT_OK } from "../shared/errors";
+import { CliError, EXIT_OK } from "../shared/errors";
 import { type GuardOptions, renderGuard, runGuard } from "./safety-net";
 import { checkName, checkSince } from "../shared/validate";
 import { type Command, type Io, command, connect, emit } from "../shared/command";
@@ -33,6 +33,16 @@ export const guardOptions: Options = {
         type: "boolean",
         help: "with --apply, restart dockerd (systemctl restart UNIT) when failures were found",
     },
+    fix: {
+        type: "boolean",
+        help: "remove a stale vxlan interface (moby/libnetwork#1765) on this node, as root; another node's fix is printed",
+    },
+    "exec-root": { type: "string", arg: "DIR", help: "dockerd's exec root on this node (default /var/run/docker)" },
+    "docker-pidfile": {
+        type: "string",
+        arg: "FILE",
+        help: "dockerd's pidfile on this node (default /var/run/docker.pid)",
+    },
     ...STACK_CONFIG,
 };
 
@@ -58,7 +68,18 @@ export function parseGuard(v: Values): GuardCommandOptions {
         apply: flag(v, "apply"),
         restartDocker: flag(v, "restart-docker"),
         unit,
+        fix: flag(v, "fix"),
+        execRoot: absolutePath("--exec-root", str(v, "exec-root")),
+        pidfile: absolutePath("--docker-pidfile", str(v, "docker-pidfile")),
     };
+}
+
+/** A path passed on to the fix script as an argument: absolute, of the characters it accepts. */
+function absolutePath(key: string, value: string | undefined): string | undefined {
+    if (value !== undefined && !/^\/[A-Za-z0-9_./+-]*$/.test(value)) {
+        throw new CliError(`${key} '${value}' is not an absolute path of letters, digits and _./+-`);
+    }
+    return value;
 }
 
 export async function runGuardCommand(o: GuardCommandOptions, common: Common, io: Io): Promise<number> {

@@ -6,11 +6,20 @@
 // were found and only when asked for.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { type EngineContainer, type EngineNetwork, type EngineService, serviceNetworkTargets } from "../../src/docker";
+import {
+    type EngineContainer,
+    type EngineNetwork,
+    type EngineService,
+    serviceNetworkTargets,
+    swarmRole,
+} from "../../src/docker";
 import type { Engine } from "../../src/engine";
 import { CliError, errorMessage } from "../shared/errors";
 import { type LogSource, type VipFailure, findVipFailures } from "../shared/vip-failure-log";
 import type { Progress } from "../shared/progress";
+import { type StaleVxlan, describeStaleVxlan, findStaleVxlan, staleVxlanFix } from "../../src/staleVxlan";
+import { childEnv, failureDetail } from "../shared/child-process";
+import { hostScriptsDir } from "../shared/package-root";
 
 const execFileP = promisify(execFile);
 
@@ -89,7 +98,21 @@ export interface GuardOptions {
     apply: boolean;
     restartDocker: boolean;
     unit: string;
+    /** Remove a stale vxlan interface on this node (the one whose dockerd the guard talks to). */
+    fix: boolean;
+    /** That dockerd's exec root and pidfile, when not the defaults (/var/run/docker, /var/run/docker.pid). */
+    execRoot?: string;
+    pidfile?: string;
     progress: Progress;
+}
+
+export interface StaleVxlanReport extends StaleVxlan {
+    description: string;
+    /** On this node: the guard can run the fix (with --fix); elsewhere the operator runs `fix` there. */
+    local: boolean;
+    fix: string[];
+    done?: "removed" | "failed";
+    detail?: string;
 }
 
 export interface GuardReport {
@@ -99,6 +122,7 @@ export interface GuardReport {
     failures: VipFailure[];
     prune: (NetworkDecision & { done?: "removed" | "refused" | "gone"; detail?: string })[];
     restart: { wanted: boolean; reason: string; done: boolean };
+    staleVxlan: StaleVxlanReport[];
 }
 
 export async function runGuard(engine: Engine, o: GuardOptions): Promise<GuardReport> {
@@ -129,6 +153,8 @@ export async function runGuard(engine: Engine, o: GuardOptions): Promise<GuardRe
         }
     }
 
+    const staleVxlan = await staleVxlanOnNodes(engine, networks, services, o);
+
     const restart: GuardReport["restart"] = { wanted: false, reason: "", done: false };
     if (failures.length === 0) {
         restart.reason = "no VIP-allocation failures found: no restart needed";
@@ -156,7 +182,63 @@ export async function runGuard(engine: Engine, o: GuardOptions): Promise<GuardRe
         failures,
         prune,
         restart,
+        staleVxlan,
     };
+}
+
+/**
+ * The nodes that cannot join an overlay because of a stale vxlan interface, each with its fix; with --fix, the fix
+ * run on this node (host/vxlan-clear.sh, as root: it refuses when the interface is in use). Another node's is
+ * printed for the operator to run there: the guard reaches only its own dockerd's node.
+ */
+async function staleVxlanOnNodes(
+    engine: Engine,
+    networks: EngineNetwork[],
+    services: EngineService[],
+    o: GuardOptions,
+): Promise<StaleVxlanReport[]> {
+    const info = await engine.info();
+    // Only a manager knows the swarm's tasks and nodes.
+    if (swarmRole(info) !== "manager") {
+        return [];
+    }
+    const [tasks, nodes] = await Promise.all([engine.tasks(), engine.nodes()]);
+    const here = info.Swarm?.NodeID;
+    const out: StaleVxlanReport[] = [];
+    for (const s of findStaleVxlan(tasks, networks, nodes, services)) {
+        const local = s.nodeId === here;
+        const r: StaleVxlanReport = {
+            ...s,
+            description: describeStaleVxlan(s),
+            local,
+            // Another node's exec root is its own: the defaults, not this node's.
+            fix: staleVxlanFix(
+                s,
+                local
+                    ? { hostDir: hostScriptsDir(), execRoot: o.execRoot, pidfile: o.pidfile }
+                    : { hostDir: hostScriptsDir() },
+            ),
+        };
+        if (o.fix && local && s.network) {
+            o.progress.step(
+                `removing the stale vxlan interface of ${s.network.name} (VNI ${s.network.vni}) on ${s.node}`,
+            );
+            const args = [`${hostScriptsDir()}/vxlan-clear.sh`, s.network.id, String(s.network.vni)];
+            if (o.execRoot !== undefined || o.pidfile !== undefined) {
+                args.push(o.execRoot ?? "/var/run/docker", o.pidfile ?? "/var/run/docker.pid");
+            }
+            try {
+                const { stdout } = await execFileP("bash", args, { env: childEnv(engine.host) });
+                r.done = "removed";
+                r.detail = stdout.trim();
+            } catch (e) {
+                r.done = "failed";
+                r.detail = failureDetail(e);
+            }
+        }
+        out.push(r);
+    }
+    return out;
 }
 
 async function waitForDockerd(engine: Engine, timeoutMs: number, progress: Progress): Promise<void> {
@@ -196,6 +278,19 @@ export function renderGuard(r: GuardReport): string {
                         : `kept (dockerd refused: ${d.detail ?? ""})`
                 : "keep";
         lines.push(`  ${what.padEnd(12)} ${d.name} (${d.driver}/${d.scope}): ${d.verdict.reason}`);
+    }
+    lines.push(`stale vxlan interfaces: ${r.staleVxlan.length}`);
+    for (const v of r.staleVxlan) {
+        lines.push(`  ${v.description}`);
+        if (v.done === "removed") {
+            lines.push(`    fixed: ${v.detail ?? ""}`);
+        } else {
+            if (v.done === "failed") {
+                lines.push(`    the fix failed: ${v.detail ?? ""}`);
+            }
+            const who = v.local ? "pass --fix, or run as root on this node" : `run as root on node ${v.node}`;
+            lines.push(`    fix (${who}):`, ...v.fix.map((c) => `      ${c}`));
+        }
     }
     lines.push(
         `restart: ${r.restart.done ? "done" : dry && r.restart.wanted ? "would restart" : r.restart.wanted ? "needed" : "no"} — ${r.restart.reason}`,

@@ -4,14 +4,28 @@
 // through its bin. Each `it` continues from the state the previous one left: three nodes → one count of addresses
 // → a worker refused → adopt over SSH → a redeploy over SSH → the change over SSH → a wrong host key → no key
 // anywhere → a worker stopped in the middle of the teardown → a worker joining during the window → rolling → a
-// worker stopped in the middle of the rolling move.
+// worker stopped in the middle of the rolling move → a stale vxlan interface on a worker.
 import * as assert from "node:assert";
 import * as child_process from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { notRun } from "../../harness/ci";
-import { multiNodeUp, type MultiNode, type Ssh, sshDown, sshUp, workerDockerd } from "../../harness/engine/multinode";
+import {
+    leaveStaleVxlan,
+    leftTemporaryNetworkArgs,
+    multiNodeUp,
+    type MultiNode,
+    runStaleVxlanFix,
+    sandboxNode,
+    type Ssh,
+    sshDown,
+    sshUp,
+    STALE_VXLAN,
+    staleVxlanStops,
+    VNI_FORMAT,
+    workerDockerd,
+} from "../../harness/engine/multinode";
 import { enginePlugins, type PulumiProject, repoRoot, type RunResult } from "../../harness/engine/pulumi";
 import type { Plugins } from "../../harness/engine/plugins";
 import {
@@ -45,6 +59,9 @@ const SCRIPTS = `/var/lib/swarm-proxy/${SANDBOX}/host`;
 const FAULT_SUBNET = "10.11.0.0/16";
 const ROLLING_SUBNET = "10.12.0.0/16";
 const WORKER_DOWN_SUBNET = "10.13.0.0/16";
+const STALE_SUBNET = "10.14.0.0/16";
+/** The stale-vxlan case's temporary network, made before the move so that its VNI is known. */
+const STALE_TEMP_SUBNET = "10.15.0.0/20";
 /** Short, so a move that waits on the stopped worker gives up in seconds. */
 const MOVE_SECONDS = 40;
 /** Short, so the stopped worker's fault ends in seconds: the teardown's bounded wait. */
@@ -395,6 +412,19 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
             )
             .join("\n");
     /** A rerun's assertion message: nothing when it passed; its output and the swarm's tasks when it failed. */
+    /** A rolling migration ended right: proxy on `subnet`, the temporary network gone, the tasks on proxy on all
+     *  three nodes with addresses in `subnet`, and a clean re-preview. */
+    const assertRolledOnto = async (subnet: string) => {
+        assert.strictEqual(networkSubnet("proxy"), subnet);
+        assert.ok(!docker(["network", "ls", "--format", "{{.Name}}"]).split("\n").includes("proxy-rolling"));
+        const addrs = await waitFor("tasks on proxy on all three nodes", 120_000, () => {
+            const a = addressesByNode("proxy");
+            return Promise.resolve(new Set(a.map((x) => x.node)).size === 3 && a);
+        });
+        for (const a of addrs) assert.ok(ipInCidr(a.addr, subnet), `${a.task} on ${a.node}: ${a.addr}`);
+        const clean = keep(await p!.preview(["--expect-no-changes"]));
+        assert.strictEqual(clean.code, 0, out(clean));
+    };
     const rerunFailure = (r: RunResult) => (r.code === 0 ? "" : `${out(r)}\n--- tasks\n${swarmTasks()}`);
 
     it("stops with one error naming the node and its tasks when a worker's dockerd stops in the middle of the teardown; a rerun converges", async () => {
@@ -547,18 +577,20 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         delete state.raw.network.rolling;
         let rerun = keep(await p!.up());
         if (rerun.code !== 0) {
-            // The worker is Ready again, and the swarm is restarting its tasks: a new task of the rerun's move can
-            // fail meanwhile (seen once in CI, within 12 s of the rerun's start). The move must then stop as it
-            // promises: on the swarm's own verdict (its update paused or rolled back), the service named and put
-            // back, every service on proxy or proxy-rolling; once the swarm runs every task again, a rerun converges.
-            const said = rerun.stdout + rerun.stderr;
-            const verdict =
-                /service \S+ could not move onto network proxy-rolling: the swarm's update state is (paused|rollback\S*)[^\\"]*/;
-            const why = verdict.exec(said)?.[0];
-            const tasks = swarmTasks();
-            assert.ok(why, `${out(rerun)}\n--- tasks\n${tasks}`);
-            console.log(`      the rerun as w1 came back stopped: ${why}\n--- tasks\n${tasks}`);
+            // w1's dockerd stopped while tasks on overlays ran there: it can come back with an overlay's vxlan interface
+            // left behind (moby/libnetwork#1765; seen in CI for two stacks' own overlays), and then rejects every task
+            // of that overlay, so the move stops on it. That is the one stop accepted: it names the node, the overlay
+            // and the fix, and once the printed fix has run on that node, the rerun must converge.
+            const stops = staleVxlanStops(rerun.stdout + rerun.stderr);
+            assert.ok(
+                stops.length > 0,
+                `the rerun stopped without naming a stale vxlan interface:\n${rerunFailure(rerun)}`,
+            );
             assertOnEither(onProxy, ["proxy", "proxy-rolling"], "after the rerun that stopped");
+            for (const stop of stops) {
+                console.log(`      the rerun as w1 came back stopped: node ${stop.node}, overlay ${stop.overlay}`);
+                console.log(`      the printed fix on ${stop.node}: ${runStaleVxlanFix(sb!, stop).trim()}`);
+            }
             await waitFor("every service's tasks running again, every node Ready", 300_000, () =>
                 Promise.resolve(
                     linesOf(docker(["node", "ls", "--format", "{{.Status}}"])).every((l) => l === "Ready") &&
@@ -571,15 +603,39 @@ describe("several nodes, and the manager over SSH (real engine, real sshd)", () 
         }
         state.window = undefined;
         assert.strictEqual(rerun.code, 0, rerunFailure(rerun));
-        assert.strictEqual(networkSubnet("proxy"), WORKER_DOWN_SUBNET);
-        assert.ok(!docker(["network", "ls", "--format", "{{.Name}}"]).split("\n").includes("proxy-rolling"));
         // The worker's tasks run again, in the new subnet, with the others'.
-        const addrs = await waitFor("tasks on proxy on all three nodes", 120_000, () => {
-            const a = addressesByNode("proxy");
-            return Promise.resolve(new Set(a.map((x) => x.node)).size === 3 && a);
-        });
-        for (const a of addrs) assert.ok(ipInCidr(a.addr, WORKER_DOWN_SUBNET), `${a.task} on ${a.node}: ${a.addr}`);
-        const clean = keep(await p!.preview(["--expect-no-changes"]));
-        assert.strictEqual(clean.code, 0, out(clean));
+        await assertRolledOnto(WORKER_DOWN_SUBNET);
+    });
+
+    it("a stale vxlan interface on worker w1 (one left by hand, as a dockerd that stopped without cleaning up leaves it): the rolling move stops naming w1, proxy-rolling with its subnet and the fix; the printed fix run on w1, the rerun converges", async () => {
+        state.raw.network.subnet = STALE_SUBNET;
+        state.raw.network.rolling = { temporarySubnet: STALE_TEMP_SUBNET, moveTimeoutSeconds: MOVE_SECONDS };
+        const onProxy = Object.entries(serviceNetworks())
+            .filter(([, n]) => n.includes("proxy"))
+            .map(([svc]) => svc);
+        // What an interrupted run leaves, and the rerun resumes on: the temporary network, so that its VNI is known
+        // before the move; the global service's task on w1 must join it.
+        docker(leftTemporaryNetworkArgs(STALE_TEMP_SUBNET));
+        const vni = Number(docker(["network", "inspect", "--format", VNI_FORMAT, "proxy-rolling"]));
+        leaveStaleVxlan(sandboxNode(sb!, `${SANDBOX}-w1`).pidfile, vni);
+        state.window = "open";
+        const first = keep(await p!.up());
+        assert.notStrictEqual(first.code, 0, out(first));
+        const stops = staleVxlanStops(first.stdout + first.stderr);
+        assert.deepStrictEqual(
+            stops.map((x) => `${x.node} ${x.overlay}`),
+            [`${SANDBOX}-w1 proxy-rolling (${STALE_TEMP_SUBNET})`],
+            rerunFailure(first),
+        );
+        assertOnEither(onProxy, ["proxy", "proxy-rolling"], "after the stop");
+        assert.strictEqual(networkSubnet("proxy"), WORKER_DOWN_SUBNET);
+        const fixed = runStaleVxlanFix(sb!, stops[0]);
+        console.log(`      the printed fix on ${stops[0].node}: ${fixed.trim()}`);
+        assert.match(fixed, new RegExp(`removed vxlan interface ${STALE_VXLAN} \\(VNI \\d+\\)`));
+        const rerun = keep(await p!.up());
+        state.window = undefined;
+        delete state.raw.network.rolling;
+        assert.strictEqual(rerun.code, 0, rerunFailure(rerun));
+        await assertRolledOnto(STALE_SUBNET);
     });
 });

@@ -19,6 +19,7 @@ import {
     proxyStacks,
     resetSwarm,
     sandboxLog,
+    serviceNetworkNames,
 } from "../../harness/swarm";
 import { Engine } from "../../src/engine";
 
@@ -27,27 +28,13 @@ const tempSubnet = "10.97.0.0/25";
 const probeLimit = 128;
 
 async function serviceNetworks(): Promise<string[]> {
-    const ids = lines(await docker(["service", "ls", "-q"]));
-    const byId = new Map(
-        lines(await docker(["network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}"])).map(
-            (l) => l.split(" ") as [string, string],
-        ),
+    return (await serviceNetworkNames()).map(
+        ([name, nets]) =>
+            `${name}: ${nets
+                .map((n) => n.replace(/^.*_/, "<stack>_"))
+                .sort()
+                .join(" ")}`,
     );
-    return lines(
-        await docker([
-            "service",
-            "inspect",
-            "--format",
-            "{{.Spec.Name}}{{range .Spec.TaskTemplate.Networks}} {{.Target}}{{end}}",
-            ...ids,
-        ]),
-    ).map((l) => {
-        const [name, ...nets] = l.split(" ");
-        return `${name}: ${nets
-            .map((n) => (byId.get(n) ?? n).replace(/^.*_/, "<stack>_"))
-            .sort()
-            .join(" ")}`;
-    });
 }
 
 /** What holds an address on a network, from its swarm-wide view: each service's VIP and each task's address. */
