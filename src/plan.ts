@@ -136,11 +136,13 @@ export function externalRefusal(input: {
 }): string | undefined {
     const external = input.stacks.filter((s) => s.attached && s.deploy === "external").map((s) => s.name);
     if (!input.replacing || input.migration !== "recreate" || external.length === 0) return undefined;
+    const one = external.length === 1;
     return (
-        `${input.key}: "recreate" would tear down ${external.length === 1 ? "the stack" : "the stacks"} ` +
-        `${external.join(", ")} with ${input.networkName}, and ${external.length === 1 ? "it is" : "they are"} ` +
-        "deploy: external (another tool deploys them): the program could not bring them back. " +
-        'Use network.migration "rolling" (it moves every service and tears nothing down), or give each of them ' +
-        "a compose file (compose), a systemd unit (unit) or its deploy command (deploy: [words...])"
+        `${input.key}: "recreate" would tear down ${one ? "the stack" : "the stacks"} ` +
+        `${external.join(", ")} with ${input.networkName}, and ${one ? "it is" : "they are"} deploy: external ` +
+        `(another tool deploys ${one ? "it" : "them"}): the program could not bring ${one ? "it" : "them"} back. ` +
+        'Use network.migration "rolling" (it moves every service and tears nothing down), or give ' +
+        `${one ? "it" : "each of them"} a compose file (compose), a systemd unit (unit) or a deploy command ` +
+        "(deploy: [words...])"
     );
 }

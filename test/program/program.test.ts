@@ -950,3 +950,76 @@ describe("over SSH, compose files in the project ship to the host beside the scr
         assert.strictEqual(rec.get("host-install").inputs.stdin, installer(HOST_DIR));
     });
 });
+
+describe("stacks the program does not deploy from a compose file or unit (mocked engine)", () => {
+    /** drone deployed by another tool, ccci-bridge by the user's own command. */
+    const kinds = (c: RawConfig) => {
+        delete c.stacks[1].compose;
+        c.stacks[1].deploy = "external";
+        delete c.stacks[2].compose;
+        c.stacks[2].deploy = ["abra", "app", "deploy"];
+    };
+
+    it("external: required to run, never torn down (no delete, no window hook); a command: not run by the adoption's create, run by an update", async () => {
+        const rec = await run({
+            mutate: (c) => {
+                kinds(c);
+                c.network.implementation = "docker";
+                c.network.migration = "rolling";
+                c.maintenance = { windowOpen: true };
+            },
+        });
+        const ext = rec.get("drone-stack");
+        assert.strictEqual(ext.inputs.create, sh("stack-deploy-command", "drone", "present"));
+        assert.strictEqual(ext.inputs.delete, undefined);
+        assert.deepStrictEqual(ext.beforeDelete, []);
+        const cmd = rec.get("ccci-bridge-stack");
+        assert.strictEqual(
+            cmd.inputs.create,
+            sh("stack-deploy-command", "ccci-bridge", "if-absent", "abra", "app", "deploy"),
+        );
+        assert.strictEqual(
+            cmd.inputs.update,
+            sh("stack-deploy-command", "ccci-bridge", "always", "abra", "app", "deploy"),
+        );
+        assert.strictEqual(cmd.inputs.delete, sh("stack-teardown", "ccci-bridge", "180"));
+        assert.deepStrictEqual(cmd.beforeDelete, [WINDOW_HOOK]);
+        assert.ok(!String(rec.get("teardown-all").inputs.create ?? "").includes("'drone'"));
+        assert.ok(!String(rec.get("teardown-all").inputs.delete ?? "").includes("'drone'"));
+        assert.strictEqual(
+            rec.get("host-install").inputs.stdin,
+            installer(HOST_DIR, [], ["stack-deploy-command"]),
+            "the installer carries the script that runs them",
+        );
+    });
+
+    it("recreate that replaces the network is refused before anything is registered, naming the external stack; rolling is not", async () => {
+        const rec = new Recorder();
+        pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
+        const raw = rawConfig();
+        kinds(raw);
+        raw.maintenance = { windowOpen: true };
+        assert.throws(
+            () =>
+                buildProgram({
+                    config: parseConfig(raw, { baseDir: ROOT }),
+                    facts: referenceFacts(),
+                    baseDir: ROOT,
+                    dryRun: true,
+                    transformations: [rec.transformation],
+                }),
+            /^Error: swarm-proxy:network\.migration: "recreate" would tear down the stack drone with proxy, and it is deploy: external \(another tool deploys it\)/,
+        );
+        await rec.settle();
+        assert.deepStrictEqual(rec.registered, []);
+        const rolling = await run({
+            mutate: (c) => {
+                kinds(c);
+                c.network.implementation = "docker";
+                c.network.migration = "rolling";
+                c.maintenance = { windowOpen: true };
+            },
+        });
+        assert.ok(rolling.get("proxy-move-out"));
+    });
+});

@@ -255,7 +255,7 @@ describe("deploy: external and deploy: [words]", () => {
             'swarm-proxy:network.migration: "recreate" would tear down the stacks traefik, app with proxy, and they are ' +
                 "deploy: external (another tool deploys them): the program could not bring them back. Use " +
                 'network.migration "rolling" (it moves every service and tears nothing down), or give each of them a ' +
-                "compose file (compose), a systemd unit (unit) or its deploy command (deploy: [words...])",
+                "compose file (compose), a systemd unit (unit) or a deploy command (deploy: [words...])",
         );
         assert.strictEqual(externalRefusal({ ...base, replacing: true, migration: "rolling" }), undefined);
         assert.strictEqual(externalRefusal({ ...base, replacing: false, migration: "recreate" }), undefined);
