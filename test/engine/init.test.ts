@@ -226,7 +226,7 @@ describe("swarm-proxy init on a sandbox swarm, and the config it writes run by t
         const pre = await p!.preview();
         assert.notStrictEqual(pre.code, 0, out(pre));
         assert.match(
-            `${pre.stdout}\n${pre.stderr}`,
+            (pre.json.diagnostics ?? []).map((d) => d.message).join("\n"),
             /"recreate" would tear down the stacks ext-a, ext-b, ext-c with proxy, and they are deploy: external/,
         );
         assert.deepStrictEqual({ tasks: runningTasks(), proxy: networkId("proxy") }, before);
