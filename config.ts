@@ -100,9 +100,23 @@ const httpProbe = z.strictObject({
         .optional(),
 });
 
+/** One word of a command the program runs on the host (rebuild.command, a stack's deploy command). */
+const COMMAND_WORD = /^[A-Za-z0-9_./=:,+@-]+$/;
+const COMMAND_WORD_RULE = "use words of letters, digits and _ . / = : , + @ -";
+
+/** A stack that another tool deploys (the program adopts it, moves it under rolling, never redeploys it). */
+export const EXTERNAL = "external";
+
 const stackSchema = z.strictObject({
     name,
     compose: filePath.optional(),
+    // "external", or the user's own command (argv) run with the stack's name as its last argument. Its words are
+    // checked in parseConfig, so that a bad one is named by its index.
+    deploy: z
+        .union([z.literal(EXTERNAL), z.array(z.string())], {
+            message: `must be "${EXTERNAL}" (another tool deploys the stack) or a command as a list of words, such as [abra, app, deploy]`,
+        })
+        .optional(),
     unit: z
         .string()
         .regex(UNIT_PATTERN, { message: "is not a systemd unit name such as deploy-proxy.service" })
@@ -122,8 +136,8 @@ const rebuildSchema = z.strictObject({
     nixModule: filePath.optional(),
     command: z
         .array(
-            z.string().regex(/^[A-Za-z0-9_./=:,+@-]+$/, {
-                message: "is not allowed in the rebuild command; use words of letters, digits and _ . / = : , + @ -",
+            z.string().regex(COMMAND_WORD, {
+                message: `is not allowed in the rebuild command; ${COMMAND_WORD_RULE}`,
             }),
         )
         .min(1, { message: "must name a program" })
@@ -289,16 +303,7 @@ export function parseConfig(raw: unknown, opts: ParseOptions): Config {
     checkRolling(cfg.network, cfg.survey);
     checkStacks(cfg.stacks, cfg.maintenance.allowStacks);
     for (const [i, s] of cfg.stacks.entries()) {
-        if ((s.compose === undefined) === (s.unit === undefined)) {
-            const has =
-                s.compose === undefined
-                    ? "has neither compose nor unit"
-                    : `has both compose ${JSON.stringify(s.compose)} and unit ${JSON.stringify(s.unit)}`;
-            throw new ConfigError(
-                `${keyOf(["stacks", i])} (${JSON.stringify(s.name)}) ${has}; give exactly one: ` +
-                    "compose (a compose file deployed with docker stack deploy) or unit (the systemd unit that deploys it)",
-            );
-        }
+        checkDeploy(s, i);
         // Over SSH a file inside the project is shipped to the host, and one outside it is the host's own.
         if (s.compose !== undefined && (cfg.connection.mode === "local" || insideProject(opts.baseDir, s.compose))) {
             mustExist(
@@ -452,6 +457,33 @@ function checkStacks(stacks: StackConfig[], allow: string[] | undefined): void {
         orderStacks(stacks);
     } catch (e) {
         throw new ConfigError(`${PROJECT}:stacks: ${(e as Error).message}`);
+    }
+}
+
+/** Exactly one way to deploy the stack; a deploy command's words as rebuild.command's. */
+function checkDeploy(s: StackConfig, i: number): void {
+    const given = [
+        ...(s.compose !== undefined ? [`compose ${JSON.stringify(s.compose)}`] : []),
+        ...(s.unit !== undefined ? [`unit ${JSON.stringify(s.unit)}`] : []),
+        ...(s.deploy !== undefined ? [`deploy ${JSON.stringify(s.deploy)}`] : []),
+    ];
+    if (given.length !== 1) {
+        const has = given.length === 0 ? "has neither compose, unit nor deploy" : `has ${given.join(" and ")}`;
+        throw new ConfigError(
+            `${keyOf(["stacks", i])} (${JSON.stringify(s.name)}) ${has}; give exactly one: ` +
+                "compose (a compose file deployed with docker stack deploy), unit (the systemd unit that deploys it) " +
+                `or deploy ("${EXTERNAL}": another tool deploys it; or a command, run with the stack's name)`,
+        );
+    }
+    if (Array.isArray(s.deploy)) {
+        if (s.deploy.length === 0) {
+            fail(["stacks", i, "deploy"], s.deploy, "must name a program");
+        }
+        for (const [j, w] of s.deploy.entries()) {
+            if (!COMMAND_WORD.test(w)) {
+                fail(["stacks", i, "deploy", j], w, `is not allowed in a deploy command; ${COMMAND_WORD_RULE}`);
+            }
+        }
     }
 }
 

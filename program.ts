@@ -10,8 +10,8 @@ import { NixosRebuild } from "./components/nixosRebuild";
 import { ParallelTeardown } from "./components/parallelTeardown";
 import { ProxyNetwork } from "./components/proxyNetwork";
 import { RollingMove } from "./components/rollingMove";
-import { deployInvocation, SwarmStack, type SwarmStackArgs } from "./components/swarmStack";
-import { type Config, PROJECT } from "./config";
+import { deployInvocation, type StackDeploy, SwarmStack, type SwarmStackArgs } from "./components/swarmStack";
+import { type Config, EXTERNAL, PROJECT, type StackConfig } from "./config";
 import { type HostFacts } from "./src/hostFacts";
 import type { Runner } from "./src/runner";
 import { shellWord, sshOptions } from "./src/ssh";
@@ -20,7 +20,7 @@ import { commandLine, type HostScript, scriptPath, type ShippedFile, type Target
 import { pathOnlyChange, projectPath, recordedPathNote, shippedComposePath } from "./src/checkoutPaths";
 import { checkNixModule } from "./src/nix";
 import { adoptionSteps, type RecordedState, sameId, staleEntries, triggersPredate } from "./src/pulumiState";
-import { isReplacing, maintenancePlan, type MaintenanceStep, type Plan } from "./src/plan";
+import { externalRefusal, isReplacing, maintenancePlan, type MaintenanceStep, type Plan } from "./src/plan";
 import { type AttachedService, describeMove, ownTemporaryNetwork, temporarySubnet } from "./src/rolling";
 import { capacity, type Capacity, planSubnet, toRange } from "./src/subnet";
 
@@ -151,6 +151,14 @@ export function check(input: ProgramInput): Checked {
         replacing && current
             ? [{ key: "network.subnet", live: fromSubnets.join(",") || "(none)", desired: net.subnet }, ...differences]
             : [];
+    const external = externalRefusal({
+        key: `${PROJECT}:network.migration`,
+        networkName: net.name,
+        replacing,
+        migration: net.migration,
+        stacks: cfg.stacks,
+    });
+    if (external) throw new Error(external);
     if (live && input.recorded && net.implementation === "docker") {
         const refusal = adoptionRefusal(net, live, fromSubnets, input.recorded);
         if (refusal) throw new Error(refusal);
@@ -382,7 +390,11 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
     // ships) are on the host before any runs.
     const scripts = new HostScripts(
         "host",
-        { target, compose: [...deploys.values()].flatMap((d) => (d?.ship ? [d.ship] : [])) },
+        {
+            target,
+            compose: [...deploys.values()].flatMap((d) => (d?.ship ? [d.ship] : [])),
+            optional: cfg.stacks.some((s) => s.deploy !== undefined) ? ["stack-deploy-command"] : [],
+        },
         opts,
     );
 
@@ -468,7 +480,7 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         // they are healthy: joining the network is all that needs the order, and waiting for health would add
         // a whole deploy to the outage.
         const waits = s.waitsFor.map((w) => stacks.get(w)!.deployed);
-        const deploy = deploys.get(s.name)?.deploy ?? { unit: s.unit! };
+        const deploy = deploys.get(s.name)?.deploy ?? otherDeploy(s);
         const moved = recordedPathMove(input.recorded, s.name, deploy, target);
         if (moved) pulumi.log.info(moved);
         const base = s.attached && rebuild ? [scripts.resource, rebuild.done] : [scripts.resource];
@@ -502,7 +514,8 @@ export function buildProgram(input: ProgramInput): ProgramOutputs {
         );
     }
 
-    const teardown = checked.plan.teardown;
+    // A stack another tool deployed is never torn down by the program (a recreate with one was refused above).
+    const teardown = checked.plan.teardown.filter((n) => byName.get(n)!.deploy !== EXTERNAL);
     if (teardown.length > 0) {
         new ParallelTeardown(
             "teardown",
@@ -555,6 +568,12 @@ function networkGone(runner: Runner | undefined, id: string): boolean {
         const err = e as Error & { stderr?: string };
         return /no such network|not found/i.test(`${err.stderr ?? ""} ${err.message}`);
     }
+}
+
+/** The deploy of a stack without a compose file: its unit, another tool, or the user's own command. */
+function otherDeploy(s: StackConfig): StackDeploy {
+    if (s.unit !== undefined) return { unit: s.unit };
+    return s.deploy === EXTERNAL ? { external: true } : { command: s.deploy ?? [] };
 }
 
 /** A compose stack's deploy, and what it needs on the host. */

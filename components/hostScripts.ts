@@ -1,11 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
-import { HOST_DIR, installer, type ShippedFile, type Target, targetCommand } from "../src/hostCommand";
+import { HOST_DIR, type HostScript, installer, type ShippedFile, type Target, targetCommand } from "../src/hostCommand";
 import { shellQuote } from "../src/ssh";
 
 export interface HostScriptsArgs {
     target: Target;
     /** Compose files of the project the stacks deploy over SSH, shipped beside the scripts. */
     compose?: ShippedFile[];
+    /** Optional scripts (OPTIONAL_SCRIPTS) this configuration runs. */
+    optional?: HostScript[];
 }
 
 /**
@@ -25,7 +27,7 @@ export class HostScripts extends pulumi.ComponentResource {
             `${name}-install`,
             {
                 create: `bash -s -- ${shellQuote(args.target.scriptsDir)}`,
-                stdin: installer(HOST_DIR, args.compose),
+                stdin: installer(HOST_DIR, args.compose, args.optional),
             },
             args.target,
             { parent: this },

@@ -2,14 +2,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { REDEPLOY_ENV } from "../config";
 import { hostCommand, type Invocation, type Target } from "../src/hostCommand";
 
+/**
+ * How the stack is deployed: the compose file (locally relative to the project, where the command runs; over SSH the
+ * path it was shipped to, which holds the digest; or a path on the host) with its content digest, the systemd unit
+ * that deploys it, another tool (`external`: only required to run), or the user's own command (argv).
+ */
+export type StackDeploy =
+    { compose: string; digest?: string } | { unit: string } | { external: true } | { command: string[] };
+
 export interface SwarmStackArgs {
     stack: string;
-    /**
-     * The compose file (locally relative to the project, where the command runs; over SSH the path it was shipped
-     * to, which holds the digest; or a path on the host) with its content digest, or the systemd unit that deploys
-     * the stack.
-     */
-    deploy: { compose: string; digest?: string } | { unit: string };
+    deploy: StackDeploy;
     /**
      * The health check's compose trigger when it keeps the one its state records instead of the digest: an SSH
      * stack recorded before compose files were shipped holds none, and a new one would only run the check again.
@@ -75,19 +78,39 @@ export function redeployInput(
     };
 }
 
-export function deployInvocation(stack: string, deploy: SwarmStackArgs["deploy"]): Invocation {
-    return "compose" in deploy
-        ? { script: "stack-deploy", args: [stack, deploy.compose] }
-        : { script: "stack-restart-unit", args: [stack, deploy.unit] };
+/**
+ * The deploy's command. A user's command is not run by the create of a stack that already runs (its adoption):
+ * unlike `docker stack deploy` of an unchanged file, nothing says it leaves a running stack as it is.
+ */
+export function deployInvocation(stack: string, deploy: StackDeploy, run: "create" | "update" = "create"): Invocation {
+    if ("compose" in deploy) return { script: "stack-deploy", args: [stack, deploy.compose] };
+    if ("unit" in deploy) return { script: "stack-restart-unit", args: [stack, deploy.unit] };
+    if ("external" in deploy) return { script: "stack-deploy-command", args: [stack, "present"] };
+    return {
+        script: "stack-deploy-command",
+        args: [stack, run === "create" ? "if-absent" : "always", ...deploy.command],
+    };
+}
+
+/** What re-runs the health check besides a new deploy: the compose file's content, else the deploy itself. */
+function deployTrigger(deploy: StackDeploy, healthTrigger: string | undefined): string {
+    if ("compose" in deploy) return healthTrigger ?? deploy.digest ?? "";
+    if ("unit" in deploy) return deploy.unit;
+    return "external" in deploy ? "external" : deploy.command.join(" ");
 }
 
 /** Options of the stack's command: torn down before it comes back, never alongside the old one. */
 export function stackResourceOptions(
     parent: pulumi.Resource,
     dependsOn: pulumi.Resource[],
-    windowHook: pulumi.ResourceHook,
+    windowHook: pulumi.ResourceHook | undefined,
 ): pulumi.CustomResourceOptions {
-    return { parent, dependsOn, deleteBeforeReplace: true, hooks: { beforeDelete: [windowHook] } };
+    return {
+        parent,
+        dependsOn,
+        deleteBeforeReplace: true,
+        ...(windowHook ? { hooks: { beforeDelete: [windowHook] } } : {}),
+    };
 }
 
 /**
@@ -102,6 +125,9 @@ export class SwarmStack extends pulumi.ComponentResource {
     constructor(name: string, args: SwarmStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("swarm-proxy:index:SwarmStack", name, {}, opts);
         const deploy = deployInvocation(args.stack, args.deploy);
+        // A stack another tool deployed is not torn down by the program: removing it from the config only stops
+        // watching it. (A replacement of the network under recreate is refused before that: see externalRefusal.)
+        const external = "external" in args.deploy;
         // Over SSH the digest is in the shipped path instead: the command provider sets variables with the session's
         // setenv, which sshd refuses for one it does not AcceptEnv.
         const digest =
@@ -113,8 +139,10 @@ export class SwarmStack extends pulumi.ComponentResource {
             `${name}-stack`,
             {
                 create: deploy,
-                update: deploy,
-                delete: { script: "stack-teardown", args: [args.stack, String(args.teardownTimeoutSeconds)] },
+                update: deployInvocation(args.stack, args.deploy, "update"),
+                delete: external
+                    ? undefined
+                    : { script: "stack-teardown", args: [args.stack, String(args.teardownTimeoutSeconds)] },
                 // A property dependency on the network's ID, so that replacing the network replaces the stack first:
                 // with dependsOn alone the engine deletes the network while the stack still uses it, and Docker refuses.
                 triggers: args.network ? [args.network.name, args.network.id] : [],
@@ -123,7 +151,8 @@ export class SwarmStack extends pulumi.ComponentResource {
             },
             args.target,
             {
-                ...stackResourceOptions(this, args.dependsOn, args.windowHook),
+                // Its delete runs nothing: no window to require.
+                ...stackResourceOptions(this, args.dependsOn, external ? undefined : args.windowHook),
                 ignoreChanges: [...deployInput.ignoreChanges, ...(args.keepTriggers ? ["triggers"] : [])],
             },
         );
@@ -138,10 +167,7 @@ export class SwarmStack extends pulumi.ComponentResource {
                     script: "stack-health",
                     args: [args.stack, net?.name ?? "", net?.subnet ?? "", String(args.health.timeoutSeconds)],
                 },
-                triggers: [
-                    this.deployed.id,
-                    "compose" in args.deploy ? (args.healthTrigger ?? args.deploy.digest ?? "") : args.deploy.unit,
-                ],
+                triggers: [this.deployed.id, deployTrigger(args.deploy, args.healthTrigger)],
                 stdin: healthInput.stdin,
             },
             args.target,

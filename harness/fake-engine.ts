@@ -36,7 +36,8 @@ export interface FakeEngine {
     close(): Promise<void>;
 }
 
-const PROXY_ID = "proxyid0000000000000000000";
+/** A swarm network's ID as dockerd gives it (25 lower-case alphanumerics): a stack file's adoptId takes no other. */
+const PROXY_ID = "proxyid000000000000000000";
 
 /** The Docker release behind each API version the project has run (scripts/docker-build.sh). */
 const DOCKER_AT_API: Record<string, string> = {

@@ -69,18 +69,31 @@ export interface NetworkAttachmentRef {
     Aliases?: string[] | null;
 }
 
+export interface PortConfig {
+    TargetPort?: number;
+    PublishedPort?: number;
+    PublishMode?: string;
+}
+
 export interface EngineService {
     ID: string;
     Spec: {
         Name: string;
         Labels?: Record<string, string> | null;
         Mode?: { Replicated?: { Replicas?: number }; Global?: object; ReplicatedJob?: object; GlobalJob?: object };
-        TaskTemplate?: { Networks?: NetworkAttachmentRef[] | null };
+        TaskTemplate?: {
+            Networks?: NetworkAttachmentRef[] | null;
+            ContainerSpec?: { Image?: string; Command?: string[] | null; Args?: string[] | null } | null;
+        };
         /** Deprecated location, still filled by old clients. */
         Networks?: NetworkAttachmentRef[] | null;
-        EndpointSpec?: { Mode?: string } | null;
+        EndpointSpec?: { Mode?: string; Ports?: PortConfig[] | null } | null;
     };
-    Endpoint?: { Spec?: { Mode?: string } | null; VirtualIPs?: { NetworkID: string; Addr?: string }[] | null } | null;
+    Endpoint?: {
+        Spec?: { Mode?: string } | null;
+        Ports?: PortConfig[] | null;
+        VirtualIPs?: { NetworkID: string; Addr?: string }[] | null;
+    } | null;
     /** With status=true (API >= 1.41). */
     ServiceStatus?: { RunningTasks: number; DesiredTasks: number } | null;
 }

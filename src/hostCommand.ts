@@ -19,6 +19,7 @@ export const HOST_DIR = path.join(__dirname, "..", "host");
 export type HostScript =
     | "stack-deploy"
     | "stack-restart-unit"
+    | "stack-deploy-command"
     | "stack-teardown"
     | "stacks-teardown"
     | "stack-health"
@@ -46,11 +47,24 @@ export type Target =
           privateKey: pulumi.Input<string>;
       };
 
-/** The files the installer puts on the host: lib.sh and every script beside it, sorted by name. */
-export function hostFiles(hostDir: string = HOST_DIR): { name: string; text: string }[] {
+/**
+ * Scripts installed only for a configuration that runs them: the installer's text is an input of the scripts'
+ * resource, so a script every configuration got would update that resource on every host that upgrades.
+ */
+export const OPTIONAL_SCRIPTS: readonly HostScript[] = ["stack-deploy-command"];
+
+/**
+ * The files the installer puts on the host: lib.sh and every script beside it but the optional ones not asked
+ * for, sorted by name.
+ */
+export function hostFiles(
+    hostDir: string = HOST_DIR,
+    optional: readonly HostScript[] = [],
+): { name: string; text: string }[] {
+    const left = OPTIONAL_SCRIPTS.filter((o) => !optional.includes(o)).map((o) => `${o}.sh`);
     return fs
         .readdirSync(hostDir)
-        .filter((f) => f.endsWith(".sh"))
+        .filter((f) => f.endsWith(".sh") && !left.includes(f))
         .sort()
         .map((name) => ({ name, text: fs.readFileSync(path.join(hostDir, name), "utf8") }));
 }
@@ -72,8 +86,12 @@ export interface ShippedFile {
  * and removes the digests it no longer ships, so that the folder holds what this configuration deploys. Without
  * any, its text is what it was before compose files were shipped: nothing changes for a host that ships none.
  */
-export function installer(hostDir: string = HOST_DIR, shipped: readonly ShippedFile[] = []): string {
-    const files = hostFiles(hostDir);
+export function installer(
+    hostDir: string = HOST_DIR,
+    shipped: readonly ShippedFile[] = [],
+    optional: readonly HostScript[] = [],
+): string {
+    const files = hostFiles(hostDir, optional);
     const digest = createHash("sha256");
     for (const f of files) {
         digest.update(`${f.name}\0${f.text}\0`);

@@ -122,3 +122,27 @@ export function maintenancePlan(input: PlanInput): Plan {
     });
     return { steps: steps.map((s, i) => ({ step: i + 1, ...s })), waves, teardown: attached };
 }
+
+/**
+ * Why a recreate cannot run: it tears every attached stack down and deploys it again, and a stack another tool
+ * deploys (`deploy: external`) would stay down, with no way back from the program. Undefined when it can.
+ */
+export function externalRefusal(input: {
+    key: string;
+    networkName: string;
+    replacing: boolean;
+    migration: "recreate" | "rolling";
+    stacks: readonly { name: string; attached: boolean; deploy?: string | string[] }[];
+}): string | undefined {
+    const external = input.stacks.filter((s) => s.attached && s.deploy === "external").map((s) => s.name);
+    if (!input.replacing || input.migration !== "recreate" || external.length === 0) return undefined;
+    const one = external.length === 1;
+    return (
+        `${input.key}: "recreate" would tear down ${one ? "the stack" : "the stacks"} ` +
+        `${external.join(", ")} with ${input.networkName}, and ${one ? "it is" : "they are"} deploy: external ` +
+        `(another tool deploys ${one ? "it" : "them"}): the program could not bring ${one ? "it" : "them"} back. ` +
+        'Use network.migration "rolling" (it moves every service and tears nothing down), or give ' +
+        `${one ? "it" : "each of them"} a compose file (compose), a systemd unit (unit) or a deploy command ` +
+        "(deploy: [words...])"
+    );
+}

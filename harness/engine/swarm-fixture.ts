@@ -213,6 +213,26 @@ export function out(r: { stdout?: string; stderr?: string; out?: string; err?: s
     return `${before}--- stdout (end)\n${stdout.slice(-6000)}\n--- stderr\n${(r.stderr ?? r.err ?? "").slice(-4000)}`;
 }
 
+/**
+ * The adoption's promise, as the README's first run: `pulumi up` succeeds, restarts no task and keeps the network,
+ * and a preview after it is clean (`--expect-no-changes`, exit 0). Resolves to the up's run.
+ */
+export async function adoptChangesNothing(p: PulumiProject): Promise<RunResult> {
+    const before = { tasks: runningTasks(), proxy: networkId("proxy") };
+    const up = await p.up();
+    if (up.code !== 0) throw new Error(`the adoption failed (exit ${up.code})\n${out(up)}`);
+    const after = { tasks: runningTasks(), proxy: networkId("proxy") };
+    if (JSON.stringify(after) !== JSON.stringify(before)) {
+        throw new Error(
+            `adoption changed the host:\nbefore ${JSON.stringify(before, null, 1)}\nafter ${JSON.stringify(after, null, 1)}`,
+        );
+    }
+    const clean = await p.preview(["--expect-no-changes"]);
+    if (clean.code !== 0)
+        throw new Error(`the preview after the adoption is not clean (exit ${clean.code})\n${out(clean)}`);
+    return up;
+}
+
 /** One engine event as written by `--event-log`, with the time (ms since the epoch) we read it. */
 export interface TimedEvent {
     at: number;

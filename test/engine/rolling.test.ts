@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { dirtyTasks } from "../../harness/docker";
 import { type PulumiProject, repoRoot } from "../../harness/engine/pulumi";
 import {
+    adoptChangesNothing,
     assertOnEither,
     docker,
     linesOf,
@@ -107,16 +108,7 @@ describe("network.migration rolling on a sandbox swarm (real engine, real traefi
     });
 
     it("adoption with network.migration rolling changes nothing; a second preview is clean", async () => {
-        const before = { tasks: runningTasks(), proxy: networkId("proxy") };
-        const up = await p!.up();
-        assert.strictEqual(up.code, 0, out(up));
-        assert.deepStrictEqual(
-            { tasks: runningTasks(), proxy: networkId("proxy") },
-            before,
-            "adoption changed the host",
-        );
-        const clean = await p!.preview(["--expect-no-changes"]);
-        assert.strictEqual(clean.code, 0, out(clean));
+        await adoptChangesNothing(p!);
     });
 
     it("the preview: proxy replaced create-first between the move out and the move back, no stack replaced; it names the temporary network and each service's move", async () => {

@@ -69,6 +69,26 @@ async function run(
     return rec;
 }
 
+/** The program on the reference facts refuses `raw` with `message` before it registers any resource. */
+async function refusedBeforeRegistering(raw: RawConfig, message: RegExp, recorded?: RecordedState): Promise<void> {
+    const rec = new Recorder();
+    pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
+    assert.throws(
+        () =>
+            buildProgram({
+                config: parseConfig(raw, { baseDir: ROOT }),
+                facts: referenceFacts(),
+                recorded,
+                baseDir: ROOT,
+                dryRun: true,
+                transformations: [rec.transformation],
+            }),
+        message,
+    );
+    await rec.settle();
+    assert.deepStrictEqual(rec.registered, []);
+}
+
 describe("program (mocked engine)", () => {
     for (const implementation of ["command", "docker"] as const) {
         describe(`with the ${implementation} network`, () => {
@@ -283,43 +303,19 @@ describe("program (mocked engine)", () => {
     });
 
     it("refuses a live network that the state does not hold, naming the state-only adoption, before creating anything", async () => {
-        const rec = new Recorder();
-        pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
         const raw = rawConfig();
         raw.network = { ...raw.network, implementation: "docker", subnet: "10.0.1.0/24" };
-        assert.throws(
-            () =>
-                buildProgram({
-                    config: parseConfig(raw, { baseDir: ROOT }),
-                    facts: referenceFacts(),
-                    recorded: { resources: [], urns: {}, units: {} },
-                    baseDir: ROOT,
-                    dryRun: true,
-                    transformations: [rec.transformation],
-                }),
+        await refusedBeforeRegistering(
+            raw,
             /the network "proxy" is live on the host \(ID p{25}, subnet 10\.0\.1\.0\/24\), but the state does not hold it: it was never adopted\. .* 1\. pulumi config set --path network\.adoptId p{25}/,
+            { resources: [], urns: {}, units: {} },
         );
-        await rec.settle();
-        assert.deepStrictEqual(rec.registered, []);
     });
 
     it("refuses an adoptId that is not the live network's, before creating anything", async () => {
-        const rec = new Recorder();
-        pulumi.runtime.setMocks(rec.mocks(), "swarm-proxy", "test", true);
         const raw = rawConfig();
         raw.network = { ...raw.network, implementation: "docker", subnet: "10.0.1.0/24", adoptId: "q".repeat(25) };
-        assert.throws(
-            () =>
-                buildProgram({
-                    config: parseConfig(raw, { baseDir: ROOT }),
-                    facts: referenceFacts(),
-                    baseDir: ROOT,
-                    dryRun: true,
-                }),
-            /network\.adoptId: "q{25}" is not the ID of the live network "proxy"/,
-        );
-        await rec.settle();
-        assert.deepStrictEqual(rec.registered, []);
+        await refusedBeforeRegistering(raw, /network\.adoptId: "q{25}" is not the ID of the live network "proxy"/);
     });
 
     it("probes traefik's routing when a stack has an HTTP check", async () => {
@@ -948,5 +944,67 @@ describe("over SSH, compose files in the project ship to the host beside the scr
             for (const s of c.stacks) s.compose = `/srv/stacks/${String(s.name)}.yml`;
         });
         assert.strictEqual(rec.get("host-install").inputs.stdin, installer(HOST_DIR));
+    });
+});
+
+describe("stacks the program does not deploy from a compose file or unit (mocked engine)", () => {
+    /** drone deployed by another tool, ccci-bridge by the user's own command. */
+    const kinds = (c: RawConfig) => {
+        delete c.stacks[1].compose;
+        c.stacks[1].deploy = "external";
+        delete c.stacks[2].compose;
+        c.stacks[2].deploy = ["abra", "app", "deploy"];
+    };
+
+    it("external: required to run, never torn down (no delete, no window hook); a command: not run by the adoption's create, run by an update", async () => {
+        const rec = await run({
+            mutate: (c) => {
+                kinds(c);
+                c.network.implementation = "docker";
+                c.network.migration = "rolling";
+                c.maintenance = { windowOpen: true };
+            },
+        });
+        const ext = rec.get("drone-stack");
+        assert.strictEqual(ext.inputs.create, sh("stack-deploy-command", "drone", "present"));
+        assert.strictEqual(ext.inputs.delete, undefined);
+        assert.deepStrictEqual(ext.beforeDelete, []);
+        const cmd = rec.get("ccci-bridge-stack");
+        assert.strictEqual(
+            cmd.inputs.create,
+            sh("stack-deploy-command", "ccci-bridge", "if-absent", "abra", "app", "deploy"),
+        );
+        assert.strictEqual(
+            cmd.inputs.update,
+            sh("stack-deploy-command", "ccci-bridge", "always", "abra", "app", "deploy"),
+        );
+        assert.strictEqual(cmd.inputs.delete, sh("stack-teardown", "ccci-bridge", "180"));
+        assert.deepStrictEqual(cmd.beforeDelete, [WINDOW_HOOK]);
+        assert.ok(!String(rec.get("teardown-all").inputs.create ?? "").includes("'drone'"));
+        assert.ok(!String(rec.get("teardown-all").inputs.delete ?? "").includes("'drone'"));
+        assert.strictEqual(
+            rec.get("host-install").inputs.stdin,
+            installer(HOST_DIR, [], ["stack-deploy-command"]),
+            "the installer carries the script that runs them",
+        );
+    });
+
+    it("recreate that replaces the network is refused before anything is registered, naming the external stack; rolling is not", async () => {
+        const raw = rawConfig();
+        kinds(raw);
+        raw.maintenance = { windowOpen: true };
+        await refusedBeforeRegistering(
+            raw,
+            /^Error: swarm-proxy:network\.migration: "recreate" would tear down the stack drone with proxy, and it is deploy: external \(another tool deploys it\)/,
+        );
+        const rolling = await run({
+            mutate: (c) => {
+                kinds(c);
+                c.network.implementation = "docker";
+                c.network.migration = "rolling";
+                c.maintenance = { windowOpen: true };
+            },
+        });
+        assert.ok(rolling.get("proxy-move-out"));
     });
 });

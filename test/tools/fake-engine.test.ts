@@ -334,7 +334,7 @@ describe("tools: CLI against a fake Engine API", () => {
         const help = await execFileP(process.execPath, [bin, "--help"]);
         assert.match(
             help.stdout,
-            /commands:\n {2}survey .*\n {2}capacity .*\n {2}leak-probe .*\n {2}guard .*\n {2}drift /,
+            /commands:\n {2}init .*\n {2}survey .*\n {2}capacity .*\n {2}leak-probe .*\n {2}guard .*\n {2}drift /,
         );
         await assert.rejects(
             execFileP(process.execPath, [bin, "capacity", "--host", "unix:///nonexistent/docker.sock", "-q"]),

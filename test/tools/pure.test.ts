@@ -994,10 +994,10 @@ describe("tools: input checks and the command line", () => {
     it("--help lists every subcommand; each has --json", async () => {
         const r = await run(["--help"]);
         assert.equal(r.code, 0);
-        for (const c of ["survey", "capacity", "leak-probe", "guard", "drift"]) {
+        for (const c of ["init", "survey", "capacity", "leak-probe", "guard", "drift"]) {
             assert.match(r.out, new RegExp(`^  ${c} `, "m"));
         }
-        assert.deepEqual(SUBCOMMANDS, ["survey", "capacity", "leak-probe", "guard", "drift"]);
+        assert.deepEqual(SUBCOMMANDS, ["init", "survey", "capacity", "leak-probe", "guard", "drift"]);
         for (const c of SUBCOMMANDS) {
             const h = await run([c, "--help"]);
             assert.equal(h.code, 0);
@@ -1008,7 +1008,7 @@ describe("tools: input checks and the command line", () => {
     it("fails with exit 2 and one message on an unknown command, an unknown flag and a bad value", async () => {
         const unknown = await run(["frobnicate"]);
         assert.equal(unknown.code, 2);
-        assert.match(unknown.err, /unknown command "frobnicate"; commands: survey, capacity/);
+        assert.match(unknown.err, /unknown command "frobnicate"; commands: init, survey, capacity/);
         const flag = await run(["capacity", "--nope"]);
         assert.equal(flag.code, 2);
         assert.match(flag.err, /swarm-proxy capacity: Unknown option '--nope'/);

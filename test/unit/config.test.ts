@@ -229,14 +229,45 @@ const bad: [string, (c: Raw) => void, string][] = [
         (c) => {
             c.stacks[0].unit = "deploy-proxy.service";
         },
-        'swarm-proxy:stacks[0] ("traefik") has both compose "sandbox/stacks/traefik.yml" and unit "deploy-proxy.service"; give exactly one: compose (a compose file deployed with docker stack deploy) or unit (the systemd unit that deploys it)',
+        'swarm-proxy:stacks[0] ("traefik") has compose "sandbox/stacks/traefik.yml" and unit "deploy-proxy.service"; give exactly one: compose (a compose file deployed with docker stack deploy), unit (the systemd unit that deploys it) or deploy ("external": another tool deploys it; or a command, run with the stack\'s name)',
     ],
     [
-        "neither compose nor unit",
+        "neither compose, unit nor deploy",
         (c) => {
             delete c.stacks[0].compose;
         },
-        'swarm-proxy:stacks[0] ("traefik") has neither compose nor unit; give exactly one: compose (a compose file deployed with docker stack deploy) or unit (the systemd unit that deploys it)',
+        'swarm-proxy:stacks[0] ("traefik") has neither compose, unit nor deploy; give exactly one: compose (a compose file deployed with docker stack deploy), unit (the systemd unit that deploys it) or deploy ("external": another tool deploys it; or a command, run with the stack\'s name)',
+    ],
+    [
+        "both compose and deploy external",
+        (c) => {
+            c.stacks[0].deploy = "external";
+        },
+        'swarm-proxy:stacks[0] ("traefik") has compose "sandbox/stacks/traefik.yml" and deploy "external"; give exactly one: compose (a compose file deployed with docker stack deploy), unit (the systemd unit that deploys it) or deploy ("external": another tool deploys it; or a command, run with the stack\'s name)',
+    ],
+    [
+        "deploy neither external nor a command",
+        (c) => {
+            delete c.stacks[0].compose;
+            c.stacks[0].deploy = "portainer";
+        },
+        'swarm-proxy:stacks[0].deploy: "portainer" must be "external" (another tool deploys the stack) or a command as a list of words, such as [abra, app, deploy]',
+    ],
+    [
+        "deploy command with a shell metacharacter",
+        (c) => {
+            delete c.stacks[0].compose;
+            c.stacks[0].deploy = ["abra", "app", "deploy;", "rm"];
+        },
+        'swarm-proxy:stacks[0].deploy[2]: "deploy;" is not allowed in a deploy command; use words of letters, digits and _ . / = : , + @ -',
+    ],
+    [
+        "empty deploy command",
+        (c) => {
+            delete c.stacks[0].compose;
+            c.stacks[0].deploy = [];
+        },
+        "swarm-proxy:stacks[0].deploy: [] must name a program",
     ],
     [
         "compose file missing",
