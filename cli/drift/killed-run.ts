@@ -269,7 +269,13 @@ export function foldIntoKilledRun(findings: Finding[], ctx: FixContext): Finding
         (f) => f !== killed && remedy(f, ctx, findings)?.commands.some((c) => c.includes("pulumi")) === true,
     );
     if (held.length === 0) return findings;
-    const note = `; ${held.length} other finding(s) are its unfinished work, planned again by the rerun: ${held.map((f) => `${f.kind} ${f.subject}`).join(", ")}`;
+    const byKind = new Map<string, string[]>();
+    for (const f of held) {
+        const names = byKind.get(f.kind ?? "") ?? [];
+        byKind.set(f.kind ?? "", [...names, f.subject.split("::").pop() ?? f.subject]);
+    }
+    const listed = [...byKind].map(([kind, names]) => `${kind} ${names.join(", ")}`).join("; ");
+    const note = `; ${held.length} other finding(s) are its unfinished work, planned again by the rerun: ${listed}`;
     return findings.filter((f) => !held.includes(f)).map((f) => (f === killed ? { ...f, detail: f.detail + note } : f));
 }
 
