@@ -218,6 +218,12 @@ describe("drift: a killed run", () => {
             /^a pulumi run was killed: it was creating drone-http; the state does not say whether the maintenance window was open \(no delete was pending\)\. The host now: x$/,
         );
         assert.deepEqual(f.fix, ["env SWARM_PROXY_MAINTENANCE=open pulumi up --yes --stack acc"]);
+        // With the state read, its pending creates: Pulumi keeps them after the rerun, so a last step drops them.
+        const withState = { ...ctx, state: { resources: [], urns: {}, units: {}, pending: health } };
+        assert.deepEqual(withRemedies(killedRunFindings(input), withState)[0].fix, [
+            "env SWARM_PROXY_MAINTENANCE=open pulumi up --yes --stack acc",
+            "pulumi refresh --clear-pending-creates --yes --stack acc",
+        ]);
         assert.match(
             killedRunFindings({ ...input, windowConfigured: true })[0].detail,
             /window was open \(maintenance\.windowOpen is set\)/,
