@@ -5,9 +5,9 @@
 // stored in state with the resource and its code is this run's: it sees this run's window. Inside the window
 // the hook checks, once per run and before the first delete, that the host is quiescent.
 import * as pulumi from "@pulumi/pulumi";
-import { WINDOW_ENV } from "./project";
+import { WINDOW_ENV, WINDOW_HOOK } from "./project";
 
-export const WINDOW_HOOK = "swarm-proxy-maintenance-window";
+export { WINDOW_HOOK };
 
 export interface WindowArgs {
     windowOpen: boolean;

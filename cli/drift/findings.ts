@@ -1,7 +1,8 @@
 // What the drift check finds: a finding's status and kind (the kinds are stable names other tools act on),
 // and what a finding carries — the detail and, for drift, its meaning and fix.
 
-export type CheckStatus = "ok" | "drift" | "error" | "skipped";
+/** "running": a `pulumi` run holds the stack's lock now; the check says so and looks again after it. */
+export type CheckStatus = "ok" | "drift" | "error" | "skipped" | "running";
 
 /**
  * What a finding is, stable for other tools to act on (cli/README.md has the table): "ok", "skipped" and
@@ -21,7 +22,9 @@ export type FindingKind =
     | "replicas-down"
     | "capacity-low"
     | "vip-failures"
-    | "stale-vxlan";
+    | "stale-vxlan"
+    | "killed-run"
+    | "run-in-progress";
 
 export interface Finding {
     check: "pulumi" | "network" | "stack" | "attached" | "replicas" | "capacity" | "vip-failures" | "vxlan";

@@ -4,14 +4,15 @@ import { parseStackExport as parseRecorded, type RecordedState } from "../../src
 import { execFileP, failureDetail } from "../shared/child-process";
 import { CliError, errorMessage } from "../shared/errors";
 import type { Progress } from "../shared/progress";
+import { type PendingOperation, parsePendingOperations } from "./killed-run";
 
 /** What Pulumi's state says, read with `pulumi stack export` (src/pulumiState.ts: the program reads it alike). */
-export type PulumiState = RecordedState;
+export type PulumiState = RecordedState & { pending?: PendingOperation[] };
 
 /** Pure: the parts of `pulumi stack export`'s document the remedies need. */
 export function parseStackExport(text: string): PulumiState {
     try {
-        return parseRecorded(text);
+        return { ...parseRecorded(text), pending: parsePendingOperations(JSON.parse(text)) };
     } catch (e) {
         throw new CliError(`pulumi stack export: not JSON: ${errorMessage(e)}`);
     }

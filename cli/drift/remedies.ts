@@ -246,6 +246,34 @@ export function remedy(f: Finding, ctx: FixContext, all: Finding[]): Remedy | un
                 autoFix: false,
             };
         }
+        case "killed-run": {
+            const creates = (ctx.state?.pending ?? []).some((o) => o.op === "creating");
+            // `pulumi cancel` deletes the lock; the lock's process is gone (a live one is a run in progress, never
+            // this finding). The rerun in the window finishes what the killed run began: each pending operation is
+            // planned again from the host as it is, and every finding the lock hid is re-planned with it.
+            return {
+                meaning:
+                    "A `pulumi up` was killed (SIGKILL: a CI timeout, a lost SSH session) and never finished. " +
+                    (f.subject === "lock"
+                        ? 'Its lock stays: every `pulumi up` fails ("the stack is currently locked") until `pulumi cancel` removes it. '
+                        : "") +
+                    "The maintenance run again in the window finishes its work from the host as it is; it tears down only what " +
+                    "the plan still replaces, as the killed run would have. " +
+                    (creates
+                        ? "Pulumi keeps pending creates in the state after that run (only a refresh drops them, measured with CLI " +
+                          "3.259): the last step drops them once the rerun has created those resources again. "
+                        : "") +
+                    "Then check again: the next drift check names what is left.",
+                commands: [
+                    ...(f.subject === "lock" ? [pulumi(ctx, {}, ["cancel", "--yes"])] : []),
+                    pulumi(ctx, { SWARM_PROXY_MAINTENANCE: "open" }, ["up", "--yes"]),
+                    ...(creates ? [pulumi(ctx, {}, ["refresh", "--clear-pending-creates", "--yes"])] : []),
+                ],
+                disruptive: true,
+                window: windowNote(""),
+                autoFix: false,
+            };
+        }
         default:
             return undefined;
     }

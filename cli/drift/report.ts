@@ -2,10 +2,10 @@
 import type { CapacityReport } from "../shared/overlay-capacity";
 import type { AppliedFix } from "./apply-fixes";
 import type { CheckStatus, Finding } from "./findings";
-import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK } from "../shared/errors";
+import { EXIT_DRIFT, EXIT_ERROR, EXIT_OK, EXIT_RUNNING } from "../shared/errors";
 
 export interface DriftReport {
-    result: "clean" | "drift" | "error";
+    result: "clean" | "drift" | "error" | "running";
     exitCode: number;
     generatedAt: string;
     host: string;
@@ -23,14 +23,18 @@ export function summarize(
     findings: Finding[],
     meta: Omit<DriftReport, "result" | "exitCode" | "findings" | "applied" | "before">,
 ): DriftReport {
-    const result = findings.some((f) => f.status === "error")
-        ? "error"
-        : findings.some((f) => f.status === "drift")
-          ? "drift"
-          : "clean";
+    // A run in progress first: what the other checks saw is that run's work, not drift.
+    const result = findings.some((f) => f.status === "running")
+        ? "running"
+        : findings.some((f) => f.status === "error")
+          ? "error"
+          : findings.some((f) => f.status === "drift")
+            ? "drift"
+            : "clean";
+    const codes = { running: EXIT_RUNNING, error: EXIT_ERROR, drift: EXIT_DRIFT, clean: EXIT_OK } as const;
     return {
         result,
-        exitCode: result === "error" ? EXIT_ERROR : result === "drift" ? EXIT_DRIFT : EXIT_OK,
+        exitCode: codes[result],
         findings,
         ...meta,
     };
@@ -40,10 +44,16 @@ function cell(s: string): string {
     return s.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
 }
 
-const MARK: Record<CheckStatus, string> = { ok: "ok", drift: "**DRIFT**", error: "**ERROR**", skipped: "skipped" };
+const MARK: Record<CheckStatus, string> = {
+    ok: "ok",
+    drift: "**DRIFT**",
+    error: "**ERROR**",
+    skipped: "skipped",
+    running: "**RUNNING**",
+};
 
 export function renderDriftMarkdown(r: DriftReport): string {
-    const bad = r.findings.filter((f) => f.status === "drift" || f.status === "error");
+    const bad = r.findings.filter((f) => f.status === "drift" || f.status === "error" || f.status === "running");
     const lines = [
         "# swarm-proxy drift report",
         "",

@@ -11,6 +11,18 @@ import { type DriftReport, summarize } from "./report";
 import { staleVxlanFindings } from "./stale-vxlan";
 import { type PulumiState, readPulumiState } from "./pulumi-state";
 import type { Finding } from "./findings";
+import {
+    type LockHolder,
+    type StackLock,
+    foldIntoKilledRun,
+    hostNow,
+    inProgressFindings,
+    killedRunFindings,
+    lockHolder,
+    processCommandLine,
+    readLocks,
+    thisHost,
+} from "./killed-run";
 import type { Engine } from "../../src/engine";
 import { recordedNetworkId } from "../../src/pulumiState";
 import { errorMessage } from "../shared/errors";
@@ -46,6 +58,38 @@ export async function runDriftWithContext(
     o: DriftOptions,
 ): Promise<{ report: DriftReport; ctx?: FixContext }> {
     const findings: Finding[] = [];
+    const meta = {
+        generatedAt: new Date().toISOString(),
+        host: engine.where,
+        stackConfig: o.fix?.stackFile ?? o.config.source,
+        fixesFor: o.fix && { pulumiStack: o.fix.pulumiStack, cwd: o.fix.pulumiCwd },
+    };
+    // Before anything else: a run that holds the lock now is changing what the other checks would look at.
+    let locks: { lock: StackLock; holder: LockHolder }[] = [];
+    if (o.preview.kind === "run" && o.preview.value !== undefined && o.fix !== undefined) {
+        try {
+            const here = { hostname: thisHost(), commandLine: processCommandLine };
+            const found = await readLocks(
+                o.preview.value,
+                o.fix.projectDir ?? o.preview.cwd ?? process.cwd(),
+                o.progress,
+                childEnv(o.dockerHost),
+            );
+            locks = (found.locks ?? []).map((lock) => ({ lock, holder: lockHolder(lock, here) }));
+        } catch (e) {
+            findings.push({
+                check: "pulumi",
+                subject: "lock",
+                status: "error",
+                kind: "error",
+                detail: errorMessage(e),
+            });
+        }
+        const running = inProgressFindings(o.preview.value, locks);
+        if (running.length > 0) {
+            return { report: summarize([...findings, ...running], meta) };
+        }
+    }
     try {
         const preview = await readPreview(o.preview, o.progress, childEnv(o.dockerHost));
         findings.push(...previewFindings(preview, "no --preview-json or --pulumi-stack given"));
@@ -120,6 +164,18 @@ export async function runDriftWithContext(
         }),
         ...(await staleVxlanFindings(engine, networks, services)),
     );
+    if (o.preview.kind === "run" && o.preview.value !== undefined) {
+        findings.unshift(
+            ...killedRunFindings({
+                stack: o.preview.value,
+                locks,
+                pending: state?.pending ?? [],
+                windowConfigured: o.config.config.maintenance.windowOpen,
+                rolling: o.config.config.network.migration === "rolling",
+                hostNow: hostNow(findings, o.config.network.name),
+            }),
+        );
+    }
     const ctx: FixContext | undefined = o.fix ? { ...o.fix, state } : undefined;
     // The program refuses to preview while the state holds another network than the live one: that refusal is the
     // network-recreated finding's cause, not a second problem (and its fix is that finding's).
@@ -127,15 +183,6 @@ export async function runDriftWithContext(
     const kept = recreated
         ? findings.filter((f) => !(f.check === "pulumi" && f.status === "error" && ADOPTION_REFUSAL.test(f.detail)))
         : findings;
-    const all = ctx ? withRemedies(kept, ctx) : kept;
-    return {
-        report: summarize(all, {
-            generatedAt: new Date().toISOString(),
-            host: engine.where,
-            stackConfig: o.fix?.stackFile ?? o.config.source,
-            fixesFor: o.fix && { pulumiStack: o.fix.pulumiStack, cwd: o.fix.pulumiCwd },
-            capacity,
-        }),
-        ctx,
-    };
+    const all = ctx ? foldIntoKilledRun(withRemedies(kept, ctx), ctx) : kept;
+    return { report: summarize(all, { ...meta, capacity }), ctx };
 }

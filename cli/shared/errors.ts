@@ -4,6 +4,8 @@ import { readFileSync } from "node:fs";
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 2;
 export const EXIT_DRIFT = 3;
+/** drift: a `pulumi` run holds the stack's lock now (its process runs, or runs on another host); not drift. */
+export const EXIT_RUNNING = 4;
 
 /** An error meant for the operator: its message is printed as is, without a stack trace. */
 export class CliError extends Error {

@@ -109,6 +109,8 @@ export interface RunOptions {
     onStdout?: (chunk: Buffer) => void;
     /** Called with the CLI's process once it is started (a test sends it SIGINT, as Ctrl-C would). */
     onSpawn?: (child: child_process.ChildProcess) => void;
+    /** The CLI leads a process group of its own, which a test can kill whole, as a CI runner's timeout does. */
+    group?: boolean;
 }
 
 /** Whether the toolchain provides a binary (e.g. a provider plugin the module proxy may not serve). */
@@ -225,7 +227,7 @@ export class PulumiProject {
         // `--preview-only` refuses to run with `--yes`, which PULUMI_SKIP_CONFIRMATIONS implies.
         if (args.includes("--preview-only")) delete env.PULUMI_SKIP_CONFIRMATIONS;
         if (!opts.program || this.languageHost || !this.program)
-            return spawn(this.cli(), full, this.projectDir, env, opts.input, opts.onStdout, opts.onSpawn);
+            return spawn(this.cli(), full, this.projectDir, env, opts.input, opts.onStdout, opts.onSpawn, opts.group);
         const program = this.program;
         // Inline, the program runs in this process: it sees this run's environment there.
         return withProcessEnv(runEnv, () =>
@@ -238,6 +240,7 @@ export class PulumiProject {
                     opts.input,
                     opts.onStdout,
                     opts.onSpawn,
+                    opts.group,
                 ),
             ),
         );
@@ -368,9 +371,10 @@ export function spawn(
     input?: string,
     onStdout?: (chunk: Buffer) => void,
     onSpawn?: (child: child_process.ChildProcess) => void,
+    group = false,
 ): Promise<RunResult> {
     return new Promise((resolve, reject) => {
-        const child = child_process.spawn(cmd, args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
+        const child = child_process.spawn(cmd, args, { cwd, env, stdio: ["pipe", "pipe", "pipe"], detached: group });
         onSpawn?.(child);
         const out: Buffer[] = [];
         const err: Buffer[] = [];

@@ -263,6 +263,7 @@ export async function upWithEvents(
     extra: string[] = [],
     onEvent?: (e: TimedEvent) => void,
     onSpawn?: RunOptions["onSpawn"],
+    opts: Pick<RunOptions, "env" | "group"> = {},
 ): Promise<{ run: RunResult; events: TimedEvent[]; steps: Step[] }> {
     const events: TimedEvent[] = [];
     let partial = "";
@@ -285,6 +286,7 @@ export async function upWithEvents(
         program: true,
         onStdout,
         onSpawn,
+        ...opts,
     });
     return { run, events, steps: stepsOf(events) };
 }

@@ -4,7 +4,7 @@
 // commands the report names (argv split from the printed line, no shell), and the next drift run exits 0.
 // Each `it` continues from the state the previous one left.
 import * as assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { PulumiProject, realPlugins, repoRoot } from "../../harness/engine/pulum
 import {
     atFront,
     docker,
+    linesOf,
     type RawStackConfig,
     networkId,
     networkSubnet,
@@ -22,8 +23,14 @@ import {
     runningTasks,
     sandboxConfig,
     seededSandbox,
+    serviceNetworks,
     stackGone,
+    type Step,
+    stepsOf,
+    type TimedEvent,
+    upWithEvents,
 } from "../../harness/engine/swarm-fixture";
+import { waitFor } from "../../harness/wait";
 import { type Sandbox, sandboxDownSync } from "../../harness/sandbox";
 import { apiAtLeast } from "../../src/docker";
 import { toRange } from "../../src/subnet";
@@ -561,6 +568,11 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         assert.equal(up.code, 0, out(up));
         assert.doesNotMatch(up.stdout + up.stderr, /FailedPrecondition|is in use by/);
         console.log(`      SWARM_PROXY_MAINTENANCE=open pulumi up (network.subnet ${to}): exit ${up.code}`);
+        await converged(to);
+    }
+
+    /** The place every path ends in: proxy on `to` with every task on it, every service full, a clean preview, drift 0. */
+    async function converged(to: string): Promise<void> {
         assert.equal(networkSubnet("proxy"), to);
         for (const line of docker([
             "network",
@@ -663,5 +675,155 @@ describe("drift: each kind detected, its fix named, run, and the next check clea
         assert.equal(pre.code, 0, out(pre));
         await clean();
         await maintenanceAndConverged();
+    });
+    // A maintenance killed hard (SIGKILL to the CLI's process group, as a CI runner's timeout or a lost SSH session
+    // does) at a moment read from the host and the run's events: the lock and the pending operations it leaves are
+    // one finding, whose steps, run as printed, converge.
+    const dh = () => `env DOCKER_HOST=${sb!.env.DOCKER_HOST}`;
+    const where = () => `--stack ${p.stack} --cwd ${p.projectDir}`;
+
+    /**
+     * The maintenance to the next /16 in the window, killed once `moment` holds (polled; `atMoment` runs then,
+     * before the kill). Resolves to the target, once the CLI has exited.
+     */
+    async function killedMaintenance(
+        what: string,
+        moment: (steps: Step[], to: string) => boolean,
+        atMoment: () => Promise<void> = async () => undefined,
+    ): Promise<string> {
+        // Run alone (--grep), the tier has not adopted the host yet: the first run on a host adopts it, as the README's.
+        if (!(await p.resources()).some((r) => r.urn.endsWith("::proxy-network"))) {
+            const adopt = await p.up();
+            assert.equal(adopt.code, 0, out(adopt));
+            await p.mustRun(["config", "rm", "--path", "swarm-proxy:network.adoptId"]);
+        }
+        const to = TARGETS[target++ % TARGETS.length];
+        await config(["set", "--path", "network.subnet", to]);
+        since = new Date();
+        const events: TimedEvent[] = [];
+        let cli: ChildProcess | undefined;
+        const run = upWithEvents(
+            p,
+            [],
+            (e) => events.push(e),
+            (c) => (cli = c),
+            { env: { SWARM_PROXY_MAINTENANCE: "open" }, group: true },
+        );
+        // The CLI's own exit (its plugins lead process groups of their own and may hold its output open after it).
+        const exited = () => cli !== undefined && (cli.exitCode !== null || cli.signalCode !== null);
+        await waitFor(what, 600_000, async () => {
+            if (exited())
+                throw new Error(
+                    `the maintenance ended (exit ${cli?.exitCode}) before ${what}:\n${out((await run).run)}`,
+                );
+            return moment(stepsOf(events), to);
+        });
+        await atMoment();
+        if (exited())
+            assert.fail(`the maintenance ended (exit ${cli?.exitCode}) before the kill:\n${out((await run).run)}`);
+        const t0 = Date.now();
+        process.kill(-cli!.pid!, "SIGKILL");
+        const killed = await run;
+        assert.equal(killed.run.code, 128, `the CLI was not killed:\n${out(killed.run)}`);
+        const last = stepsOf(events)
+            .filter((s) => s.end === undefined)
+            .map((s) => `${s.op} ${s.name}`);
+        console.log(
+            `      killed (SIGKILL to its group) at ${what}, ${Date.now() - t0} ms to exit; steps under way: ${last.join(", ")}`,
+        );
+        return to;
+    }
+
+    /** Drift names the killed run alone (what it was doing, the host now); its steps: cancel, the rerun in the window. */
+    async function killedRunFinding(doing: RegExp, host: RegExp, creates = false): Promise<Finding> {
+        const { code, report, err } = await drift();
+        assertDrifted(report, ["killed-run lock"], err);
+        assert.equal(code, 3);
+        const f = only(report, "killed-run");
+        console.log(`      drift exit ${code}: ${f.detail}`);
+        assert.match(f.detail, /^a pulumi run was killed: it was /);
+        assert.match(f.detail, doing);
+        assert.match(f.detail, /locked by \S+@\S+ \(pid \d+\) since \S+, a process that no longer runs/);
+        assert.match(f.detail, host);
+        assert.deepEqual(f.fix, [
+            `${dh()} pulumi cancel --yes ${where()}`,
+            `${dh()} SWARM_PROXY_MAINTENANCE=open pulumi up --yes ${where()}`,
+            // Pulumi keeps pending creates after the rerun: only a refresh drops them.
+            ...(creates ? [`${dh()} pulumi refresh --clear-pending-creates --yes ${where()}`] : []),
+        ]);
+        assert.equal(f.disruptive, true);
+        assert.equal(f.autoFix, false);
+        return f;
+    }
+
+    /** proxy's subnet, or undefined while there is none (the maintenance deletes and creates it). */
+    const subnetNow = (): string | undefined => {
+        try {
+            return networkSubnet("proxy");
+        } catch {
+            return undefined;
+        }
+    };
+    const servicesOf = (stack: string) =>
+        docker(["service", "ls", "-q", "--filter", `label=com.docker.stack.namespace=${stack}`]);
+
+    it("recreate killed in the teardown: a plain `up` fails on the lock; drift names the killed run (in the window, stacks down), cancel and the rerun in the window converge", async () => {
+        const to = await killedMaintenance(
+            "the teardown: an attached stack's services gone, proxy not yet on the new subnet",
+            (steps, sub) =>
+                steps.some((s) => s.name === "teardown-all" || s.name.endsWith("-stack")) &&
+                ATTACHED.some((s) => servicesOf(s) === "") &&
+                subnetNow() !== sub,
+        );
+        const locked = await p.up();
+        assert.notEqual(locked.code, 0);
+        assert.match(out(locked), /the stack is currently locked by 1 lock\(s\)/);
+        const f = await killedRunFinding(
+            /deleting (teardown-all|\S+-stack).*; the maintenance window was open \(it was deleting /,
+            /The host now: proxy (missing|present \(.*\)); stacks down: /,
+        );
+        runFix(f);
+        await converged(to);
+    });
+
+    it("recreate killed in the health checks, after the network was recreated: one killed-run finding, not a change per check whose fix fails; its steps converge", async () => {
+        const to = await killedMaintenance(
+            "the health checks: proxy recreated on the new subnet, a route's check started",
+            (steps, sub) =>
+                steps.some((s) => /-(http|health)$/.test(s.name) && s.op === "create-replacement") &&
+                subnetNow() === sub,
+        );
+        const f = await killedRunFinding(/creating \S+-(http|health)/, /The host now: proxy present \(overlay /, true);
+        assert.match(
+            f.detail,
+            /other finding\(s\) are its unfinished work, planned again by the rerun: pulumi-changes /,
+        );
+        runFix(f);
+        await converged(to);
+    });
+
+    it("rolling killed in the move out: while it runs drift says a run is in progress (exit 4); after the kill, the killed run and its steps converge", async () => {
+        await config(["set", "--path", "network.migration", "rolling"]);
+        const temp = "proxy-rolling";
+        const to = await killedMaintenance(
+            `the move out: a service on ${temp}`,
+            () => Object.values(serviceNetworks()).some((n) => n.includes(temp)),
+            async () => {
+                const { code, report, err } = await drift();
+                assert.deepEqual(
+                    report.findings.map((x) => `${x.status} ${x.kind} ${x.subject}`),
+                    ["running run-in-progress lock"],
+                    err,
+                );
+                assert.equal(report.result, "running");
+                assert.equal(code, 4);
+                assert.match(report.findings[0].detail, /a pulumi process that still runs on this host$/);
+                console.log(`      during the run: drift exit ${code}: ${report.findings[0].detail}`);
+            },
+        );
+        const f = await killedRunFinding(/(updating|creating) proxy-move/, /The host now: proxy present/, true);
+        runFix(f);
+        await converged(to);
+        assert.ok(!linesOf(docker(["network", "ls", "--format", "{{.Name}}"])).includes(temp));
     });
 });
