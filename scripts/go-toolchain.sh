@@ -8,7 +8,7 @@
 # golang-go is 1.19, which scripts/install-deps.sh installs when there is no Go at all) and copied into
 # .tools/go-<version>/, so a second run only prints the directory.
 #
-# GO_TOOLCHAIN_DIR puts the copy elsewhere (default .tools/go-<version>). Logs go to stderr.
+# Logs go to stderr.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,7 +16,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/go-module.sh"
 version=1.26.3
 if [ "$#" -gt 0 ]; then
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -40,7 +40,7 @@ version_of() {
 # 0 when version $1 >= $2.
 at_least() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$2" ]; }
 
-dest=${GO_TOOLCHAIN_DIR:-$root/.tools/go-$version}
+dest=$root/.tools/go-$version
 if [ -x "$dest/bin/go" ] && [ "$(version_of "$dest/bin/go")" = "$version" ]; then
   emit "$dest/bin"
 fi
@@ -83,6 +83,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # The bootstrap Go must not switch toolchains by itself (1.21+): GOTOOLCHAIN=local.
 GOTOOLCHAIN=local go_module_copy "$module" "$work" "$dest.tmp" "$bootstrap"
+# A module zip records no executable bits and holds no go.mod below its root: as Go's own toolchain switch does
+# (cmd/go/internal/toolchain/select.go), mark pkg/tool, lib's go_*_*_exec and bin executable, and copy every
+# _go.mod to go.mod (the standard library's src/go.mod among them).
+find "$dest.tmp/pkg/tool" "$dest.tmp/bin" -type f -exec chmod +x {} +
+if [ -d "$dest.tmp/lib" ]; then find "$dest.tmp/lib" -type f -name 'go_?*_?*_exec' -exec chmod +x {} +; fi
+find "$dest.tmp" -type f -name _go.mod -execdir cp _go.mod go.mod \;
 got=$(version_of "$dest.tmp/bin/go")
 [ "$got" = "$version" ] || die "the Go fetched as $module reports '$got', not $version"
 rm -rf "$dest"
