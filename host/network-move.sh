@@ -152,7 +152,7 @@ write_spec() { # ID FILTER FROM TO LABEL
     [[ $out == *"out of sequence"* ]] || sp_die "${out#"$sp_script: "}"
     sleep 0.$attempt
   done
-  sp_die "service $id: its spec kept changing under the move (update out of sequence, 10 tries)"
+  sp_die "service $id: its spec kept changing under the move (update out of sequence, 10 tries); stop what updates it, then run again"
 }
 
 # The jq filters below: $from, $to, $names, $lbl, $keep and $L are jq's variables, not the shell's.
@@ -252,7 +252,7 @@ runs_on_source() { # ID GONE_ID
   filter=$(jq -rn --arg s "$1" '{service: [$s]} | tojson | @uri')
   n=$(sp_engine GET "/tasks?filters=$filter" | jq -r --arg n "$2" \
     '[.[] | select(.Status.State == "running") | select(any(.NetworksAttachments[]?; .Network.ID == $n))] | length')
-  [[ $n =~ ^[0-9]+$ ]] || sp_die "the tasks of service $1 could not be read"
+  [[ $n =~ ^[0-9]+$ ]] || sp_die "the tasks of service $1 could not be read; check dockerd (docker info), then run again"
   [ "$n" -gt 0 ]
 }
 
@@ -290,7 +290,7 @@ signalled() { # ID SVC GONE_ID CONTAINER...
       [ "$seen" -lt "${#want[@]}" ] || { echo "  $svc: its old task was told to stop"; return 0; }
     fi
     runs_on_source "$id" "$gone" || { echo "  $svc: its old task stopped"; return 0; }
-    [ "$(sp_now)" -lt "$deadline" ] || sp_die "service $svc: its old task still runs on the source network after ${timeout}s"
+    [ "$(sp_now)" -lt "$deadline" ] || sp_die "service $svc: its old task still runs on the source network after ${timeout}s; see docker service ps $svc, bring its node back or raise network.rolling.moveTimeoutSeconds, then run again"
     sleep 0.1
   done
 }
@@ -356,7 +356,7 @@ hop() { # FROM_ID TO_ID LABEL_TO
     fi
     jobs+=("$!")
   done
-  for job in "${jobs[@]}"; do wait "$job" || sp_die "the $LABEL label could not be written (above)"; done
+  for job in "${jobs[@]}"; do wait "$job" || sp_die "the $LABEL label could not be written (above); run again"; done
   for line in "${pending[@]}"; do
     read -r id svc before <<<"$line"
     await "$id" "$svc" "$to" "$from" "$before"
@@ -373,7 +373,7 @@ hop() { # FROM_ID TO_ID LABEL_TO
   deadline=$(($(sp_now) + timeout))
   while sp_capture users sp_network_users "$from" "$(jq -rn --argjson n "$netnames" --arg i "$from" '$n[$i] // $i')" &&
     [ "${#users[@]}" -gt 0 ] || { sp_capture users live_tasks "$from" && [ "${#users[@]}" -gt 0 ]; }; do
-    [ "$(sp_now)" -lt "$deadline" ] || sp_die "still attached ${timeout}s after the move: ${users[*]}"
+    [ "$(sp_now)" -lt "$deadline" ] || sp_die "still attached ${timeout}s after the move: ${users[*]}; remove them from the network, then run again"
     sleep 0.5
   done
 }
@@ -441,7 +441,7 @@ else
     exit 0
   fi
   id=$(sp_network_id "$name")
-  [ -n "$id" ] || sp_die "network $name does not exist: the services stay on $temp until it is created"
+  [ -n "$id" ] || sp_die "network $name does not exist: the services stay on $temp until it is created; run pulumi up again"
   engine_negotiate
   back_onto "$id" "$temp_id"
 fi

@@ -70,7 +70,7 @@ while :; do
   [ -z "$report" ] && break
   mapfile -t left <<<"$report"
   if [ "$(sp_now)" -ge "$deadline" ]; then
-    sp_die "stack $stack: not healthy after ${timeout}s: $(IFS=';'; echo "${left[*]}")"
+    sp_die "stack $stack: not healthy after ${timeout}s: $(IFS=';'; echo "${left[*]}"); see docker service ps of those services, then run again"
   fi
   sleep 0.5
 done
