@@ -167,7 +167,7 @@ export function check(input: ProgramInput): Checked {
     if (net.adoptId !== undefined && net.implementation === "docker" && !replacing) {
         if (!live) {
             throw new Error(
-                `${PROJECT}:network.adoptId: ${JSON.stringify(net.adoptId)} names a network to adopt, but the host has no network named ${JSON.stringify(net.name)}`,
+                `${PROJECT}:network.adoptId: ${JSON.stringify(net.adoptId)} names a network to adopt, but the host has no network named ${JSON.stringify(net.name)}: remove network.adoptId (pulumi config rm --path network.adoptId), or point the program at the host that has it`,
             );
         }
         if (live.id !== net.adoptId && !live.id.startsWith(net.adoptId)) {
@@ -272,7 +272,9 @@ function targetOf(input: ProgramInput): Target {
         return { mode: "local", scriptsDir: c.scriptsDir };
     }
     if (!input.sshPrivateKey) {
-        throw new Error(`${PROJECT}:sshPrivateKey is required with connection.mode ssh`);
+        throw new Error(
+            `${PROJECT}:sshPrivateKey is required with connection.mode ssh: set it as a secret (pulumi config set --secret sshPrivateKey < KEYFILE), or use connection.mode local on the host itself`,
+        );
     }
     return {
         mode: "ssh",

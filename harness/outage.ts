@@ -403,7 +403,7 @@ export interface StackEntry {
 
 /**
  * Whether a route's service keeps it answering through its own move, which is what the rolling migration promises
- * for it (README, "Two strategies"): it can start its new task first (no port published in host mode) and its old
+ * for it (README, "How it works" and "Recreate or rolling"): it can start its new task first (no port published in host mode) and its old
  * task keeps serving after SIGTERM (the stand-in's SANDBOX_ON_TERM `drain:N`) for longer than traefik's poll
  * interval. A service whose old task stops at once can miss up to one poll per move. A route no stack of the
  * config serves, or whose stack has no compose file to read, fails naming it: it cannot be held to either promise.
@@ -435,7 +435,7 @@ export function ownFailureBound(moves: number, bounds: Bounds = sandboxBounds())
 }
 
 /**
- * Holds each route the config names to what the rolling migration promises it (README, "Two strategies"): it was
+ * Holds each route the config names to what the rolling migration promises it (README, "How it works" and "Recreate or rolling"): it was
  * probed; a route whose service drains has no failure of its own (outside traefik's restarts); one whose old task
  * stops at once on SIGTERM misses at most one traefik poll per move (measured: a 502, then requests to the old
  * address unanswered until the next poll), `moves` moves in all: its own failures are at most ownFailureBound.

@@ -20,5 +20,5 @@ for stack in "${stacks[@]}"; do
   done
   [ "$ok" = true ] || extra+=("$stack")
 done
-[ "${#extra[@]}" -eq 0 ] || sp_die "host is not quiescent: stacks beyond the allow-list run: ${extra[*]}"
+[ "${#extra[@]}" -eq 0 ] || sp_die "host is not quiescent: stacks beyond the allow-list run: ${extra[*]}; wait until they are done, or add them to maintenance.allowStacks, then run again"
 echo "quiescent: ${#stacks[@]} stack(s), all allowed"

@@ -38,10 +38,10 @@ while :; do
   sleep 1
 done
 if [ -z "$stack" ]; then
-  sp_die "$host via $url answered '$status', expected $expect, for ${timeout}s"
+  sp_die "$host via $url answered '$status', expected $expect, for ${timeout}s; check the stack's traefik labels and its tasks (docker service ps), then run again"
 fi
 # What came back, on one line and short: enough to tell traefik's own 404 from another service's answer.
 got=$(head -c 200 "$body" | tr -c '[:print:]' ' ')
 running=$(sp_docker stack ps --no-trunc --filter desired-state=running --format '{{.ID}} ({{.Name}}, {{.CurrentState}})' \
   -- "$stack" 2>/dev/null | paste -sd ';' - || true)
-sp_die "stack $stack: route $host via $url answered '$status' with '$got', expected $expect with '$text', for ${timeout}s; its running tasks: ${running:-none}"
+sp_die "stack $stack: route $host via $url answered '$status' with '$got', expected $expect with '$text', for ${timeout}s; its running tasks: ${running:-none}; check which service holds this Host rule and that the stack's tasks are on traefik's network, then run again"

@@ -197,7 +197,7 @@ sp_teardown_stacks() { # TIMEOUT STACK...
       sp_capture left sp_tasks_present "${tasks[@]}"
       [ "${#left[@]}" -eq 0 ] && break
       if [ "$(sp_now)" -ge "$deadline" ]; then
-        sp_die "$who: after ${timeout}s these tasks are still in the swarm: $(sp_tasks_by_node "${left[@]}")"
+        sp_die "$who: after ${timeout}s these tasks are still in the swarm: $(sp_tasks_by_node "${left[@]}"); bring their nodes back (or docker node rm a node that is gone for good), then run again"
       fi
       sleep 0.5
     done
@@ -214,7 +214,7 @@ sp_teardown_stacks() { # TIMEOUT STACK...
         mapfile -t users < <(sp_network_users "${net%% *}" "${net#* }")
         what+=("${net#* }${users[*]:+ (used by ${users[*]})}")
       done
-      sp_die "$who: after ${timeout}s these networks are still there: ${what[*]}"
+      sp_die "$who: after ${timeout}s these networks are still there: ${what[*]}; wait until docker network ls no longer lists them, then run again"
     fi
     sleep 0.5
     sp_docker stack rm "$@" >/dev/null 2>&1 || true

@@ -59,18 +59,18 @@ args+=("$name")
 deadline=$(($(sp_now) + create_timeout))
 while ! out=$(sp_docker "${args[@]}" 2>&1); do
   if ! grep -q 'already exists' <<<"$out" || [ "$(sp_now)" -ge "$deadline" ]; then
-    sp_die "network $name: create failed: $out"
+    sp_die "network $name: create failed: $out; an overlap is named by swarm-proxy survey: pick a free subnet, then run again"
   fi
   sleep 1
   id=$(sp_network_id "$name")
   if [ -n "$id" ]; then
-    sp_die "network $name: another network with this name appeared ($id) while creating it"
+    sp_die "network $name: another network with this name appeared ($id) while creating it; run again"
   fi
 done
 id=$(tail -n 1 <<<"$out")
 why=$(mismatch "$id")
 if [ -n "$why" ]; then
   sp_docker network rm "$id" >/dev/null 2>&1 || true
-  sp_die "network $name: created but it has $why (moby/swarmkit#2398); removed it again"
+  sp_die "network $name: created but it has $why (moby/swarmkit#2398); removed it again: pick a subnet swarm-proxy survey finds free, then run again"
 fi
 echo "$id"

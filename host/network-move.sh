@@ -152,7 +152,7 @@ write_spec() { # ID FILTER FROM TO LABEL
     [[ $out == *"out of sequence"* ]] || sp_die "${out#"$sp_script: "}"
     sleep 0.$attempt
   done
-  sp_die "service $id: its spec kept changing under the move (update out of sequence, 10 tries)"
+  sp_die "service $id: its spec kept changing under the move (update out of sequence, 10 tries); stop what updates it, then run again"
 }
 
 # The jq filters below: $from, $to, $names, $lbl, $keep and $L are jq's variables, not the shell's.
@@ -256,7 +256,7 @@ runs_on_source() { # ID GONE_ID
   filter=$(jq -rn --arg s "$1" '{service: [$s]} | tojson | @uri')
   n=$(sp_engine GET "/tasks?filters=$filter" | jq -r --arg n "$2" \
     '[.[] | select(.Status.State == "running") | select(any(.NetworksAttachments[]?; .Network.ID == $n))] | length')
-  [[ $n =~ ^[0-9]+$ ]] || sp_die "the tasks of service $1 could not be read"
+  [[ $n =~ ^[0-9]+$ ]] || sp_die "the tasks of service $1 could not be read; check dockerd (docker info), then run again"
   [ "$n" -gt 0 ]
 }
 
@@ -294,7 +294,7 @@ signalled() { # ID SVC GONE_ID CONTAINER...
       [ "$seen" -lt "${#want[@]}" ] || { echo "  $svc: its old task was told to stop"; return 0; }
     fi
     runs_on_source "$id" "$gone" || { echo "  $svc: its old task stopped"; return 0; }
-    [ "$(sp_now)" -lt "$deadline" ] || sp_die "service $svc: its old task still runs on the source network after ${timeout}s"
+    [ "$(sp_now)" -lt "$deadline" ] || sp_die "service $svc: its old task still runs on the source network after ${timeout}s; see docker service ps $svc, bring its node back or raise network.rolling.moveTimeoutSeconds, then run again"
     sleep 0.1
   done
 }
@@ -312,11 +312,17 @@ move_one() { # "ID SVC" FILTER GONE_ID DONE_MESSAGE
   echo "  $svc: $4"
 }
 
+# Milliseconds since the epoch, and MS as seconds to a tenth: the hop's summary line.
+now_ms() { date +%s%3N; }
+secs() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); }
+
 # Moves every service attached to FROM_ID onto TO_ID; LABEL_TO is the value of traefik.swarm.network while
-# both are in use (empty: restore each service's own value).
+# both are in use (empty: restore each service's own value). Ends with one line: the services moved, the hop's
+# time, and each restarting service's gap (traefik's restart is the routes' only outage).
 hop() { # FROM_ID TO_ID LABEL_TO
   local from=$1 to=$2 label=$3 lines=() id svc class before
-  local start=() stop=() signals=()
+  local start=() stop=() signals=() gaps=() t0 signalled_at
+  t0=$(now_ms)
   sp_capture lines attached "$from"
   for line in "${lines[@]}"; do
     read -r id svc class <<<"$line"
@@ -350,6 +356,7 @@ hop() { # FROM_ID TO_ID LABEL_TO
     # shellcheck disable=SC2086 # the container IDs, one word each
     signalled "$id" "$svc" "$from" $containers
   done
+  signalled_at=$(now_ms)
   local jobs=()
   for line in "${start[@]}"; do
     read -r id svc <<<"$line"
@@ -360,11 +367,12 @@ hop() { # FROM_ID TO_ID LABEL_TO
     fi
     jobs+=("$!")
   done
-  for job in "${jobs[@]}"; do wait "$job" || sp_die "the $LABEL label could not be written (above)"; done
+  for job in "${jobs[@]}"; do wait "$job" || sp_die "the $LABEL label could not be written (above); run again"; done
   for line in "${pending[@]}"; do
     read -r id svc before <<<"$line"
     await "$id" "$svc" "$to" "$from" "$before"
     echo "  $svc: moved (one restart)"
+    gaps+=("$svc $(secs $(($(now_ms) - signalled_at)))s")
   done
   for line in "${start[@]}"; do
     move_one "$line" "$LEAVE" "$from" "moved"
@@ -377,9 +385,15 @@ hop() { # FROM_ID TO_ID LABEL_TO
   deadline=$(($(sp_now) + timeout))
   while sp_capture users sp_network_users "$from" "$(jq -rn --argjson n "$netnames" --arg i "$from" '$n[$i] // $i')" &&
     [ "${#users[@]}" -gt 0 ] || { sp_capture users live_tasks "$from" && [ "${#users[@]}" -gt 0 ]; }; do
-    [ "$(sp_now)" -lt "$deadline" ] || sp_die "still attached ${timeout}s after the move: ${users[*]}"
+    [ "$(sp_now)" -lt "$deadline" ] || sp_die "still attached ${timeout}s after the move: ${users[*]}; remove them from the network, then run again"
     sleep 0.5
   done
+  local gap_list=none
+  if [ "${#gaps[@]}" -gt 0 ]; then
+    gap_list=$(printf ', %s' "${gaps[@]}")
+    gap_list=${gap_list#, }
+  fi
+  echo "moved $((${#start[@]} + ${#stop[@]})) service(s) onto $(jq -rn --argjson n "$netnames" --arg i "$to" '$n[$i] // $i') in $(secs $(($(now_ms) - t0)))s; restart gap (stop signal to new task running): $gap_list"
 }
 
 # Tasks attached to network NET_ID that the swarm does not count as dead yet (desired and actual state both past
@@ -402,6 +416,16 @@ back_onto() { # NET_ID TEMP_ID
   done
   echo "restored the update order and the $LABEL label of ${#restore[@]} service(s)"
   bash "$(dirname "${BASH_SOURCE[0]}")/network-remove.sh" "$temp" "$timeout"
+}
+
+# A stop after the first move (a service put back, a bounded wait, dockerd gone) ends with one line: where the
+# services stand, and that the same run resumes from there (every step reads the live host).
+stands() {
+  local code=$? on_name on_temp
+  [ "$code" -ne 0 ] && [ -n "${id:-}" ] && [ -n "${temp_id:-}" ] || return 0
+  on_name=$(attached "$id" 2>/dev/null | wc -l) || on_name="?"
+  on_temp=$(attached "$temp_id" 2>/dev/null | wc -l) || on_temp="?"
+  echo "$sp_script: where the host stands: $on_name service(s) on $name, $on_temp on $temp; run the same pulumi up again to resume from there" >&2
 }
 
 netnames=$(network_names)
@@ -430,6 +454,7 @@ if [ "$mode" = out ]; then
     echo "network $temp: there ($temp_subnet), resuming the move"
   fi
   netnames=$(network_names)
+  trap stands EXIT
   if ! (hop "$id" "$temp_id" "$temp"); then
     # A service could not move (it was put back, and named above): every other one goes back onto NAME too, and
     # TEMP goes, so that NAME stays as it was. A failure of this undo leaves what a rerun resumes from.
@@ -445,7 +470,8 @@ else
     exit 0
   fi
   id=$(sp_network_id "$name")
-  [ -n "$id" ] || sp_die "network $name does not exist: the services stay on $temp until it is created"
+  [ -n "$id" ] || sp_die "network $name does not exist: the services stay on $temp until it is created; run pulumi up again"
   engine_negotiate
+  trap stands EXIT
   back_onto "$id" "$temp_id"
 fi

@@ -36,7 +36,7 @@ while :; do
   still=$(sp_network_id "$name")
   [ -n "$still" ] || break
   if [ "$(sp_now)" -ge "$deadline" ]; then
-    sp_die "network $name: still listed ${timeout}s after its removal"
+    sp_die "network $name: still listed ${timeout}s after its removal; wait until docker network ls no longer lists it, then run again"
   fi
   sleep 0.5
 done

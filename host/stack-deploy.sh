@@ -14,5 +14,5 @@ sp_check_name "$stack" STACK
 { [ -f "$compose" ] && [ -r "$compose" ]; } || sp_die "compose file '$compose' is not a readable file"
 # Its warnings (no registry to resolve a digest from, detach default) matter only when it fails.
 out=$(sp_docker stack deploy --compose-file "$compose" "$stack" 2>&1) \
-  || sp_die "stack $stack: docker stack deploy of '$compose' failed: $out"
+  || sp_die "stack $stack: docker stack deploy of '$compose' failed: $out; fix the compose file, then run again"
 echo "stack $stack: deployed"

@@ -78,7 +78,7 @@ while :; do
     mapfile -t ids < <(sp_stack_services "$stack" 2>/dev/null || true)
     [ "${#ids[@]}" -eq 0 ] || mapfile -t stale < <(sp_stale_vxlan "${ids[@]}" 2>/dev/null || true)
     [[ ${left[*]} == *"stale vxlan interface"* ]] || left+=("${stale[@]}")
-    sp_die "stack $stack: not healthy after ${timeout}s: $(IFS=';'; echo "${left[*]}")"
+    sp_die "stack $stack: not healthy after ${timeout}s: $(IFS=';'; echo "${left[*]}"); see docker service ps of those services, then run again"
   fi
   sleep 0.5
 done

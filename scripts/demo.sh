@@ -19,6 +19,8 @@ say() { printf '\n== %s\n' "$*" >&2; }
 say "installing what is missing"
 bash scripts/install-deps.sh
 [ -d node_modules/@pulumi/pulumi ] || ./scripts/node.sh npm ci --no-audit --no-fund
+# shellcheck source=scripts/plugin-mirror.sh
+source scripts/plugin-mirror.sh
 eval "$(bash scripts/pulumi-toolchain.sh --env)"
 bash scripts/traefik-build.sh >/dev/null # the sandbox's real traefik (built once, cached in .tools/)
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true

@@ -82,7 +82,7 @@ if [ -x "$bin/dockerd" ] && [ -x "$bin/docker-proxy" ] && [ -f "$stamp" ] && [ "
   printf '%s\n' "$bin"
   exit 0
 fi
-command -v go >/dev/null || die "go is not installed (needed to build dockerd $version)"
+go_use_toolchain "dockerd $version"
 
 # A writable copy of a module's source without vendor/ (the module zips carry a partial one, or none).
 copy_source() { # MODULE@VERSION DEST

@@ -53,7 +53,7 @@ if [ -x "$bin/docker" ] && [ -f "$stamp" ] && [ "$(<"$stamp")" = "$version" ]; t
   printf '%s\n' "$bin"
   exit 0
 fi
-command -v go >/dev/null || die "no docker CLI of API $minimum or newer on PATH, and go is not installed to build one"
+go_use_toolchain "the docker CLI (no docker CLI of API $minimum or newer on PATH)"
 go_module_copy "$module@$version" "$tools" "$tools/src"
 [ -f "$tools/src/vendor.mod" ] || die "cannot find the source directory of $module@$version (no vendor.mod in it)"
 # The module has no go.mod: its dependencies are listed in vendor.mod (the module zip carries no vendor/).

@@ -262,7 +262,7 @@ if [ "${#failed[@]}" -gt 0 ]; then
     echo "  no command provider  -> the test stand-in provider (harness/engine/command-provider);"
     echo "                          the multinode tier does not run"
     echo "  no docker provider   -> the network is managed by the host scripts (implementation: command)"
-    echo "Set SWARM_PROXY_PLUGIN_MIRROR to a directory of plugin archives (README.md) to install them."
+    echo "Set SWARM_PROXY_PLUGIN_MIRROR to a directory of plugin archives (TESTING.md) to install them."
     echo "================================================================================================"
   } >&2
 fi

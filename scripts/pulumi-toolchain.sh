@@ -47,7 +47,9 @@ die() {
   exit 1
 }
 
-command -v go >/dev/null || die "go is not installed (needed to build the Pulumi CLI)"
+# shellcheck source=scripts/go-module.sh
+source "$root/scripts/go-module.sh"
+go_use_toolchain "the Pulumi CLI"
 jobs=${PULUMI_TOOLCHAIN_JOBS:-2}
 require_all=${PULUMI_TOOLCHAIN_REQUIRE_ALL:-}
 

@@ -49,7 +49,7 @@ if [ -x "$bin" ] && [ -f "$stamp" ] && [ "$(<"$stamp")" = "$version" ]; then
   exit 0
 fi
 
-command -v go >/dev/null || die "go is not installed (needed to build traefik)"
+go_use_toolchain "traefik"
 
 go_module_copy "$module@$version" "$tools" "$tools/src"
 [ -f "$tools/src/go.mod" ] || die "cannot find the source directory of $module@$version (no go.mod in it)"

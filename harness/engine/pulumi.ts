@@ -45,7 +45,7 @@ export function realPlugins(tier: string): Plugins {
     const missing = (["language", "command", "docker"] as const).filter((k) => plugins[k].path === undefined);
     if (missing.length > 0) {
         throw new Error(
-            `the ${tier} tier runs only on the real plugins; missing: ${missing.join(", ")} (see README "The Pulumi plugins")`,
+            `the ${tier} tier runs only on the real plugins; missing: ${missing.join(", ")} (see TESTING.md, "The Pulumi plugins")`,
         );
     }
     return plugins;

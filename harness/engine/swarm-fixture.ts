@@ -187,7 +187,7 @@ export function swarmProject(sb: Sandbox, state: ProgramState): Promise<PulumiPr
 
 /**
  * A sandbox of the tier's own, seeded with the reference host's before state (a previous run's leftovers go), and
- * the README's step 1 in `raw`: the live subnet and the live network's ID to adopt.
+ * the README's quick start (step 5) in `raw`: the live subnet and the live network's ID to adopt.
  */
 export function seededSandbox(name: string, raw: RawStackConfig, seed?: Record<string, string>): Sandbox {
     const sb = sandboxUpSync({ name, exportDockerHost: true });

@@ -53,7 +53,7 @@ describe("the program on a sandbox swarm (real engine, real components)", () => 
         this.timeout(600_000);
         sb = seededSandbox(SANDBOX, state.raw);
         liveSubnet = state.raw.network.subnet as string;
-        // The README's step 1 also names the host's current module.
+        // The README's quick start (step 5) also names the host's current module.
         state.raw.rebuild.nixModule = "sandbox/swarm-before.nix";
         p = await swarmProject(sb, state);
     });
@@ -115,7 +115,7 @@ describe("the program on a sandbox swarm (real engine, real components)", () => 
     });
 
     it("the subnet change previews as the replacement of proxy and of every attached stack (deletes first), not of backups", async () => {
-        // The README's step 2: the new subnet, adoptId dropped, the module that creates the network so.
+        // The README's quick start (step 6): the new subnet, adoptId dropped, the module that creates the network so.
         state.raw.network.subnet = NEW_SUBNET;
         delete state.raw.network.adoptId;
         state.raw.rebuild.nixModule = "nix/swarm.nix";

@@ -7,7 +7,7 @@
 // DRONE_RUNNER_ENVIRON (DOCKER_HOST, PULUMI_HOME, the stack and where its config file lives on the host, where
 // the reports go, the npm cache). The secrets (passphrase, the file:// backend in a temp dir) go through
 // `--secrets`, as a server hands them over. The operator's adoption run comes first, outside CI (README's
-// operator sequence); then the pipelines: drift clean, drift after an out-of-band `docker stack rm`, the
+// quick start); then the pipelines: drift clean, drift after an out-of-band `docker stack rm`, the
 // pull-request preview without and with secrets, the maintenance promoted elsewhere and to `maintenance`.
 import * as assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -191,7 +191,7 @@ describe("pipelines: .drone.yml's exec pipelines through drone-runner-exec (real
         if (dirty)
             console.log(`      note: the builds run the commit ${sha.slice(0, 12)}, not these changes:\n${dirty}`);
 
-        // The operator's adoption run (README's operator sequence), on the host, before any pipeline: the live
+        // The operator's adoption run (README's quick start), on the host, before any pipeline: the live
         // subnet and network ID. The stack file stays on the host; the runner's environ names it.
         const raw = sandboxConfig();
         sb = seededSandbox(SANDBOX, raw);

@@ -37,6 +37,23 @@ async function serviceNetworks(): Promise<string[]> {
     );
 }
 
+/**
+ * A hop's summary line: every service it moved, counted as the per-service lines say, onto the network named, and
+ * traefik's restart gap among the restarting services'.
+ */
+function hopSummary(stdout: string, onto: string, services: number, traefik: string): void {
+    const m =
+        /^moved (\d+) service\(s\) onto (\S+) in \d+\.\ds; restart gap \(stop signal to new task running\): (.+)$/m.exec(
+            stdout,
+        );
+    assert.ok(m, `no summary line in the hop's output:\n${stdout}`);
+    assert.strictEqual(m[2], onto);
+    assert.strictEqual(Number(m[1]), services, m[0]);
+    assert.strictEqual(stdout.split("\n").filter((l) => /^ {2}\S+: moved/.test(l)).length, services, stdout);
+    assert.match(m[3], new RegExp(`(^|, )${traefik} \\d+\\.\\ds(,|$)`), m[0]);
+    console.log(`      ${m[0]}`);
+}
+
 /** What holds an address on a network, from its swarm-wide view: each service's VIP and each task's address. */
 async function holders(network: string): Promise<string[]> {
     const services = JSON.parse(
@@ -98,12 +115,19 @@ describe("network-move.sh: the rolling migration's moves", function () {
             900_000,
         );
         assert.strictEqual(out.code, 0, out.stderr);
+        const onProxy = networksBefore.filter((l) => / proxy( |$)/.test(l)).length;
+        hopSummary(out.stdout, "proxy-rolling", onProxy, entry);
         assert.ok(!lines(await docker(["network", "ls", "--format", "{{.Name}}"])).includes("proxy"), "proxy is left");
         const onTemp = await settledFree("proxy-rolling");
         const tempHolders = await holders("proxy-rolling");
         // The network is created again (here with the same subnet, so that the counts compare) and everything moves back.
         await createProxy(subnet);
-        await hostOk("network-move.sh", ["back", "proxy", "proxy-rolling", "300"], 900_000);
+        hopSummary(
+            await hostOk("network-move.sh", ["back", "proxy", "proxy-rolling", "300"], 900_000),
+            "proxy",
+            onProxy,
+            entry,
+        );
         const switches = labelSwitches(watch.stop(), entry, routed);
         const after = await settledFree("proxy");
         console.log(

@@ -40,7 +40,7 @@ describe("http-probe.sh (a route through traefik)", () => {
         assert.equal(other.code, 1);
         assert.match(
             other.err,
-            /^http-probe: stack drone: route drone\.sandbox\.test via http:\/\/127\.0\.0\.1:\d+\/ answered '200' with 'stack drone task drone_app\.1\.abc ' ?, expected 200 with 'stack ccci-bridge task', for 1s; its running tasks: none$/m,
+            /^http-probe: stack drone: route drone\.sandbox\.test via http:\/\/127\.0\.0\.1:\d+\/ answered '200' with 'stack drone task drone_app\.1\.abc ' ?, expected 200 with 'stack ccci-bridge task', for 1s; its running tasks: none; check which service holds this Host rule and that the stack's tasks are on traefik's network, then run again$/m,
         );
         const unrouted = await probe([url, "nobody.sandbox.test", "200", "1", "nobody", "stack nobody"]);
         assert.equal(unrouted.code, 1);
