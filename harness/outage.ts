@@ -148,14 +148,11 @@ export function restartsOf(
     const refusedBefore = (stop: number) =>
         samples
             .filter((s) => REFUSED.test(s.detail) && s.done < stop && s.sent >= stop - bounds.tickMs)
-            .filter((s) => !accepted.some((a) => a.sent > s.done && a.sent < stop))
-            .reduce<number | undefined>((min, s) => Math.min(min ?? s.sent, s.sent), undefined);
+            .filter((s) => !accepted.some((a) => a.sent > s.done && a.sent < stop));
     return restarts.map((r) => {
-        const refused = refusedBefore(r.stop);
+        const refused = earliestSent(refusedBefore(r.stop));
         const first = routed.find((s) => s.sent >= r.start);
-        const listening = samples
-            .filter((s) => s.sent >= r.start && !REFUSED.test(s.detail))
-            .reduce<number | undefined>((min, s) => Math.min(min ?? s.sent, s.sent), undefined);
+        const listening = earliestSent(samples.filter((s) => s.sent >= r.start && !REFUSED.test(s.detail)));
         const until = Math.min(first?.done ?? Infinity, (listening ?? r.start) + bounds.firstReadMs);
         return {
             ...r,
@@ -169,6 +166,10 @@ export function restartsOf(
 
 /** A failure's kind, for a report: its status or error without the body or the address. */
 const detailKind = (f: Failure) => f.detail.replace(/^(\d{3}) .*/, "$1").replace(/ \d+\.\d+\.\d+\.\d+:\d+$/, "");
+
+/** When the first of `samples` was sent; undefined when there are none. */
+const earliestSent = (samples: Sample[]): number | undefined =>
+    samples.reduce<number | undefined>((min, s) => Math.min(min ?? s.sent, s.sent), undefined);
 
 /** A request the entry point accepted: it answered over HTTP (any status). */
 const ANSWERED = /^\d{3}\b/;
